@@ -1,0 +1,25 @@
+# Two commands a user needs (see README): `make reproduce` and `make test`. Both set up .venv first, once.
+VENV ?= .venv
+PYTHON ?= python3
+STAMP := $(VENV)/.installed
+RUN := PATH="$(CURDIR)/$(VENV)/bin:$$PATH"
+CORES ?= all
+
+.PHONY: setup reproduce test lint
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet -r requirements.txt
+	$(VENV)/bin/python -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+reproduce: $(STAMP)
+	$(RUN) snakemake --cores $(CORES)
+
+test: $(STAMP)
+	$(RUN) python -m pytest
+
+lint: $(STAMP)
+	$(RUN) snakemake --lint

@@ -1,0 +1,168 @@
+"""The ``eebench`` command line: one subcommand per pipeline step. Usable by hand, and what every Snakemake
+rule calls."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from typing import Any, Callable
+
+
+def _json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({error}): {text}") from None
+
+
+def _threads(args: argparse.Namespace) -> None:
+    if getattr(args, "threads", None):
+        import torch
+
+        torch.set_num_threads(args.threads)
+
+
+def cmd_prepare_data(args):
+    from eebench.data import prepare_dataset
+
+    prepare_dataset(args.dataset, args.params, args.out)
+
+
+def cmd_train(args):
+    from eebench.steps import train_model
+
+    _threads(args)
+    train_model(args.data, args.model, args.training, args.regime, args.seed, args.out, init=args.init)
+
+
+def cmd_train_static_head(args):
+    from eebench.steps import train_static_head
+
+    _threads(args)
+    train_static_head(args.data, args.model, args.training, args.head, args.seed, args.out)
+
+
+def cmd_cache_logits(args):
+    from eebench.steps import cache_logits
+
+    _threads(args)
+    cache_logits(args.checkpoint, args.data, args.out)
+
+
+def cmd_sweep(args):
+    from eebench.exits.sweep import run_sweep
+
+    run_sweep(args.logits, args.criterion, args.out, max_points=args.max_points or None)
+
+
+def cmd_budgets(args):
+    from eebench.metrics import run_budgets
+
+    run_budgets(args.sweep, args.budgets, args.out)
+
+
+def cmd_bee(args):
+    from eebench.metrics import run_bee
+
+    run_bee(args.sweep, args.static, args.out)
+
+
+def cmd_render_table(args):
+    from eebench.render.tables import render_table
+
+    render_table(args.kind, args.spec, args.inputs, args.out)
+
+
+def cmd_render_figure(args):
+    from eebench.render.figures import render_figure
+
+    render_figure(args.kind, args.spec, args.inputs, args.out)
+
+
+def cmd_check_config(args):
+    from eebench.config import check_config, load_config
+
+    check_config(load_config(args.config))
+    print(f"{args.config}: ok")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="eebench", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, handler: Callable, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help)
+        p.set_defaults(handler=handler)
+        return p
+
+    p = add("prepare-data", cmd_prepare_data, "write a dataset's deterministic train/val/test splits")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--params", type=_json, default={}, help="dataset parameters as JSON")
+    p.add_argument("--out", required=True)
+
+    for name, handler, help in (("train", cmd_train, "train a multi-exit model under a regime"),
+                                ("train-static-head", cmd_train_static_head, "train one static per-head baseline")):
+        p = add(name, handler, help)
+        p.add_argument("--data", required=True, help="prepared dataset (.npz)")
+        p.add_argument("--model", type=_json, required=True, help='JSON: {"backbone", "params", "ic", "placement"}')
+        p.add_argument("--training", type=_json, default={}, help="JSON training settings (TrainingConfig)")
+        p.add_argument("--seed", type=int, required=True)
+        p.add_argument("--out", required=True)
+        p.add_argument("--threads", type=int, default=0)
+        if name == "train":
+            p.add_argument("--regime", required=True)
+            p.add_argument("--init", default=None, help="checkpoint of the 'backbone' regime to start from")
+        else:
+            p.add_argument("--head", type=int, required=True, help="1-based head index")
+
+    p = add("cache-logits", cmd_cache_logits, "write logits [H, N, C], labels and per-head FLOPs")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--data", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--threads", type=int, default=0)
+
+    p = add("sweep", cmd_sweep, "sweep an exit criterion's thresholds over a logit cache")
+    p.add_argument("--logits", required=True)
+    p.add_argument("--criterion", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--max-points", type=int, default=0, help="0 = every distinct operating point")
+
+    p = add("budgets", cmd_budgets, "best performance within each FLOPs budget")
+    p.add_argument("--sweep", required=True)
+    p.add_argument("--budgets", type=float, nargs="+", required=True)
+    p.add_argument("--out", required=True)
+
+    p = add("bee", cmd_bee, "benefit B_EE of early exits over static heads (paper A)")
+    p.add_argument("--sweep", required=True)
+    p.add_argument("--static", nargs="+", required=True, help="static heads' logit caches")
+    p.add_argument("--out", required=True)
+
+    for name, handler in (("render-table", cmd_render_table), ("render-figure", cmd_render_figure)):
+        p = add(name, handler, f"{name.split('-')[1]} from metric CSVs")
+        p.add_argument("--kind", required=True)
+        p.add_argument("--spec", type=_json, default={})
+        p.add_argument("--inputs", nargs="+", required=True)
+        p.add_argument("--out", required=True)
+
+    p = add("check-config", cmd_check_config, "check a config's names and cross references")
+    p.add_argument("--config", required=True)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        args.handler(args)
+    except (KeyError, TypeError, ValueError, FileNotFoundError) as error:
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f"eebench {args.command}: error: {message}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,179 @@
+"""Dataset registry and the two calls the rest of eebench uses: ``prepare_dataset`` and ``load_split``.
+
+Preparing fixes the train/val/test splits once, in one ``.npz`` that later jobs read, so every model, logit
+cache and metric of a run sees exactly the same samples. Entries are pure: ``prepare`` returns the arrays and
+this module writes them (atomically), so there is one place that decides the file's layout.
+"""
+from __future__ import annotations
+
+import inspect
+import json
+import os
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from eebench.io import save_npz
+from eebench.registry import Registry
+
+SPLITS = ("train", "val", "test")
+
+
+class DatasetMissingError(FileNotFoundError):
+    """The files of a dataset are not where its ``root`` parameter says; nothing is ever downloaded."""
+
+
+def missing(dataset: str, path: Path, expected: str) -> DatasetMissingError:
+    return DatasetMissingError(f"dataset {dataset!r}: {path} does not exist; expected {expected} there")
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What a model needs to know about a dataset to be built for it."""
+
+    name: str
+    num_classes: int
+    multilabel: bool
+    input_shape: tuple[int, ...]  # one sample's tensor shape, e.g. (1, 8, 8)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "DatasetInfo":
+        data = json.loads(text)
+        data["input_shape"] = tuple(data["input_shape"])
+        return cls(**data)
+
+
+class DatasetEntry(ABC):
+    """A registered dataset. ``prepare`` takes only keyword-only, typed parameters (they are the dataset's
+    config keys and their defaults); ``load`` turns the prepared arrays of one split into a torch Dataset."""
+
+    @abstractmethod
+    def prepare(self, **params: Any) -> tuple[DatasetInfo, dict[str, np.ndarray]]:
+        """Return the dataset's info and the arrays that fully determine its splits."""
+
+    @abstractmethod
+    def load(self, prepared: Mapping[str, np.ndarray], split: str, augment: bool) -> Dataset:
+        """One split as a Dataset of ``(x, y)``; ``augment`` is only ever True for "train"."""
+
+
+DATASETS: Registry[type[DatasetEntry]] = Registry("dataset")
+
+
+def parameters(name: str) -> dict[str, inspect.Parameter]:
+    """The config keys a dataset accepts, with their defaults (``inspect.Parameter.empty`` = required)."""
+    signature = inspect.signature(DATASETS.get(name).prepare)
+    return {p.name: p for p in signature.parameters.values() if p.kind is inspect.Parameter.KEYWORD_ONLY}
+
+
+def check_params(name: str, params: Mapping[str, Any]) -> None:
+    """Fail with the dataset's name and the key, rather than with a bare ``TypeError`` from the call."""
+    accepted = parameters(name)
+    for key in params:
+        if key not in accepted:
+            raise TypeError(
+                f"dataset {name!r}: unknown parameter {key!r}; accepted: {', '.join(sorted(accepted))}"
+            )
+    for key, param in accepted.items():
+        if param.default is inspect.Parameter.empty and key not in params:
+            raise TypeError(f"dataset {name!r}: missing required parameter {key!r}")
+
+
+def prepare_dataset(name: str, params: Mapping[str, Any], out_path: str | os.PathLike) -> DatasetInfo:
+    """Fix the splits of dataset ``name`` (deterministic from ``params["split_seed"]``) in ``out_path``."""
+    check_params(name, params)
+    # Recorded with defaults filled in, so the file says how it was made even if a default changes later.
+    resolved = {key: params.get(key, p.default) for key, p in parameters(name).items()}
+    info, arrays = DATASETS.get(name)().prepare(**params)
+    reserved = {"info", "params"} & arrays.keys()
+    if reserved:
+        raise RuntimeError(f"dataset {name!r}: prepare returned reserved keys {sorted(reserved)}")
+    save_npz(
+        out_path,
+        info=np.array(info.to_json()),
+        params=np.array(json.dumps(resolved, sort_keys=True, default=str)),
+        **arrays,
+    )
+    return info
+
+
+def read_info(prepared_path: str | os.PathLike) -> DatasetInfo:
+    with np.load(prepared_path) as npz:
+        return DatasetInfo.from_json(str(npz["info"]))
+
+
+def load_split(
+    prepared_path: str | os.PathLike, split: str, augment: bool = False
+) -> tuple[Dataset, DatasetInfo]:
+    """One split of a prepared dataset. Augmentation applies to "train" only: val and test drive early-exit
+    thresholds and reported metrics, which must not depend on random transforms."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+    with np.load(prepared_path) as npz:
+        info = DatasetInfo.from_json(str(npz["info"]))
+        dataset = DATASETS.get(info.name)().load(npz, split, augment and split == "train")
+    return dataset, info
+
+
+# Helpers shared by the entries.
+
+
+def stratified_split(
+    labels: np.ndarray, held_fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (kept, held out), each sorted, with class proportions preserved (scikit-learn's split)."""
+    from sklearn.model_selection import train_test_split  # imported here: scikit-learn is slow to import
+
+    index = np.arange(len(labels))
+    kept, held = train_test_split(index, test_size=held_fraction, random_state=seed, stratify=labels)
+    return np.sort(kept), np.sort(held)
+
+
+def check_fraction(dataset: str, key: str, value: float) -> None:
+    if not 0.0 < value < 1.0:
+        raise ValueError(f"dataset {dataset!r}: {key} must lie strictly between 0 and 1, got {value!r}")
+
+
+def translate(x: Tensor, dy: int, dx: int) -> Tensor:
+    """``x`` shifted by ``dy`` rows down and ``dx`` columns right over its last two axes, zero-filled."""
+    h, w = x.shape[-2:]
+    out = torch.zeros_like(x)
+    out[..., max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = x[
+        ..., max(-dy, 0) : h + min(-dy, 0), max(-dx, 0) : w + min(-dx, 0)
+    ]
+    return out
+
+
+class RandomShift:
+    """Random translation by up to ``max_shift`` pixels per axis, zero-filled. Drawn from torch's RNG, so
+    ``torch.manual_seed`` and DataLoader worker seeding control it."""
+
+    def __init__(self, max_shift: int) -> None:
+        self.max_shift = max_shift
+
+    def __call__(self, x: Tensor) -> Tensor:
+        dy, dx = torch.randint(-self.max_shift, self.max_shift + 1, (2,)).tolist()
+        return translate(x, dy, dx)
+
+
+class TransformedTensors(Dataset):
+    """In-memory samples with a per-item transform: the augmented counterpart of a ``TensorDataset``."""
+
+    def __init__(self, x: Tensor, y: Tensor, transform: Callable[[Tensor], Tensor]) -> None:
+        if len(x) != len(y):
+            raise ValueError(f"{len(x)} inputs but {len(y)} targets")
+        self.x, self.y, self.transform = x, y, transform
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
+        return self.transform(self.x[index]), self.y[index]

@@ -1,0 +1,150 @@
+"""Offline datasets built from scikit-learn's bundled 8x8 digits: small enough to run the whole pipeline on a
+laptop CPU, with nothing to download. The prepared file holds the arrays themselves."""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, TensorDataset
+
+from eebench.data.core import (
+    DATASETS,
+    SPLITS,
+    DatasetEntry,
+    DatasetInfo,
+    RandomShift,
+    TransformedTensors,
+    check_fraction,
+    stratified_split,
+)
+
+DIGIT_CLASSES = 10
+GRID = 2  # composites are a GRID x GRID mosaic of base images
+
+
+def split_digits(
+    dataset: str, split_seed: int, val_fraction: float, test_fraction: float
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """All digits images in [0, 1] as [N, 1, 8, 8], their labels, and each split's (sorted) indices into them.
+
+    Stratified, so that even the ~360-image val and test splits hold every class in its usual proportion.
+    """
+    check_fraction(dataset, "val_fraction", val_fraction)
+    check_fraction(dataset, "test_fraction", test_fraction)
+    if val_fraction + test_fraction >= 1.0:
+        raise ValueError(f"dataset {dataset!r}: val_fraction + test_fraction must be below 1")
+    from sklearn.datasets import load_digits  # imported here: scikit-learn is slow to import
+
+    digits = load_digits()
+    x = (digits.images / 16.0).astype(np.float32)[:, None]
+    y = digits.target.astype(np.int64)
+    rest, test = stratified_split(y, test_fraction, split_seed)
+    train, val = stratified_split(y[rest], val_fraction / (1.0 - test_fraction), split_seed)
+    return x, y, {"train": rest[train], "val": rest[val], "test": test}
+
+
+def load_in_memory(prepared: Mapping[str, np.ndarray], split: str, augment: bool) -> Dataset:
+    """A ``TensorDataset`` (fast) unless augmenting; the augmentation is a random 1-pixel shift."""
+    x = torch.from_numpy(prepared[f"x_{split}"])
+    y = torch.from_numpy(prepared[f"y_{split}"])
+    return TransformedTensors(x, y, RandomShift(1)) if augment else TensorDataset(x, y)
+
+
+@DATASETS.register("digits")
+class Digits(DatasetEntry):
+    """Single-label, 10 classes, (1, 8, 8)."""
+
+    def prepare(
+        self, *, split_seed: int, val_fraction: float = 0.2, test_fraction: float = 0.2
+    ) -> tuple[DatasetInfo, dict[str, np.ndarray]]:
+        x, y, index = split_digits("digits", split_seed, val_fraction, test_fraction)
+        arrays: dict[str, np.ndarray] = {}
+        for split in SPLITS:
+            arrays |= {f"x_{split}": x[index[split]], f"y_{split}": y[index[split]]}
+            arrays[f"index_{split}"] = index[split]  # into load_digits(): provenance, and for tests
+        return DatasetInfo("digits", DIGIT_CLASSES, False, (1, 8, 8)), arrays
+
+    def load(self, prepared: Mapping[str, np.ndarray], split: str, augment: bool) -> Dataset:
+        return load_in_memory(prepared, split, augment)
+
+
+def compose_grid(
+    x: np.ndarray,
+    y: np.ndarray,
+    num_samples: int,
+    m_values: Sequence[int],
+    num_classes: int,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Composite multi-label samples as in paper A §4.2, from base images ``x`` [N, C, H, W] labelled ``y``.
+
+    Each sample draws m from ``m_values``, then m distinct classes, one random base image of each, and m
+    distinct cells of a GRID x GRID mosaic; other cells stay zero. Returns the mosaics [S, C, GRID*H,
+    GRID*W], their multi-hot labels [S, num_classes] (float32) and, per cell, the index into ``x`` of the
+    image placed there or -1 [S, GRID*GRID].
+    """
+    cells = GRID * GRID
+    _, channels, h, w = x.shape
+    pools = [np.flatnonzero(y == c) for c in range(num_classes)]
+    m = rng.choice(np.asarray(m_values), size=num_samples)
+    # Ranking i.i.d. uniforms gives a uniformly random permutation; its first m entries are m distinct draws.
+    classes = np.argsort(rng.random((num_samples, num_classes)), axis=1)[:, :cells]
+    positions = np.argsort(rng.random((num_samples, cells)), axis=1)
+    picks = rng.random((num_samples, cells))
+
+    mosaics = np.zeros((num_samples, channels, GRID * h, GRID * w), dtype=x.dtype)
+    labels = np.zeros((num_samples, num_classes), dtype=np.float32)
+    source = np.full((num_samples, cells), -1, dtype=np.int64)
+    for s in range(num_samples):
+        for k in range(m[s]):
+            pool = pools[classes[s, k]]
+            image = pool[int(picks[s, k] * len(pool))]
+            cell = positions[s, k]
+            row, col = divmod(int(cell), GRID)
+            mosaics[s, :, row * h : (row + 1) * h, col * w : (col + 1) * w] = x[image]
+            labels[s, classes[s, k]] = 1.0
+            source[s, cell] = image
+    return mosaics, labels, source
+
+
+@DATASETS.register("digits_composite")
+class DigitsComposite(DatasetEntry):
+    """Multi-label, 10 classes, (1, 16, 16): the offline analogue of paper A's composite ImageNet (n = 10,
+    m in {2, 4}). Each split's mosaics use only that split of the ``digits`` base split (same seed and
+    fractions), so no base image appears in two splits."""
+
+    def prepare(
+        self,
+        *,
+        split_seed: int,
+        val_fraction: float = 0.2,
+        test_fraction: float = 0.2,
+        m_values: Sequence[int] = (2, 4),
+        train_samples: int = 3000,
+        val_samples: int = 600,
+        test_samples: int = 600,
+    ) -> tuple[DatasetInfo, dict[str, np.ndarray]]:
+        name = "digits_composite"
+        m_values = [int(m) for m in m_values]
+        if not m_values or not all(1 <= m <= min(GRID * GRID, DIGIT_CLASSES) for m in m_values):
+            raise ValueError(f"dataset {name!r}: m_values must be a non-empty list of integers in 1..4")
+        sizes = {"train": train_samples, "val": val_samples, "test": test_samples}
+        for split, size in sizes.items():
+            if size < 1:
+                raise ValueError(f"dataset {name!r}: {split}_samples must be positive, got {size!r}")
+        x, y, index = split_digits(name, split_seed, val_fraction, test_fraction)
+        arrays: dict[str, np.ndarray] = {}
+        for k, split in enumerate(SPLITS):
+            rng = np.random.default_rng([split_seed, k])  # one stream per split: sizes do not interact
+            base = index[split]
+            mosaics, labels, source = compose_grid(
+                x[base], y[base], sizes[split], m_values, DIGIT_CLASSES, rng
+            )
+            arrays |= {f"x_{split}": mosaics, f"y_{split}": labels}
+            # Index into load_digits() of the image in each cell (-1 = empty): provenance, and for tests.
+            arrays[f"source_{split}"] = np.where(source >= 0, base[np.maximum(source, 0)], -1)
+        return DatasetInfo(name, DIGIT_CLASSES, True, (1, 8 * GRID, 8 * GRID)), arrays
+
+    def load(self, prepared: Mapping[str, np.ndarray], split: str, augment: bool) -> Dataset:
+        return load_in_memory(prepared, split, augment)

@@ -1,0 +1,60 @@
+"""Exit criteria: pure functions of the cached logits ``[H, N, C]`` returning per-head readiness scores ``[H, N]``.
+
+A higher score means "more ready to exit"; a sample exits at the first head whose score is >= the threshold,
+and at the last head otherwise (the sweep in :mod:`eebench.exits.sweep` applies that rule). Multi-label heads
+are sigmoid heads: a label is predicted positive when its sigmoid is >= 0.5, i.e. when its logit is >= 0
+(the comparison on the logit is exact; the same rule is used by :mod:`eebench.exits.performance`).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+from scipy.special import expit, log_expit, log_softmax
+
+from eebench.registry import Registry
+
+Criterion = Callable[[np.ndarray, bool], np.ndarray]
+
+CRITERIA: Registry[Criterion] = Registry("criterion")
+
+
+@CRITERIA.register("confidence")
+def confidence(logits: np.ndarray, multilabel: bool) -> np.ndarray:
+    """Single-label: the largest softmax probability. Multi-label (paper A: the threshold applies "to all
+    positively classified labels"): the smallest sigmoid among the positively classified labels, so the score
+    is >= t exactly when every positive label is. With no positive label the score is the largest sigmoid
+    (< 0.5): the head has found nothing yet, so an empty prediction passes no threshold of 0.5 or more, and
+    the score stays continuous and monotone in the logits. (Taken literally, "all positive labels" would be
+    vacuously true there and every such sample would exit at the first head with an empty, always wrong,
+    prediction.)"""
+    logits = np.asarray(logits)
+    if multilabel:
+        probabilities = expit(logits)
+        positive = logits >= 0
+        smallest_positive = np.where(positive, probabilities, 1.0).min(axis=-1)
+        score = np.where(positive.any(axis=-1), smallest_positive, probabilities.max(axis=-1))
+        return score.astype(logits.dtype, copy=False)
+    # max softmax = 1 / sum(exp(x - max x)); the shifted exponentials are <= 1, so nothing overflows.
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    np.exp(shifted, out=shifted)
+    return 1.0 / shifted.sum(axis=-1)
+
+
+@CRITERIA.register("entropy")
+def entropy(logits: np.ndarray, multilabel: bool) -> np.ndarray:
+    """1 - normalised entropy, so exiting at score >= t means normalised entropy <= 1 - t. Single-label: the
+    softmax entropy divided by log C. Multi-label: the mean over labels of each sigmoid's binary entropy
+    divided by log 2. Both normalised entropies lie in [0, 1]."""
+    logits = np.asarray(logits)
+    if multilabel:
+        log_p, log_not_p = log_expit(logits), log_expit(-logits)
+        bits = -(np.exp(log_p) * log_p + np.exp(log_not_p) * log_not_p) / np.log(2.0)
+        normalised = bits.mean(axis=-1)
+    else:
+        n_classes = logits.shape[-1]
+        if n_classes == 1:  # a single class leaves no uncertainty (and log C would be 0)
+            return np.ones(logits.shape[:-1], dtype=logits.dtype)
+        log_p = log_softmax(logits, axis=-1)
+        normalised = -(np.exp(log_p) * log_p).sum(axis=-1) / np.log(n_classes)
+    return (1.0 - np.clip(normalised, 0.0, 1.0)).astype(logits.dtype, copy=False)

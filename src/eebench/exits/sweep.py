@@ -1,0 +1,159 @@
+"""Threshold sweep: every distinct operating point of a threshold criterion, computed in one sort.
+
+A sample exits at the first head whose score is >= t, else at the last head. With M = the running max of its
+scores over heads, it has passed head h (h < H-1) exactly when M[h] < t. Raising t therefore only ever moves
+samples one head deeper, one "event" (h, n) at a time, in the order of M[h, n]. Sorting the events and
+cumulative-summing their effects (+1 head, +FLOPs, +performance) gives every operating point at once, instead
+of re-assigning all N samples for each of up to N*(H-1) thresholds.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from eebench.exits.criteria import CRITERIA
+from eebench.exits.performance import PERFORMANCE_METRICS, per_sample_performance
+from eebench.io import write_csv
+
+SWEEP_COLUMNS: tuple[str, ...] = ("threshold", "avg_exit_head", "flops_fraction")
+SPLITS: tuple[str, ...] = ("val", "test")
+CACHE_KEYS: tuple[str, ...] = (
+    "val_logits", "test_logits", "val_labels", "test_labels", "head_flops", "backbone_flops", "multilabel", "meta",
+)
+
+
+def load_cache(path: str | Path) -> dict[str, Any]:
+    """Read a logit cache (.npz) into plain numpy arrays; ``meta`` becomes a dict, ``multilabel`` a bool and
+    ``backbone_flops`` a float. Extra keys are passed through. Raises ValueError naming the file on a missing
+    key or inconsistent shapes."""
+    with np.load(path, allow_pickle=False) as data:
+        missing = [key for key in CACHE_KEYS if key not in data.files]
+        if missing:
+            raise ValueError(f"{path}: logit cache lacks key(s) {', '.join(missing)}")
+        cache: dict[str, Any] = {key: data[key] for key in data.files}
+    cache["meta"] = json.loads(str(cache["meta"]))
+    cache["multilabel"] = bool(cache["multilabel"])
+    cache["backbone_flops"] = float(cache["backbone_flops"])
+    cache["head_flops"] = np.asarray(cache["head_flops"], dtype=np.float64)
+    for split in SPLITS:
+        logits, labels = cache[f"{split}_logits"], cache[f"{split}_labels"]
+        expected_labels = logits.shape[1:] if cache["multilabel"] else logits.shape[1:2]
+        if logits.ndim != 3 or labels.shape != expected_labels or cache["head_flops"].shape != logits.shape[:1]:
+            raise ValueError(
+                f"{path}: inconsistent {split} shapes: logits {logits.shape}, labels {labels.shape}, "
+                f"head_flops {cache['head_flops'].shape}"
+            )
+    return cache
+
+
+def sweep(
+    scores: np.ndarray,
+    performance: Mapping[str, np.ndarray],
+    head_flops: np.ndarray,
+    backbone_flops: float,
+    max_points: int | None = None,
+) -> pd.DataFrame:
+    """One row per distinct operating point, by ascending threshold: columns ``threshold, avg_exit_head,
+    flops_fraction`` and one per ``performance`` key (the mean over samples of performance[exit head, n]).
+
+    The first row's threshold is the smallest score at head 1 (everyone exits there); each further row's
+    threshold is the next distinct running-max value, and the last row's is +inf (everyone reaches the last
+    head). ``avg_exit_head`` is 1-based (paper A's E). With ``max_points``, an evenly spaced subset of rows is
+    kept, always including both extremes.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    head_flops = np.asarray(head_flops, dtype=np.float64)
+    if scores.ndim != 2 or scores.shape[1] == 0:
+        raise ValueError(f"scores must be [H, N] with N > 0, got shape {scores.shape}")
+    if np.isnan(scores).any() or np.isposinf(scores).any():
+        # NaN fails every threshold; a +inf score would exit even at the last row's threshold, +inf.
+        raise ValueError("scores contain NaN or +inf; a criterion's scores must be finite (or -inf)")
+    n_heads, n_samples = scores.shape
+    if head_flops.shape != (n_heads,):
+        raise ValueError(f"head_flops must have shape ({n_heads},), got {head_flops.shape}")
+    if not backbone_flops > 0:
+        raise ValueError(f"backbone_flops must be positive, got {backbone_flops}")
+    performance = {name: np.asarray(values, dtype=np.float64) for name, values in performance.items()}
+    for name, values in performance.items():
+        if values.shape != scores.shape:
+            raise ValueError(f"performance {name!r} has shape {values.shape}, expected {scores.shape}")
+    if max_points is not None and max_points < 2:
+        raise ValueError(f"max_points must be at least 2 (the two extremes), got {max_points}")
+
+    # Events: sample n passes head h (h < H-1) once the threshold exceeds the running max M[h, n].
+    events = np.maximum.accumulate(scores[:-1], axis=0).ravel()  # index h * N + n
+    order = np.argsort(events, kind="stable")
+    sorted_events = events[order]
+    event_heads = order // n_samples
+    # Last position of each run of tied values: thresholds between two distinct values give one operating point.
+    # (With a single head there are no events and a single row, at +inf.)
+    is_group_end = np.append(sorted_events[1:] != sorted_events[:-1], True) if events.size else np.empty(0, bool)
+    group_ends = np.flatnonzero(is_group_end)
+    thresholds = np.append(sorted_events[group_ends], np.inf)
+
+    def totals_after_groups(cumulative: np.ndarray) -> np.ndarray:
+        """Row k holds the events of the first k groups (those with values < thresholds[k])."""
+        return np.concatenate([[0], cumulative[group_ends]])
+
+    # Head counts are integers and FLOPs a sum over heads of (passes of that head) * (step cost), so neither
+    # accumulates rounding over hundreds of thousands of events.
+    passes = totals_after_groups(np.arange(1, events.size + 1))
+    step_flops = np.diff(head_flops)
+    extra_flops = np.zeros(thresholds.size)
+    for head in range(n_heads - 1):
+        extra_flops += step_flops[head] * totals_after_groups(np.cumsum(event_heads == head))
+    columns: dict[str, np.ndarray] = {
+        "threshold": thresholds,
+        "avg_exit_head": 1.0 + passes / n_samples,
+        "flops_fraction": (head_flops[0] * n_samples + extra_flops) / n_samples / backbone_flops,
+    }
+    for name, values in performance.items():
+        gains = np.diff(values, axis=0).ravel()[order]
+        columns[name] = (values[0].sum() + totals_after_groups(np.cumsum(gains))) / n_samples
+    frame = pd.DataFrame(columns)
+
+    if max_points is not None and len(frame) > max_points:
+        keep = np.unique(np.rint(np.linspace(0, len(frame) - 1, max_points)).astype(np.int64))
+        frame = frame.iloc[keep].reset_index(drop=True)
+    return frame
+
+
+def _csv_value(value: Any) -> Any:
+    """Meta values become CSV cells: scalars as they are, anything nested as JSON text."""
+    return value if value is None or np.isscalar(value) else json.dumps(value, sort_keys=True)
+
+
+def run_sweep(
+    logits_path: str | Path, criterion: str, out_path: str | Path, max_points: int | None = None
+) -> pd.DataFrame:
+    """Sweep ``criterion`` over a logit cache's val and test splits and write one CSV (atomically).
+
+    Columns: every ``meta`` key (in the cache's order), ``criterion``, ``split``, then the :func:`sweep`
+    columns (``threshold, avg_exit_head, flops_fraction, accuracy, f1``).
+    """
+    score = CRITERIA.get(criterion)
+    cache = load_cache(logits_path)
+    identity = {key: _csv_value(value) for key, value in cache["meta"].items()}
+    clashes = [key for key in identity if key in (*SWEEP_COLUMNS, *PERFORMANCE_METRICS, "criterion", "split")]
+    if clashes:
+        raise ValueError(f"{logits_path}: meta key(s) {', '.join(clashes)} clash with sweep columns")
+    frames = []
+    for split in SPLITS:
+        logits, labels = cache[f"{split}_logits"], cache[f"{split}_labels"]
+        frame = sweep(
+            score(logits, cache["multilabel"]),
+            per_sample_performance(logits, labels, cache["multilabel"]),
+            cache["head_flops"],
+            cache["backbone_flops"],
+            max_points=max_points,
+        )
+        labels_of_rows = {**identity, "criterion": criterion, "split": split}
+        frames.append(frame.assign(**labels_of_rows)[[*labels_of_rows, *frame.columns]])
+    result = pd.concat(frames, ignore_index=True)
+    write_csv(out_path, result)
+    return result

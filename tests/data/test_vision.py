@@ -1,0 +1,268 @@
+"""Paper-scale loaders on tiny fixtures written in the real on-disk formats."""
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch.utils.data import TensorDataset
+
+from eebench.data import DatasetInfo, DatasetMissingError, load_split, prepare_dataset
+from eebench.data.vision import VOC_CLASSES
+
+
+def arrays(path) -> dict[str, np.ndarray]:
+    with np.load(path) as npz:
+        return {key: npz[key] for key in npz.files}
+
+
+def save_image(path: Path, rng: np.random.Generator, size=(20, 24)) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(rng.integers(0, 256, (*size, 3), dtype=np.uint8)).save(path, format="JPEG")
+
+
+# CIFAR-100
+
+
+@pytest.fixture(scope="module")
+def cifar_root(tmp_path_factory) -> Path:
+    """cifar-100-python: 2 train images per class (the fewest a stratified val split allows), 20 test."""
+    root = tmp_path_factory.mktemp("cifar")
+    folder = root / "cifar-100-python"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+
+    def batch(labels: list[int]) -> dict[bytes, object]:
+        n = len(labels)
+        return {
+            b"filenames": [f"img{i}.png".encode() for i in range(n)],
+            b"batch_label": b"fixture",
+            b"fine_labels": labels,
+            b"coarse_labels": [label // 5 for label in labels],
+            b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+        }
+
+    train_labels = rng.permutation(np.repeat(np.arange(100), 2)).tolist()
+    contents = {
+        "train": batch(train_labels),
+        "test": batch(rng.integers(0, 100, 20).tolist()),
+        "meta": {
+            b"fine_label_names": [f"class{i}".encode() for i in range(100)],
+            b"coarse_label_names": [f"super{i}".encode() for i in range(20)],
+        },
+    }
+    for name, content in contents.items():
+        with open(folder / name, "wb") as handle:
+            pickle.dump(content, handle)
+    return root
+
+
+def read_batch(root: Path, name: str) -> dict:
+    with open(root / "cifar-100-python" / name, "rb") as handle:
+        return pickle.load(handle, encoding="bytes")
+
+
+def test_cifar100_splits_labels_and_normalisation(cifar_root, tmp_path):
+    params = {"root": str(cifar_root), "split_seed": 0, "val_fraction": 0.5}
+    info = prepare_dataset("cifar100", params, tmp_path / "c.npz")
+    assert info == DatasetInfo("cifar100", 100, False, (3, 32, 32))
+    c = arrays(tmp_path / "c.npz")
+    assert sorted(np.concatenate([c["index_train"], c["index_val"]]).tolist()) == list(range(200))
+    assert np.bincount(c["y_val"], minlength=100).tolist() == [1] * 100  # stratified
+    train, test = read_batch(cifar_root, "train"), read_batch(cifar_root, "test")
+    pixels = train[b"data"][c["index_train"]].reshape(-1, 3, 1024) / 255.0
+    np.testing.assert_allclose(c["mean"], pixels.mean(axis=(0, 2)), rtol=1e-5)
+    np.testing.assert_allclose(c["std"], pixels.std(axis=(0, 2)), rtol=1e-5)
+
+    expected = {
+        "train": (train, c["index_train"]),
+        "val": (train, c["index_val"]),
+        "test": (test, np.arange(20)),
+    }
+    for split, (batch, index) in expected.items():
+        dataset, _ = load_split(tmp_path / "c.npz", split)
+        assert isinstance(dataset, TensorDataset) and len(dataset) == len(index)
+        x, y = dataset[3]
+        raw = batch[b"data"][index[3]].reshape(3, 32, 32) / 255.0
+        normalised = (raw - c["mean"][:, None, None]) / c["std"][:, None, None]
+        assert x.shape == (3, 32, 32) and x.dtype == torch.float32
+        np.testing.assert_allclose(x.numpy(), normalised, atol=1e-5)
+        assert y.dtype == torch.int64 and y.shape == () and int(y) == batch[b"fine_labels"][index[3]]
+
+
+def test_cifar100_is_deterministic_in_the_seed(cifar_root, tmp_path):
+    for seed, file in ((0, "a"), (0, "b"), (1, "c")):
+        params = {"root": str(cifar_root), "split_seed": seed, "val_fraction": 0.5}
+        prepare_dataset("cifar100", params, tmp_path / file)
+    a, b, c = (arrays(tmp_path / f) for f in "abc")
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    assert not np.array_equal(a["index_val"], c["index_val"])
+
+
+def test_cifar100_augments_train_only(cifar_root, tmp_path):
+    params = {"root": str(cifar_root), "split_seed": 0, "val_fraction": 0.5}
+    prepare_dataset("cifar100", params, tmp_path / "c.npz")
+    augmented, _ = load_split(tmp_path / "c.npz", "train", augment=True)
+    plain, _ = load_split(tmp_path / "c.npz", "train")
+    torch.manual_seed(0)
+    outputs = [augmented[0][0] for _ in range(10)]
+    assert all(x.shape == (3, 32, 32) and x.dtype == torch.float32 for x in outputs)
+    assert any(not torch.equal(x, plain[0][0]) for x in outputs)
+    assert isinstance(load_split(tmp_path / "c.npz", "test", augment=True)[0], TensorDataset)
+
+
+def test_cifar100_missing_files_name_the_path(cifar_root, tmp_path):
+    absent = tmp_path / "nowhere"
+    with pytest.raises(DatasetMissingError, match="cifar100") as error:
+        prepare_dataset("cifar100", {"root": str(absent), "split_seed": 0}, tmp_path / "c.npz")
+    assert str(absent / "cifar-100-python" / "train") in str(error.value)
+    assert isinstance(error.value, FileNotFoundError)
+    assert not (tmp_path / "c.npz").exists()
+
+
+# ImageNet
+
+WNIDS = ("n01440764", "n01443537", "n01484850")
+
+
+@pytest.fixture(scope="module")
+def imagenet_root(tmp_path_factory) -> Path:
+    """An ImageFolder tree: 4 train and 2 val JPEGs (named .JPEG) for each of 3 classes."""
+    root = tmp_path_factory.mktemp("imagenet")
+    rng = np.random.default_rng(1)
+    for wnid in WNIDS:
+        for i in range(4):
+            save_image(root / "train" / wnid / f"{wnid}_{i}.JPEG", rng)
+        for i in range(2):
+            save_image(root / "val" / wnid / f"ILSVRC2012_val_{wnid}_{i}.JPEG", rng, size=(30, 18))
+    return root
+
+
+def test_imagenet_splits_and_items(imagenet_root, tmp_path):
+    params = {"root": str(imagenet_root), "split_seed": 0, "val_fraction": 0.25, "image_size": 16}
+    info = prepare_dataset("imagenet", params, tmp_path / "i.npz")
+    assert info == DatasetInfo("imagenet", 3, False, (3, 16, 16))
+    i = arrays(tmp_path / "i.npz")
+    assert i["classes"].tolist() == list(WNIDS)
+    train_files = [f.decode() for f in np.concatenate([i["files_train"], i["files_val"]])]
+    on_disk = [str(p.relative_to(imagenet_root)) for p in imagenet_root.glob("train/*/*")]
+    assert sorted(train_files) == sorted(on_disk)
+    assert len(i["files_train"]) == 9 and len(i["files_val"]) == 3 and len(i["files_test"]) == 6
+    for split in ("train", "val", "test"):
+        for file, label in zip(i[f"files_{split}"], i[f"y_{split}"]):
+            assert Path(file.decode()).parent.name == WNIDS[label]
+        dataset, _ = load_split(tmp_path / "i.npz", split, augment=True)
+        x, y = dataset[0]
+        assert x.shape == (3, 16, 16) and x.dtype == torch.float32
+        assert y.dtype == torch.int64 and y.shape == () and int(y) == i[f"y_{split}"][0]
+    assert all(f.decode().startswith("val/") for f in i["files_test"])
+
+
+def test_imagenet_is_deterministic_and_evaluation_is_not_random(imagenet_root, tmp_path):
+    for seed, file in ((0, "a"), (0, "b"), (2, "c")):
+        params = {"root": str(imagenet_root), "split_seed": seed, "val_fraction": 0.25, "image_size": 16}
+        prepare_dataset("imagenet", params, tmp_path / file)
+    a, b, c = (arrays(tmp_path / f) for f in "abc")
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    assert not np.array_equal(a["files_val"], c["files_val"])
+    val, _ = load_split(tmp_path / "a", "val", augment=True)
+    assert torch.equal(val[0][0], val[0][0])
+
+
+def test_imagenet_missing_val_folder_names_the_path(imagenet_root, tmp_path):
+    partial = tmp_path / "partial"
+    (partial / "train" / WNIDS[0]).mkdir(parents=True)
+    with pytest.raises(DatasetMissingError, match="imagenet") as error:
+        prepare_dataset("imagenet", {"root": str(partial), "split_seed": 0}, tmp_path / "i.npz")
+    assert str(partial / "val") in str(error.value)
+    (partial / "val" / WNIDS[0]).mkdir(parents=True)
+    with pytest.raises(DatasetMissingError, match=str(partial / "train")):  # a class folder without images
+        prepare_dataset("imagenet", {"root": str(partial), "split_seed": 0}, tmp_path / "i.npz")
+    with pytest.raises(DatasetMissingError, match="nowhere"):
+        prepare_dataset("imagenet", {"root": str(tmp_path / "nowhere"), "split_seed": 0}, tmp_path / "i.npz")
+
+
+# PASCAL VOC 2007
+
+VOC_OBJECTS = {  # image id -> (class, difficult) of its objects
+    "000001": [("dog", 0), ("person", 0)],
+    "000002": [("train", 0), ("person", 1)],
+    "000003": [("cat", 0), ("cat", 0), ("sofa", 0)],
+    "000004": [("aeroplane", 0)],
+    "000005": [("bottle", 1)],
+}
+VOC_SPLITS = {"train": ["000001", "000002"], "val": ["000003"], "test": ["000004", "000005"]}
+
+
+def annotation(image_id: str, objects: list[tuple[str, int]]) -> str:
+    body = "".join(
+        f"<object><name>{name}</name><pose>Unspecified</pose><truncated>0</truncated>"
+        f"<difficult>{difficult}</difficult><bndbox><xmin>1</xmin><ymin>1</ymin><xmax>5</xmax><ymax>5</ymax>"
+        "</bndbox></object>"
+        for name, difficult in objects
+    )
+    return (
+        f"<annotation><folder>VOC2007</folder><filename>{image_id}.jpg</filename>"
+        f"<size><width>24</width><height>20</height><depth>3</depth></size>{body}</annotation>"
+    )
+
+
+@pytest.fixture(scope="module")
+def voc_root(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("voc")
+    voc = root / "VOCdevkit" / "VOC2007"
+    rng = np.random.default_rng(2)
+    (voc / "Annotations").mkdir(parents=True)
+    (voc / "ImageSets" / "Main").mkdir(parents=True)
+    for image_id, objects in VOC_OBJECTS.items():
+        save_image(voc / "JPEGImages" / f"{image_id}.jpg", rng)
+        (voc / "Annotations" / f"{image_id}.xml").write_text(annotation(image_id, objects))
+    for split, ids in VOC_SPLITS.items():
+        (voc / "ImageSets" / "Main" / f"{split}.txt").write_text("".join(f"{i}\n" for i in ids))
+    return root
+
+
+def multi_hot(*names: str) -> list[float]:
+    return [1.0 if c in names else 0.0 for c in VOC_CLASSES]
+
+
+def test_voc2007_labels_splits_and_items(voc_root, tmp_path):
+    params = {"root": str(voc_root), "split_seed": 0, "image_size": 16}
+    info = prepare_dataset("voc2007", params, tmp_path / "v.npz")
+    assert info == DatasetInfo("voc2007", 20, True, (3, 16, 16))
+    v = arrays(tmp_path / "v.npz")
+    assert VOC_CLASSES[:3] == ("aeroplane", "bicycle", "bird") and VOC_CLASSES[-1] == "tvmonitor"
+    # The difficult person of 000002 and the difficult bottle of 000005 are skipped.
+    assert v["y_train"].tolist() == [multi_hot("dog", "person"), multi_hot("train")]
+    assert v["y_val"].tolist() == [multi_hot("cat", "sofa")]
+    assert v["y_test"].tolist() == [multi_hot("aeroplane"), multi_hot()]
+    for split, ids in VOC_SPLITS.items():
+        assert [Path(f.decode()).stem for f in v[f"files_{split}"]] == ids
+        dataset, _ = load_split(tmp_path / "v.npz", split, augment=split == "train")
+        x, y = dataset[0]
+        assert len(dataset) == len(ids)
+        assert x.shape == (3, 16, 16) and x.dtype == torch.float32
+        assert y.dtype == torch.float32 and y.tolist() == v[f"y_{split}"][0].tolist()
+
+
+def test_voc2007_keep_difficult(voc_root, tmp_path):
+    params = {"root": str(voc_root), "split_seed": 0, "keep_difficult": True}
+    prepare_dataset("voc2007", params, tmp_path / "v.npz")
+    v = arrays(tmp_path / "v.npz")
+    assert v["y_train"].tolist()[1] == multi_hot("train", "person")
+    assert v["y_test"].tolist()[1] == multi_hot("bottle")
+
+
+def test_voc2007_missing_files_name_the_path(voc_root, tmp_path):
+    with pytest.raises(DatasetMissingError, match="voc2007") as error:
+        prepare_dataset("voc2007", {"root": str(tmp_path / "nowhere"), "split_seed": 0}, tmp_path / "v.npz")
+    listing = tmp_path / "nowhere" / "VOCdevkit" / "VOC2007" / "ImageSets" / "Main" / "train.txt"
+    assert str(listing) in str(error.value)
+    broken = tmp_path / "broken"
+    (broken / "VOCdevkit" / "VOC2007" / "ImageSets" / "Main").mkdir(parents=True)
+    (broken / "VOCdevkit" / "VOC2007" / "ImageSets" / "Main" / "train.txt").write_text("000009\n")
+    with pytest.raises(DatasetMissingError, match=r"000009\.xml"):
+        prepare_dataset("voc2007", {"root": str(broken), "split_seed": 0}, tmp_path / "v.npz")

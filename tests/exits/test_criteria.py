@@ -1,0 +1,85 @@
+"""Exit criteria: hand-computed values, agreement with scipy, and checks run on every registered criterion."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from scipy.special import expit, softmax
+from scipy.stats import entropy as scipy_entropy
+
+from eebench.exits.criteria import CRITERIA
+
+
+def random_logits(seed: int = 0, shape: tuple[int, int, int] = (4, 50, 7)) -> np.ndarray:
+    return (np.random.default_rng(seed).normal(size=shape) * 3).astype(np.float32)
+
+
+def test_paper_criteria_are_registered():
+    assert {"confidence", "entropy"} <= set(CRITERIA.names())
+
+
+@pytest.mark.parametrize("multilabel", [False, True])
+@pytest.mark.parametrize("name", CRITERIA.names())
+def test_every_criterion_gives_finite_unit_scores_per_head_and_sample(name, multilabel):
+    logits = random_logits()
+    extreme = np.array([[[1e4, -1e4, 0.0], [-1e4, -1e4, -1e4]]], dtype=np.float32)
+    for values in (logits, extreme):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # overflow or log(0) would warn
+            scores = CRITERIA.get(name)(values, multilabel)
+        assert scores.shape == values.shape[:2]
+        assert np.isfinite(scores).all()
+        assert ((scores >= 0) & (scores <= 1 + 1e-6)).all()
+
+
+@pytest.mark.parametrize("name", CRITERIA.names())
+def test_criteria_are_pure(name):
+    logits = random_logits(1)
+    before = logits.copy()
+    CRITERIA.get(name)(logits, False)
+    CRITERIA.get(name)(logits, True)
+    np.testing.assert_array_equal(logits, before)
+
+
+def test_confidence_single_label_is_max_softmax():
+    logits = random_logits(2)
+    np.testing.assert_allclose(CRITERIA.get("confidence")(logits, False), softmax(logits, axis=-1).max(-1), rtol=1e-6)
+
+
+def test_confidence_single_label_hand_computed():
+    logits = np.log(np.array([[[0.2, 0.5, 0.3], [0.9, 0.05, 0.05]]]))
+    np.testing.assert_allclose(CRITERIA.get("confidence")(logits, False), [[0.5, 0.9]])
+
+
+def test_confidence_multilabel_is_smallest_positive_sigmoid_and_largest_sigmoid_without_positives():
+    logits = np.array([[[2.0, -1.0, 0.5], [-3.0, -0.1, -2.0], [0.0, 4.0, -9.0]]])
+    expected = [[expit(0.5), expit(-0.1), 0.5]]  # a logit of exactly 0 (sigmoid 0.5) counts as positive
+    np.testing.assert_allclose(CRITERIA.get("confidence")(logits, True), expected)
+
+
+def test_entropy_single_label_is_one_minus_normalised_entropy():
+    logits = random_logits(3)
+    probabilities = softmax(logits.astype(np.float64), axis=-1)
+    expected = 1 - scipy_entropy(probabilities, axis=-1) / np.log(logits.shape[-1])
+    np.testing.assert_allclose(CRITERIA.get("entropy")(logits, False), expected, atol=1e-5)
+
+
+def test_entropy_extremes():
+    uniform = np.zeros((1, 1, 5))
+    certain = np.array([[[50.0, 0.0, 0.0, 0.0, 0.0]]])
+    score = CRITERIA.get("entropy")
+    np.testing.assert_allclose(score(uniform, False), [[0.0]], atol=1e-12)
+    np.testing.assert_allclose(score(certain, False), [[1.0]], atol=1e-12)
+    np.testing.assert_allclose(score(uniform, True), [[0.0]], atol=1e-12)  # every sigmoid at 0.5: one bit each
+    np.testing.assert_allclose(score(np.full((1, 1, 5), -60.0), True), [[1.0]], atol=1e-12)
+
+
+def test_entropy_multilabel_is_mean_binary_entropy_in_bits():
+    logits = np.array([[[0.0, np.log(3.0)]]])  # sigmoids 0.5 and 0.75
+    bits_075 = -(0.75 * np.log2(0.75) + 0.25 * np.log2(0.25))
+    np.testing.assert_allclose(CRITERIA.get("entropy")(logits, True), [[1 - (1.0 + bits_075) / 2]])
+
+
+def test_entropy_single_class_is_certain():
+    np.testing.assert_array_equal(CRITERIA.get("entropy")(np.zeros((2, 3, 1)), False), np.ones((2, 3)))

@@ -1,0 +1,85 @@
+"""Tests for the B_EE figure: numbers are mean and sample std (ddof=1) over seeds in percentage points."""
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+from matplotlib.image import imread
+
+from eebench.render import FIGURES, render_figure
+
+# B_EE (fraction) per (dataset, seed, metric) for heads 1..3.
+BEE = {
+    ("imagenet", 0, "accuracy"): [0.01, 0.02, 0.03],
+    ("imagenet", 1, "accuracy"): [0.03, 0.04, 0.05],
+    ("imagenet", 0, "f1"): [0.02, 0.02, 0.02],
+    ("imagenet", 1, "f1"): [0.04, 0.02, float("nan")],
+    ("voc", 0, "accuracy"): [-0.01, 0.00, 0.01],
+    ("voc", 1, "accuracy"): [0.01, 0.00, -0.01],
+    ("voc", 0, "f1"): [0.00, 0.00, 0.00],
+    ("voc", 1, "f1"): [0.00, 0.00, 0.00],
+}
+TASKS = {"imagenet": "single-label", "voc": "multi-label"}
+
+
+def bee_frame() -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "dataset": dataset, "backbone": "resnet50", "regime": "joint", "seed": seed,
+                "criterion": "confidence", "head": head, "metric": metric, "E_closest": head,
+                "P_ee": 0.5, "P_static": 0.5 - value, "B_EE": value,
+            }
+            for (dataset, seed, metric), values in BEE.items()
+            for head, value in enumerate(values, start=1)
+        ]
+    )
+
+
+def test_numbers_frame() -> None:
+    fig, numbers = FIGURES.get("bee")(bee_frame(), tasks=TASKS, title="B_EE")
+    assert list(numbers.columns) == ["dataset", "metric", "head", "mean", "std", "n_seeds"]
+    assert list(numbers["dataset"]) == ["imagenet"] * 6 + ["voc"] * 6
+    assert list(numbers["metric"]) == (["accuracy"] * 3 + ["f1"] * 3) * 2
+    assert list(numbers["head"]) == [1, 2, 3] * 4
+    row = numbers.set_index(["dataset", "metric", "head"])
+    # imagenet accuracy head 1: 1 and 3 pp -> mean 2, sample std sqrt(2).
+    assert row.loc[("imagenet", "accuracy", 1), "mean"] == pytest.approx(2.0)
+    assert row.loc[("imagenet", "accuracy", 1), "std"] == pytest.approx(math.sqrt(2.0))
+    assert row.loc[("voc", "accuracy", 1), "mean"] == pytest.approx(0.0)
+    assert row.loc[("voc", "accuracy", 3), "std"] == pytest.approx(math.sqrt(2.0))
+    # a NaN seed is dropped: one value left, so no sample std.
+    assert row.loc[("imagenet", "f1", 3), "n_seeds"] == 1
+    assert row.loc[("imagenet", "f1", 3), "mean"] == pytest.approx(2.0)
+    assert math.isnan(row.loc[("imagenet", "f1", 3), "std"])
+    assert row.loc[("imagenet", "f1", 1), "n_seeds"] == 2
+
+    assert len(fig.axes) == 2
+    labels = [text.get_text() for text in fig.axes[-1].get_legend().get_texts()]
+    assert labels == ["imagenet (single-label)", "voc (multi-label)"]
+    zero_lines = [line for line in fig.axes[0].get_lines() if line.get_linestyle() == "--"]
+    assert [list(line.get_ydata()) for line in zero_lines] == [[0.0, 0.0]]
+
+
+def test_legend_defaults_to_dataset_name() -> None:
+    fig, _ = FIGURES.get("bee")(bee_frame(), metrics=("f1",))
+    assert len(fig.axes) == 1
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["imagenet", "voc"]
+
+
+def test_render_figure_writes_pdf_png_csv(tmp_path) -> None:
+    frame = bee_frame()
+    paths = []
+    for (dataset, seed), part in frame.groupby(["dataset", "seed"]):
+        path = tmp_path / f"{dataset}_{seed}.csv"
+        part.to_csv(path, index=False)
+        paths.append(str(path))
+    out = tmp_path / "figures" / "bee.pdf"
+    render_figure("bee", {"tasks": TASKS}, paths, str(out))
+    assert sorted(p.name for p in out.parent.iterdir()) == ["bee.csv", "bee.pdf", "bee.png"]
+    assert out.read_bytes().startswith(b"%PDF")
+    image = imread(out.with_suffix(".png"))
+    assert image.ndim == 3 and image.shape[0] > 0 and image.shape[1] > 0
+    _, numbers = FIGURES.get("bee")(frame, tasks=TASKS)
+    pd.testing.assert_frame_equal(pd.read_csv(out.with_suffix(".csv")), numbers, check_dtype=False)

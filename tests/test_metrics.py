@@ -1,0 +1,154 @@
+"""Budgets and B_EE on hand-computed sweeps, and the file-level runners on small logit caches."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from eebench.exits.performance import per_sample_performance
+from eebench.exits.sweep import run_sweep
+from eebench.io import save_npz
+from eebench.metrics import bee, budget_performance, e_closest, run_bee, run_budgets
+
+SWEEP = pd.DataFrame({
+    "threshold": [0.1, 0.5, 0.9, np.inf],
+    "avg_exit_head": [1.0, 1.5, 2.5, 3.0],
+    "flops_fraction": [0.25, 0.5, 0.8, 1.0],
+    "accuracy": [0.6, 0.7, 0.65, 0.8],
+    "f1": [0.5, 0.6, 0.72, 0.7],
+})
+
+
+def test_budget_lookup_hand_computed():
+    table = budget_performance(SWEEP, [0.5, 0.2, 0.25, 0.75, 1.0], ["accuracy", "f1"])
+    assert list(table.columns) == ["budget", "budget_fraction", "accuracy", "f1"]
+    assert table["budget"].tolist() == ["50%", "20%", "25%", "75%", "100%", "unlimited"]
+    assert table["budget_fraction"].tolist() == [0.5, 0.2, 0.25, 0.75, 1.0, np.inf]
+    # 20%: no point fits, and the 50% value before it is not carried over. 25% and 100%: points exactly at it.
+    np.testing.assert_array_equal(table["accuracy"], [0.7, np.nan, 0.6, 0.7, 0.8, 0.8])
+    np.testing.assert_array_equal(table["f1"], [0.6, np.nan, 0.5, 0.6, 0.72, 0.72])
+
+
+def test_budget_tolerates_rounding_and_single_metric():
+    nudged = SWEEP.assign(flops_fraction=SWEEP["flops_fraction"] + 1e-12)
+    table = budget_performance(nudged, [0.25], "accuracy")
+    assert list(table.columns) == ["budget", "budget_fraction", "accuracy"]
+    assert table["accuracy"].tolist() == [0.6, 0.8]
+
+
+def test_unlimited_is_the_overall_best_even_above_the_backbone_cost():
+    costly = SWEEP.assign(flops_fraction=[0.5, 0.9, 1.1, 1.3])
+    table = budget_performance(costly, [1.0], "f1")
+    assert table["f1"].tolist() == [0.6, 0.72]
+
+
+def test_budgets_refuse_mixed_splits():
+    with pytest.raises(ValueError, match="splits"):
+        budget_performance(pd.concat([SWEEP.assign(split="val"), SWEEP.assign(split="test")]), [0.5], "f1")
+
+
+def test_e_closest_exact_and_nearest():
+    assert e_closest(SWEEP, 1, "accuracy") == 0
+    assert e_closest(SWEEP, 3, "accuracy") == 3
+    assert e_closest(SWEEP, 4, "accuracy") == 3
+
+
+def test_e_closest_ties_go_to_the_better_metric():
+    # Head 2 is 0.5 from both E=1.5 (accuracy 0.7, f1 0.6) and E=2.5 (accuracy 0.65, f1 0.72).
+    assert e_closest(SWEEP, 2, "accuracy") == 1
+    assert e_closest(SWEEP, 2, "f1") == 2
+
+
+def test_e_closest_equal_metric_ties_go_to_the_cheaper_point():
+    same_depth = pd.DataFrame({"avg_exit_head": [2.0, 2.0, 2.0], "flops_fraction": [0.6, 0.5, 0.55],
+                               "accuracy": [0.7, 0.7, 0.6]})
+    assert e_closest(same_depth, 2, "accuracy") == 1
+
+
+def test_bee_hand_computed_and_sign():
+    frame = bee(SWEEP, {3: 0.8, 1: 0.55, 2: 0.75}, "accuracy")
+    assert list(frame.columns) == ["head", "E_closest", "P_ee", "P_static", "B_EE"]
+    assert frame["head"].tolist() == [1, 2, 3]
+    assert frame["E_closest"].tolist() == [1.0, 1.5, 3.0]
+    assert frame["P_ee"].tolist() == [0.6, 0.7, 0.8]
+    np.testing.assert_allclose(frame["B_EE"], [0.05, -0.05, 0.0], atol=1e-12)  # early exits win, lose, tie
+
+
+def write_cache(path, n_heads, seed, meta, n_classes=4, n=40):
+    rng = np.random.default_rng(seed)
+    arrays = {}
+    for split in ("val", "test"):
+        arrays[f"{split}_logits"] = (rng.normal(size=(n_heads, n, n_classes)) * 2).astype(np.float32)
+        arrays[f"{split}_labels"] = rng.integers(0, n_classes, n).astype(np.int64)
+    save_npz(path, **arrays, head_flops=np.arange(1.0, n_heads + 1), backbone_flops=np.float64(3.0),
+             multilabel=np.bool_(False), meta=np.array(json.dumps(meta)))
+    return arrays
+
+
+IDENTITY = {"dataset": "digits", "backbone": "cnn", "regime": "joint", "seed": 0}
+
+
+@pytest.fixture
+def sweep_csv(tmp_path):
+    write_cache(tmp_path / "ee.npz", 3, 0, IDENTITY)
+    run_sweep(tmp_path / "ee.npz", "confidence", tmp_path / "sweep.csv")
+    return tmp_path / "sweep.csv"
+
+
+def static_caches(tmp_path, heads):
+    paths = []
+    for head in heads:
+        path = tmp_path / f"static{head}.npz"
+        write_cache(path, 1, 10 + head, {**IDENTITY, "regime": "static", "head": head})
+        paths.append(str(path))
+    return paths
+
+
+def test_run_budgets_columns_and_values(sweep_csv, tmp_path):
+    result = run_budgets(sweep_csv, [0.5, 1.0], tmp_path / "budgets.csv")
+    written = pd.read_csv(tmp_path / "budgets.csv")
+    assert list(written.columns) == ["dataset", "backbone", "regime", "seed", "criterion",
+                                     "budget", "budget_fraction", "accuracy", "f1"]
+    assert written["budget"].tolist() == ["50%", "100%", "unlimited"]
+    test = pd.read_csv(sweep_csv).query("split == 'test'")
+    assert written["accuracy"].iloc[-1] == pytest.approx(test["accuracy"].max())
+    assert written["f1"].iloc[0] == pytest.approx(test.loc[test["flops_fraction"] <= 0.5 + 1e-9, "f1"].max())
+    assert len(result) == 3
+
+
+def test_run_bee_long_format(sweep_csv, tmp_path):
+    paths = static_caches(tmp_path, [3, 1, 2])
+    run_bee(sweep_csv, paths, tmp_path / "bee.csv")
+    written = pd.read_csv(tmp_path / "bee.csv")
+    assert list(written.columns) == ["dataset", "backbone", "regime", "seed", "criterion", "head", "metric",
+                                     "E_closest", "P_ee", "P_static", "B_EE"]
+    assert written[["metric", "head"]].values.tolist() == [[m, h] for m in ("accuracy", "f1") for h in (1, 2, 3)]
+    assert (written["regime"] == "joint").all()
+    static_3 = np.load(paths[0])
+    expected = per_sample_performance(static_3["test_logits"], static_3["test_labels"], False)["accuracy"].mean()
+    row = written[(written["metric"] == "accuracy") & (written["head"] == 3)].iloc[0]
+    assert row["P_static"] == pytest.approx(expected)
+    assert row["B_EE"] == pytest.approx(row["P_ee"] - row["P_static"])
+    assert row["E_closest"] == 3.0  # the +inf threshold puts everyone at head 3
+
+
+def test_run_bee_refuses_bad_static_caches(sweep_csv, tmp_path):
+    no_head = tmp_path / "nohead.npz"
+    write_cache(no_head, 1, 5, IDENTITY)
+    with pytest.raises(ValueError, match="nohead.npz"):
+        run_bee(sweep_csv, [str(no_head)], tmp_path / "bee.csv")
+    first, second = static_caches(tmp_path, [2]), tmp_path / "again.npz"
+    write_cache(second, 1, 6, {**IDENTITY, "head": 2})
+    with pytest.raises(ValueError, match="again.npz.*duplicates"):
+        run_bee(sweep_csv, [*first, str(second)], tmp_path / "bee.csv")
+    other = tmp_path / "other.npz"
+    write_cache(other, 1, 7, {**IDENTITY, "dataset": "cifar10", "head": 1})
+    with pytest.raises(ValueError, match="other.npz.*dataset"):
+        run_bee(sweep_csv, [str(other)], tmp_path / "bee.csv")
+    multi_head = tmp_path / "multihead.npz"
+    write_cache(multi_head, 3, 8, {**IDENTITY, "head": 1})
+    with pytest.raises(ValueError, match="multihead.npz.*one head"):
+        run_bee(sweep_csv, [str(multi_head)], tmp_path / "bee.csv")
+    assert not (tmp_path / "bee.csv").exists()

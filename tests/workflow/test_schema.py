@@ -1,0 +1,79 @@
+"""The config schema and the registries must agree, and the shipped configs must validate."""
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from eebench.config import ConfigError, check_config, load_config, registries
+
+REPO = Path(__file__).resolve().parents[2]
+SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+SHIPPED_CONFIGS = [REPO / "config.yaml"]
+
+
+def validate(config):
+    jsonschema.validators.validator_for(SCHEMA)(SCHEMA).validate(config)
+
+
+@pytest.mark.parametrize(
+    ("schema_names", "kind"),
+    [
+        (SCHEMA["$defs"]["dataset_name"]["enum"], "dataset"),
+        (list(SCHEMA["properties"]["datasets"]["properties"]), "dataset"),
+        (SCHEMA["$defs"]["backbone_name"]["enum"], "backbone"),
+        (list(SCHEMA["properties"]["backbones"]["properties"]), "backbone"),
+        (SCHEMA["$defs"]["regime_name"]["enum"], "regime"),
+        (SCHEMA["$defs"]["criterion_name"]["enum"], "criterion"),
+        (SCHEMA["$defs"]["ic"]["properties"]["type"]["enum"], "ic"),
+        (SCHEMA["properties"]["tables"]["additionalProperties"]["properties"]["kind"]["enum"], "table"),
+        (SCHEMA["properties"]["figures"]["additionalProperties"]["properties"]["kind"]["enum"], "figure"),
+    ],
+)
+def test_schema_names_equal_registry_names(schema_names, kind):
+    assert sorted(schema_names) == registries()[kind].names()
+
+
+def test_dataset_schemas_list_exactly_the_loaders_parameters():
+    from eebench.data.core import parameters
+
+    for name, entry in SCHEMA["properties"]["datasets"]["properties"].items():
+        assert sorted(entry["properties"]) == sorted(parameters(name)), name
+
+
+@pytest.mark.parametrize("path", SHIPPED_CONFIGS, ids=lambda p: p.name)
+def test_shipped_configs_validate(path):
+    config = load_config(path)
+    validate(config)
+    check_config(config)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda c: c["training"].update(lerning_rate=0.1), "lerning_rate"),
+        (lambda c: c["tables"]["regimes"].update(regimes=["disjoint", "jiont"]), "jiont"),
+        (lambda c: c["tables"]["regimes"].update(criterion="patience-7"), "patience-7"),
+        (lambda c: c["datasets"].update(mnist={}), "mnist"),
+        (lambda c: c["resources"]["train_model"].update(mem_mb=0), "less than the minimum of 1"),
+    ],
+)
+def test_schema_rejects_bad_input(edit, message):
+    config = load_config(REPO / "config.yaml")
+    edit(config)
+    with pytest.raises(jsonschema.ValidationError, match=message):
+        validate(config)
+
+
+def test_check_config_names_the_key_of_a_dangling_reference():
+    config = load_config(REPO / "config.yaml")
+    del config["datasets"]["digits_composite"]
+    with pytest.raises(ConfigError, match=r"figures\.bee\.dataset: 'digits_composite' is not configured"):
+        check_config(config)
+
+
+def test_check_config_names_the_key_of_an_unknown_regime():
+    config = load_config(REPO / "config.yaml")
+    config["figures"]["bee"]["regime"] = "alternating"
+    with pytest.raises(ConfigError, match=r"figures\.bee\.regime: unknown regime 'alternating'"):
+        check_config(config)

@@ -1,0 +1,106 @@
+"""The workflow itself: lint, the plan for one target, bad config, and the whole default DAG for real."""
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from eebench import targets
+from eebench.exits.performance import per_sample_performance
+
+from .conftest import REPO, copy_default_config, job_counts, snakemake, write_config
+
+
+def test_lint_has_no_findings(tmp_path):
+    copy_default_config(tmp_path)
+    result = snakemake(tmp_path, "--lint")
+    assert "Congratulations, your workflow is in a good condition!" in result.stdout + result.stderr
+    assert "Lints for" not in result.stdout + result.stderr
+
+
+def test_one_table_plans_only_what_it_needs(tmp_path):
+    copy_default_config(tmp_path)
+    result = snakemake(tmp_path, "--dry-run", "paper/tables/regimes.tex")
+    # digits only: 3 seeds x (backbone, disjoint, joint, mixed); no static heads, no multi-label, no B_EE.
+    assert job_counts(result.stdout) == {
+        "prepare_dataset": 1, "train_model": 12, "cache_logits": 9, "sweep_exits": 9,
+        "compute_budgets": 9, "render_table": 1, "total": 41,
+    }
+    assert "digits_composite" not in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        (("tables", "regimes", "regimes"), ["disjoint", "jiont"], "jiont"),
+        (("figures", "bee", "datasets"), ["digits", "mnist"], "mnist"),
+        (("tables", "regimes", "criterion"), "patience", "patience"),
+    ],
+)
+def test_bad_name_fails_at_dag_build_and_keeps_results(workdir, key, value, message):
+    path, config = workdir
+    section, name, field = key
+    config[section][name][field] = value
+    write_config(path, config)
+    kept = path / targets.model_path("digits", "cnn", "joint", 0)
+    kept.parent.mkdir(parents=True)
+    kept.write_bytes(b"trained weights")
+    result = snakemake(path, "--cores", "1", check=False)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert message in output and field in output
+    assert kept.read_bytes() == b"trained weights"
+
+
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory):
+    """The whole default DAG, run once for the tests below (a few minutes on 2 cores)."""
+    path = tmp_path_factory.mktemp("default_run")
+    copy_default_config(path)
+    snakemake(path, "--cores", "2")
+    return path
+
+
+@pytest.mark.slow
+def test_default_dag_renders_the_regimes_table(default_run):
+    tex = (default_run / "paper/tables/regimes.tex").read_text()
+    numbers = pd.read_csv(default_run / "paper/tables/regimes.csv")
+    assert [line.split("&")[0].strip() for line in tex.splitlines() if "\\pm" in line] == ["Disjoint", "Joint", "Mixed"]
+    assert set(numbers["regime"]) == {"disjoint", "joint", "mixed"}
+    assert set(numbers["budget"]) == {"25%", "50%", "75%", "100%", "unlimited"}
+    assert (numbers["n_seeds"] <= 3).all()
+    full = numbers[numbers["budget"] == "unlimited"]
+    assert (full["mean"] > 80).all() and (full["n_seeds"] == 3).all()
+
+
+@pytest.mark.slow
+def test_default_dag_renders_the_bee_figure(default_run):
+    for suffix in (".pdf", ".png"):
+        assert (default_run / f"paper/figures/bee{suffix}").stat().st_size > 1000
+    numbers = pd.read_csv(default_run / "paper/figures/bee.csv")
+    assert set(numbers["dataset"]) == {"digits", "digits_composite"}
+    assert set(numbers["metric"]) == {"accuracy", "f1"}
+    assert sorted(numbers["head"].unique()) == [1, 2, 3, 4]
+
+
+@pytest.mark.slow
+def test_default_is_a_real_trade_off(default_run):
+    """The last exit must beat the first by at least 5 points, so exiting early costs something."""
+    for seed in (0, 1, 2):
+        cache = np.load(default_run / f"results/logits/digits/cnn/joint/seed{seed}.npz")
+        accuracy = per_sample_performance(cache["test_logits"], cache["test_labels"], False)["accuracy"].mean(1)
+        assert accuracy[-1] - accuracy[0] >= 0.05, accuracy
+
+
+@pytest.mark.slow
+def test_editing_rendering_code_reruns_rendering_only(default_run):
+    assert "Nothing to be done" in snakemake(default_run, "--dry-run").stdout
+    render_module = REPO / "src/eebench/render/tables.py"
+    stat = render_module.stat()
+    os.utime(render_module)  # as an edit would
+    try:
+        counts = job_counts(snakemake(default_run, "--dry-run").stdout)
+    finally:
+        os.utime(render_module, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert counts == {"render_figure": 1, "render_table": 1, "all": 1, "total": 3}

@@ -1,0 +1,12 @@
+rule prepare_dataset:
+    output:
+        "results/data/{dataset}.npz",
+    log:
+        "results/logs/prepare_dataset/{dataset}.log",
+    params:
+        settings=get_dataset_params,
+    conda:
+        ENV
+    shell:
+        "eebench prepare-data --dataset {wildcards.dataset} --params {params.settings} "
+        "--out {output} > {log} 2>&1"

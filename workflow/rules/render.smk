@@ -1,0 +1,37 @@
+rule render_table:
+    input:
+        metrics=get_table_inputs,
+        code=get_code("render"),
+    output:
+        tex="paper/tables/{table}.tex",
+        numbers="paper/tables/{table}.csv",
+    log:
+        "results/logs/render_table/{table}.log",
+    params:
+        kind=get_render_kind("tables"),
+        spec=get_render_spec("tables"),
+    conda:
+        ENV
+    shell:
+        "eebench render-table --kind {params.kind} --spec {params.spec} --inputs {input.metrics} "
+        "--out {output.tex} > {log} 2>&1"
+
+
+rule render_figure:
+    input:
+        metrics=get_figure_inputs,
+        code=get_code("render"),
+    output:
+        pdf="paper/figures/{figure}.pdf",
+        png="paper/figures/{figure}.png",
+        numbers="paper/figures/{figure}.csv",
+    log:
+        "results/logs/render_figure/{figure}.log",
+    params:
+        kind=get_render_kind("figures"),
+        spec=get_render_spec("figures"),
+    conda:
+        ENV
+    shell:
+        "eebench render-figure --kind {params.kind} --spec {params.spec} --inputs {input.metrics} "
+        "--out {output.pdf} > {log} 2>&1"
