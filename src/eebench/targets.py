@@ -80,18 +80,17 @@ def _runs(config: dict[str, Any], spec: dict[str, Any], path) -> list[str]:
     ]
 
 
-# Which per-run metric files each kind of table or figure reads.
-METRIC_FILES = {"budgets": budgets_path, "bee": bee_path}
+# Result path of each per-run metric stage a table or figure can read (eebench.render.base.METRIC_STAGES).
+STAGE_PATHS = {"budgets": budgets_path, "bee": bee_path}
 
 
-def table_inputs(config: dict[str, Any], table: str) -> list[str]:
-    spec = config["tables"][table]
-    return _runs(config, spec, METRIC_FILES[spec["kind"]])
+def render_inputs(config: dict[str, Any], section: str, name: str) -> list[str]:
+    """The per-run metric files that table or figure ``name`` (under ``tables:`` or ``figures:``) reads."""
+    from eebench.render import FIGURES, TABLES
 
-
-def figure_inputs(config: dict[str, Any], figure: str) -> list[str]:
-    spec = config["figures"][figure]
-    return _runs(config, spec, METRIC_FILES[spec["kind"]])
+    spec = config[section][name]
+    renderer = {"tables": TABLES, "figures": FIGURES}[section].get(spec["kind"])
+    return _runs(config, spec, STAGE_PATHS[renderer.reads])
 
 
 def render_options(spec: dict[str, Any]) -> dict[str, Any]:

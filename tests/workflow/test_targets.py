@@ -9,7 +9,7 @@ CONFIG = load_config(REPO / "config.yaml")
 
 
 def test_regimes_table_needs_only_single_label_budget_files():
-    inputs = targets.table_inputs(CONFIG, "regimes")
+    inputs = targets.render_inputs(CONFIG, "tables", "regimes")
     assert len(inputs) == 3 * len(CONFIG["seeds"])
     assert inputs[0] == "results/budgets/digits/cnn/disjoint/confidence/seed0.csv"
     assert not any("composite" in p or "static" in p for p in inputs)
@@ -43,3 +43,17 @@ def test_code_inputs_are_the_modules_source_files():
     files = targets.code_files("render", "metrics")
     assert any(f.endswith("render/tables.py") for f in files)
     assert files[-1].endswith("eebench/metrics.py") and all(Path(f).exists() for f in files)
+
+
+def test_bee_figure_reads_every_dataset_and_seed():
+    inputs = targets.render_inputs(CONFIG, "figures", "bee")
+    assert inputs == [f"results/bee/{d}/cnn/joint/confidence/seed{s}.csv"
+                      for d in ("digits", "digits_composite") for s in (0, 1, 2)]
+
+
+def test_every_renderer_reads_a_stage_with_a_result_path():
+    from eebench.render import FIGURES, TABLES
+
+    for registry in (TABLES, FIGURES):
+        for name in registry.names():
+            assert registry.get(name).reads in targets.STAGE_PATHS, name

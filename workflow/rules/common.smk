@@ -73,11 +73,11 @@ def get_bee_inputs(wildcards):
 
 
 def get_table_inputs(wildcards):
-    return targets.table_inputs(config, wildcards.table)
+    return targets.render_inputs(config, "tables", wildcards.table)
 
 
 def get_figure_inputs(wildcards):
-    return targets.figure_inputs(config, wildcards.figure)
+    return targets.render_inputs(config, "figures", wildcards.figure)
 
 
 def get_render_kind(section):

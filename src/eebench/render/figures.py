@@ -18,6 +18,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from eebench.io import atomic_path, write_csv  # noqa: E402
 from eebench.registry import Registry  # noqa: E402
+from eebench.render.base import reads  # noqa: E402
 
 FigureFn = Callable[..., tuple[Figure, pd.DataFrame]]
 FIGURES: Registry[FigureFn] = Registry("figure")
@@ -32,6 +33,7 @@ def _legend_label(dataset: str, tasks: dict[str, str] | None) -> str:
 
 
 @FIGURES.register("bee")
+@reads("bee")
 def bee(
     frame: pd.DataFrame,
     *,

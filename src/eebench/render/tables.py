@@ -13,6 +13,7 @@ import pandas as pd
 
 from eebench.io import write_csv, write_text
 from eebench.registry import Registry
+from eebench.render.base import reads
 
 TableFn = Callable[..., tuple[str, pd.DataFrame]]
 TABLES: Registry[TableFn] = Registry("table")
@@ -33,6 +34,7 @@ def _cell(mean: float, std: float, bold: bool) -> str:
 
 
 @TABLES.register("budgets")
+@reads("budgets")
 def budgets(
     frame: pd.DataFrame,
     *,
