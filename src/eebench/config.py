@@ -47,8 +47,12 @@ def _require_section(config: dict, section: str, name: str, key: str) -> None:
 
 
 def check_config(config: dict[str, Any]) -> None:
-    for name in config.get("datasets", {}):
+    for name, params in config.get("datasets", {}).items():
         _require("dataset", name, f"datasets.{name}")
+        # Paper-scale data is never downloaded: a missing root fails here, before any job starts.
+        if "root" in params and not Path(params["root"]).is_dir():
+            raise ConfigError(f"datasets.{name}.root: directory {params['root']} does not exist "
+                              f"(resolved from {Path.cwd()}); put the {name} files there or fix the path")
     for name, backbone in config.get("backbones", {}).items():
         _require("backbone", name, f"backbones.{name}")
         _require("ic", backbone.get("ic", {}).get("type", "linear"), f"backbones.{name}.ic.type")

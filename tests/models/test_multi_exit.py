@@ -62,9 +62,19 @@ def test_parameter_groups_partition_the_parameters():
 
 @pytest.mark.parametrize("name", BACKBONES.names())
 def test_every_backbone_runs_a_forward_pass(name):
-    params = {"cnn": CNN}[name]
+    params = {"cnn": CNN}.get(name, {"cifar_stem": True})
     model = build_model(ModelSpec(name, params, (1, 8, 8), 3))
     assert all(o.shape == (2, 3) for o in model(torch.randn(2, 1, 8, 8)))
+
+
+def test_resnet34_has_one_block_per_residual_block_and_the_papers_placement():
+    # Paper B E.1: ResNet-34 with exits after residual blocks 2, 4, ..., 14 (1-based) plus the final classifier.
+    spec = ModelSpec("resnet34", {"cifar_stem": True}, (3, 32, 32), 100, placement=[1, 3, 5, 7, 9, 11, 13])
+    model = build_model(spec)
+    assert len(model.blocks) == 16 and model.head_blocks == [1, 3, 5, 7, 9, 11, 13, 15]
+    costs, backbone = head_costs(model, (3, 32, 32))
+    assert costs == sorted(costs) and costs[-1] > backbone
+    assert round(backbone / 2e9, 2) == 1.16  # ResNet-34 on 32x32 inputs: 1.16 GMACs
 
 
 @pytest.mark.parametrize("name", IC_TYPES.names())

@@ -9,7 +9,7 @@ from eebench.config import ConfigError, check_config, load_config, registries
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
-SHIPPED_CONFIGS = [REPO / "config.yaml"]
+SHIPPED_CONFIGS = [REPO / "config.yaml", *sorted((REPO / "config").glob("**/*.yaml"))]
 
 
 def validate(config):
@@ -41,11 +41,27 @@ def test_dataset_schemas_list_exactly_the_loaders_parameters():
         assert sorted(entry["properties"]) == sorted(parameters(name)), name
 
 
+def with_existing_roots(config, tmp_path):
+    """Point every paper-scale dataset root at an existing (empty) directory."""
+    for name, params in config["datasets"].items():
+        if "root" in params:
+            params["root"] = str(tmp_path / name)
+            (tmp_path / name).mkdir()
+    return config
+
+
 @pytest.mark.parametrize("path", SHIPPED_CONFIGS, ids=lambda p: p.name)
-def test_shipped_configs_validate(path):
+def test_shipped_configs_validate(path, tmp_path):
     config = load_config(path)
     validate(config)
-    check_config(config)
+    check_config(with_existing_roots(config, tmp_path))
+
+
+def test_missing_dataset_root_is_named_before_anything_runs(tmp_path):
+    config = load_config(REPO / "config/paper/resnet34_cifar100.yaml")
+    config["datasets"]["cifar100"]["root"] = str(tmp_path / "nowhere")
+    with pytest.raises(ConfigError, match=rf"datasets\.cifar100\.root: directory {tmp_path}/nowhere does not exist"):
+        check_config(config)
 
 
 @pytest.mark.parametrize(
@@ -56,6 +72,10 @@ def test_shipped_configs_validate(path):
         (lambda c: c["tables"]["regimes"].update(criterion="patience-7"), "patience-7"),
         (lambda c: c["datasets"].update(mnist={}), "mnist"),
         (lambda c: c["resources"]["train_model"].update(mem_mb=0), "less than the minimum of 1"),
+        (lambda c: c["resources"]["train_model"].update(runtime=-5), "less than the minimum of 1"),
+        (lambda c: c["resources"]["cache_logits"].update(gpu=-1), "less than the minimum of 0"),
+        (lambda c: c["training"].update(batch_size="64"), "is not of type 'integer'"),
+        (lambda c: c.update(seeds=[0, 0]), "non-unique"),
     ],
 )
 def test_schema_rejects_bad_input(edit, message):

@@ -14,6 +14,7 @@ rule cache_logits:
         gpu=get_resource("cache_logits", "gpu"),
         mem_mb=get_resource("cache_logits", "mem_mb"),
         runtime=get_resource("cache_logits", "runtime"),
+        slurm_partition=get_resource("cache_logits", "partition"),
     conda:
         ENV
     shell:

@@ -16,6 +16,7 @@ rule train_model:
         gpu=get_resource("train_model", "gpu"),
         mem_mb=get_resource("train_model", "mem_mb"),
         runtime=get_resource("train_model", "runtime"),
+        slurm_partition=get_resource("train_model", "partition"),
     conda:
         ENV
     shell:
@@ -41,6 +42,7 @@ rule train_static_head:
         gpu=get_resource("train_static_head", "gpu"),
         mem_mb=get_resource("train_static_head", "mem_mb"),
         runtime=get_resource("train_static_head", "runtime"),
+        slurm_partition=get_resource("train_static_head", "partition"),
     conda:
         ENV
     shell:
