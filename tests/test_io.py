@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 
@@ -26,3 +28,11 @@ def test_save_npz_keeps_the_exact_name(tmp_path):
     target = tmp_path / "cache.npz.part"
     save_npz(target, x=np.arange(3))
     assert np.load(target)["x"].tolist() == [0, 1, 2]
+
+
+def test_result_gets_ordinary_file_permissions(tmp_path):
+    target = tmp_path / "out.txt"
+    write_text(target, "x")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask

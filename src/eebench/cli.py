@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from typing import Any, Callable
 
@@ -29,18 +30,74 @@ def cmd_prepare_data(args):
     prepare_dataset(args.dataset, args.params, args.out)
 
 
+def _worker_argv(args: argparse.Namespace) -> list[str]:
+    """This command's arguments, rebuilt from ``args`` for the torchrun workers (each option ``--dest``)."""
+    argv = ["--verbose"] if args.verbose else []
+    argv.append(args.command)
+    for dest, value in vars(args).items():
+        if dest in ("verbose", "command", "handler") or value is None or value is False:
+            continue
+        flag = "--" + dest.replace("_", "-")
+        if value is True:
+            argv.append(flag)
+        else:
+            argv += [flag, json.dumps(value) if isinstance(value, (dict, list)) else str(value)]
+    return argv
+
+
+def _launched_workers(args: argparse.Namespace) -> bool:
+    """With ``--nproc N > 1`` outside torchrun, run this command in N data-parallel workers instead and exit
+    with their status; inside a worker (WORLD_SIZE set) train as one rank."""
+    world_size = os.environ.get("WORLD_SIZE")
+    if world_size is not None:
+        if args.nproc > 1 and int(world_size) != args.nproc:
+            raise ValueError(f"--nproc {args.nproc}, but this torchrun worker's WORLD_SIZE is {world_size}")
+        return False
+    if args.nproc <= 1:
+        return False
+    from eebench.training.distributed import launch
+
+    status = launch(args.nproc, _worker_argv(args))
+    if status:
+        raise SystemExit(status)
+    return True
+
+
+def _train(args: argparse.Namespace, step: Callable[[], None]) -> None:
+    """Run a training step in this process; preemption exits with ``EXIT_PREEMPTED`` (75), so that Snakemake
+    and SLURM see a failure and rerun the job, which then resumes."""
+    from eebench.training import EXIT_PREEMPTED, Preempted
+
+    if int(os.environ.get("RANK", "0")) > 0:
+        logging.getLogger().setLevel(logging.WARNING)  # rank 0 reports progress for all
+    if args.threads:
+        import torch
+
+        # --threads is the job's: a torchrun worker takes its share.
+        torch.set_num_threads(max(1, args.threads // int(os.environ.get("WORLD_SIZE", "1"))))
+    try:
+        step()
+    except Preempted as preempted:
+        print(f"eebench {args.command}: preempted: {preempted}", file=sys.stderr)
+        raise SystemExit(EXIT_PREEMPTED) from None
+
+
 def cmd_train(args):
+    if _launched_workers(args):
+        return
     from eebench.steps import train_model
 
-    _threads(args)
-    train_model(args.data, args.model, args.training, args.regime, args.seed, args.out, init=args.init)
+    _train(args, lambda: train_model(args.data, args.model, args.training, args.regime, args.seed, args.out,
+                                     init=args.init, resume=args.resume, restart=args.restart))
 
 
 def cmd_train_static_head(args):
+    if _launched_workers(args):
+        return
     from eebench.steps import train_static_head
 
-    _threads(args)
-    train_static_head(args.data, args.model, args.training, args.head, args.seed, args.out)
+    _train(args, lambda: train_static_head(args.data, args.model, args.training, args.head, args.seed, args.out,
+                                           resume=args.resume, restart=args.restart))
 
 
 def cmd_cache_logits(args):
@@ -110,7 +167,13 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--training", type=_json, default={}, help="JSON training settings (TrainingConfig)")
         p.add_argument("--seed", type=int, required=True)
         p.add_argument("--out", required=True)
-        p.add_argument("--threads", type=int, default=0)
+        p.add_argument("--threads", type=int, default=0, help="torch threads of the job (split among --nproc workers)")
+        p.add_argument("--resume", default=None, metavar="PATH",
+                       help="resume checkpoint: continue from it if present, write it periodically and on "
+                            "SIGTERM/SIGUSR1 (then exit 75), remove it on success; keep it outside the outputs")
+        p.add_argument("--restart", action="store_true", help="discard an existing --resume checkpoint")
+        p.add_argument("--nproc", type=int, default=1,
+                       help="data-parallel processes on this node (torchrun; one per GPU, or gloo on the CPU)")
         if name == "train":
             p.add_argument("--regime", required=True)
             p.add_argument("--init", default=None, help="checkpoint of the 'backbone' regime to start from")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,10 @@ import torch
 from eebench.data import load_split
 from eebench.io import save_npz, save_torch
 from eebench.models import ModelSpec, build_model, head_costs
-from eebench.training import BACKBONE_PHASE, REGIMES, TrainingConfig, predict, select_device, train_phases
+from eebench.training import (
+    BACKBONE_PHASE, REGIMES, ResumeFile, TrainingConfig, predict, process_world, select_device, train_phases,
+)
+from eebench.training.resume import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -32,28 +36,62 @@ def _model_spec(data_path: str | Path, model: dict[str, Any], truncate_at: int |
     return spec, info
 
 
-def _fit(data_path, spec, info, phases, training: dict, seed: int, init: str | None, meta: dict, out: str) -> None:
+def _fingerprint(data_path, spec, phases, config: TrainingConfig, seed: int, init: str | None, meta: dict,
+                 world_size: int) -> dict[str, Any]:
+    """What a resume checkpoint must agree with to be continued: everything that determines the trained
+    weights. Input files enter by content (SHA-256), so a re-prepared dataset or retrained --init model
+    invalidates it; ``checkpoint_every_batches`` does not enter, as it never changes the result."""
+    settings = {k: v for k, v in asdict(config).items() if k != "checkpoint_every_batches"}
+    return {
+        "model": spec.to_dict(), "phases": [asdict(p) for p in phases], "training": settings, "seed": seed,
+        "meta": meta, "data_sha256": file_sha256(data_path),
+        "init_sha256": file_sha256(init) if init is not None else None, "world_size": world_size,
+    }
+
+
+def _fit(data_path, spec, info, phases, training: dict, seed: int, init: str | None, meta: dict, out: str,
+         resume: str | None = None, restart: bool = False) -> None:
+    """Train and write the model to ``out``. With ``resume``, checkpoint there and continue from it (see
+    ``eebench.training.resume``); the file is removed once ``out`` is written. Under torchrun every rank runs
+    this, and rank 0 alone writes."""
     config = TrainingConfig(**training)
-    torch.manual_seed(seed)
-    np.random.seed(seed)
-    model = build_model(spec)
-    if init is not None:
-        checkpoint = torch.load(init, map_location="cpu", weights_only=False)
-        if checkpoint["spec"] != spec.to_dict():
-            raise ValueError(f"{init}: its model spec differs from the one requested; rebuild it")
-        model.load_state_dict(checkpoint["state_dict"])
-    train_set, _ = load_split(data_path, "train", augment=config.augment)
-    val_set, _ = load_split(data_path, "val")
-    history = train_phases(model, phases, train_set, val_set, info.multilabel, config, seed, select_device())
-    save_torch(out, {
-        "spec": spec.to_dict(), "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
-        "meta": meta, "training": training, "history": history,
-    })
+    with process_world() as world:
+        torch.manual_seed(seed)
+        np.random.seed(seed)
+        model = build_model(spec)
+        if init is not None:
+            checkpoint = torch.load(init, map_location="cpu", weights_only=False)
+            if checkpoint["spec"] != spec.to_dict():
+                raise ValueError(f"{init}: its model spec differs from the one requested; rebuild it")
+            model.load_state_dict(checkpoint["state_dict"])
+        if world.rank > 0:
+            # Decorrelate the ranks' augmentation draws; rank 0 keeps the single-process stream.
+            rank_seed = int(np.random.SeedSequence([seed, world.rank]).generate_state(1)[0])
+            torch.manual_seed(rank_seed)
+            np.random.seed(rank_seed)
+        train_set, _ = load_split(data_path, "train", augment=config.augment)
+        val_set, _ = load_split(data_path, "val")
+        resume_file = None
+        if resume is not None:
+            fingerprint = _fingerprint(data_path, spec, phases, config, seed, init, meta, world.size)
+            resume_file = ResumeFile(resume, fingerprint, restart=restart)
+        history = train_phases(model, phases, train_set, val_set, info.multilabel, config, seed, world.device,
+                               resume=resume_file, world=world)
+        if world.rank == 0:
+            save_torch(out, {
+                "spec": spec.to_dict(), "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
+                "meta": meta, "training": training, "history": history,
+            })
+            if resume_file is not None:
+                resume_file.remove()
+        world.barrier()
 
 
-def train_model(data: str, model: dict, training: dict, regime: str, seed: int, out: str, init: str | None = None) -> None:
+def train_model(data: str, model: dict, training: dict, regime: str, seed: int, out: str, init: str | None = None,
+                resume: str | None = None, restart: bool = False) -> None:
     """Train a multi-exit model under ``regime``; with ``init`` (the ``backbone`` regime's checkpoint) the
-    regime's shared backbone phase is skipped."""
+    regime's shared backbone phase is skipped. ``resume``: where to keep the resume checkpoint; not a declared
+    output, as Snakemake deletes those when a job fails. ``restart`` discards an existing one."""
     entry = REGIMES.get(regime)
     if init is not None and not entry.reuses_backbone:
         raise ValueError(f"regime {regime!r} does not start with the backbone phase; --init makes no sense")
@@ -61,15 +99,17 @@ def train_model(data: str, model: dict, training: dict, regime: str, seed: int, 
         log.warning("regime %s: no --init given, training its backbone phase from scratch", regime)
     spec, info = _model_spec(data, model)
     meta = {"dataset": info.name, "backbone": model["backbone"], "regime": regime, "seed": seed}
-    _fit(data, spec, info, entry.phases_to_run(from_backbone=init is not None), training, seed, init, meta, out)
+    _fit(data, spec, info, entry.phases_to_run(from_backbone=init is not None), training, seed, init, meta, out,
+         resume, restart)
 
 
-def train_static_head(data: str, model: dict, training: dict, head: int, seed: int, out: str) -> None:
+def train_static_head(data: str, model: dict, training: dict, head: int, seed: int, out: str,
+                      resume: str | None = None, restart: bool = False) -> None:
     """Static baseline of paper A §3: the network truncated after head ``head`` (1-based), trained alone with
     its backbone unfrozen — the backbone phase applied to the truncated network."""
     spec, info = _model_spec(data, model, truncate_at=head - 1)
     meta = {"dataset": info.name, "backbone": model["backbone"], "regime": "static", "seed": seed, "head": head}
-    _fit(data, spec, info, (BACKBONE_PHASE,), training, seed, None, meta, out)
+    _fit(data, spec, info, (BACKBONE_PHASE,), training, seed, None, meta, out, resume, restart)
 
 
 def cache_logits(checkpoint: str, data: str, out: str, batch_size: int = 512) -> None:

@@ -12,6 +12,7 @@ from torch.utils.data import TensorDataset
 
 from eebench.data import DatasetInfo, DatasetMissingError, load_split, prepare_dataset
 from eebench.data.vision import VOC_CLASSES
+from tests.fixtures import write_cifar100
 
 
 def arrays(path) -> dict[str, np.ndarray]:
@@ -30,34 +31,7 @@ def save_image(path: Path, rng: np.random.Generator, size=(20, 24)) -> None:
 @pytest.fixture(scope="module")
 def cifar_root(tmp_path_factory) -> Path:
     """cifar-100-python: 2 train images per class (the fewest a stratified val split allows), 20 test."""
-    root = tmp_path_factory.mktemp("cifar")
-    folder = root / "cifar-100-python"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-
-    def batch(labels: list[int]) -> dict[bytes, object]:
-        n = len(labels)
-        return {
-            b"filenames": [f"img{i}.png".encode() for i in range(n)],
-            b"batch_label": b"fixture",
-            b"fine_labels": labels,
-            b"coarse_labels": [label // 5 for label in labels],
-            b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
-        }
-
-    train_labels = rng.permutation(np.repeat(np.arange(100), 2)).tolist()
-    contents = {
-        "train": batch(train_labels),
-        "test": batch(rng.integers(0, 100, 20).tolist()),
-        "meta": {
-            b"fine_label_names": [f"class{i}".encode() for i in range(100)],
-            b"coarse_label_names": [f"super{i}".encode() for i in range(20)],
-        },
-    }
-    for name, content in contents.items():
-        with open(folder / name, "wb") as handle:
-            pickle.dump(content, handle)
-    return root
+    return write_cifar100(tmp_path_factory.mktemp("cifar"))
 
 
 def read_batch(root: Path, name: str) -> dict:

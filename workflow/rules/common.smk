@@ -39,6 +39,11 @@ def get_resource(rule_name, key):
     return targets.resource(config, rule_name, key)
 
 
+def get_nproc(rule_name):
+    """Data-parallel processes of a training job: one per requested GPU (1 on the CPU)."""
+    return max(1, get_resource(rule_name, "gpu"))
+
+
 def get_dataset_params(wildcards):
     return ee.shell_json(config["datasets"][wildcards.dataset])
 

@@ -11,6 +11,9 @@ rule train_model:
         model=get_model_json,
         training=get_training_json,
         init=get_init_flag,
+        # Outside the declared output: Snakemake deletes a failed job's outputs, and the retry resumes from here.
+        resume="results/resume/train_model/{dataset}/{backbone}/{regime}/seed{seed}.pt",
+        nproc=get_nproc("train_model"),
     threads: get_resource("train_model", "threads")
     resources:
         gpu=get_resource("train_model", "gpu"),
@@ -22,7 +25,7 @@ rule train_model:
     shell:
         "eebench train --data {input.data} --model {params.model} --training {params.training} "
         "--regime {wildcards.regime} --seed {wildcards.seed} {params.init} --threads {threads} "
-        "--out {output} > {log} 2>&1"
+        "--nproc {params.nproc} --resume {params.resume} --out {output} > {log} 2>&1"
 
 
 rule train_static_head:
@@ -37,6 +40,8 @@ rule train_static_head:
     params:
         model=get_model_json,
         training=get_training_json,
+        resume="results/resume/train_static_head/{dataset}/{backbone}/head{head}/seed{seed}.pt",
+        nproc=get_nproc("train_static_head"),
     threads: get_resource("train_static_head", "threads")
     resources:
         gpu=get_resource("train_static_head", "gpu"),
@@ -48,4 +53,4 @@ rule train_static_head:
     shell:
         "eebench train-static-head --data {input.data} --model {params.model} "
         "--training {params.training} --head {wildcards.head} --seed {wildcards.seed} "
-        "--threads {threads} --out {output} > {log} 2>&1"
+        "--threads {threads} --nproc {params.nproc} --resume {params.resume} --out {output} > {log} 2>&1"

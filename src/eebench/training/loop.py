@@ -1,9 +1,16 @@
-"""The one training loop. Every regime, and every static per-head baseline, runs through ``train_phases``."""
+"""The one training loop. Every regime, and every static per-head baseline, runs through ``train_phases``.
+
+The same loop trains in one process or data-parallel (``distributed.World``), and can checkpoint and resume
+bit-identically (``resume.ResumeFile``). For that, each epoch's sample order is a pure function of
+(seed, phase index, epoch) rather than the state of a shared generator, so an epoch can be replayed from any
+batch.
+"""
 from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -12,7 +19,9 @@ from torch.utils.data import DataLoader, Dataset
 
 from eebench.exits.performance import per_sample_performance
 from eebench.models.multi_exit import MultiExitNet
+from eebench.training.distributed import World, sync_batchnorm
 from eebench.training.regimes import Phase
+from eebench.training.resume import Preempted, PreemptionFlag, ResumeFile, preemption_signals, set_rng_state
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +37,16 @@ class TrainingConfig:
     augment: bool = True
     eval_batch_size: int = 512
     num_workers: int = 0
+    # With a resume file, also checkpoint after every this many batches of an epoch (0: only at epoch ends,
+    # which always checkpoint). It never changes the result, so it is not part of a run's fingerprint.
+    checkpoint_every_batches: int = 0
+
+    def __post_init__(self) -> None:
+        for key in ("batch_size", "max_epochs", "patience", "restart_epochs", "eval_batch_size"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"training: {key} must be at least 1, got {getattr(self, key)!r}")
+        if self.checkpoint_every_batches < 0:
+            raise ValueError("training: checkpoint_every_batches must be 0 (epoch ends only) or positive")
 
 
 def select_device() -> torch.device:
@@ -79,6 +98,86 @@ def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
 
+def epoch_seed(seed: int, phase_index: int, epoch: int) -> int:
+    return int(np.random.SeedSequence([seed, phase_index, epoch]).generate_state(1, np.uint64)[0])
+
+
+def epoch_batches(num_samples: int, batch_size: int, seed: int, phase_index: int, epoch: int,
+                  rank: int = 0, world_size: int = 1) -> list[list[int]]:
+    """This rank's batches (sample indices) of one epoch.
+
+    The permutation depends only on (seed, phase, epoch), so an interrupted epoch can be replayed from any
+    batch. It is cut into global batches of ``batch_size``; rank r takes positions r, r + W, ... of each, so
+    the ranks' k-th batches together are exactly the single-process k-th batch. A last global batch smaller
+    than the number of ranks is dropped (it would leave a rank without data); one process drops nothing.
+    """
+    if batch_size % world_size:
+        raise ValueError(f"training: batch_size {batch_size} (the global batch) is not divisible by the "
+                         f"{world_size} processes")
+    generator = torch.Generator().manual_seed(epoch_seed(seed, phase_index, epoch))
+    order = torch.randperm(num_samples, generator=generator).tolist()
+    batches = [order[i : i + batch_size] for i in range(0, num_samples, batch_size)]
+    if batches and len(batches[-1]) < world_size:
+        batches.pop()
+    return [batch[rank::world_size] for batch in batches]
+
+
+@dataclass
+class EarlyStopping:
+    """Per-head best tracking (paper B §4.1): a phase goes on while some loss head improves its best validation
+    score within ``patience`` epochs; the weights of the last epoch at which one did are the phase's result."""
+
+    best: np.ndarray
+    best_state: dict[str, torch.Tensor]
+    stale_epochs: int = 0
+
+    def update(self, scores: np.ndarray, model: nn.Module) -> bool:
+        improved = bool((scores > self.best).any())
+        self.best = np.maximum(self.best, scores)
+        if improved:
+            self.best_state = _cpu_state(model)
+            self.stale_epochs = 0
+        else:
+            self.stale_epochs += 1
+        return improved
+
+
+@dataclass
+class Run:
+    """What the phases of one training run share besides the model: the seed that fixes every epoch's sample
+    order, the ranks, and the resume file (None: no checkpoints, and signals keep their default effect)."""
+
+    seed: int = 0
+    world: World = field(default_factory=World)
+    resume: ResumeFile | None = None
+    flag: PreemptionFlag = field(default_factory=PreemptionFlag)
+    history: list[dict] = field(default_factory=list)  # of the finished phases
+    state: dict[str, Any] | None = None  # checkpoint to resume from, until its phase has taken it
+
+    def take_state(self, phase_index: int) -> dict[str, Any] | None:
+        state, self.state = self.state, None
+        return state if state is not None and state["phase_index"] == phase_index else None
+
+    def save(self, state: dict[str, Any]) -> None:
+        if self.resume is not None:
+            self.resume.save({**state, "history": self.history}, self.world)
+
+    def preempted(self) -> bool:
+        """Whether any rank received a preemption signal (all ranks must stop at the same point)."""
+        return self.resume is not None and self.world.sum([float(self.flag.requested)])[0] > 0
+
+    def stopped(self, where: str) -> Preempted:
+        path = self.resume.path if self.resume is not None else None
+        return Preempted(f"stopped by a signal after {where}; progress saved in {path}")
+
+
+def _has_unused_trainable_heads(model: MultiExitNet, phase: Phase, loss_heads: list[int]) -> bool:
+    """Whether some trainable head gets no loss (then DDP must look for parameters without gradients)."""
+    final = model.num_heads - 1
+    trainable = {h for h in range(model.num_heads) if ("backbone" if h == final else "ics") in phase.trainable}
+    return bool(trainable - set(loss_heads))
+
+
 def train_phase(
     model: MultiExitNet,
     phase: Phase,
@@ -87,57 +186,98 @@ def train_phase(
     multilabel: bool,
     config: TrainingConfig,
     device: torch.device,
-    generator: torch.Generator,
+    run: Run | None = None,
+    phase_index: int = 0,
 ) -> list[dict]:
     """Train until no loss head has improved its validation score for ``patience`` epochs, then restore the
-    weights of the last epoch at which some head improved (per-head best tracking, paper B §4.1)."""
+    weights of the last epoch at which some head improved (per-head best tracking, paper B §4.1).
+
+    Continues from ``run``'s checkpoint if it belongs to this phase. With a resume file it checkpoints at every
+    epoch end and every ``checkpoint_every_batches`` batches, and on a preemption signal checkpoints after the
+    current batch and raises ``Preempted``.
+    """
+    run = run or Run()
+    world = run.world
     loss_heads = phase.loss_head_indices(model.num_heads)
     criterion = loss_function(multilabel)
     trainable = set_trainable(model, phase)
     optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay)
-    loader = DataLoader(
-        train_set, batch_size=config.batch_size, shuffle=True, generator=generator,
-        num_workers=config.num_workers, drop_last=False,
-    )
-    steps_per_epoch = max(1, len(loader))
+    num_samples = len(train_set)  # type: ignore[arg-type]
+    steps_per_epoch = max(1, len(epoch_batches(num_samples, config.batch_size, run.seed, phase_index, 1,
+                                               world_size=world.size)))
     scheduler = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
         optimizer, T_0=config.restart_epochs * steps_per_epoch
     )
-    best = np.full(len(loss_heads), -math.inf)
-    best_state = _cpu_state(model)
+    stopper = EarlyStopping(np.full(len(loss_heads), -math.inf), _cpu_state(model))
     history: list[dict] = []
-    stale_epochs = 0
-    for epoch in range(1, config.max_epochs + 1):
+    epoch, start, epoch_loss = 1, 0, [0.0, 0]  # epoch_loss: sum of per-sample losses, samples seen
+    resumed = run.take_state(phase_index)
+    if resumed is not None:
+        model.load_state_dict(resumed["model"])
+        optimizer.load_state_dict(resumed["optimizer"])
+        scheduler.load_state_dict(resumed["scheduler"])
+        stopper = EarlyStopping(**resumed["early_stopping"])
+        history, epoch, start = resumed["phase_history"], resumed["epoch"], resumed["batch"]
+        epoch_loss = resumed["epoch_loss"]
+        set_rng_state(resumed["rng"][world.rank])
+    net = world.wrap(model, _has_unused_trainable_heads(model, phase, loss_heads))
+
+    def checkpoint(next_epoch: int, next_batch: int) -> None:
+        run.save({
+            "phase_index": phase_index, "epoch": next_epoch, "batch": next_batch, "model": _cpu_state(model),
+            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+            "early_stopping": dict(vars(stopper)), "epoch_loss": list(epoch_loss), "phase_history": list(history),
+        })
+
+    every = config.checkpoint_every_batches
+    while epoch <= config.max_epochs and stopper.stale_epochs < config.patience:
         set_trainable(model, phase)
-        total_loss, seen = 0.0, 0
-        for x, y in loader:
+        seed = epoch_seed(run.seed, phase_index, epoch)
+        batches = epoch_batches(num_samples, config.batch_size, run.seed, phase_index, epoch, world.rank, world.size)
+        # Its own generator: creating a DataLoader iterator must not draw from the global RNG (augmentation's).
+        loader = DataLoader(train_set, batch_sampler=batches[start:], num_workers=config.num_workers,
+                            generator=torch.Generator().manual_seed(seed))
+        for batch, (x, y) in enumerate(loader, start=start):
             x, y = x.to(device), y.to(device)
-            outputs = model(x)
+            outputs = net(x)
             loss = sum(criterion(outputs[h], y) for h in loss_heads)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            if world.size > 1:
+                # DDP averages over ranks; weighting by the rank's share of the global batch makes that the
+                # global batch's mean loss even when the last batch splits unevenly.
+                global_size = min(config.batch_size, num_samples - batch * config.batch_size)
+                (loss * (len(x) * world.size / global_size)).backward()
+            else:
+                loss.backward()
             optimizer.step()
             scheduler.step()
-            total_loss += loss.item() * len(x)
-            seen += len(x)
+            # One reduction over ranks for the loss and for the signal flags (so that all ranks stop together).
+            loss_sum, seen, signalled = world.sum([loss.item() * len(x), len(x), float(run.flag.requested)])
+            epoch_loss[0] += loss_sum
+            epoch_loss[1] += seen
+            done = batch + 1
+            stop = run.resume is not None and signalled > 0
+            if stop or (every and done % every == 0 and done < len(batches)):
+                checkpoint(epoch, done)
+            if stop:
+                raise run.stopped(f"batch {done} of epoch {epoch} of phase {phase.name!r}")
+        start = 0
         val_logits, val_labels = predict(model, val_set, config.eval_batch_size, device)
-        scores = head_scores(val_logits, val_labels, multilabel)[loss_heads]
-        improved = scores > best
-        best = np.maximum(best, scores)
-        if improved.any():
-            best_state = _cpu_state(model)
-            stale_epochs = 0
-        else:
-            stale_epochs += 1
+        scores = world.broadcast(head_scores(val_logits, val_labels, multilabel)[loss_heads])
+        improved = stopper.update(scores, model)
+        train_loss = epoch_loss[0] / max(epoch_loss[1], 1)
         history.append({
-            "phase": phase.name, "epoch": epoch, "train_loss": total_loss / max(seen, 1),
-            "val_scores": [round(float(s), 6) for s in scores], "improved": bool(improved.any()),
+            "phase": phase.name, "epoch": epoch, "train_loss": train_loss,
+            "val_scores": [round(float(s), 6) for s in scores], "improved": improved,
         })
-        log.info("phase %s epoch %d loss %.4f val %s", phase.name, epoch, total_loss / max(seen, 1),
+        log.info("phase %s epoch %d loss %.4f val %s", phase.name, epoch, train_loss,
                  " ".join(f"{s:.4f}" for s in scores))
-        if stale_epochs >= config.patience:
-            break
-    model.load_state_dict(best_state)
+        epoch, epoch_loss = epoch + 1, [0.0, 0]
+        if run.resume is not None:
+            checkpoint(epoch, 0)
+            if run.preempted():
+                raise run.stopped(f"epoch {epoch - 1} of phase {phase.name!r}")
+    model.load_state_dict(stopper.best_state)
     return history
 
 
@@ -150,10 +290,28 @@ def train_phases(
     config: TrainingConfig,
     seed: int,
     device: torch.device,
+    resume: ResumeFile | None = None,
+    world: World | None = None,
 ) -> list[dict]:
-    generator = torch.Generator().manual_seed(seed)
+    """Train ``phases`` in order and return the history of every epoch.
+
+    With ``resume``, continue from its checkpoint if there is one, and while training turn SIGTERM and
+    SIGUSR1 into a checkpoint plus ``Preempted``. With a ``world`` of several ranks, train data-parallel: batch
+    norm is synchronised (in place: the state dict keeps its keys) and ``config.batch_size`` is the global batch.
+    """
+    world = world or World(device=device)
     model.to(device)
-    history: list[dict] = []
-    for phase in phases:
-        history += train_phase(model, phase, train_set, val_set, multilabel, config, device, generator)
-    return history
+    if world.size > 1:
+        sync_batchnorm(model, device)
+    run = Run(seed, world, resume)
+    state = resume.load(world) if resume is not None else None
+    first = 0
+    if state is not None:
+        run.history, run.state, first = state["history"], state, state["phase_index"]
+    with preemption_signals(enabled=resume is not None) as flag:
+        run.flag = flag
+        for index in range(first, len(phases)):
+            run.history = run.history + train_phase(
+                model, phases[index], train_set, val_set, multilabel, config, device, run, index
+            )
+    return run.history

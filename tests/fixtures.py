@@ -1,0 +1,51 @@
+"""Fixture writers and helpers shared by several test folders (importable as ``tests.fixtures``)."""
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+
+
+def write_cifar100(root: Path, classes: int = 100, per_class: int = 2, test: int = 20, seed: int = 0) -> Path:
+    """cifar-100-python/{train,test,meta} as the official pickles, with ``per_class`` train images for each of
+    the first ``classes`` labels (2 is the fewest a stratified validation split allows) and ``test`` images."""
+    folder = root / "cifar-100-python"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+
+    def batch(labels: list[int]) -> dict[bytes, object]:
+        n = len(labels)
+        return {
+            b"filenames": [f"img{i}.png".encode() for i in range(n)],
+            b"batch_label": b"fixture",
+            b"fine_labels": labels,
+            b"coarse_labels": [label // 5 for label in labels],
+            b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+        }
+
+    contents = {
+        "train": batch(rng.permutation(np.repeat(np.arange(classes), per_class)).tolist()),
+        "test": batch(rng.integers(0, classes, test).tolist()),
+        "meta": {
+            b"fine_label_names": [f"class{i}".encode() for i in range(100)],
+            b"coarse_label_names": [f"super{i}".encode() for i in range(20)],
+        },
+    }
+    for name, content in contents.items():
+        with open(folder / name, "wb") as handle:
+            pickle.dump(content, handle)
+    return root
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """Parse the 'Job stats' table that snakemake prints for a (dry) run."""
+    lines = output.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip() == "Job stats:")
+    counts = {}
+    for line in lines[start + 3:]:
+        parts = line.split()
+        if len(parts) != 2 or not parts[1].isdigit():
+            break
+        counts[parts[0]] = int(parts[1])
+    return counts
