@@ -18,10 +18,11 @@ def _json(text: str) -> Any:
 
 
 def _threads(args: argparse.Namespace) -> None:
+    """--threads is the whole job's: a torchrun worker takes its share."""
     if getattr(args, "threads", None):
         import torch
 
-        torch.set_num_threads(args.threads)
+        torch.set_num_threads(max(1, args.threads // int(os.environ.get("WORLD_SIZE", "1"))))
 
 
 def cmd_prepare_data(args):
@@ -64,17 +65,15 @@ def _launched_workers(args: argparse.Namespace) -> bool:
 
 
 def _train(args: argparse.Namespace, step: Callable[[], None]) -> None:
-    """Run a training step in this process; preemption exits with ``EXIT_PREEMPTED`` (75), so that Snakemake
-    and SLURM see a failure and rerun the job, which then resumes."""
+    """Run a training step here, or in ``--nproc`` torchrun workers; preemption exits with ``EXIT_PREEMPTED``
+    (75), so that Snakemake and SLURM see a failure and rerun the job, which then resumes."""
+    if _launched_workers(args):
+        return
     from eebench.training import EXIT_PREEMPTED, Preempted
 
     if int(os.environ.get("RANK", "0")) > 0:
         logging.getLogger().setLevel(logging.WARNING)  # rank 0 reports progress for all
-    if args.threads:
-        import torch
-
-        # --threads is the job's: a torchrun worker takes its share.
-        torch.set_num_threads(max(1, args.threads // int(os.environ.get("WORLD_SIZE", "1"))))
+    _threads(args)
     try:
         step()
     except Preempted as preempted:
@@ -83,8 +82,6 @@ def _train(args: argparse.Namespace, step: Callable[[], None]) -> None:
 
 
 def cmd_train(args):
-    if _launched_workers(args):
-        return
     from eebench.steps import train_model
 
     _train(args, lambda: train_model(args.data, args.model, args.training, args.regime, args.seed, args.out,
@@ -92,8 +89,6 @@ def cmd_train(args):
 
 
 def cmd_train_static_head(args):
-    if _launched_workers(args):
-        return
     from eebench.steps import train_static_head
 
     _train(args, lambda: train_static_head(args.data, args.model, args.training, args.head, args.seed, args.out,

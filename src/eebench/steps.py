@@ -127,7 +127,8 @@ def cache_logits(checkpoint: str, data: str, out: str, batch_size: int = 512) ->
     costs, backbone_cost = head_costs(model, spec.input_shape)
     if spec.truncate_at is not None:
         # A static model's 100% budget is still the full backbone's cost.
-        _, backbone_cost = head_costs(build_model(ModelSpec.from_dict({**saved["spec"], "truncate_at": None})), spec.input_shape)
+        full_model = build_model(ModelSpec.from_dict({**saved["spec"], "truncate_at": None}))
+        _, backbone_cost = head_costs(full_model, spec.input_shape)
     save_npz(
         out, **arrays, head_flops=np.asarray(costs, dtype=np.float64), backbone_flops=np.float64(backbone_cost),
         multilabel=np.bool_(info.multilabel), head_blocks=np.asarray(model.head_blocks),
