@@ -1,10 +1,14 @@
-# eebench: regenerate the tables and figures of the early-exit papers from config.yaml.
+# eebench: regenerate the tables and figures of the early-exit papers from one config file.
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 
-configfile: "config.yaml"
+# config.yaml is the default experiment; a config file given with --configfile is the whole experiment
+# instead (merged over the default, it would inherit the default's tables). --config KEY=VALUE still overrides.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config.yaml"
 
 
 include: "workflow/rules/common.smk"

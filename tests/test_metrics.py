@@ -23,18 +23,21 @@ SWEEP = pd.DataFrame({
 
 def test_budget_lookup_hand_computed():
     table = budget_performance(SWEEP, [0.5, 0.2, 0.25, 0.75, 1.0], ["accuracy", "f1"])
-    assert list(table.columns) == ["budget", "budget_fraction", "accuracy", "f1"]
+    assert list(table.columns) == ["budget", "budget_fraction", "accuracy", "accuracy_flops", "f1", "f1_flops"]
     assert table["budget"].tolist() == ["50%", "20%", "25%", "75%", "100%", "unlimited"]
     assert table["budget_fraction"].tolist() == [0.5, 0.2, 0.25, 0.75, 1.0, np.inf]
     # 20%: no point fits, and the 50% value before it is not carried over. 25% and 100%: points exactly at it.
     np.testing.assert_array_equal(table["accuracy"], [0.7, np.nan, 0.6, 0.7, 0.8, 0.8])
+    np.testing.assert_array_equal(table["accuracy_flops"], [0.5, np.nan, 0.25, 0.5, 1.0, 1.0])
+    # f1 peaks at the 80% point, so from 100% on the best f1 point is cheaper than the budget.
     np.testing.assert_array_equal(table["f1"], [0.6, np.nan, 0.5, 0.6, 0.72, 0.72])
+    np.testing.assert_array_equal(table["f1_flops"], [0.5, np.nan, 0.25, 0.5, 0.8, 0.8])
 
 
 def test_budget_tolerates_rounding_and_single_metric():
     nudged = SWEEP.assign(flops_fraction=SWEEP["flops_fraction"] + 1e-12)
     table = budget_performance(nudged, [0.25], "accuracy")
-    assert list(table.columns) == ["budget", "budget_fraction", "accuracy"]
+    assert list(table.columns) == ["budget", "budget_fraction", "accuracy", "accuracy_flops"]
     assert table["accuracy"].tolist() == [0.6, 0.8]
 
 
@@ -76,14 +79,15 @@ def test_bee_hand_computed_and_sign():
     np.testing.assert_allclose(frame["B_EE"], [0.05, -0.05, 0.0], atol=1e-12)  # early exits win, lose, tie
 
 
-def write_cache(path, n_heads, seed, meta, n_classes=4, n=40):
+def write_cache(path, n_heads, seed, meta, n_classes=4, n=40, blocks=None):
     rng = np.random.default_rng(seed)
     arrays = {}
     for split in ("val", "test"):
         arrays[f"{split}_logits"] = (rng.normal(size=(n_heads, n, n_classes)) * 2).astype(np.float32)
         arrays[f"{split}_labels"] = rng.integers(0, n_classes, n).astype(np.int64)
     save_npz(path, **arrays, head_flops=np.arange(1.0, n_heads + 1), backbone_flops=np.float64(3.0),
-             multilabel=np.bool_(False), meta=np.array(json.dumps(meta)))
+             multilabel=np.bool_(False), meta=np.array(json.dumps(meta)),
+             head_blocks=np.asarray(blocks if blocks is not None else range(n_heads)))
     return arrays
 
 
@@ -97,11 +101,12 @@ def sweep_csv(tmp_path):
     return tmp_path / "sweep.csv"
 
 
-def static_caches(tmp_path, heads):
+def static_caches(tmp_path, blocks):
+    """Static models stopping after ``blocks`` (one head each), as the workflow writes them."""
     paths = []
-    for head in heads:
-        path = tmp_path / f"static{head}.npz"
-        write_cache(path, 1, 10 + head, {**IDENTITY, "regime": "static", "head": head})
+    for block in blocks:
+        path = tmp_path / f"static{block}.npz"
+        write_cache(path, 1, 10 + block, {**IDENTITY, "regime": "static", "block": block}, blocks=[block])
         paths.append(str(path))
     return paths
 
@@ -109,24 +114,26 @@ def static_caches(tmp_path, heads):
 def test_run_budgets_columns_and_values(sweep_csv, tmp_path):
     result = run_budgets(sweep_csv, [0.5, 1.0], tmp_path / "budgets.csv")
     written = pd.read_csv(tmp_path / "budgets.csv")
-    assert list(written.columns) == ["dataset", "backbone", "regime", "seed", "criterion",
-                                     "budget", "budget_fraction", "accuracy", "f1"]
+    assert list(written.columns) == ["dataset", "backbone", "regime", "seed", "criterion", "rule", "budget",
+                                     "budget_fraction", "accuracy", "accuracy_flops", "f1", "f1_flops"]
     assert written["budget"].tolist() == ["50%", "100%", "unlimited"]
+    assert (written["rule"] == "best").all()
     test = pd.read_csv(sweep_csv).query("split == 'test'")
     assert written["accuracy"].iloc[-1] == pytest.approx(test["accuracy"].max())
     assert written["f1"].iloc[0] == pytest.approx(test.loc[test["flops_fraction"] <= 0.5 + 1e-9, "f1"].max())
+    assert written["f1_flops"].iloc[0] <= 0.5 + 1e-9
     assert len(result) == 3
 
 
 def test_run_bee_long_format(sweep_csv, tmp_path):
-    paths = static_caches(tmp_path, [3, 1, 2])
+    paths = static_caches(tmp_path, [0, 2, 5])  # head i is the i-th cache, whatever its block
     run_bee(sweep_csv, paths, tmp_path / "bee.csv")
     written = pd.read_csv(tmp_path / "bee.csv")
     assert list(written.columns) == ["dataset", "backbone", "regime", "seed", "criterion", "head", "metric",
                                      "E_closest", "P_ee", "P_static", "B_EE"]
     assert written[["metric", "head"]].values.tolist() == [[m, h] for m in ("accuracy", "f1") for h in (1, 2, 3)]
     assert (written["regime"] == "joint").all()
-    static_3 = np.load(paths[0])
+    static_3 = np.load(paths[2])
     expected = per_sample_performance(static_3["test_logits"], static_3["test_labels"], False)["accuracy"].mean()
     row = written[(written["metric"] == "accuracy") & (written["head"] == 3)].iloc[0]
     assert row["P_static"] == pytest.approx(expected)
@@ -135,20 +142,17 @@ def test_run_bee_long_format(sweep_csv, tmp_path):
 
 
 def test_run_bee_refuses_bad_static_caches(sweep_csv, tmp_path):
-    no_head = tmp_path / "nohead.npz"
-    write_cache(no_head, 1, 5, IDENTITY)
-    with pytest.raises(ValueError, match="nohead.npz"):
-        run_bee(sweep_csv, [str(no_head)], tmp_path / "bee.csv")
-    first, second = static_caches(tmp_path, [2]), tmp_path / "again.npz"
-    write_cache(second, 1, 6, {**IDENTITY, "head": 2})
-    with pytest.raises(ValueError, match="again.npz.*duplicates"):
-        run_bee(sweep_csv, [*first, str(second)], tmp_path / "bee.csv")
+    good = static_caches(tmp_path, [0, 1, 2])
+    with pytest.raises(ValueError, match="3 heads, but 2 static caches"):
+        run_bee(sweep_csv, good[:2], tmp_path / "bee.csv")
+    with pytest.raises(ValueError, match="static1.npz: static head 3 stops at block 1, not after .* block 2"):
+        run_bee(sweep_csv, [good[0], good[2], good[1]], tmp_path / "bee.csv")
     other = tmp_path / "other.npz"
-    write_cache(other, 1, 7, {**IDENTITY, "dataset": "cifar10", "head": 1})
+    write_cache(other, 1, 7, {**IDENTITY, "dataset": "cifar10"}, blocks=[2])
     with pytest.raises(ValueError, match="other.npz.*dataset"):
-        run_bee(sweep_csv, [str(other)], tmp_path / "bee.csv")
+        run_bee(sweep_csv, [*good[:2], str(other)], tmp_path / "bee.csv")
     multi_head = tmp_path / "multihead.npz"
-    write_cache(multi_head, 3, 8, {**IDENTITY, "head": 1})
+    write_cache(multi_head, 3, 8, IDENTITY)
     with pytest.raises(ValueError, match="multihead.npz.*one head"):
-        run_bee(sweep_csv, [str(multi_head)], tmp_path / "bee.csv")
+        run_bee(sweep_csv, [*good[:2], str(multi_head)], tmp_path / "bee.csv")
     assert not (tmp_path / "bee.csv").exists()

@@ -85,14 +85,14 @@ def cmd_train(args):
     from eebench.steps import train_model
 
     _train(args, lambda: train_model(args.data, args.model, args.training, args.regime, args.seed, args.out,
-                                     init=args.init, resume=args.resume, restart=args.restart))
+                                     init=args.init, resume=args.resume, restart=args.restart, meta=args.meta))
 
 
 def cmd_train_static_head(args):
     from eebench.steps import train_static_head
 
-    _train(args, lambda: train_static_head(args.data, args.model, args.training, args.head, args.seed, args.out,
-                                           resume=args.resume, restart=args.restart))
+    _train(args, lambda: train_static_head(args.data, args.model, args.training, args.block, args.seed, args.out,
+                                           resume=args.resume, restart=args.restart, meta=args.meta))
 
 
 def cmd_cache_logits(args):
@@ -111,7 +111,7 @@ def cmd_sweep(args):
 def cmd_budgets(args):
     from eebench.metrics import run_budgets
 
-    run_budgets(args.sweep, args.budgets, args.out)
+    run_budgets(args.sweep, args.budgets, args.out, rule=args.rule)
 
 
 def cmd_bee(args):
@@ -160,6 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--data", required=True, help="prepared dataset (.npz)")
         p.add_argument("--model", type=_json, required=True, help='JSON: {"backbone", "params", "ic", "placement"}')
         p.add_argument("--training", type=_json, default={}, help="JSON training settings (TrainingConfig)")
+        p.add_argument("--meta", type=_json, default=None,
+                       help='JSON names recorded with the run, e.g. {"model": "cnn_mlp", "dataset": "digits"}')
         p.add_argument("--seed", type=int, required=True)
         p.add_argument("--out", required=True)
         p.add_argument("--threads", type=int, default=0, help="torch threads of the job (split among --nproc workers)")
@@ -173,7 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--regime", required=True)
             p.add_argument("--init", default=None, help="checkpoint of the 'backbone' regime to start from")
         else:
-            p.add_argument("--head", type=int, required=True, help="1-based head index")
+            p.add_argument("--block", type=int, required=True,
+                           help="0-based block after which the static model stops (one of the model's heads)")
 
     p = add("cache-logits", cmd_cache_logits, "write logits [H, N, C], labels and per-head FLOPs")
     p.add_argument("--checkpoint", required=True)
@@ -187,9 +190,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--max-points", type=int, default=0, help="0 = every distinct operating point")
 
-    p = add("budgets", cmd_budgets, "best performance within each FLOPs budget")
+    p = add("budgets", cmd_budgets, "performance within each FLOPs budget, under a budget rule")
     p.add_argument("--sweep", required=True)
     p.add_argument("--budgets", type=float, nargs="+", required=True)
+    p.add_argument("--rule", choices=("best", "last", "val"), default="best",
+                   help="how a budget picks its operating point (eebench.metrics.BUDGET_RULE_DESCRIPTIONS)")
     p.add_argument("--out", required=True)
 
     p = add("bee", cmd_bee, "benefit B_EE of early exits over static heads (paper A)")

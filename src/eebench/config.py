@@ -1,13 +1,36 @@
-"""Configuration checks that a JSON schema cannot express (names must exist in registries, cross references
-between sections), and the small lookups the workflow needs. Every error names the offending key."""
+"""The experiment a config describes: named datasets, named model settings (variants), tables and figures.
+
+The JSON schema (workflow/schemas/config.schema.yaml) checks the shape of the raw config. This module does
+what a schema cannot: it resolves ``base:`` inheritance between model entries, checks names against the
+registries and cross references between sections, validates each resolved entry against the part of the
+schema that applies to it (a backbone's parameters, a loader's parameters), and decides which runs two model
+settings share. Every error names the offending key.
+
+Sharing (the identity of a run is its settings, not its name):
+- the phase-1 (``backbone`` regime) run depends on the dataset, the backbone and its parameters and the
+  training settings, never on the ICs (the plain backbone is trained without them), so variants that differ
+  only in their ICs or placement share it;
+- a static head (paper A's baseline) is the backbone truncated after one block plus the classifier there, so
+  it is shared between variants whose classifier at that block is identical.
+The run of a shared setting lives under the name of the FIRST model entry (in config order) that has it:
+adding an entry never moves an existing run.
+"""
 from __future__ import annotations
 
+import copy
+import functools
 import json
 import shlex
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import yaml
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+# Keys of a model entry merged key by key with its base's; every other key replaces the base's value whole
+# (an `ic` of another type must not inherit the old type's parameters).
+MERGED_MODEL_KEYS = ("params", "training")
+FINAL_IC = {"type": "linear"}  # the backbone's own classifier after the last block
 
 
 class ConfigError(ValueError):
@@ -16,6 +39,11 @@ class ConfigError(ValueError):
 
 def load_config(path: str | Path) -> dict[str, Any]:
     with open(path) as handle:
+        return yaml.safe_load(handle)
+
+
+def schema() -> dict[str, Any]:
+    with open(SCHEMA_PATH) as handle:
         return yaml.safe_load(handle)
 
 
@@ -40,62 +68,257 @@ def _require(kind: str, name: Any, key: str) -> None:
         raise ConfigError(f"{key}: unknown {kind} {name!r}; choose one of: {', '.join(registry.names())}")
 
 
-def _require_section(config: dict, section: str, name: str, key: str) -> None:
+def _require_entry(config: dict, section: str, name: Any, key: str) -> None:
     if name not in config.get(section, {}):
         raise ConfigError(f"{key}: {name!r} is not configured under '{section}:' (configured: "
                           f"{', '.join(config.get(section, {})) or 'none'})")
 
 
+def _check_against(value: Any, definition: str, key: str) -> None:
+    """Validate ``value`` against ``$defs/<definition>`` of the config schema; errors name ``key``."""
+    import jsonschema
+
+    full = schema()
+    part = {"$schema": full["$schema"], "$defs": full["$defs"], "$ref": f"#/$defs/{definition}"}
+    validator = jsonschema.validators.validator_for(full)(part)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(value))
+    if error is not None:
+        where = ".".join([key, *map(str, error.absolute_path)])
+        raise ConfigError(f"{where}: {error.message}")
+
+
+# Datasets --------------------------------------------------------------------------------------------------
+
+
+def dataset_loader(config: dict[str, Any], dataset: str) -> str:
+    """The registered loader of a named dataset entry (by default the entry's own name)."""
+    return config["datasets"][dataset].get("loader", dataset)
+
+
+def dataset_params(config: dict[str, Any], dataset: str) -> dict[str, Any]:
+    return {key: value for key, value in config["datasets"][dataset].items() if key != "loader"}
+
+
+# Models ----------------------------------------------------------------------------------------------------
+
+
+def _merge(base: dict[str, Any], entry: dict[str, Any]) -> dict[str, Any]:
+    merged = copy.deepcopy(base)
+    for key, value in entry.items():
+        if key == "base":
+            continue
+        if key in MERGED_MODEL_KEYS and isinstance(value, dict):
+            merged[key] = {**merged.get(key, {}), **copy.deepcopy(value)}
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def resolve_models(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every model entry with its ``base:`` chain applied and defaults filled in: ``dataset, backbone, params,
+    ic, placement, training`` (the global ``training:`` merged with the entry's overrides). Config order."""
+    # Input functions call this for every job while the DAG is built: resolve each distinct config once.
+    key = json.dumps({"models": config.get("models", {}), "training": config.get("training", {})})
+    return copy.deepcopy(_resolve_models(key))
+
+
+@functools.lru_cache(maxsize=16)
+def _resolve_models(config_json: str) -> dict[str, dict[str, Any]]:
+    config = json.loads(config_json)
+    raw = config["models"]
+    resolved: dict[str, dict[str, Any]] = {}
+
+    def resolve(name: str, chain: tuple[str, ...]) -> dict[str, Any]:
+        if name in resolved:
+            return resolved[name]
+        entry = raw[name]
+        if "base" in entry:
+            base = entry["base"]
+            if base not in raw:
+                raise ConfigError(f"models.{name}.base: unknown model {base!r} (models: {', '.join(raw)})")
+            path = (*chain, name)
+            if base in path:
+                cycle = [*path[path.index(base):], base]
+                raise ConfigError(f"models.{name}.base: inheritance cycle {' -> '.join(cycle)}")
+            merged = _merge(resolve(base, path), entry)
+        else:
+            merged = _merge({}, entry)
+        resolved[name] = merged
+        return merged
+
+    for name in raw:
+        resolve(name, ())
+    out = {}
+    for name in raw:  # config order, whatever order the bases were resolved in
+        entry = resolved[name]
+        for key in ("dataset", "backbone"):
+            if key not in entry:
+                raise ConfigError(f"models.{name}: no {key!r} (neither set nor inherited through base:)")
+        out[name] = {
+            "dataset": entry["dataset"],
+            "backbone": entry["backbone"],
+            "params": entry.get("params", {}),
+            "ic": entry.get("ic", dict(FINAL_IC)),
+            "placement": entry.get("placement"),
+            "training": {**config.get("training", {}), **entry.get("training", {})},
+        }
+    return out
+
+
+def model_entry(config: dict[str, Any], model: str) -> dict[str, Any]:
+    return resolve_models(config)[model]
+
+
+def network_settings(entry: dict[str, Any]) -> dict[str, Any]:
+    """What ``eebench train --model`` takes: the network of a resolved model entry."""
+    return {key: entry[key] for key in ("backbone", "params", "ic", "placement")}
+
+
+def plain_backbone(settings: dict[str, Any]) -> dict[str, Any]:
+    """The network without ICs: the blocks and the backbone's own classifier (what phase 1 trains)."""
+    return {**settings, "ic": dict(FINAL_IC), "placement": []}
+
+
+def static_settings(settings: dict[str, Any], block: int, last_block: int) -> dict[str, Any]:
+    """Paper A's static baseline at ``block``: the network truncated after it, with the classifier it has
+    there. At the last block this is the plain backbone, so that run is shared with phase 1."""
+    if block == last_block:
+        return plain_backbone(settings)
+    return {**settings, "placement": [block], "truncate_at": block}
+
+
+def head_blocks(entry: dict[str, Any]) -> list[int]:
+    """0-based block index of each head of a resolved model entry (the last is the final classifier)."""
+    return list(_head_blocks(json.dumps(network_settings(entry), sort_keys=True)))
+
+
+@functools.lru_cache(maxsize=256)
+def _head_blocks(settings_json: str) -> tuple[int, ...]:
+    entry = json.loads(settings_json)
+    from eebench.models import ModelSpec
+    from eebench.models import head_blocks as model_head_blocks
+
+    # The heads depend on the backbone's blocks and the placement only, not on the data.
+    spec = ModelSpec(backbone=entry["backbone"], backbone_params=entry["params"], input_shape=(3, 32, 32),
+                     num_classes=2, ic=entry["ic"], placement=entry["placement"])
+    return tuple(model_head_blocks(spec))
+
+
+def _phase1_identity(entry: dict[str, Any]) -> str:
+    keyed = {"dataset": entry["dataset"], "network": plain_backbone(network_settings(entry)),
+             "training": entry["training"]}
+    return json.dumps(keyed, sort_keys=True)
+
+
+def _first_with(models: dict[str, dict[str, Any]], identity: str, key) -> str:
+    return next(name for name, entry in models.items() if key(entry) == identity)
+
+
+def phase1_owner(config: dict[str, Any], model: str) -> str:
+    """The model whose ``backbone`` run ``model`` reuses: the first entry with the same phase-1 identity."""
+    models = resolve_models(config)
+    return _first_with(models, _phase1_identity(models[model]), _phase1_identity)
+
+
+def static_owner(config: dict[str, Any], model: str, block: int) -> str:
+    """The model under whose name the static baseline of ``model`` at ``block`` is trained: the first entry
+    with the same phase-1 identity and the same classifier at that block."""
+    models = resolve_models(config)
+
+    def identity(entry: dict[str, Any]) -> str | None:
+        if block not in head_blocks(entry):
+            return None
+        last = head_blocks(entry)[-1]
+        network = static_settings(network_settings(entry), block, last)
+        return json.dumps({"phase1": _phase1_identity(entry), "network": network}, sort_keys=True)
+
+    return _first_with(models, identity(models[model]), identity)
+
+
+def describe_model(entry: dict[str, Any]) -> str:
+    """A short human description of a resolved model setting, for captions and CSVs."""
+    ic = entry["ic"]
+    ic_text = ic["type"] + "".join(f" {k}={v}" for k, v in sorted(ic.items()) if k != "type")
+    placement = "every block" if entry["placement"] is None else f"blocks {entry['placement']}"
+    return f"{entry['dataset']}, {entry['backbone']}, {ic_text} ICs after {placement}"
+
+
+# Tables and figures ----------------------------------------------------------------------------------------
+
+
+def renderer(section: str, kind: str):
+    from eebench.render import FIGURES, TABLES
+
+    return {"tables": TABLES, "figures": FIGURES}[section].get(kind)
+
+
+def render_spec(config: dict[str, Any], section: str, name: str) -> dict[str, Any]:
+    """A table or figure entry as its renderer takes it: every key but ``kind``; for kinds that read budgets
+    or sweeps, ``rule`` and ``budgets`` with their defaults; and a description of every model it shows."""
+    entry = dict(config[section][name])
+    entry.pop("kind")
+    if renderer(section, config[section][name]["kind"]).reads in ("budgets", "sweeps"):
+        entry.setdefault("rule", "best")
+        entry.setdefault("budgets", list(config.get("budgets", [0.25, 0.5, 0.75, 1.0])))
+    models = resolve_models(config)
+    shown = dict.fromkeys(run.model for run in render_runs(config, section, name))
+    entry["model_descriptions"] = {model: describe_model(models[model]) for model in shown}
+    return entry
+
+
+def render_runs(config: dict[str, Any], section: str, name: str):
+    spec = config[section][name]
+    return renderer(section, spec["kind"]).runs(spec)
+
+
+def iter_render_entries(config: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for section in ("tables", "figures"):
+        for name, spec in config.get(section, {}).items():
+            yield section, name, spec
+
+
+# Checks ----------------------------------------------------------------------------------------------------
+
+
 def check_config(config: dict[str, Any]) -> None:
+    """Everything the schema cannot check; raises ConfigError naming the key."""
+    from eebench.data.core import parameters
+
     for name, params in config.get("datasets", {}).items():
-        _require("dataset", name, f"datasets.{name}")
+        loader = params.get("loader", name)
+        _require("dataset", loader, f"datasets.{name}.loader" if "loader" in params else f"datasets.{name}")
+        _check_against(dataset_params(config, name), f"dataset_params/properties/{loader}", f"datasets.{name}")
+        accepted = parameters(loader)
+        for key, parameter in accepted.items():
+            if parameter.default is parameter.empty and key not in params:
+                raise ConfigError(f"datasets.{name}: missing required parameter {key!r} of loader {loader!r}")
         # Paper-scale data is never downloaded: a missing root fails here, before any job starts.
         if "root" in params and not Path(params["root"]).is_dir():
             raise ConfigError(f"datasets.{name}.root: directory {params['root']} does not exist "
-                              f"(resolved from {Path.cwd()}); put the {name} files there or fix the path")
-    for name, backbone in config.get("backbones", {}).items():
-        _require("backbone", name, f"backbones.{name}")
-        _require("ic", backbone.get("ic", {}).get("type", "linear"), f"backbones.{name}.ic.type")
-    for section, kind in (("tables", "table"), ("figures", "figure")):
-        for name, spec in config.get(section, {}).items():
-            key = f"{section}.{name}"
-            _require(kind, spec.get("kind"), f"{key}.kind")
-            for i, dataset in enumerate(experiment_datasets(spec)):
-                _require("dataset", dataset, f"{key}.datasets[{i}]" if "datasets" in spec else f"{key}.dataset")
-                _require_section(config, "datasets", dataset, f"{key}.dataset")
-            _require("backbone", spec.get("backbone"), f"{key}.backbone")
-            _require_section(config, "backbones", spec["backbone"], f"{key}.backbone")
-            _require("criterion", spec.get("criterion"), f"{key}.criterion")
-            for i, regime in enumerate(experiment_regimes(spec)):
-                _require("regime", regime, f"{key}.regimes[{i}]" if "regimes" in spec else f"{key}.regime")
-
-
-def experiment_datasets(spec: dict[str, Any]) -> list[str]:
-    return list(spec["datasets"]) if "datasets" in spec else [spec["dataset"]]
-
-
-def experiment_regimes(spec: dict[str, Any]) -> list[str]:
-    return list(spec["regimes"]) if "regimes" in spec else [spec["regime"]]
-
-
-def model_settings(config: dict[str, Any], backbone: str) -> dict[str, Any]:
-    entry = config["backbones"][backbone]
-    return {
-        "backbone": backbone,
-        "params": entry.get("params", {}),
-        "ic": entry.get("ic", {"type": "linear"}),
-        "placement": entry.get("placement"),
-    }
-
-
-def num_heads(config: dict[str, Any], backbone: str) -> int:
-    from eebench.models import ModelSpec, head_blocks
-
-    settings = model_settings(config, backbone)
-    # The number of heads depends on the backbone's blocks and the placement only, not on the data.
-    spec = ModelSpec(backbone=backbone, backbone_params=settings["params"], input_shape=(3, 32, 32),
-                     num_classes=2, ic=settings["ic"], placement=settings["placement"])
-    return len(head_blocks(spec))
+                              f"(resolved from {Path.cwd()}); put the {loader} files there or fix the path")
+    models = resolve_models(config)
+    for name, entry in models.items():
+        key = f"models.{name}"
+        _require_entry(config, "datasets", entry["dataset"], f"{key}.dataset")
+        _require("backbone", entry["backbone"], f"{key}.backbone")
+        _check_against(entry["params"], f"backbone_params/properties/{entry['backbone']}", f"{key}.params")
+        _require("ic", entry["ic"].get("type"), f"{key}.ic.type")
+        _check_against(entry["training"], "training", f"{key}.training")
+        try:
+            head_blocks(entry)
+        except (TypeError, ValueError) as error:
+            raise ConfigError(f"{key}: {error}") from None
+    sweep_points = config.get("sweep", {}).get("max_points", 0)
+    for section, name, spec in iter_render_entries(config):
+        key = f"{section}.{name}"
+        _require(section[:-1], spec.get("kind"), f"{key}.kind")
+        for run in render_runs(config, section, name):
+            _require_entry(config, "models", run.model, f"{key}: model")
+            _require("regime", run.regime, f"{key}: regime")
+            _require("criterion", run.criterion, f"{key}: criterion")
+        if spec.get("rule") == "val" and sweep_points:
+            raise ConfigError(f"{key}.rule: 'val' maps validation thresholds onto the test sweep exactly, which "
+                              f"needs every operating point (sweep.max_points: 0, not {sweep_points})")
 
 
 def shell_json(obj: Any) -> str:

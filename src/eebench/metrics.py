@@ -1,8 +1,9 @@
-"""Summaries of a threshold sweep: the best performance within FLOPs budgets, and paper A's benefit of early
-exits over static heads, B_EE_j = P_ee(E_closest(h_j)) - P_h_j (§3, "Early-Exit Benefits Evaluation")."""
+"""Summaries of a threshold sweep: the performance within FLOPs budgets under paper B's budget rules (§4.3,
+Table 1, Tables 8-20), and paper A's benefit of early exits over static heads,
+B_EE_j = P_ee(E_closest(h_j)) - P_h_j (§3, "Early-Exit Benefits Evaluation")."""
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ import pandas as pd
 
 from eebench.exits.performance import PERFORMANCE_METRICS, per_sample_performance
 from eebench.exits.sweep import SWEEP_COLUMNS, load_cache
-from eebench.io import write_csv
+from eebench.io import SWEEP_CSV, read_csv, write_csv
 
 # Slack on "flops_fraction <= budget", so a point exactly at a budget is not lost to rounding.
 BUDGET_TOLERANCE = 1e-9
@@ -18,6 +19,19 @@ BUDGET_TOLERANCE = 1e-9
 HEAD_DISTANCE_TOLERANCE = 1e-9
 UNLIMITED = "unlimited"
 BEE_COLUMNS: tuple[str, ...] = ("head", "E_closest", "P_ee", "P_static", "B_EE")
+
+# How a budget picks its operating point. Paper B §4.3 reports "the maximum averaged computational budget"
+# without saying which point within it; its tables (e.g. Table 8, Joint: 74.32 at 75% but 74.17 at 100%) and
+# released code take the most expensive one ("last"), which reads the test set only through the FLOPs.
+BUDGET_RULES: tuple[str, ...] = ("best", "last", "val")
+BUDGET_RULE_DESCRIPTIONS: dict[str, str] = {
+    "best": "the best test performance among operating points within each budget; Unlimited: the best over "
+            "all operating points",
+    "last": "the most expensive operating point within each budget; Unlimited: every sample at the final head "
+            "(paper B's tables)",
+    "val": "the operating point with the best validation performance within each budget (validation FLOPs), "
+           "its threshold applied to the test split; Unlimited: the best validation point",
+}
 
 
 def budget_label(fraction: float) -> str:
@@ -41,26 +55,133 @@ def _require_one_split(frame: pd.DataFrame) -> None:
         raise ValueError(f"sweep frame mixes splits {sorted(frame['split'].unique())}; select one first")
 
 
+def _ranking_key(values: np.ndarray, lower_is_better: bool) -> np.ndarray:
+    """Larger key = better point. NaN ranks below every number, so it is never preferred to a real value."""
+    key = -values if lower_is_better else values
+    return np.where(np.isnan(key), -np.inf, key)
+
+
+def _last_fitting_position(sorted_flops: np.ndarray, budgets: np.ndarray) -> np.ndarray:
+    """Per budget, the position in ascending ``sorted_flops`` of the last point within it; -1 when none fits."""
+    return np.searchsorted(sorted_flops, budgets + BUDGET_TOLERANCE, side="right") - 1
+
+
+def _best_within(
+    flops: np.ndarray, key: np.ndarray, budgets: np.ndarray, thresholds: np.ndarray | None = None
+) -> np.ndarray:
+    """Per budget, the row of the largest ``key`` among points with flops <= budget (-1 when none fits).
+    Ties go to the lower flops, then to the lower threshold.
+
+    One sort for all budgets: in order of ascending flops (then threshold), a running argmax that moves only
+    on a strict improvement keeps the first of the best points so far, i.e. the cheapest, then the lowest
+    threshold.
+    """
+    if flops.size == 0:
+        return np.full(budgets.shape, -1)
+    order = np.lexsort((flops,) if thresholds is None else (thresholds, flops))  # the last key is the primary one
+    sorted_key = key[order]
+    improves = np.append(True, sorted_key[1:] > np.maximum.accumulate(sorted_key)[:-1])
+    best_so_far = np.maximum.accumulate(np.where(improves, np.arange(order.size), 0))
+    position = _last_fitting_position(flops[order], budgets)
+    return np.where(position >= 0, order[best_so_far[position]], -1)
+
+
+def _last_within(flops: np.ndarray, key: np.ndarray, budgets: np.ndarray) -> np.ndarray:
+    """Per budget, the row of the most expensive point with flops <= budget (-1 when none fits); ties in
+    flops go to the larger ``key``."""
+    order = np.lexsort((key, flops))
+    position = _last_fitting_position(flops[order], budgets)
+    return np.where(position >= 0, order[position], -1) if order.size else position
+
+
+def _test_rows_at(test_thresholds: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """The test row that threshold t selects: the first row, by ascending threshold, whose threshold is >= t.
+
+    A sweep row with threshold thr[k] stands for every threshold in (thr[k-1], thr[k]]: a sample passes a
+    head when its running-max score is < t (eebench.exits.sweep), and no score lies strictly between
+    thr[k-1] and thr[k], so every t in that interval lets exactly the same samples pass as thr[k]. The last
+    row's threshold is +inf, so such a row always exists. (With ``max_points`` subsampling the kept row is
+    the next point at or above t, the nearest kept point on the expensive side.)
+    """
+    order = np.argsort(test_thresholds, kind="stable")
+    position = np.searchsorted(test_thresholds[order], thresholds, side="left")
+    return order[position]
+
+
+def _at(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``values[rows]``, NaN where a row is -1 (no point fits)."""
+    picked = np.full(rows.shape, np.nan)
+    fits = rows >= 0
+    picked[fits] = values[rows[fits]]
+    return picked
+
+
 def budget_performance(
-    sweep_df: pd.DataFrame, budgets: Sequence[float], metrics: str | Sequence[str]
+    test_df: pd.DataFrame,
+    budgets: Sequence[float],
+    metrics: str | Sequence[str],
+    rule: str = "best",
+    val_df: pd.DataFrame | None = None,
+    lower_is_better: Collection[str] = (),
 ) -> pd.DataFrame:
     """One row per budget (a fraction of the backbone's FLOPs), in the given order, then an ``unlimited`` row.
 
-    Columns ``budget`` ("25%", ..., "unlimited"), ``budget_fraction`` (inf for unlimited) and one per metric:
-    the best value among operating points with flops_fraction <= budget (+1e-9), NaN when none fits.
+    Columns ``budget`` ("25%", ..., "unlimited"), ``budget_fraction`` (inf for unlimited) and, per metric,
+    ``<metric>`` (the test value of the operating point the rule picks, NaN when none fits) and
+    ``<metric>_flops`` (that point's test flops_fraction, NaN when none fits). A point fits a budget when its
+    flops_fraction <= budget + BUDGET_TOLERANCE. The point is picked per metric; metrics named in
+    ``lower_is_better`` (e.g. an MSE) count the smaller value as better. Rules (BUDGET_RULES):
+
+    - ``best``: the best test value among points within the budget (ties: the cheaper point); Unlimited is
+      the best over all points. Selects on the test set.
+    - ``last`` (paper B's tables and code): the most expensive point within the budget (ties in flops: the
+      better value); Unlimited is the most expensive point overall, the +inf-threshold row where every sample
+      reaches the final head. A larger budget can therefore score lower (paper B Table 8, Joint: 74.32 at 75%,
+      74.17 at 100%).
+    - ``val``: no selection on test. Among ``val_df``'s points within the budget (val flops), the best val
+      value (ties: the lower val flops, then the lower threshold); its threshold is applied to the test split
+      (see :func:`_test_rows_at`), whose value and flops are reported even when those test flops exceed the
+      budget. Unlimited is the best val point overall, mapped the same way. Needs ``val_df`` and a
+      ``threshold`` column in both frames.
     """
     metrics = _as_list(metrics)
-    _require_columns(sweep_df, ["flops_fraction", *metrics])
-    _require_one_split(sweep_df)
-    flops = sweep_df["flops_fraction"].to_numpy(dtype=float)
-    rows = []
-    for label, fraction in [*((budget_label(b), float(b)) for b in budgets), (UNLIMITED, np.inf)]:
-        fits = flops <= fraction + BUDGET_TOLERANCE
-        row: dict[str, object] = {"budget": label, "budget_fraction": fraction}
-        for metric in metrics:
-            row[metric] = float(sweep_df.loc[fits, metric].max()) if fits.any() else np.nan
-        rows.append(row)
-    return pd.DataFrame(rows, columns=["budget", "budget_fraction", *metrics])
+    if rule not in BUDGET_RULES:
+        raise ValueError(f"unknown budget rule {rule!r}; known: {', '.join(BUDGET_RULES)}")
+    if rule == "val" and val_df is None:
+        raise ValueError("budget rule 'val' chooses points on the validation split: pass val_df")
+    if rule != "val" and val_df is not None:
+        raise ValueError(f"budget rule {rule!r} does not read val_df; only rule 'val' does")
+    needed = ["flops_fraction", *metrics, *(["threshold"] if rule == "val" else [])]
+    _require_columns(test_df, needed)
+    _require_one_split(test_df)
+    fractions = np.array([*map(float, budgets), np.inf])
+    test_flops = test_df["flops_fraction"].to_numpy(dtype=float)
+    if rule == "val":
+        _require_columns(val_df, needed)
+        _require_one_split(val_df)
+        test_thresholds = test_df["threshold"].to_numpy(dtype=float)
+        if not np.isposinf(test_thresholds).any():
+            raise ValueError("the test split has no +inf threshold (every sample at the final head), so a val "
+                             "threshold above its largest one selects no test point")
+        val_flops = val_df["flops_fraction"].to_numpy(dtype=float)
+        val_thresholds = val_df["threshold"].to_numpy(dtype=float)
+
+    table: dict[str, object] = {"budget": [*map(budget_label, budgets), UNLIMITED], "budget_fraction": fractions}
+    for metric in metrics:
+        smaller_is_better = metric in lower_is_better
+        values = test_df[metric].to_numpy(dtype=float)
+        if rule == "best":
+            chosen = _best_within(test_flops, _ranking_key(values, smaller_is_better), fractions)
+        elif rule == "last":
+            chosen = _last_within(test_flops, _ranking_key(values, smaller_is_better), fractions)
+        else:
+            val_key = _ranking_key(val_df[metric].to_numpy(dtype=float), smaller_is_better)
+            on_val = _best_within(val_flops, val_key, fractions, val_thresholds)
+            chosen = np.full(on_val.shape, -1)
+            chosen[on_val >= 0] = _test_rows_at(test_thresholds, val_thresholds[on_val[on_val >= 0]])
+        table[metric] = _at(values, chosen)
+        table[f"{metric}_flops"] = _at(test_flops, chosen)
+    return pd.DataFrame(table)
 
 
 def e_closest(sweep_df: pd.DataFrame, head: int, metric: str):
@@ -93,21 +214,23 @@ def bee(sweep_df: pd.DataFrame, static_performance: Mapping[int, float], metric:
     return pd.DataFrame(rows, columns=list(BEE_COLUMNS))
 
 
-def _read_sweep_split(sweep_path: str | Path, split: str) -> tuple[pd.DataFrame, dict[str, object]]:
-    """The rows of one split of a sweep CSV, and its identity columns (meta keys and criterion) with their
-    single value each."""
-    frame = pd.read_csv(sweep_path)
-    if "split" not in frame.columns:
-        raise ValueError(f"{sweep_path}: not a sweep CSV (no 'split' column)")
+def _read_sweep(sweep_path: str | Path) -> tuple[pd.DataFrame, dict[str, object]]:
+    """A sweep CSV, and its identity columns (meta keys and criterion) with their single value each."""
+    frame = read_csv(sweep_path, SWEEP_CSV, columns=("split", *SWEEP_COLUMNS))
+    value_columns = {*SWEEP_COLUMNS, *PERFORMANCE_METRICS, "split"}
+    identity_columns = [column for column in frame.columns if column not in value_columns]
+    # Checked over the whole file, not per split: the val rule pairs the two splits of one run.
+    mixed = [column for column in identity_columns if frame[column].nunique(dropna=False) > 1]
+    if mixed:
+        raise ValueError(f"{sweep_path}: column(s) {', '.join(mixed)} vary within the file; one run per file")
+    return frame, {column: frame[column].iloc[0] for column in identity_columns}
+
+
+def _split_rows(frame: pd.DataFrame, split: str, sweep_path: str | Path) -> pd.DataFrame:
     rows = frame[frame["split"] == split].reset_index(drop=True)
     if rows.empty:
         raise ValueError(f"{sweep_path}: no rows for split {split!r} (splits: {sorted(frame['split'].unique())})")
-    value_columns = {*SWEEP_COLUMNS, *PERFORMANCE_METRICS, "split"}
-    identity_columns = [column for column in frame.columns if column not in value_columns]
-    mixed = [column for column in identity_columns if rows[column].nunique(dropna=False) > 1]
-    if mixed:
-        raise ValueError(f"{sweep_path}: column(s) {', '.join(mixed)} vary within split {split!r}; one run per file")
-    return rows, {column: rows[column].iloc[0] for column in identity_columns}
+    return rows
 
 
 def _with_identity(frame: pd.DataFrame, identity: Mapping[str, object]) -> pd.DataFrame:
@@ -115,12 +238,17 @@ def _with_identity(frame: pd.DataFrame, identity: Mapping[str, object]) -> pd.Da
 
 
 def run_budgets(
-    sweep_path: str | Path, budgets: Sequence[float], out_path: str | Path, split: str = "test"
+    sweep_path: str | Path, budgets: Sequence[float], out_path: str | Path, rule: str = "best"
 ) -> pd.DataFrame:
-    """Budget table of one sweep CSV. Columns: the identity columns (dataset, backbone, regime, seed,
-    criterion: every meta key of the cache), then budget, budget_fraction, accuracy, f1."""
-    rows, identity = _read_sweep_split(sweep_path, split)
-    result = _with_identity(budget_performance(rows, budgets, PERFORMANCE_METRICS), identity)
+    """Budget table of one sweep CSV under budget ``rule`` (see :func:`budget_performance`; ``val`` also reads
+    the file's val rows). Columns: the identity columns (every meta key of the cache, and criterion), ``rule``,
+    then budget, budget_fraction, accuracy, accuracy_flops, f1, f1_flops."""
+    frame, identity = _read_sweep(sweep_path)
+    test = _split_rows(frame, "test", sweep_path)
+    val = _split_rows(frame, "val", sweep_path) if rule == "val" else None
+    table = budget_performance(test, budgets, PERFORMANCE_METRICS, rule=rule, val_df=val)
+    table.insert(0, "rule", rule)
+    result = _with_identity(table, identity)
     write_csv(out_path, result)
     return result
 
@@ -128,25 +256,26 @@ def run_budgets(
 def static_head_performance(
     static_cache_paths: Sequence[str | Path], split: str = "test", match: Mapping[str, object] | None = None
 ) -> dict[str, dict[int, float]]:
-    """``{metric: {head (1-based): P_static}}`` from static models' logit caches (one head each, meta["head"]).
-    Each ``match`` key present in a cache's meta must have that value (as text, since CSVs lose types), so a
-    static model of another dataset or backbone is refused rather than compared."""
+    """``{metric: {head (1-based): P_static}}`` from static models' logit caches given in head order: the i-th
+    path is the static model of head i (one head each; paths are the workflow's, where a static model may be
+    shared with another setting, so its meta names that setting and the block, not the head). Their blocks
+    (``head_blocks``) must increase. Each ``match`` key present in a cache's meta must have that value (as text,
+    since CSVs lose types), so a static model of another dataset or backbone is refused rather than compared."""
     performance: dict[str, dict[int, float]] = {metric: {} for metric in PERFORMANCE_METRICS}
-    source_of_head: dict[int, str | Path] = {}
-    for path in static_cache_paths:
+    previous_block, previous_path = -1, None
+    for head, path in enumerate(static_cache_paths, start=1):
         cache = load_cache(path)
-        if "head" not in cache["meta"]:
-            raise ValueError(f"{path}: static logit cache has no meta['head'] (the 1-based head it stops at)")
-        head = int(cache["meta"]["head"])
         for key, value in (match or {}).items():
             if key in cache["meta"] and str(cache["meta"][key]) != str(value):
                 raise ValueError(f"{path}: static cache has {key}={cache['meta'][key]!r}, the sweep has {value!r}")
-        if head in source_of_head:
-            raise ValueError(f"{path}: static head {head} duplicates {source_of_head[head]}")
         logits = cache[f"{split}_logits"]
         if logits.shape[0] != 1:
             raise ValueError(f"{path}: a static model has one head, this cache has {logits.shape[0]}")
-        source_of_head[head] = path
+        block = int(np.asarray(cache.get("head_blocks", [head - 1]))[-1])
+        if block <= previous_block:
+            raise ValueError(f"{path}: static head {head} stops at block {block}, not after the previous head's "
+                             f"block {previous_block} ({previous_path}); give the static caches in head order")
+        previous_block, previous_path = block, path
         per_sample = per_sample_performance(logits, cache[f"{split}_labels"], cache["multilabel"])
         for metric in PERFORMANCE_METRICS:
             performance[metric][head] = float(per_sample[metric][0].mean())
@@ -156,9 +285,15 @@ def static_head_performance(
 def run_bee(
     sweep_path: str | Path, static_cache_paths: Sequence[str | Path], out_path: str | Path, split: str = "test"
 ) -> pd.DataFrame:
-    """B_EE of one sweep CSV against static heads, in long format. Columns: the identity columns (dataset,
-    backbone, regime, seed, criterion), then head, metric ("accuracy" | "f1"), E_closest, P_ee, P_static, B_EE."""
-    rows, identity = _read_sweep_split(sweep_path, split)
+    """B_EE of one sweep CSV against the static model of every head (``static_cache_paths`` in head order), in
+    long format. Columns: the identity columns (model, dataset, backbone, regime, seed, criterion), then head,
+    metric ("accuracy" | "f1"), E_closest, P_ee, P_static, B_EE."""
+    frame, identity = _read_sweep(sweep_path)
+    rows = _split_rows(frame, split, sweep_path)
+    heads = int(round(rows["avg_exit_head"].max()))  # the last operating point: every sample at the last head
+    if len(static_cache_paths) != heads:
+        raise ValueError(f"{sweep_path}: the model has {heads} heads, but {len(static_cache_paths)} static "
+                         f"caches were given")
     match = {key: identity[key] for key in ("dataset", "backbone") if key in identity}
     static = static_head_performance(static_cache_paths, split, match)
     frames = []

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from eebench.data import load_split
-from eebench.io import save_npz, save_torch
-from eebench.models import ModelSpec, build_model, head_costs
+from eebench.data import load_split, read_info
+from eebench.io import MODEL_CHECKPOINT, read_checkpoint, save_npz, save_torch
+from eebench.models import ModelSpec, backbone_state, build_model, head_blocks, head_costs
 from eebench.training import (
     BACKBONE_PHASE, REGIMES, ResumeFile, TrainingConfig, predict, process_world, select_device, train_phases,
 )
@@ -22,8 +22,8 @@ from eebench.training.resume import file_sha256
 log = logging.getLogger(__name__)
 
 
-def _model_spec(data_path: str | Path, model: dict[str, Any], truncate_at: int | None = None) -> tuple[ModelSpec, Any]:
-    _, info = load_split(data_path, "val")
+def _model_spec(data_path: str | Path, model: dict[str, Any]) -> tuple[ModelSpec, Any]:
+    info = read_info(data_path)
     spec = ModelSpec(
         backbone=model["backbone"],
         backbone_params=model.get("params", {}),
@@ -31,9 +31,29 @@ def _model_spec(data_path: str | Path, model: dict[str, Any], truncate_at: int |
         num_classes=info.num_classes,
         ic=model.get("ic", {"type": "linear"}),
         placement=model.get("placement"),
-        truncate_at=truncate_at,
+        truncate_at=model.get("truncate_at"),
     )
     return spec, info
+
+
+def _run_meta(info, model: dict[str, Any], meta: dict[str, Any] | None, **run: Any) -> dict[str, Any]:
+    """The names a run carries into its cache and CSVs: the model setting's and dataset entry's names (given by
+    the workflow; by hand they default to the backbone and the loader), then backbone, regime, seed, ..."""
+    names = {"model": model["backbone"], "dataset": info.name, **(meta or {})}
+    return {**names, "backbone": model["backbone"], **run}
+
+
+def _load_backbone(model: torch.nn.Module, spec: ModelSpec, init: str) -> None:
+    """Start from a phase-1 run: its checkpoint must be the plain backbone of ``spec`` (no ICs); its weights
+    fill the backbone group, and the ICs keep their fresh initialisation."""
+    checkpoint = read_checkpoint(init, MODEL_CHECKPOINT, keys=("spec", "state_dict"))
+    if ModelSpec.from_dict(checkpoint["spec"]) != spec.plain():
+        raise ValueError(f"{init}: not the plain backbone of the requested model (its spec is "
+                         f"{checkpoint['spec']}); train it with --regime backbone and the same network")
+    expected = set(backbone_state(model))
+    if set(checkpoint["state_dict"]) != expected:
+        raise ValueError(f"{init}: its weights do not match the requested model's backbone group")
+    model.load_state_dict(checkpoint["state_dict"], strict=False)
 
 
 def _fingerprint(data_path, spec, phases, config: TrainingConfig, seed: int, init: str | None, meta: dict,
@@ -56,14 +76,13 @@ def _fit(data_path, spec, info, phases, training: dict, seed: int, init: str | N
     this, and rank 0 alone writes."""
     config = TrainingConfig(**training)
     with process_world() as world:
+        # The weights start from a private generator (build_model), so the training stream below is the same
+        # whatever ICs a variant has.
+        model = build_model(spec, seed)
         torch.manual_seed(seed)
         np.random.seed(seed)
-        model = build_model(spec)
         if init is not None:
-            checkpoint = torch.load(init, map_location="cpu", weights_only=False)
-            if checkpoint["spec"] != spec.to_dict():
-                raise ValueError(f"{init}: its model spec differs from the one requested; rebuild it")
-            model.load_state_dict(checkpoint["state_dict"])
+            _load_backbone(model, spec, init)
         if world.rank > 0:
             # Decorrelate the ranks' augmentation draws; rank 0 keeps the single-process stream.
             rank_seed = int(np.random.SeedSequence([seed, world.rank]).generate_state(1)[0])
@@ -88,33 +107,42 @@ def _fit(data_path, spec, info, phases, training: dict, seed: int, init: str | N
 
 
 def train_model(data: str, model: dict, training: dict, regime: str, seed: int, out: str, init: str | None = None,
-                resume: str | None = None, restart: bool = False) -> None:
-    """Train a multi-exit model under ``regime``; with ``init`` (the ``backbone`` regime's checkpoint) the
-    regime's shared backbone phase is skipped. ``resume``: where to keep the resume checkpoint; not a declared
-    output, as Snakemake deletes those when a job fails. ``restart`` discards an existing one."""
+                resume: str | None = None, restart: bool = False, meta: dict | None = None) -> None:
+    """Train a multi-exit model under ``regime``; with ``init`` (a ``backbone`` run of the same network) the
+    regime's shared backbone phase is skipped. A regime that never trains ICs (``backbone``) trains the plain
+    network, so its run is the same for every IC variant. ``resume``: where to keep the resume checkpoint;
+    not a declared output, as Snakemake deletes those when a job fails. ``restart`` discards an existing one.
+    ``meta``: the names of the model setting and dataset entry, recorded in the checkpoint."""
     entry = REGIMES.get(regime)
     if init is not None and not entry.reuses_backbone:
         raise ValueError(f"regime {regime!r} does not start with the backbone phase; --init makes no sense")
     if init is None and entry.reuses_backbone:
         log.warning("regime %s: no --init given, training its backbone phase from scratch", regime)
     spec, info = _model_spec(data, model)
-    meta = {"dataset": info.name, "backbone": model["backbone"], "regime": regime, "seed": seed}
-    _fit(data, spec, info, entry.phases_to_run(from_backbone=init is not None), training, seed, init, meta, out,
-         resume, restart)
+    if not entry.uses_ics:
+        spec = spec.plain()
+    run_meta = _run_meta(info, model, meta, regime=regime, seed=seed)
+    _fit(data, spec, info, entry.phases_to_run(from_backbone=init is not None), training, seed, init, run_meta,
+         out, resume, restart)
 
 
-def train_static_head(data: str, model: dict, training: dict, head: int, seed: int, out: str,
-                      resume: str | None = None, restart: bool = False) -> None:
-    """Static baseline of paper A §3: the network truncated after head ``head`` (1-based), trained alone with
-    its backbone unfrozen — the backbone phase applied to the truncated network."""
-    spec, info = _model_spec(data, model, truncate_at=head - 1)
-    meta = {"dataset": info.name, "backbone": model["backbone"], "regime": "static", "seed": seed, "head": head}
-    _fit(data, spec, info, (BACKBONE_PHASE,), training, seed, None, meta, out, resume, restart)
+def train_static_head(data: str, model: dict, training: dict, block: int, seed: int, out: str,
+                      resume: str | None = None, restart: bool = False, meta: dict | None = None) -> None:
+    """Static baseline of paper A §3: the network truncated after ``block`` (0-based) with the classifier it
+    has there, trained alone with its backbone unfrozen — the backbone phase applied to the truncated
+    network. At the last block this is the plain backbone (the ``backbone`` regime's run)."""
+    spec, info = _model_spec(data, model)
+    heads = head_blocks(spec)
+    if block not in heads:
+        raise ValueError(f"--block {block}: the model has heads after blocks {heads} only")
+    spec = spec.plain() if block == heads[-1] else replace(spec, placement=[block], truncate_at=block)
+    run_meta = _run_meta(info, model, meta, regime="static", seed=seed, block=block)
+    _fit(data, spec, info, (BACKBONE_PHASE,), training, seed, None, run_meta, out, resume, restart)
 
 
 def cache_logits(checkpoint: str, data: str, out: str, batch_size: int = 512) -> None:
     """One pass over validation and test for all heads -> logits [H, N, C], labels and per-head FLOPs."""
-    saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    saved = read_checkpoint(checkpoint, MODEL_CHECKPOINT, keys=("spec", "state_dict", "meta"))
     spec = ModelSpec.from_dict(saved["spec"])
     model = build_model(spec)
     model.load_state_dict(saved["state_dict"])
@@ -127,7 +155,7 @@ def cache_logits(checkpoint: str, data: str, out: str, batch_size: int = 512) ->
     costs, backbone_cost = head_costs(model, spec.input_shape)
     if spec.truncate_at is not None:
         # A static model's 100% budget is still the full backbone's cost.
-        full_model = build_model(ModelSpec.from_dict({**saved["spec"], "truncate_at": None}))
+        full_model = build_model(replace(spec, truncate_at=None))
         _, backbone_cost = head_costs(full_model, spec.input_shape)
     save_npz(
         out, **arrays, head_flops=np.asarray(costs, dtype=np.float64), backbone_flops=np.float64(backbone_cost),

@@ -1,42 +1,62 @@
 """Result paths and the inputs each target needs. The Snakemake input functions are one-line calls of these,
 so the DAG's shape is plain, tested Python.
 
-Paths are the run's identity: results/<stage>/<dataset>/<backbone>/<regime>/[<criterion>/]seed<seed>.
+Paths are the run's identity and carry the model setting's name:
+results/<stage>/<model>/<regime>/[<criterion>/]seed<seed>. A run two settings share (phase 1, a static head)
+lives under the name of the first setting that has it (eebench.config.phase1_owner / static_owner).
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
-from eebench.config import experiment_datasets, experiment_regimes, num_heads
+from eebench import config as ee
+from eebench.render.base import RunKey
 from eebench.training import REGIMES
 
-# Keys of a table/figure entry that pick the experiment; everything else is passed to the renderer.
-EXPERIMENT_KEYS = ("kind", "dataset", "datasets", "backbone", "criterion", "regime")
+BACKBONE_REGIME = "backbone"
 
 
 def data_path(dataset: str) -> str:
     return f"results/data/{dataset}.npz"
 
 
-def model_path(dataset: str, backbone: str, regime: str, seed: int | str) -> str:
-    return f"results/models/{dataset}/{backbone}/{regime}/seed{seed}/model.pt"
+def model_path(model: str, regime: str, seed: int | str) -> str:
+    return f"results/models/{model}/{regime}/seed{seed}/model.pt"
 
 
-def static_logits_path(dataset: str, backbone: str, head: int, seed: int | str) -> str:
-    return f"results/logits/{dataset}/{backbone}/static/head{head}/seed{seed}.npz"
+def static_model_path(model: str, block: int, seed: int | str) -> str:
+    return f"results/models/{model}/static/block{block}/seed{seed}/model.pt"
 
 
-def budgets_path(dataset: str, backbone: str, regime: str, criterion: str, seed: int | str) -> str:
-    return f"results/budgets/{dataset}/{backbone}/{regime}/{criterion}/seed{seed}.csv"
+def logits_path(model_file: str) -> str:
+    """results/models/<run>/model.pt -> results/logits/<run>.npz"""
+    run = model_file.removeprefix("results/models/").removesuffix("/model.pt")
+    return f"results/logits/{run}.npz"
 
 
-def sweep_path(dataset: str, backbone: str, regime: str, criterion: str, seed: int | str) -> str:
-    return f"results/sweeps/{dataset}/{backbone}/{regime}/{criterion}/seed{seed}.csv"
+def sweep_path(model: str, regime: str, criterion: str, seed: int | str) -> str:
+    return f"results/sweeps/{model}/{regime}/{criterion}/seed{seed}.csv"
 
 
-def bee_path(dataset: str, backbone: str, regime: str, criterion: str, seed: int | str) -> str:
-    return f"results/bee/{dataset}/{backbone}/{regime}/{criterion}/seed{seed}.csv"
+def budgets_slug(budgets: Sequence[float]) -> str:
+    """[0.25, 0.5, 1.0] -> "25-50-100": the budgets spelled in the path, so tables with other budgets never
+    share (or overwrite) a file."""
+    return "-".join(f"{float(b) * 100:g}" for b in budgets)
+
+
+def parse_budgets_slug(slug: str) -> list[float]:
+    return [float(part) / 100.0 for part in slug.split("-")]
+
+
+def budgets_path(model: str, regime: str, criterion: str, rule: str, budgets: Sequence[float] | str,
+                 seed: int | str) -> str:
+    slug = budgets if isinstance(budgets, str) else budgets_slug(budgets)
+    return f"results/budgets/{model}/{regime}/{criterion}/{rule}/{slug}/seed{seed}.csv"
+
+
+def bee_path(model: str, regime: str, criterion: str, seed: int | str) -> str:
+    return f"results/bee/{model}/{regime}/{criterion}/seed{seed}.csv"
 
 
 def final_outputs(config: dict[str, Any]) -> list[str]:
@@ -50,51 +70,81 @@ def resource(config: dict[str, Any], rule: str, key: str) -> Any:
     return resources.get(rule, {}).get(key, resources.get("default", {}).get(key))
 
 
-def train_inputs(config: dict[str, Any], dataset: str, backbone: str, regime: str, seed: str) -> dict[str, str]:
-    inputs = {"data": data_path(dataset)}
+# Training --------------------------------------------------------------------------------------------------
+
+
+def trained_model_path(config: dict[str, Any], model: str, regime: str, seed: int | str) -> str:
+    """Where the ``regime`` run of ``model`` is: its own path, or for the ``backbone`` regime (phase 1) the
+    path of the first setting it shares that run with."""
+    if regime == BACKBONE_REGIME:
+        return model_path(ee.phase1_owner(config, model), regime, seed)
+    return model_path(model, regime, seed)
+
+
+def train_settings(config: dict[str, Any], model: str, regime: str) -> dict[str, Any]:
+    """The network ``eebench train`` builds for ``model`` under ``regime``: without ICs for phase 1 alone."""
+    settings = ee.network_settings(ee.model_entry(config, model))
+    return ee.plain_backbone(settings) if regime == BACKBONE_REGIME else settings
+
+
+def train_inputs(config: dict[str, Any], model: str, regime: str, seed: str) -> dict[str, str]:
+    inputs = {"data": data_path(ee.model_entry(config, model)["dataset"])}
     if REGIMES.get(regime).reuses_backbone:
-        inputs["init"] = model_path(dataset, backbone, "backbone", seed)
+        inputs["init"] = trained_model_path(config, model, BACKBONE_REGIME, seed)
     return inputs
 
 
-def run_data(run: str) -> str:
-    """The prepared dataset of a model run path '<dataset>/<backbone>/...'."""
-    return data_path(run.split("/", 1)[0])
+def static_head_paths(config: dict[str, Any], model: str, seed: int | str) -> list[str]:
+    """The static baseline of every head of ``model``, in head order; the last head's is the plain backbone,
+    i.e. the phase-1 run."""
+    blocks = ee.head_blocks(ee.model_entry(config, model))
+    paths = [static_model_path(ee.static_owner(config, model, block), block, seed) for block in blocks[:-1]]
+    return [*paths, trained_model_path(config, model, BACKBONE_REGIME, seed)]
 
 
-def bee_inputs(config: dict[str, Any], dataset: str, backbone: str, regime: str, criterion: str, seed: str) -> dict[str, Any]:
-    heads = range(1, num_heads(config, backbone) + 1)
+def static_settings(config: dict[str, Any], model: str, block: int) -> dict[str, Any]:
+    entry = ee.model_entry(config, model)
+    return ee.static_settings(ee.network_settings(entry), int(block), ee.head_blocks(entry)[-1])
+
+
+def run_meta(config: dict[str, Any], model: str) -> dict[str, Any]:
+    """Names a run carries into its logit cache and every CSV made from it."""
+    entry = ee.model_entry(config, model)
+    return {"model": model, "dataset": entry["dataset"]}
+
+
+def run_data(config: dict[str, Any], run: str) -> str:
+    """The prepared dataset of a model run path '<model>/...'."""
+    return data_path(ee.model_entry(config, run.split("/", 1)[0])["dataset"])
+
+
+# Metrics and rendering -------------------------------------------------------------------------------------
+
+
+def bee_inputs(config: dict[str, Any], model: str, regime: str, criterion: str, seed: str) -> dict[str, Any]:
     return {
-        "sweep": sweep_path(dataset, backbone, regime, criterion, seed),
-        "static": [static_logits_path(dataset, backbone, h, seed) for h in heads],
+        "sweep": sweep_path(model, regime, criterion, seed),
+        "static": [logits_path(path) for path in static_head_paths(config, model, seed)],
         "code": code_files("metrics"),
     }
 
 
-def _runs(config: dict[str, Any], spec: dict[str, Any], path) -> list[str]:
-    return [
-        path(dataset, spec["backbone"], regime, spec["criterion"], seed)
-        for dataset in experiment_datasets(spec)
-        for regime in experiment_regimes(spec)
-        for seed in config["seeds"]
-    ]
-
-
-# Result path of each per-run metric stage a table or figure can read (eebench.render.base.METRIC_STAGES).
-STAGE_PATHS = {"budgets": budgets_path, "bee": bee_path}
+def stage_path(stage: str, spec: dict[str, Any], run: RunKey, seed: int | str) -> str:
+    if stage == "budgets":
+        return budgets_path(run.model, run.regime, run.criterion, spec["rule"], spec["budgets"], seed)
+    if stage == "bee":
+        return bee_path(run.model, run.regime, run.criterion, seed)
+    if stage == "sweeps":
+        return sweep_path(run.model, run.regime, run.criterion, seed)
+    raise ValueError(f"unknown metric stage {stage!r}")
 
 
 def render_inputs(config: dict[str, Any], section: str, name: str) -> list[str]:
     """The per-run metric files that table or figure ``name`` (under ``tables:`` or ``figures:``) reads."""
-    from eebench.render import FIGURES, TABLES
-
-    spec = config[section][name]
-    renderer = {"tables": TABLES, "figures": FIGURES}[section].get(spec["kind"])
-    return _runs(config, spec, STAGE_PATHS[renderer.reads])
-
-
-def render_options(spec: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in spec.items() if key not in EXPERIMENT_KEYS}
+    spec = ee.render_spec(config, section, name)
+    stage = ee.renderer(section, config[section][name]["kind"]).reads
+    runs = dict.fromkeys(ee.render_runs(config, section, name))  # in order, each once
+    return [stage_path(stage, spec, run, seed) for run in runs for seed in config["seeds"]]
 
 
 def code_files(*packages: str) -> list[str]:

@@ -1,7 +1,12 @@
+from pathlib import Path
+
 import pytest
 import torch
 
-from eebench.models import BACKBONES, IC_TYPES, ModelSpec, build_model, head_blocks, head_costs
+from eebench.config import load_config
+from eebench.models import BACKBONES, IC_TYPES, ModelSpec, backbone_state, build_model, head_blocks, head_costs
+
+REPO = Path(__file__).resolve().parents[2]
 
 CNN = {"widths": [16, 32, 64, 64], "strides": [1, 2, 1, 2]}
 
@@ -68,10 +73,13 @@ def test_every_backbone_runs_a_forward_pass(name):
 
 
 def test_resnet34_has_one_block_per_residual_block_and_the_papers_placement():
-    # Paper B E.1: ResNet-34 with exits after residual blocks 2, 4, ..., 14 (1-based) plus the final classifier.
-    spec = ModelSpec("resnet34", {"cifar_stem": True}, (3, 32, 32), 100, placement=[1, 3, 5, 7, 9, 11, 13])
+    # Paper B E.1 "positions {2, 4, ..., 14}", counted from 0 (§4.6: "from index 0 to 14"), plus the final
+    # classifier after block 15; the shipped paper config must say exactly that.
+    entry = load_config(REPO / "config/paper/resnet34_cifar100.yaml")["models"]["resnet34_cifar100"]
+    assert entry["placement"] == [2, 4, 6, 8, 10, 12, 14]
+    spec = ModelSpec("resnet34", {"cifar_stem": True}, (3, 32, 32), 100, placement=entry["placement"])
     model = build_model(spec)
-    assert len(model.blocks) == 16 and model.head_blocks == [1, 3, 5, 7, 9, 11, 13, 15]
+    assert len(model.blocks) == 16 and model.head_blocks == [2, 4, 6, 8, 10, 12, 14, 15]
     costs, backbone = head_costs(model, (3, 32, 32))
     assert costs == sorted(costs) and costs[-1] > backbone
     assert round(backbone / 2e9, 2) == 1.16  # ResNet-34 on 32x32 inputs: 1.16 GMACs
@@ -79,6 +87,45 @@ def test_resnet34_has_one_block_per_residual_block_and_the_papers_placement():
 
 @pytest.mark.parametrize("name", IC_TYPES.names())
 def test_every_ic_type_builds(name):
-    extra = {"mlp": {"hidden": [4]}}.get(name, {})
+    extra = {"mlp": {"hidden": [4]}, "sdn": {"pool_size": 2}}.get(name, {})
     head = IC_TYPES.get(name)(6, 3, **extra)
     assert head(torch.randn(2, 6, 4, 4)).shape == (2, 3)
+
+
+def test_phase1_weights_do_not_depend_on_the_ics():
+    """Variants that differ in IC type or placement share the phase-1 run, so what phase 1 trains (blocks and
+    final classifier) must start from bit-identical weights whatever the ICs."""
+    variants = [spec(), spec(ic={"type": "mlp", "hidden": [7]}), spec(placement=[1]), spec().plain()]
+    states = [backbone_state(build_model(v, seed=3)) for v in variants]
+    for state in states[1:]:
+        assert state.keys() == states[0].keys()
+        assert all(torch.equal(state[key], states[0][key]) for key in state)
+    other_seed = backbone_state(build_model(spec(), seed=4))
+    assert not torch.equal(other_seed["blocks.0.0.weight"], states[0]["blocks.0.0.weight"])
+
+
+def test_an_ic_starts_the_same_whatever_other_ics_exist():
+    every, one = build_model(spec(), seed=3), build_model(spec(placement=[1]), seed=3)
+    assert torch.equal(every.heads["1"][1].weight, one.heads["1"][1].weight)
+    assert not torch.equal(every.heads["0"][1].weight[:, :16], every.heads["1"][1].weight[:, :16])
+
+
+def test_a_static_head_starts_like_the_same_head_of_the_full_network():
+    full = build_model(spec(), seed=5).state_dict()
+    static = build_model(spec(placement=[1], truncate_at=1), seed=5).state_dict()
+    assert set(static) == {k for k in full if k.startswith(("blocks.0.", "blocks.1.", "heads.1."))}
+    assert all(torch.equal(value, full[key]) for key, value in static.items())
+
+
+def test_building_leaves_the_global_rng_alone():
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    build_model(spec(), seed=1)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_plain_spec_has_only_the_final_classifier():
+    model = build_model(spec(ic={"type": "mlp", "hidden": [7]}, placement=[0, 2]).plain())
+    assert model.head_blocks == [3]
+    assert set(backbone_state(model)) == set(model.state_dict())

@@ -27,7 +27,7 @@ def bee_frame() -> pd.DataFrame:
     return pd.DataFrame(
         [
             {
-                "dataset": dataset, "backbone": "resnet50", "regime": "joint", "seed": seed,
+                "model": dataset, "dataset": dataset, "backbone": "resnet50", "regime": "joint", "seed": seed,
                 "criterion": "confidence", "head": head, "metric": metric, "E_closest": head,
                 "P_ee": 0.5, "P_static": 0.5 - value, "B_EE": value,
             }
@@ -39,11 +39,11 @@ def bee_frame() -> pd.DataFrame:
 
 def test_numbers_frame() -> None:
     fig, numbers = FIGURES.get("bee")(bee_frame(), tasks=TASKS, title="B_EE")
-    assert list(numbers.columns) == ["dataset", "metric", "head", "mean", "std", "n_seeds"]
-    assert list(numbers["dataset"]) == ["imagenet"] * 6 + ["voc"] * 6
+    assert list(numbers.columns) == ["model", "metric", "head", "mean", "std", "n_seeds"]
+    assert list(numbers["model"]) == ["imagenet"] * 6 + ["voc"] * 6
     assert list(numbers["metric"]) == (["accuracy"] * 3 + ["f1"] * 3) * 2
     assert list(numbers["head"]) == [1, 2, 3] * 4
-    row = numbers.set_index(["dataset", "metric", "head"])
+    row = numbers.set_index(["model", "metric", "head"])
     # imagenet accuracy head 1: 1 and 3 pp -> mean 2, sample std sqrt(2).
     assert row.loc[("imagenet", "accuracy", 1), "mean"] == pytest.approx(2.0)
     assert row.loc[("imagenet", "accuracy", 1), "std"] == pytest.approx(math.sqrt(2.0))
@@ -62,10 +62,18 @@ def test_numbers_frame() -> None:
     assert [list(line.get_ydata()) for line in zero_lines] == [[0.0, 0.0]]
 
 
-def test_legend_defaults_to_dataset_name() -> None:
+def test_legend_defaults_to_model_name_and_models_select_and_order_lines() -> None:
     fig, _ = FIGURES.get("bee")(bee_frame(), metrics=("f1",))
     assert len(fig.axes) == 1
     assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["imagenet", "voc"]
+    fig, numbers = FIGURES.get("bee")(bee_frame(), models=["voc", "imagenet"], regime="joint",
+                                      criterion="confidence")
+    assert [t.get_text() for t in fig.axes[-1].get_legend().get_texts()] == ["voc", "imagenet"]
+    assert list(numbers["model"]) == ["voc"] * 6 + ["imagenet"] * 6
+    with pytest.raises(ValueError, match="'resnet' absent"):
+        FIGURES.get("bee")(bee_frame(), models=["resnet"])
+    with pytest.raises(ValueError, match="several rows per"):
+        FIGURES.get("bee")(pd.concat([bee_frame(), bee_frame().assign(regime="mixed")]))
 
 
 def test_render_figure_writes_pdf_png_csv(tmp_path) -> None:

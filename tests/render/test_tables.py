@@ -1,14 +1,18 @@
-"""Tests for the regime x budget table: exact numbers (sample std, ddof=1, as numpy.std(ddof=1) and the
-pandas default) and exact LaTeX cell strings."""
+"""Tests for the regime x budget table (kind ``budgets``): exact numbers (sample std, ddof=1, as
+numpy.std(ddof=1) and the pandas default), exact LaTeX cell strings, and the frame checks every kind shares.
+The other kinds are tested in test_table_kinds.py."""
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from eebench.render import TABLES, render_table
+from eebench.render.base import RunKey
+from eebench.render.tables import RULE_SENTENCES
 
 BUDGETS = ["25%", "50%", "75%", "100%", "unlimited"]
 # accuracy per (regime, seed), one value per budget; NaN where no operating point fits the budget.
@@ -22,12 +26,13 @@ ACC = {
 }
 
 
-def budget_frame() -> pd.DataFrame:
+def budget_frame(model: str = "r34", criterion: str = "confidence", rule: str = "best", offset: float = 0.0
+                 ) -> pd.DataFrame:
     rows = [
         {
-            "dataset": "cifar100", "backbone": "resnet34", "regime": regime, "seed": seed,
-            "criterion": "confidence", "budget": budget, "budget_fraction": 0.25 * (i + 1), "accuracy": acc,
-            "f1": acc,
+            "model": model, "dataset": "cifar100", "backbone": "resnet34", "regime": regime, "seed": seed,
+            "criterion": criterion, "rule": rule, "budget": budget, "budget_fraction": 0.25 * (i + 1),
+            "accuracy": acc + offset, "accuracy_flops": 0.5, "f1": acc + offset, "f1_flops": 0.5,
         }
         for (regime, seed), accs in ACC.items()
         for i, (budget, acc) in enumerate(zip(BUDGETS, accs))
@@ -35,14 +40,20 @@ def budget_frame() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def build(**kwargs):
-    spec = {"regimes": ["mixed", "disjoint"], "caption": "Test caption.", "label": "tab:regimes"} | kwargs
-    return TABLES.get("budgets")(budget_frame(), **spec)
+SPEC = {"model": "r34", "criterion": "confidence", "regimes": ["mixed", "disjoint"], "caption": "Test caption.",
+        "label": "tab:regimes"}
+
+
+def build(frame: pd.DataFrame | None = None, **kwargs):
+    return TABLES.get("budgets")(budget_frame() if frame is None else frame, **(SPEC | kwargs))
 
 
 def test_numbers_are_mean_and_sample_std_in_percent() -> None:
     _, numbers = build()
-    assert list(numbers.columns) == ["regime", "budget", "mean", "std", "n_seeds"]
+    assert list(numbers.columns) == [
+        "model", "regime", "criterion", "metric", "rule", "budget", "mean", "std", "n_seeds"]
+    assert set(numbers["model"]) == {"r34"} and set(numbers["criterion"]) == {"confidence"}
+    assert set(numbers["metric"]) == {"accuracy"} and set(numbers["rule"]) == {"best"}
     assert list(numbers["regime"]) == ["mixed"] * 5 + ["disjoint"] * 5
     assert list(numbers["budget"]) == BUDGETS * 2
     cell = numbers.set_index(["regime", "budget"])
@@ -67,7 +78,7 @@ def test_tex_cells_bold_best_and_en_dash() -> None:
     tex, _ = build()
     lines = tex.splitlines()
     assert lines[0] == r"\begin{table}" and lines[-1] == r"\end{table}"
-    assert r"\caption{Test caption.}" in lines and r"\label{tab:regimes}" in lines
+    assert r"\caption{Test caption. " + RULE_SENTENCES["best"] + "}" in lines and r"\label{tab:regimes}" in lines
     assert r"\toprule" in lines and r"\midrule" in lines and r"\bottomrule" in lines
     assert r"Regime & 25\% & 50\% & 75\% & 100\% & Unlimited \\" in lines
     mixed = [line for line in lines if line.startswith("Mixed")]
@@ -85,9 +96,48 @@ def test_tex_cells_bold_best_and_en_dash() -> None:
     )
 
 
-def test_missing_regime_raises() -> None:
-    with pytest.raises(ValueError, match="'joint'"):
+def test_frame_is_filtered_to_the_entry_model_criterion_and_rule() -> None:
+    expected_tex, expected = build()
+    others = [budget_frame(model="r50", offset=0.1), budget_frame(criterion="entropy", offset=0.1),
+              budget_frame(rule="last", offset=0.1)]
+    tex, numbers = build(pd.concat([budget_frame(), *others], ignore_index=True))
+    assert tex == expected_tex
+    pd.testing.assert_frame_equal(numbers, expected)
+
+
+def test_runs_are_the_model_regimes_criterion() -> None:
+    runs = TABLES.get("budgets").runs({"kind": "budgets"} | SPEC)
+    assert runs == [RunKey("r34", "mixed", "confidence"), RunKey("r34", "disjoint", "confidence")]
+    assert TABLES.get("budgets").reads == "budgets"
+
+
+def test_missing_run_raises_naming_it() -> None:
+    with pytest.raises(ValueError, match=re.escape("('r34', 'joint', 'confidence')")):
         build(regimes=["mixed", "joint"])
+    with pytest.raises(ValueError, match=re.escape("('r34', 'mixed', 'entropy')")):
+        build(criterion="entropy")
+
+
+def test_rows_duplicated_per_seed_raise() -> None:
+    doubled = pd.concat([budget_frame(), budget_frame().assign(dataset="cifar10")], ignore_index=True)
+    with pytest.raises(ValueError, match=re.escape("several rows per seed and budget")):
+        build(doubled)
+
+
+def test_rule_must_match_the_frame() -> None:
+    with pytest.raises(ValueError, match="not the table's rule 'last'"):
+        build(rule="last")
+    with pytest.raises(ValueError, match="unknown budget rule 'worst'"):
+        build(rule="worst")
+
+
+def test_caption_states_the_rule_and_the_settings() -> None:
+    tex, _ = build(rule="last", frame=budget_frame(rule="last"), budgets=[0.25, 0.5, 0.75, 1.0],
+                   model_descriptions={"r34": "cifar100, resnet34, linear ICs", "r50_unused": "not shown"})
+    caption = next(line for line in tex.splitlines() if line.startswith(r"\caption{"))
+    assert caption == (r"\caption{Test caption. " + RULE_SENTENCES["last"]
+                       + r" Settings: r34 = cifar100, resnet34, linear ICs.}")
+    assert "Unlimited: every sample at the final head" in RULE_SENTENCES["last"]
 
 
 def test_render_table_writes_tex_and_csv(tmp_path) -> None:
@@ -98,7 +148,8 @@ def test_render_table_writes_tex_and_csv(tmp_path) -> None:
         part.to_csv(path, index=False)
         paths.append(str(path))
     out = tmp_path / "tables" / "regimes.tex"
-    spec = {"regimes": ["disjoint", "mixed"], "caption": "C.", "label": "tab:r", "metric": "f1"}
+    spec = {"model": "r34", "criterion": "confidence", "regimes": ["disjoint", "mixed"], "caption": "C.",
+            "label": "tab:r", "metric": "f1", "rule": "best", "budgets": [0.25, 0.5, 0.75, 1.0]}
     render_table("budgets", spec, paths, str(out))
     tex, numbers = TABLES.get("budgets")(frame, **spec)
     assert out.read_text() == tex

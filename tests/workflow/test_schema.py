@@ -19,15 +19,15 @@ def validate(config):
 @pytest.mark.parametrize(
     ("schema_names", "kind"),
     [
-        (SCHEMA["$defs"]["dataset_name"]["enum"], "dataset"),
-        (list(SCHEMA["properties"]["datasets"]["properties"]), "dataset"),
+        (SCHEMA["$defs"]["loader_name"]["enum"], "dataset"),
+        (list(SCHEMA["$defs"]["dataset_params"]["properties"]), "dataset"),
         (SCHEMA["$defs"]["backbone_name"]["enum"], "backbone"),
-        (list(SCHEMA["properties"]["backbones"]["properties"]), "backbone"),
+        (list(SCHEMA["$defs"]["backbone_params"]["properties"]), "backbone"),
         (SCHEMA["$defs"]["regime_name"]["enum"], "regime"),
         (SCHEMA["$defs"]["criterion_name"]["enum"], "criterion"),
         (SCHEMA["$defs"]["ic"]["properties"]["type"]["enum"], "ic"),
-        (SCHEMA["properties"]["tables"]["additionalProperties"]["properties"]["kind"]["enum"], "table"),
-        (SCHEMA["properties"]["figures"]["additionalProperties"]["properties"]["kind"]["enum"], "figure"),
+        (SCHEMA["$defs"]["table"]["properties"]["kind"]["enum"], "table"),
+        (SCHEMA["$defs"]["figure"]["properties"]["kind"]["enum"], "figure"),
     ],
 )
 def test_schema_names_equal_registry_names(schema_names, kind):
@@ -37,7 +37,7 @@ def test_schema_names_equal_registry_names(schema_names, kind):
 def test_dataset_schemas_list_exactly_the_loaders_parameters():
     from eebench.data.core import parameters
 
-    for name, entry in SCHEMA["properties"]["datasets"]["properties"].items():
+    for name, entry in SCHEMA["$defs"]["dataset_params"]["properties"].items():
         assert sorted(entry["properties"]) == sorted(parameters(name)), name
 
 
@@ -57,6 +57,12 @@ def test_shipped_configs_validate(path, tmp_path):
     check_config(with_existing_roots(config, tmp_path))
 
 
+def test_schema_lists_every_budget_rule_of_the_metrics_module():
+    from eebench.metrics import BUDGET_RULES
+
+    assert SCHEMA["$defs"]["budget_rule"]["enum"] == list(BUDGET_RULES)
+
+
 def test_missing_dataset_root_is_named_before_anything_runs(tmp_path):
     config = load_config(REPO / "config/paper/resnet34_cifar100.yaml")
     config["datasets"]["cifar100"]["root"] = str(tmp_path / "nowhere")
@@ -70,7 +76,12 @@ def test_missing_dataset_root_is_named_before_anything_runs(tmp_path):
         (lambda c: c["training"].update(lerning_rate=0.1), "lerning_rate"),
         (lambda c: c["tables"]["regimes"].update(regimes=["disjoint", "jiont"]), "jiont"),
         (lambda c: c["tables"]["regimes"].update(criterion="patience-7"), "patience-7"),
-        (lambda c: c["datasets"].update(mnist={}), "mnist"),
+        (lambda c: c["datasets"].update(mnist={"loader": "mnist"}), "mnist"),
+        (lambda c: c["models"]["cnn"].update(ic={"type": "mlp", "hiden": [3]}), "hiden"),
+        (lambda c: c["models"].update({"a/b": {"base": "cnn"}}), "a/b"),
+        (lambda c: c["tables"]["ic_size"].update(schemes=[]), "schemes"),
+        (lambda c: c["tables"]["regimes"].update(rule="median"), "median"),
+        (lambda c: c["figures"]["cost_curves"].update(models=["cnn"]), "oneOf|valid under each"),
         (lambda c: c["resources"]["train_model"].update(mem_mb=0), "less than the minimum of 1"),
         (lambda c: c["resources"]["train_model"].update(runtime=-5), "less than the minimum of 1"),
         (lambda c: c["resources"]["cache_logits"].update(gpu=-1), "less than the minimum of 0"),
@@ -88,12 +99,17 @@ def test_schema_rejects_bad_input(edit, message):
 def test_check_config_names_the_key_of_a_dangling_reference():
     config = load_config(REPO / "config.yaml")
     del config["datasets"]["digits_composite"]
-    with pytest.raises(ConfigError, match=r"figures\.bee\.dataset: 'digits_composite' is not configured"):
+    with pytest.raises(ConfigError, match=r"models\.cnn_composite\.dataset: 'digits_composite' is not configured"):
+        check_config(config)
+    config = load_config(REPO / "config.yaml")
+    config["tables"]["ic_size"]["variants"].append({"model": "cnn_huge"})
+    with pytest.raises(ConfigError, match=r"tables\.ic_size: model: 'cnn_huge' is not configured under 'models:'"):
         check_config(config)
 
 
-def test_check_config_names_the_key_of_an_unknown_regime():
+def test_check_config_rejects_the_val_rule_on_a_subsampled_sweep():
     config = load_config(REPO / "config.yaml")
-    config["figures"]["bee"]["regime"] = "alternating"
-    with pytest.raises(ConfigError, match=r"figures\.bee\.regime: unknown regime 'alternating'"):
+    config["sweep"]["max_points"] = 100
+    config["tables"]["regimes"]["rule"] = "val"
+    with pytest.raises(ConfigError, match=r"tables\.regimes\.rule: 'val' .*\(sweep\.max_points: 0, not 100\)"):
         check_config(config)

@@ -1,35 +1,61 @@
-"""The DAG's shape: which files each target needs, computed by eebench.targets."""
+"""The DAG's shape: which files each target needs, computed by eebench.targets from the default config."""
 from pathlib import Path
 
 from eebench import targets
-from eebench.config import load_config
+from eebench.config import load_config, render_spec
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = load_config(REPO / "config.yaml")
 
 
-def test_regimes_table_needs_only_single_label_budget_files():
+def test_regimes_table_reads_the_budget_files_of_its_rule_and_budgets():
     inputs = targets.render_inputs(CONFIG, "tables", "regimes")
     assert len(inputs) == 3 * len(CONFIG["seeds"])
-    assert inputs[0] == "results/budgets/digits/cnn/disjoint/confidence/seed0.csv"
+    assert inputs[0] == "results/budgets/cnn/disjoint/confidence/last/25-50-75-100/seed0.csv"
     assert not any("composite" in p or "static" in p for p in inputs)
 
 
-def test_bee_needs_the_sweep_and_every_static_head():
-    inputs = targets.bee_inputs(CONFIG, "digits", "cnn", "joint", "confidence", "1")
-    assert inputs["sweep"] == "results/sweeps/digits/cnn/joint/confidence/seed1.csv"
-    assert inputs["static"] == [f"results/logits/digits/cnn/static/head{h}/seed1.npz" for h in (1, 2, 3, 4)]
+def test_a_table_with_its_own_budgets_and_rule_gets_its_own_files():
+    config = load_config(REPO / "config.yaml")
+    config["tables"]["regimes"].update(budgets=[0.35, 0.5, 0.75, 1.0], rule="val")
+    assert targets.render_inputs(config, "tables", "regimes")[0] == \
+        "results/budgets/cnn/disjoint/confidence/val/35-50-75-100/seed0.csv"
+    assert targets.parse_budgets_slug("35-50-75-100") == [0.35, 0.5, 0.75, 1.0]
+    assert targets.budgets_slug([0.125, 1.0]) == "12.5-100"
 
 
-def test_regimes_that_reuse_the_backbone_depend_on_its_checkpoint():
-    assert targets.train_inputs(CONFIG, "digits", "cnn", "mixed", "2") == {
-        "data": "results/data/digits.npz", "init": "results/models/digits/cnn/backbone/seed2/model.pt"}
-    assert targets.train_inputs(CONFIG, "digits", "cnn", "joint", "2") == {"data": "results/data/digits.npz"}
+def test_bee_needs_the_sweep_and_the_static_model_of_every_head():
+    inputs = targets.bee_inputs(CONFIG, "cnn", "joint", "confidence", "1")
+    assert inputs["sweep"] == "results/sweeps/cnn/joint/confidence/seed1.csv"
+    # The last head's static model is the plain backbone: the phase-1 run, shared.
+    assert inputs["static"] == [f"results/logits/cnn/static/block{b}/seed1.npz" for b in (0, 1, 2)] + [
+        "results/logits/cnn/backbone/seed1.npz"]
 
 
-def test_render_options_drop_the_experiment_keys():
-    options = targets.render_options(CONFIG["tables"]["regimes"])
-    assert set(options) == {"regimes", "metric", "caption", "label"}
+def test_variants_share_phase1_and_identical_static_heads():
+    assert targets.train_inputs(CONFIG, "cnn_mlp", "mixed", "2") == {
+        "data": "results/data/digits.npz", "init": "results/models/cnn/backbone/seed2/model.pt"}
+    assert targets.train_inputs(CONFIG, "cnn_mlp", "joint", "2") == {"data": "results/data/digits.npz"}
+    assert targets.static_head_paths(CONFIG, "cnn_every2", 0) == [
+        "results/models/cnn/static/block1/seed0/model.pt", "results/models/cnn/backbone/seed0/model.pt"]
+    assert targets.static_head_paths(CONFIG, "cnn_mlp", 0)[0] == "results/models/cnn_mlp/static/block0/seed0/model.pt"
+    # Another dataset is another phase 1.
+    assert targets.train_inputs(CONFIG, "cnn_composite", "mixed", "0")["init"] == \
+        "results/models/cnn_composite/backbone/seed0/model.pt"
+
+
+def test_phase1_trains_the_plain_network_whatever_the_variant():
+    plain = targets.train_settings(CONFIG, "cnn_mlp", "backbone")
+    assert plain == {**targets.train_settings(CONFIG, "cnn", "backbone")}
+    assert plain["ic"] == {"type": "linear"} and plain["placement"] == []
+    assert targets.train_settings(CONFIG, "cnn_mlp", "mixed")["ic"] == {"type": "mlp", "hidden": [64]}
+
+
+def test_render_spec_fills_rule_budgets_and_names_the_settings():
+    spec = render_spec(CONFIG, "tables", "ic_size")
+    assert "kind" not in spec and spec["rule"] == "last" and spec["budgets"] == [0.25, 0.5, 0.75, 1.0]
+    assert set(spec["model_descriptions"]) == {"cnn", "cnn_mlp"}
+    assert "mlp hidden=[64]" in spec["model_descriptions"]["cnn_mlp"]
 
 
 def test_resources_fall_back_to_default():
@@ -45,15 +71,23 @@ def test_code_inputs_are_the_modules_source_files():
     assert files[-1].endswith("eebench/metrics.py") and all(Path(f).exists() for f in files)
 
 
-def test_bee_figure_reads_every_dataset_and_seed():
+def test_bee_figure_reads_every_model_and_seed():
     inputs = targets.render_inputs(CONFIG, "figures", "bee")
-    assert inputs == [f"results/bee/{d}/cnn/joint/confidence/seed{s}.csv"
-                      for d in ("digits", "digits_composite") for s in (0, 1, 2)]
+    assert inputs == [f"results/bee/{m}/joint/confidence/seed{s}.csv"
+                      for m in ("cnn", "cnn_composite") for s in (0, 1, 2)]
+
+
+def test_cost_curves_read_sweeps():
+    inputs = targets.render_inputs(CONFIG, "figures", "cost_curves")
+    assert inputs[0] == "results/sweeps/cnn/disjoint/confidence/seed0.csv" and len(inputs) == 9
 
 
 def test_every_renderer_reads_a_stage_with_a_result_path():
     from eebench.render import FIGURES, TABLES
+    from eebench.render.base import METRIC_STAGES, RunKey
 
+    assert set(METRIC_STAGES) == {"budgets", "bee", "sweeps"}
+    spec = {"rule": "best", "budgets": [1.0]}
     for registry in (TABLES, FIGURES):
         for name in registry.names():
-            assert registry.get(name).reads in targets.STAGE_PATHS, name
+            assert targets.stage_path(registry.get(name).reads, spec, RunKey("m", "joint", "entropy"), 0)

@@ -32,11 +32,49 @@ def test_one_table_plans_only_what_it_needs(tmp_path):
     assert "digits_composite" not in result.stdout
 
 
+def planned_outputs(output: str) -> list[str]:
+    """Every output file of every job in a dry run's plan."""
+    return [name.strip() for line in output.splitlines() if line.strip().startswith("output:")
+            for name in line.split(":", 1)[1].split(",")]
+
+
+def test_variants_share_phase1_and_identical_static_heads_in_the_plan(tmp_path):
+    copy_default_config(tmp_path)
+    planned = planned_outputs(snakemake(tmp_path, "--dry-run").stdout)
+    trained = [p for p in planned if p.startswith("results/models/")]
+    # One phase-1 run per dataset and seed, under the first setting that has it.
+    assert sorted(p for p in trained if "/backbone/" in p) == sorted(
+        f"results/models/{m}/backbone/seed{s}/model.pt" for m in ("cnn", "cnn_composite") for s in (0, 1, 2))
+    # Every variant trains its own regimes.
+    for model in ("cnn", "cnn_mlp", "cnn_every2", "cnn_composite"):
+        assert f"results/models/{model}/joint/seed0/model.pt" in trained or model == "cnn_composite"
+    # Static heads: blocks 0-2 of the two datasets (block 3's is the phase-1 run); no variant duplicates them.
+    assert sorted(p for p in trained if "/static/" in p) == sorted(
+        f"results/models/{m}/static/block{b}/seed{s}/model.pt"
+        for m in ("cnn", "cnn_composite") for b in (0, 1, 2) for s in (0, 1, 2))
+
+
+def test_a_config_file_on_the_command_line_is_the_whole_experiment(tmp_path):
+    copy_default_config(tmp_path)  # the default experiment is there, and must not be planned
+    config = yaml.safe_load((REPO / "config/paper/resnet34_cifar100.yaml").read_text())
+    config["datasets"]["cifar100"]["root"] = str(tmp_path)
+    (tmp_path / "paper.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    result = snakemake(tmp_path, "--dry-run", "--configfile", "paper.yaml")
+    counts = job_counts(result.stdout)
+    assert counts["train_model"] == 12 and counts["render_table"] == 1 and counts["render_figure"] == 1
+    assert "train_static_head" not in counts and "prepare_dataset" in counts
+    planned = planned_outputs(result.stdout)
+    assert not [p for p in planned if "digits" in p or "/cnn" in p or "regimes.tex" in p or "bee" in p]
+    # Single keys can still be overridden on the command line.
+    result = snakemake(tmp_path, "--dry-run", "--configfile", "paper.yaml", "--config", "seeds=[0]")
+    assert job_counts(result.stdout)["train_model"] == 4
+
+
 @pytest.mark.parametrize(
     ("key", "value", "message"),
     [
         (("tables", "regimes", "regimes"), ["disjoint", "jiont"], "jiont"),
-        (("figures", "bee", "datasets"), ["digits", "mnist"], "mnist"),
+        (("figures", "bee", "models"), ["cnn", "mnist"], "mnist"),
         (("tables", "regimes", "criterion"), "patience", "patience"),
         (("resources", "train_model", "mem_mb"), 0, "mem_mb"),
         (("resources", "train_model", "gpu"), "one", "gpu"),
@@ -47,7 +85,7 @@ def test_bad_config_fails_before_any_job_and_keeps_results(workdir, key, value, 
     section, name, field = key
     config[section][name][field] = value
     write_config(path, config)
-    kept = path / targets.model_path("digits", "cnn", "joint", 0)
+    kept = path / targets.model_path("cnn", "joint", 0)
     kept.parent.mkdir(parents=True)
     kept.write_bytes(b"trained weights")
     result = snakemake(path, "--cores", "1", check=False)
@@ -59,8 +97,8 @@ def test_bad_config_fails_before_any_job_and_keeps_results(workdir, key, value, 
 
 
 def test_missing_paper_scale_data_is_named_before_any_job(tmp_path):
-    shutil.copy(REPO / "config/paper/resnet34_cifar100.yaml", tmp_path / "config.yaml")
-    result = snakemake(tmp_path, "--cores", "1", check=False)
+    shutil.copy(REPO / "config/paper/resnet34_cifar100.yaml", tmp_path / "paper.yaml")
+    result = snakemake(tmp_path, "--cores", "1", "--configfile", "paper.yaml", check=False)
     assert result.returncode != 0
     assert "datasets.cifar100.root: directory data/cifar100 does not exist" in result.stdout + result.stderr
 
@@ -101,7 +139,7 @@ def test_default_dag_renders_the_bee_figure(default_run):
     for suffix in (".pdf", ".png"):
         assert (default_run / f"paper/figures/bee{suffix}").stat().st_size > 1000
     numbers = pd.read_csv(default_run / "paper/figures/bee.csv")
-    assert set(numbers["dataset"]) == {"digits", "digits_composite"}
+    assert set(numbers["model"]) == {"cnn", "cnn_composite"}
     assert set(numbers["metric"]) == {"accuracy", "f1"}
     assert sorted(numbers["head"].unique()) == [1, 2, 3, 4]
 
@@ -110,7 +148,7 @@ def test_default_dag_renders_the_bee_figure(default_run):
 def test_default_is_a_real_trade_off(default_run):
     """The last exit must beat the first by at least 5 points, so exiting early costs something."""
     for seed in (0, 1, 2):
-        cache = np.load(default_run / f"results/logits/digits/cnn/joint/seed{seed}.npz")
+        cache = np.load(default_run / f"results/logits/cnn/joint/seed{seed}.npz")
         accuracy = per_sample_performance(cache["test_logits"], cache["test_labels"], False)["accuracy"].mean(1)
         assert accuracy[-1] - accuracy[0] >= 0.05, accuracy
 
@@ -126,4 +164,27 @@ def test_editing_rendering_code_reruns_rendering_only(default_run):
         counts = job_counts(snakemake(default_run, "--dry-run").stdout)
     finally:
         render_module.write_bytes(original)
-    assert counts == {"render_figure": 1, "render_table": 1, "all": 1, "total": 3}
+    tables, figures = len(yaml.safe_load((REPO / "config.yaml").read_text())["tables"]), 2
+    assert counts == {"render_figure": figures, "render_table": tables, "all": 1, "total": tables + figures + 1}
+
+
+@pytest.mark.slow
+def test_editing_one_variant_reruns_that_variant_only(default_run):
+    config_file = default_run / "config.yaml"
+    original = config_file.read_text()
+    config = yaml.safe_load(original)
+    config["models"]["cnn_mlp"]["ic"]["hidden"] = [32]
+    config["tables"]["placement"]["caption"] = "Another caption."
+    config_file.write_text(yaml.safe_dump(config, sort_keys=False))
+    try:
+        result = snakemake(default_run, "--dry-run")
+    finally:
+        config_file.write_text(original)
+    counts = job_counts(result.stdout)
+    planned = planned_outputs(result.stdout)
+    # cnn_mlp's three regimes x three seeds, and what reads them; its phase 1 (cnn's) and nothing of cnn.
+    assert counts["train_model"] == 9 and counts["cache_logits"] == 9 and "train_static_head" not in counts
+    assert all("/cnn_mlp/" in p for p in planned if p.startswith("results/"))
+    # The two tables showing cnn_mlp, and the placement table whose caption changed; nothing else.
+    assert sorted(p for p in planned if p.startswith("paper/")) == [
+        f"paper/tables/{t}.{x}" for t in ("ic_size", "ic_size_differences", "placement") for x in ("csv", "tex")]

@@ -1,4 +1,5 @@
-# One rule caches every trained model, multi-exit or static: {run} is the model's path below results/models.
+# One rule caches every trained model, multi-exit or static: {run} is the model's path below results/models
+# (<model>/<regime>/seed<seed> or <model>/static/block<block>/seed<seed>).
 rule cache_logits:
     input:
         checkpoint="results/models/{run}/model.pt",

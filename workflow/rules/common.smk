@@ -1,25 +1,33 @@
+import re
+
 from snakemake.utils import validate
 
 from eebench import config as ee
 from eebench import targets
 
-# Strict first: the schema rejects unknown keys and names; then names and cross references the schema
-# cannot see (e.g. a table that uses a dataset with no entry under `datasets:`).
+# Strict first: the schema rejects unknown keys and names; then what the schema cannot see (base: inheritance,
+# registry names, cross references between sections, a loader's or backbone's own parameters).
 validate(config, "../schemas/config.schema.yaml")
 ee.check_config(config)
 
 ENV = "../../environment.yml"
 
 
+def _one_of(names):
+    return "|".join(re.escape(name) for name in names) or "no-name"
+
+
 wildcard_constraints:
-    dataset="|".join(config["datasets"]),
-    backbone="|".join(config["backbones"]),
-    regime="|".join(ee.registries()["regime"].names()),
-    criterion="|".join(ee.registries()["criterion"].names()),
-    table="|".join(config.get("tables", {})) or "no-table",
-    figure="|".join(config.get("figures", {})) or "no-figure",
+    dataset=_one_of(config["datasets"]),
+    model=_one_of(config["models"]),
+    regime=_one_of(ee.registries()["regime"].names()),
+    criterion=_one_of(ee.registries()["criterion"].names()),
+    rule=_one_of(("best", "last", "val")),
+    budgets=r"\d+(\.\d+)?(-\d+(\.\d+)?)*",
+    table=_one_of(config.get("tables", {})),
+    figure=_one_of(config.get("figures", {})),
     seed=r"\d+",
-    head=r"\d+",
+    block=r"\d+",
 
 
 localrules:
@@ -44,20 +52,36 @@ def get_nproc(rule_name):
     return max(1, get_resource(rule_name, "gpu"))
 
 
+def get_dataset_loader(wildcards):
+    return ee.dataset_loader(config, wildcards.dataset)
+
+
 def get_dataset_params(wildcards):
-    return ee.shell_json(config["datasets"][wildcards.dataset])
+    return ee.shell_json(ee.dataset_params(config, wildcards.dataset))
 
 
-def get_model_json(wildcards):
-    return ee.shell_json(ee.model_settings(config, wildcards.backbone))
+def get_network_json(wildcards):
+    return ee.shell_json(targets.train_settings(config, wildcards.model, wildcards.regime))
+
+
+def get_static_network_json(wildcards):
+    return ee.shell_json(targets.static_settings(config, wildcards.model, wildcards.block))
 
 
 def get_training_json(wildcards):
-    return ee.shell_json(config["training"])
+    return ee.shell_json(ee.model_entry(config, wildcards.model)["training"])
+
+
+def get_meta_json(wildcards):
+    return ee.shell_json(targets.run_meta(config, wildcards.model))
+
+
+def get_model_data(wildcards):
+    return targets.data_path(ee.model_entry(config, wildcards.model)["dataset"])
 
 
 def get_train_inputs(wildcards):
-    return targets.train_inputs(config, wildcards.dataset, wildcards.backbone, wildcards.regime, wildcards.seed)
+    return targets.train_inputs(config, wildcards.model, wildcards.regime, wildcards.seed)
 
 
 def get_max_points(wildcards):
@@ -69,12 +93,15 @@ def get_init_flag(wildcards, input):
 
 
 def get_run_data(wildcards):
-    return targets.run_data(wildcards.run)
+    return targets.run_data(config, wildcards.run)
+
+
+def get_budget_fractions(wildcards):
+    return " ".join(str(b) for b in targets.parse_budgets_slug(wildcards.budgets))
 
 
 def get_bee_inputs(wildcards):
-    return targets.bee_inputs(config, wildcards.dataset, wildcards.backbone, wildcards.regime,
-                              wildcards.criterion, wildcards.seed)
+    return targets.bee_inputs(config, wildcards.model, wildcards.regime, wildcards.criterion, wildcards.seed)
 
 
 def get_table_inputs(wildcards):
@@ -96,7 +123,7 @@ def get_render_kind(section):
 
 def get_render_spec(section):
     def render_spec(wildcards):
-        return ee.shell_json(targets.render_options(config[section][wildcards[section[:-1]]]))
+        return ee.shell_json(ee.render_spec(config, section, wildcards[section[:-1]]))
 
     return render_spec
 

@@ -1,26 +1,28 @@
+# The budget rule and the budgets are spelled in the path, so each table's settings get their own file.
 rule compute_budgets:
     input:
-        sweep="results/sweeps/{dataset}/{backbone}/{regime}/{criterion}/seed{seed}.csv",
+        sweep="results/sweeps/{model}/{regime}/{criterion}/seed{seed}.csv",
         code=get_code("metrics"),
     output:
-        "results/budgets/{dataset}/{backbone}/{regime}/{criterion}/seed{seed}.csv",
+        "results/budgets/{model}/{regime}/{criterion}/{rule}/{budgets}/seed{seed}.csv",
     log:
-        "results/logs/compute_budgets/{dataset}/{backbone}/{regime}/{criterion}/seed{seed}.log",
+        "results/logs/compute_budgets/{model}/{regime}/{criterion}/{rule}/{budgets}/seed{seed}.log",
     params:
-        budgets=" ".join(str(b) for b in config["budgets"]),
+        fractions=get_budget_fractions,
     conda:
         ENV
     shell:
-        "eebench budgets --sweep {input.sweep} --budgets {params.budgets} --out {output} > {log} 2>&1"
+        "eebench budgets --sweep {input.sweep} --rule {wildcards.rule} --budgets {params.fractions} "
+        "--out {output} > {log} 2>&1"
 
 
 rule compute_bee:
     input:
         unpack(get_bee_inputs),
     output:
-        "results/bee/{dataset}/{backbone}/{regime}/{criterion}/seed{seed}.csv",
+        "results/bee/{model}/{regime}/{criterion}/seed{seed}.csv",
     log:
-        "results/logs/compute_bee/{dataset}/{backbone}/{regime}/{criterion}/seed{seed}.log",
+        "results/logs/compute_bee/{model}/{regime}/{criterion}/seed{seed}.log",
     conda:
         ENV
     shell:

@@ -1,11 +1,11 @@
 rule sweep_exits:
     input:
-        logits="results/logits/{dataset}/{backbone}/{regime}/seed{seed}.npz",
+        logits="results/logits/{model}/{regime}/seed{seed}.npz",
         code=get_code("exits"),
     output:
-        "results/sweeps/{dataset}/{backbone}/{regime}/{criterion}/seed{seed}.csv",
+        "results/sweeps/{model}/{regime}/{criterion}/seed{seed}.csv",
     log:
-        "results/logs/sweep_exits/{dataset}/{backbone}/{regime}/{criterion}/seed{seed}.log",
+        "results/logs/sweep_exits/{model}/{regime}/{criterion}/seed{seed}.log",
     params:
         max_points=get_max_points,
     conda:

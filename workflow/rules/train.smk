@@ -2,17 +2,18 @@ rule train_model:
     input:
         unpack(get_train_inputs),
     output:
-        "results/models/{dataset}/{backbone}/{regime}/seed{seed}/model.pt",
+        "results/models/{model}/{regime}/seed{seed}/model.pt",
     log:
-        "results/logs/train_model/{dataset}/{backbone}/{regime}/seed{seed}.log",
+        "results/logs/train_model/{model}/{regime}/seed{seed}.log",
     benchmark:
-        "results/benchmarks/train_model/{dataset}/{backbone}/{regime}/seed{seed}.tsv"
+        "results/benchmarks/train_model/{model}/{regime}/seed{seed}.tsv"
     params:
-        model=get_model_json,
+        network=get_network_json,
         training=get_training_json,
+        meta=get_meta_json,
         init=get_init_flag,
         # Outside the declared output: Snakemake deletes a failed job's outputs, and the retry resumes from here.
-        resume="results/resume/train_model/{dataset}/{backbone}/{regime}/seed{seed}.pt",
+        resume="results/resume/train_model/{model}/{regime}/seed{seed}.pt",
         nproc=get_nproc("train_model"),
     threads: get_resource("train_model", "threads")
     resources:
@@ -23,24 +24,25 @@ rule train_model:
     conda:
         ENV
     shell:
-        "eebench train --data {input.data} --model {params.model} --training {params.training} "
-        "--regime {wildcards.regime} --seed {wildcards.seed} {params.init} --threads {threads} "
-        "--nproc {params.nproc} --resume {params.resume} --out {output} > {log} 2>&1"
+        "eebench train --data {input.data} --model {params.network} --training {params.training} "
+        "--meta {params.meta} --regime {wildcards.regime} --seed {wildcards.seed} {params.init} "
+        "--threads {threads} --nproc {params.nproc} --resume {params.resume} --out {output} > {log} 2>&1"
 
 
 rule train_static_head:
     input:
-        data="results/data/{dataset}.npz",
+        data=get_model_data,
     output:
-        "results/models/{dataset}/{backbone}/static/head{head}/seed{seed}/model.pt",
+        "results/models/{model}/static/block{block}/seed{seed}/model.pt",
     log:
-        "results/logs/train_static_head/{dataset}/{backbone}/head{head}/seed{seed}.log",
+        "results/logs/train_static_head/{model}/block{block}/seed{seed}.log",
     benchmark:
-        "results/benchmarks/train_static_head/{dataset}/{backbone}/head{head}/seed{seed}.tsv"
+        "results/benchmarks/train_static_head/{model}/block{block}/seed{seed}.tsv"
     params:
-        model=get_model_json,
+        network=get_static_network_json,
         training=get_training_json,
-        resume="results/resume/train_static_head/{dataset}/{backbone}/head{head}/seed{seed}.pt",
+        meta=get_meta_json,
+        resume="results/resume/train_static_head/{model}/block{block}/seed{seed}.pt",
         nproc=get_nproc("train_static_head"),
     threads: get_resource("train_static_head", "threads")
     resources:
@@ -51,6 +53,6 @@ rule train_static_head:
     conda:
         ENV
     shell:
-        "eebench train-static-head --data {input.data} --model {params.model} "
-        "--training {params.training} --head {wildcards.head} --seed {wildcards.seed} "
+        "eebench train-static-head --data {input.data} --model {params.network} "
+        "--training {params.training} --meta {params.meta} --block {wildcards.block} --seed {wildcards.seed} "
         "--threads {threads} --nproc {params.nproc} --resume {params.resume} --out {output} > {log} 2>&1"

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from eebench.io import save_npz
+from eebench.io import PREPARED_DATASET, ResultFileError, read_npz, save_npz
 from eebench.registry import Registry
 
 SPLITS = ("train", "val", "test")
@@ -105,9 +105,20 @@ def prepare_dataset(name: str, params: Mapping[str, Any], out_path: str | os.Pat
     return info
 
 
+def _stored_info(prepared_path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -> DatasetInfo:
+    try:
+        info = DatasetInfo.from_json(str(arrays["info"]))
+    except (ValueError, TypeError, KeyError) as error:  # bad JSON, or fields DatasetInfo does not have
+        raise ResultFileError(prepared_path, f"its 'info' is not a dataset description ({error})",
+                              PREPARED_DATASET) from None
+    if info.name not in DATASETS:
+        raise ResultFileError(prepared_path, f"made for dataset {info.name!r}, which is not registered "
+                                             f"(registered: {', '.join(DATASETS.names())})", PREPARED_DATASET)
+    return info
+
+
 def read_info(prepared_path: str | os.PathLike) -> DatasetInfo:
-    with np.load(prepared_path) as npz:
-        return DatasetInfo.from_json(str(npz["info"]))
+    return _stored_info(prepared_path, read_npz(prepared_path, PREPARED_DATASET, keys=("info",)))
 
 
 def load_split(
@@ -117,9 +128,11 @@ def load_split(
     thresholds and reported metrics, which must not depend on random transforms."""
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
-    with np.load(prepared_path) as npz:
-        info = DatasetInfo.from_json(str(npz["info"]))
-        dataset = DATASETS.get(info.name)().load(npz, split, augment and split == "train")
+    # Read whole and checked (a bad file is one line naming it); a split's key the file lacks raises
+    # ResultKeyError from inside the entry's ``load``.
+    arrays = read_npz(prepared_path, PREPARED_DATASET, keys=("info",))
+    info = _stored_info(prepared_path, arrays)
+    dataset = DATASETS.get(info.name)().load(arrays, split, augment and split == "train")
     return dataset, info
 
 

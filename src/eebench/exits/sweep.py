@@ -18,7 +18,7 @@ import pandas as pd
 
 from eebench.exits.criteria import CRITERIA
 from eebench.exits.performance import PERFORMANCE_METRICS, per_sample_performance
-from eebench.io import write_csv
+from eebench.io import LOGIT_CACHE, ResultFileError, read_npz, write_csv
 
 SWEEP_COLUMNS: tuple[str, ...] = ("threshold", "avg_exit_head", "flops_fraction")
 SPLITS: tuple[str, ...] = ("val", "test")
@@ -30,13 +30,12 @@ CACHE_KEYS: tuple[str, ...] = (
 def load_cache(path: str | Path) -> dict[str, Any]:
     """Read a logit cache (.npz) into plain numpy arrays; ``meta`` becomes a dict, ``multilabel`` a bool and
     ``backbone_flops`` a float. Extra keys are passed through. Raises ValueError naming the file on a missing
-    key or inconsistent shapes."""
-    with np.load(path, allow_pickle=False) as data:
-        missing = [key for key in CACHE_KEYS if key not in data.files]
-        if missing:
-            raise ValueError(f"{path}: logit cache lacks key(s) {', '.join(missing)}")
-        cache: dict[str, Any] = {key: data[key] for key in data.files}
-    cache["meta"] = json.loads(str(cache["meta"]))
+    key or inconsistent shapes, and ResultFileError (a ValueError) on a truncated or foreign file."""
+    cache: dict[str, Any] = dict(read_npz(path, LOGIT_CACHE, keys=CACHE_KEYS))
+    try:
+        cache["meta"] = json.loads(str(cache["meta"]))
+    except json.JSONDecodeError as error:
+        raise ResultFileError(path, f"its 'meta' is not JSON ({error})", LOGIT_CACHE) from None
     cache["multilabel"] = bool(cache["multilabel"])
     cache["backbone_flops"] = float(cache["backbone_flops"])
     cache["head_flops"] = np.asarray(cache["head_flops"], dtype=np.float64)

@@ -1,7 +1,9 @@
 """Internal-classifier (IC) registry. An IC pools a block's output and classifies it."""
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
 
 from eebench.registry import Registry
 
@@ -32,3 +34,70 @@ def mlp_head(in_features: int, num_classes: int, hidden: list[int]) -> nn.Module
         in_features = width
     layers.append(nn.Linear(in_features, num_classes))
     return nn.Sequential(*layers)
+
+
+# --- SDN internal classifier ------------------------------------------------------------------------------------
+# Shallow-Deep Networks (Kaya et al., 2019, "Shallow-Deep Networks: Understanding and Mitigating Network
+# Overthinking", ICML). Original: yigitcankaya/Shallow-Deep-Networks, aux_funcs.py (feature_reduction_formula,
+# InternalClassifier): alpha * MaxPool + (1 - alpha) * AvgPool, alpha = nn.Parameter(torch.rand(1)) with no sigmoid
+# or clamping, a pooling kernel of floor(S / 4) so that an S x S map shrinks to about 4 x 4, then flatten and one
+# nn.Linear. Paper B's code (kamadforge/early-exit-benchmark, architectures/early_exits/heads.py: SDNPool and
+# conv_head_class((), (), ()), registered as "pooled_head", the head of its ResNet SDN runs) swaps the fixed kernel
+# for adaptive pooling to exactly pool_size x pool_size (default 4); this is what we do, so the head needs only the
+# channel count. Both agree when H and W are multiples of pool_size (e.g. 32, 16, 8, 4 for pool_size 4).
+
+
+class SDNPool(nn.Module):
+    """SDN's mixed pooling: ``alpha * adaptive_max(x) + (1 - alpha) * adaptive_avg(x)`` to ``size`` x ``size``.
+
+    ``alpha`` is one trainable scalar drawn from U[0, 1) as in SDN. Adaptive pooling gives every output cell a
+    bin of at least one input position, so a map smaller than ``size`` (the original SDN skips pooling below
+    4 x 4) is upsampled by repetition: bins of H < size rows are rows floor(i*H/size) .. ceil((i+1)*H/size) - 1,
+    e.g. H=2 -> {0},{0},{1},{1} and H=3 -> {0},{0,1},{1,2},{2} for size 4. Where a bin holds a single position,
+    max = avg and alpha has no effect (a 1 x 1 map is just repeated)."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+        self.alpha = nn.Parameter(torch.rand(1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return (self.alpha * F.adaptive_max_pool2d(x, self.size)
+                + (1 - self.alpha) * F.adaptive_avg_pool2d(x, self.size))
+
+
+class SDNHead(nn.Module):
+    """SDN's IC: :class:`SDNPool` to ``pool_size`` x ``pool_size``, flatten (channel-major, as ``Tensor.flatten``),
+    ``nn.Linear(in_features * pool_size**2, num_classes)``.
+
+    Inputs without a spatial grid ([B, T, D] tokens, [B, D] features) fall back to ``linear``'s behaviour: the
+    mean token is taken as a 1 x 1 map. Pooling it just repeats it (alpha * v + (1 - alpha) * v = v), so the head
+    computes ``F.linear(mean_token, W_eff, bias)`` with ``W_eff`` the sum over the pool_size**2 positions of the
+    linear weight: the same function as a 1 x 1 map through the 4-D path, at ``linear``'s cost (D * num_classes
+    multiply-adds), though with pool_size**2 times its weights; set ``pool_size: 1`` on token backbones to have
+    exactly ``linear`` plus the (then inert) alpha. alpha stays in the graph, with zero gradient, so DDP does not
+    see an unused parameter."""
+
+    def __init__(self, in_features: int, num_classes: int, pool_size: int = 4) -> None:
+        super().__init__()
+        if isinstance(pool_size, bool) or not isinstance(pool_size, int) or pool_size < 1:
+            raise ValueError(f"sdn: pool_size must be an integer >= 1, got {pool_size!r}")
+        self.in_features = in_features
+        self.pool_size = pool_size
+        # Built in the order of paper B's code (pooling, then the linear layer), so alpha is the first draw.
+        self.pool = SDNPool(pool_size)
+        self.linear = nn.Linear(in_features * pool_size * pool_size, num_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.dim() == 4:
+            return self.linear(self.pool(x).flatten(1))
+        x = GlobalPool()(x)
+        x = self.pool.alpha * x + (1 - self.pool.alpha) * x
+        weight = self.linear.weight.view(-1, self.in_features, self.pool_size * self.pool_size).sum(dim=-1)
+        return F.linear(x, weight, self.linear.bias)
+
+
+@IC_TYPES.register("sdn")
+def sdn_head(in_features: int, num_classes: int, pool_size: int = 4) -> nn.Module:
+    """SDN's internal classifier (Kaya et al., 2019) as in paper B's code; ``in_features`` = channels."""
+    return SDNHead(in_features, num_classes, pool_size=pool_size)

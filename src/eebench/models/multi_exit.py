@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -28,7 +29,12 @@ class ModelSpec:
     num_classes: int
     ic: dict[str, Any] = field(default_factory=lambda: {"type": "linear"})
     placement: list[int] | None = None  # 0-based block indices with an IC; None = after every block
-    truncate_at: int | None = None  # static baseline: keep blocks up to this block and only its head
+    truncate_at: int | None = None  # static baseline: keep blocks up to this 0-based block and only its head
+
+    def plain(self) -> "ModelSpec":
+        """The same network without ICs: blocks and the backbone's own classifier (what phase 1 trains)."""
+        return ModelSpec(self.backbone, self.backbone_params, self.input_shape, self.num_classes,
+                         ic={"type": "linear"}, placement=[])
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -87,24 +93,44 @@ def _resolve_placement(num_blocks: int, placement: list[int] | None) -> list[int
     return sorted(set(placement) | {num_blocks - 1})
 
 
-def build_model(spec: ModelSpec) -> MultiExitNet:
-    built = BACKBONES.get(spec.backbone)(spec.input_shape, **spec.backbone_params)
-    blocks, widths = built.blocks, built.widths
-    placement = _resolve_placement(len(blocks), spec.placement)
-    ic_params = dict(spec.ic)
-    ic_builder = IC_TYPES.get(ic_params.pop("type"))
-    final = len(blocks) - 1
-    heads: dict[int, nn.Module] = {}
-    for b in placement:
-        if b == final:
-            heads[b] = IC_TYPES.get("linear")(widths[b], spec.num_classes)
-        else:
+def ic_seed(seed: int, block: int) -> int:
+    """Seed of the IC after ``block``: a function of the run's seed and the block alone."""
+    return int(np.random.SeedSequence([seed, block]).generate_state(1)[0])
+
+
+def build_model(spec: ModelSpec, seed: int | None = None) -> MultiExitNet:
+    """Build the network of ``spec``. With ``seed``, its initial weights are a function of the seed and the
+    spec, drawn from a private generator (the global RNG is left as it was): the blocks and the final
+    classifier first, from ``seed`` (so what phase 1 trains starts the same whatever ICs a variant has), then
+    each IC from ``ic_seed(seed, block)`` (so an IC starts the same whatever other ICs exist; a static head is
+    initialised like the same head of the full network)."""
+    with torch.random.fork_rng(devices=[], enabled=seed is not None):
+        if seed is not None:
+            torch.manual_seed(seed)
+        built = BACKBONES.get(spec.backbone)(spec.input_shape, **spec.backbone_params)
+        blocks, widths = built.blocks, built.widths
+        placement = _resolve_placement(len(blocks), spec.placement)
+        final = len(blocks) - 1
+        heads: dict[int, nn.Module] = {final: IC_TYPES.get("linear")(widths[final], spec.num_classes)}
+        ic_params = dict(spec.ic)
+        ic_builder = IC_TYPES.get(ic_params.pop("type"))
+        for b in placement[:-1]:
+            if seed is not None:
+                torch.manual_seed(ic_seed(seed, b))
             heads[b] = ic_builder(widths[b], spec.num_classes, **ic_params)
     if spec.truncate_at is not None:
-        # Static baseline (paper A §3): only the blocks head h needs, and head h as the sole classifier.
-        b = placement[spec.truncate_at]
+        # Static baseline (paper A §3): the blocks up to truncate_at and the head there as the sole classifier.
+        b = spec.truncate_at
+        if b not in heads:
+            raise ValueError(f"truncate_at: block {b} has no head (heads after blocks {placement})")
         return MultiExitNet(nn.ModuleList(list(blocks)[: b + 1]), {b: heads[b]})
     return MultiExitNet(blocks, heads)
+
+
+def backbone_state(model: MultiExitNet) -> dict[str, Tensor]:
+    """The state of the parameter group ``backbone`` (blocks and final classifier), by state-dict key."""
+    final = f"heads.{len(model.blocks) - 1}."
+    return {k: v for k, v in model.state_dict().items() if k.startswith("blocks.") or k.startswith(final)}
 
 
 def head_blocks(spec: ModelSpec) -> list[int]:

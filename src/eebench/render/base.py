@@ -1,21 +1,51 @@
-"""What every table and figure entry declares besides how it draws: the per-run metric files it reads."""
+"""What every table and figure kind declares besides how it draws: the per-run metric stage it reads, and which
+runs (model, regime, criterion) its config entry names. ``eebench.targets`` turns the two into file paths, so
+adding a kind never touches the workflow."""
 from __future__ import annotations
 
-from typing import Callable, TypeVar
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, TypeVar
 
 F = TypeVar("F", bound=Callable)
 
 # Per-run metric stages a renderer can read; eebench.targets maps each to its result path.
-METRIC_STAGES = ("budgets", "bee")
+METRIC_STAGES = ("budgets", "bee", "sweeps")
 
 
-def reads(stage: str) -> Callable[[F], F]:
-    """Mark a renderer with the metric stage whose per-run CSVs it reads (one per dataset x regime x seed)."""
+@dataclass(frozen=True)
+class RunKey:
+    """One early-exit run a table or figure shows: a named model setting, a regime and an exit criterion
+    (seeds are added by the workflow: every run is read for every configured seed)."""
+
+    model: str
+    regime: str
+    criterion: str
+
+
+def _listed(spec: Mapping[str, Any], plural: str, singular: str) -> list[str]:
+    return list(spec[plural]) if plural in spec else [spec[singular]]
+
+
+def product_runs(spec: Mapping[str, Any]) -> list[RunKey]:
+    """The runs of an entry that names ``model``/``models``, ``regime``/``regimes`` and
+    ``criterion``/``criteria``: every combination, models outermost."""
+    return [
+        RunKey(model, regime, criterion)
+        for model in _listed(spec, "models", "model")
+        for regime in _listed(spec, "regimes", "regime")
+        for criterion in _listed(spec, "criteria", "criterion")
+    ]
+
+
+def reads(stage: str, runs: Callable[[Mapping[str, Any]], list[RunKey]] = product_runs) -> Callable[[F], F]:
+    """Mark a renderer with the metric stage whose per-run CSVs it reads and the function that lists the runs
+    of its config entry (one CSV per run and seed)."""
     if stage not in METRIC_STAGES:
         raise ValueError(f"unknown metric stage {stage!r}; known: {', '.join(METRIC_STAGES)}")
 
     def mark(render: F) -> F:
         render.reads = stage  # type: ignore[attr-defined]
+        render.runs = runs  # type: ignore[attr-defined]
         return render
 
     return mark

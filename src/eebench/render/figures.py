@@ -6,17 +6,19 @@ global figure state behind in long-running workflow processes.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import matplotlib
 
 matplotlib.use("Agg")
 
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from eebench.io import atomic_path, write_csv  # noqa: E402
+from eebench.io import BEE_CSV, SWEEP_CSV, atomic_path, read_csv, write_csv  # noqa: E402
+from eebench.metrics import BUDGET_TOLERANCE, budget_performance  # noqa: E402
 from eebench.registry import Registry  # noqa: E402
 from eebench.render.base import reads  # noqa: E402
 
@@ -26,10 +28,10 @@ FIGURES: Registry[FigureFn] = Registry("figure")
 _METRIC_TITLES = {"accuracy": "Accuracy", "f1": "F1"}
 
 
-def _legend_label(dataset: str, tasks: dict[str, str] | None) -> str:
-    if tasks and dataset in tasks:
-        return f"{dataset} ({tasks[dataset]})"
-    return dataset
+def _legend_label(model: str, tasks: dict[str, str] | None) -> str:
+    if tasks and model in tasks:
+        return f"{model} ({tasks[model]})"
+    return model
 
 
 @FIGURES.register("bee")
@@ -37,52 +39,64 @@ def _legend_label(dataset: str, tasks: dict[str, str] | None) -> str:
 def bee(
     frame: pd.DataFrame,
     *,
+    models: Sequence[str] | None = None,
+    regime: str | None = None,
+    criterion: str | None = None,
     metrics: Sequence[str] = ("accuracy", "f1"),
     title: str | None = None,
     tasks: dict[str, str] | None = None,
-    criterion: str | None = None,
+    model_descriptions: dict[str, str] | None = None,
 ) -> tuple[Figure, pd.DataFrame]:
-    """B_EE per exit head, one subplot per metric and one line per dataset, like paper A Fig. 3.
+    """B_EE per exit head, one subplot per metric and one line per model setting, like paper A Fig. 3 (where
+    the settings are a single- and a multi-label dataset).
 
     y is B_EE in percentage points, mean ± sample std (ddof=1) over seeds; NaN values are dropped and the
     remaining count is ``n_seeds``. The dashed line at zero separates a favourable from an unfavourable
-    trade-off. ``tasks`` maps dataset -> "single-label"/"multi-label" for the legend. ``criterion``
-    optionally selects one exit criterion when the frame holds several.
-    ``numbers`` has columns dataset, metric, head, mean, std, n_seeds.
+    trade-off. ``models``, ``regime`` and ``criterion`` select the runs (in that order of lines) when the frame
+    holds more; ``tasks`` maps model -> e.g. "single-label"/"multi-label" for the legend.
+    ``numbers`` has columns model, metric, head, mean, std, n_seeds.
     """
+    del model_descriptions  # the legend names the models; their settings are in the config
     metrics = list(metrics)
-    if criterion is not None:
-        frame = frame[frame["criterion"] == criterion]
+    for column, wanted in (("criterion", criterion), ("regime", regime)):
+        if wanted is not None:
+            frame = frame[frame[column] == wanted]
+    if models is not None:
+        absent = [model for model in models if model not in set(frame["model"])]
+        if absent:
+            raise ValueError(f"model(s) {', '.join(map(repr, absent))} absent from the B_EE frame")
+        frame = frame[frame["model"].isin(models)]
     frame = frame[frame["metric"].isin(metrics)]
     absent = [metric for metric in metrics if metric not in set(frame["metric"])]
     if absent:
         raise ValueError(f"metric(s) {', '.join(map(repr, absent))} absent from the B_EE frame")
-    if frame.duplicated(["dataset", "metric", "head", "seed"]).any():
+    if frame.duplicated(["model", "metric", "head", "seed"]).any():
         raise ValueError(
-            "several rows per (dataset, metric, head, seed); the frame mixes regimes, backbones or criteria "
-            "(pass criterion= or restrict the input files)"
+            "several rows per (model, metric, head, seed); the frame mixes regimes or criteria "
+            "(pass regime= and criterion=, or restrict the input files)"
         )
 
+    order = list(models) if models is not None else list(pd.unique(frame["model"]))
     values = frame.dropna(subset=["B_EE"]).assign(
         B_EE=lambda f: f["B_EE"] * 100.0,
-        # Categoricals keep datasets in order of appearance and metrics in the requested order.
-        dataset=lambda f: pd.Categorical(f["dataset"], categories=pd.unique(frame["dataset"])),
+        # Categoricals keep models in the requested order (else of appearance) and metrics as requested.
+        model=lambda f: pd.Categorical(f["model"], categories=order),
         metric=lambda f: pd.Categorical(f["metric"], categories=metrics),
     )
     numbers = (
-        values.groupby(["dataset", "metric", "head"], observed=True)["B_EE"]
+        values.groupby(["model", "metric", "head"], observed=True)["B_EE"]
         .agg(mean="mean", std=lambda s: s.std(ddof=1), n_seeds="count")
         .reset_index()
-        .astype({"dataset": str, "metric": str})
+        .astype({"model": str, "metric": str})
     )
 
     fig = Figure(figsize=(4.0 * len(metrics), 3.2), layout="constrained")
     axes = fig.subplots(1, len(metrics), squeeze=False, sharey=True)[0]
     for ax, metric in zip(axes, metrics):
-        for dataset, line in numbers[numbers["metric"] == metric].groupby("dataset", sort=False):
+        for model, line in numbers[numbers["metric"] == metric].groupby("model", sort=False):
             ax.errorbar(
                 line["head"], line["mean"], yerr=line["std"].fillna(0.0),
-                marker="o", markersize=3, capsize=3, label=_legend_label(str(dataset), tasks),
+                marker="o", markersize=3, capsize=3, label=_legend_label(str(model), tasks),
             )
         ax.axhline(0.0, color="black", linestyle="--", linewidth=0.8)
         ax.set_title(_METRIC_TITLES.get(metric, metric))
@@ -95,10 +109,135 @@ def bee(
     return fig, numbers
 
 
+def _names(plural: Sequence[str] | None, singular: str | None, key: str) -> list[str]:
+    if plural is not None:
+        return list(plural)
+    if singular is not None:
+        return [singular]
+    raise ValueError(f"name the runs' {key}: pass {key}s= or {key}=")
+
+
+def _budget_grid(flops: np.ndarray, budgets: np.ndarray, grid_points: int) -> np.ndarray:
+    """``grid_points`` budgets evenly spaced from the cheapest to the most expensive operating point, plus the
+    budget marks themselves, so the curve passes exactly through the tables' values there. Grid points within
+    rounding of a mark are dropped rather than drawn twice."""
+    fine = np.linspace(flops.min(), flops.max(), grid_points)
+    if budgets.size:
+        fine = fine[np.abs(fine[:, None] - budgets[None, :]).min(axis=1) > BUDGET_TOLERANCE]
+    return np.union1d(fine, budgets)
+
+
+def _curve_label(model: str, regime: str, models: list[str], regimes: list[str],
+                 labels: Mapping[str, str] | None) -> str:
+    """The regime (capitalised, as paper B's legends) when one model is shown, the model when one regime is,
+    else both; ``labels`` overrides by that same key (regime, model, or "model regime")."""
+    if len(models) == 1:
+        key, default = regime, regime.capitalize()
+    elif len(regimes) == 1:
+        key, default = model, model
+    else:
+        key = default = f"{model} {regime}"
+    return (labels or {}).get(key, default)
+
+
+@FIGURES.register("cost_curves")
+@reads("sweeps")
+def cost_curves(
+    frame: pd.DataFrame,
+    *,
+    models: Sequence[str] | None = None,
+    model: str | None = None,
+    regimes: Sequence[str] | None = None,
+    regime: str | None = None,
+    criterion: str | None = None,
+    metric: str = "accuracy",
+    rule: str = "best",
+    budgets: Sequence[float] = (0.25, 0.5, 0.75, 1.0),
+    title: str | None = None,
+    labels: Mapping[str, str] | None = None,
+    model_descriptions: Mapping[str, str] | None = None,
+    grid_points: int = 200,
+) -> tuple[Figure, pd.DataFrame]:
+    """Test performance against % of the backbone's FLOPs, one curve per (model, regime), like paper B Fig. 1
+    and Figs 7-17 (Appendix D).
+
+    A seed's curve is :func:`eebench.metrics.budget_performance` under ``rule`` at every budget of a grid
+    (``grid_points`` budgets from the cheapest to the most expensive operating point of the split the rule
+    selects on, plus ``budgets``), so at the dashed budget marks it equals the budget tables. x is the budget,
+    not the chosen point's cost (under rule ``val`` the test cost can exceed it). The line is the mean over
+    seeds, drawn as steps (a budget's value holds until the next grid budget), the band ± one sample std
+    (ddof=1); both are NaN where any seed has no point within the budget, so a curve starts where every seed
+    fits. ``criterion`` selects one exit criterion when the frame holds several; ``model_descriptions`` is
+    accepted with the other config keys and not drawn.
+    ``numbers`` has columns model, regime, flops_percent, mean, std (percent), n_seeds (seeds with a value).
+    """
+    del model_descriptions  # the caption, not the figure, names what each model setting is
+    models, regimes = _names(models, model, "model"), _names(regimes, regime, "regime")
+    if grid_points < 2:
+        raise ValueError(f"grid_points must be at least 2 (the cheapest and the dearest point), got {grid_points}")
+    if criterion is not None:
+        frame = frame[frame["criterion"] == criterion]
+    frame = frame[frame["model"].isin(models) & frame["regime"].isin(regimes)]
+    runs = [(m, r) for m in models for r in regimes]
+    test_rows = frame[frame["split"] == "test"]
+    present = set(zip(test_rows["model"], test_rows["regime"]))
+    missing = [f"{m}/{r}" for m, r in runs if (m, r) not in present]
+    if missing:
+        raise ValueError(f"run(s) {', '.join(missing)} have no test rows in the sweep frame")
+    if frame.duplicated(["model", "regime", "seed", "split", "threshold"]).any():
+        raise ValueError(
+            "several sweeps per (model, regime, seed); the frame mixes datasets, backbones or criteria "
+            "(pass criterion= or restrict the input files)"
+        )
+    # Per run, per seed: the test rows and, for rule val, the val rows the budget is checked against.
+    seeds: dict[tuple[str, str], list[tuple[pd.DataFrame, pd.DataFrame | None]]] = {}
+    for (m, r, seed), rows in frame.groupby(["model", "regime", "seed"], sort=False):
+        val = rows[rows["split"] == "val"] if rule == "val" else None
+        if val is not None and val.empty:
+            raise ValueError(f"rule 'val' needs val rows; {m}/{r} seed {seed} has none")
+        seeds.setdefault((m, r), []).append((rows[rows["split"] == "test"], val))
+
+    selected_on = frame[frame["split"] == ("val" if rule == "val" else "test")]
+    budget_marks = np.asarray(budgets, dtype=float)
+    grid = _budget_grid(selected_on["flops_fraction"].to_numpy(dtype=float), budget_marks, grid_points)
+    parts = []
+    for m, r in runs:
+        # The unlimited row is not on the x axis.
+        values = np.vstack([
+            budget_performance(test, grid, metric, rule=rule, val_df=val)[metric].to_numpy()[:-1]
+            for test, val in seeds[(m, r)]
+        ]) * 100.0
+        parts.append(pd.DataFrame({
+            "model": m, "regime": r, "flops_percent": grid * 100.0,
+            "mean": values.mean(axis=0),  # NaN as soon as one seed has no point within the budget
+            "std": values.std(axis=0, ddof=1) if len(values) > 1 else np.full(grid.size, np.nan),
+            "n_seeds": np.isfinite(values).sum(axis=0),
+        }))
+    numbers = pd.concat(parts, ignore_index=True)
+
+    fig = Figure(figsize=(5.0, 3.6), layout="constrained")
+    ax = fig.subplots()
+    for (m, r), curve in numbers.groupby(["model", "regime"], sort=False):
+        (line,) = ax.plot(curve["flops_percent"], curve["mean"], drawstyle="steps-post",
+                          label=_curve_label(m, r, models, regimes, labels))
+        ax.fill_between(curve["flops_percent"], curve["mean"] - curve["std"], curve["mean"] + curve["std"],
+                        step="post", color=line.get_color(), alpha=0.2, linewidth=0)
+    for fraction in budget_marks:
+        ax.axvline(fraction * 100.0, color="gray", linestyle="--", linewidth=0.8)
+    ax.set_xlabel("FLOPs [% of the backbone]")
+    ax.set_ylabel(f"{_METRIC_TITLES.get(metric, metric)} on test [%]")
+    ax.legend(fontsize="small")
+    if title:
+        ax.set_title(title)
+    return fig, numbers
+
+
 def render_figure(kind: str, spec: dict, input_paths: list[str], out_pdf: str) -> None:
     """Build figure ``kind`` and write ``<stem>.pdf``, ``<stem>.png`` (150 dpi) and ``<stem>.csv``."""
-    frame = pd.concat([pd.read_csv(path) for path in input_paths], ignore_index=True)
-    fig, numbers = FIGURES.get(kind)(frame, **spec)
+    renderer = FIGURES.get(kind)
+    expected = {"bee": BEE_CSV, "sweeps": SWEEP_CSV}[renderer.reads]
+    frame = pd.concat([read_csv(path, expected, columns=("model",)) for path in input_paths], ignore_index=True)
+    fig, numbers = renderer(frame, **spec)
     out = Path(out_pdf)
     # Blank the timestamp / software metadata so re-rendering the same numbers gives identical files.
     with atomic_path(out.with_suffix(".pdf")) as tmp:

@@ -1,29 +1,279 @@
-"""LaTeX tables regenerated from result CSVs (regime x budget, "mean ± std" over seeds).
+"""LaTeX tables in the layouts of paper B, regenerated from per-run budget CSVs.
 
-Every table is returned together with the numbers it shows, so the CSV written beside the .tex lets a
-reader check any cell without re-parsing LaTeX.
+Every kind turns its config entry into a :class:`Layout` (blocks of rows; each row names the run, metric and,
+for differences, reference run of each cell), and one engine (:func:`render_layout`) fills it from the budget
+frame. Adding a kind is one ``@table_kind`` function that builds its layout.
+
+Shared rules for every kind:
+- a cell is the mean ± sample std (ddof=1) over seeds, in percent (metrics in ``UNSCALED`` as computed), two
+  decimals; with one seed the ``± std`` is omitted;
+- a cell where any seed is NaN (no operating point fits the budget) or missing is an en dash, with NaN mean and
+  std in the numbers: averaging only the seeds that happen to fit would bias the cell upwards;
+- the best cell per column is bold (per block where the layout has blocks), compared after rounding to the
+  shown decimals so ties are all bold; the best is the minimum for metrics in ``LOWER_IS_BETTER``;
+- one column per budget of the frame, in frame order, headed as in the frame ("unlimited" -> "Unlimited");
+- the caption gets a sentence stating the budget rule and, given ``model_descriptions``, one naming the
+  settings shown.
+Every table is returned with the numbers it shows, so the CSV written beside the .tex lets a reader check any
+cell without re-parsing LaTeX.
 """
 from __future__ import annotations
 
+import inspect
+import math
+from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from eebench.io import write_csv, write_text
+from eebench.io import BUDGETS_CSV, read_csv, write_csv, write_text
+from eebench.metrics import BUDGET_RULE_DESCRIPTIONS
 from eebench.registry import Registry
-from eebench.render.base import reads
+from eebench.render.base import RunKey, product_runs, reads
 
 TableFn = Callable[..., tuple[str, pd.DataFrame]]
 TABLES: Registry[TableFn] = Registry("table")
 
 EN_DASH = "\u2013"
+# Metrics whose best value is the smallest; every other metric is higher-is-better.
+LOWER_IS_BETTER = {"mse"}
+# Metrics shown as computed; every other metric is a fraction in [0, 1] and is shown in percent.
+UNSCALED = {"mse"}
+# The sentence appended to every caption, per budget rule (see eebench.metrics for the rules themselves).
+# One sentence per budget rule for the caption, from the one description of each rule.
+RULE_SENTENCES = {rule: f"Budget rule: {rule} \u2014 {text}." for rule, text in BUDGET_RULE_DESCRIPTIONS.items()}
+RUN_COLUMNS = ["model", "regime", "criterion"]
+# Columns of every kind's numbers; differences add REFERENCE_COLUMNS.
+NUMBERS_COLUMNS = ["block", "row", "group", "model", "regime", "criterion", "metric", "rule", "budget",
+                   "mean", "std", "n_seeds"]
+REFERENCE_COLUMNS = ["reference", "reference_mean", "variant_mean"]
+_LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
+    "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+}
+
+
+# Layout ----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cell:
+    """What a row shows in one column group: a run's metric, or (given ``reference``) the run minus the
+    reference run, in percentage points on paired seeds."""
+
+    run: RunKey
+    metric: str
+    reference: RunKey | None = None
+
+
+@dataclass(frozen=True)
+class Row:
+    """``name`` identifies the row in the numbers; ``labels`` are its cells in the label columns."""
+
+    name: str
+    labels: tuple[str, ...]
+    cells: tuple[Cell, ...]  # one per column group
+
+
+@dataclass(frozen=True)
+class Block:
+    """Rows between two \\midrule; ``name`` is "" in a table without blocks."""
+
+    name: str
+    rows: tuple[Row, ...]
+
+
+@dataclass(frozen=True)
+class Layout:
+    columns: tuple[str, ...]  # headers of the label columns
+    blocks: tuple[Block, ...]
+    groups: tuple[str, ...] = ("",)  # column groups, each over every budget; ("",) = one unlabelled group
+    bold: str = "block"  # best per column within each "block", over the whole "table", or "none"
+    numbers_columns: tuple[str, ...] | None = None  # a kind's own selection of NUMBERS_COLUMNS
+
+    def runs(self) -> list[RunKey]:
+        """Every run the cells read, each once, in table order; reference runs first."""
+        cells = [cell for block in self.blocks for row in block.rows for cell in row.cells]
+        references = [cell.reference for cell in cells if cell.reference is not None]
+        return list(dict.fromkeys([*references, *(cell.run for cell in cells)]))
+
+
+def _regime(regime: str) -> str:
+    return regime.capitalize()
+
+
+def _label(entry: Mapping[str, Any]) -> str:
+    return str(entry.get("label", entry["model"]))
+
+
+def _flat(rows: Sequence[tuple[str, Cell]]) -> Block:
+    """A table without blocks: one label column."""
+    return Block("", tuple(Row(name, (name,), (cell,)) for name, cell in rows))
+
+
+def _block(name: str, rows: Sequence[tuple[str, Cell]]) -> Block:
+    """A block whose name is shown in the first column of its first row only."""
+    return Block(name, tuple(Row(row, (name if i == 0 else "", row), (cell,)) for i, (row, cell) in enumerate(rows)))
+
+
+# Kinds -----------------------------------------------------------------------------------------------------
+
+
+def _layout_of(build: Callable[..., Layout], spec: Mapping[str, Any]) -> Layout:
+    """The layout of a config entry, which also holds keys the builder does not take (kind, caption...)."""
+    accepted = inspect.signature(build).parameters
+    return build(**{key: value for key, value in spec.items() if key in accepted})
+
+
+def table_kind(name: str, runs: Callable[[Mapping[str, Any]], list[RunKey]] | None = None):
+    """Register the layout builder ``build`` as table kind ``name``: the registered renderer takes the frame,
+    ``caption``, ``label``, ``rule``, ``budgets``, ``model_descriptions`` and the builder's own keyword
+    arguments, and reads the budget CSVs of the runs its layout lists (or of ``runs(spec)``)."""
+
+    def register(build: Callable[..., Layout]) -> TableFn:
+        def render(
+            frame: pd.DataFrame,
+            *,
+            caption: str,
+            label: str,
+            rule: str = "best",
+            budgets: Sequence[float] | None = None,
+            model_descriptions: Mapping[str, str] | None = None,
+            **entry: Any,
+        ) -> tuple[str, pd.DataFrame]:
+            # ``budgets`` selects the input files (eebench.targets); the headers come from the frame's labels.
+            del budgets
+            return render_layout(frame, build(**entry), caption=caption, label=label, rule=rule,
+                                 model_descriptions=model_descriptions)
+
+        def listed(spec: Mapping[str, Any]) -> list[RunKey]:
+            return _layout_of(build, spec).runs()
+
+        render.__name__ = render.__qualname__ = build.__name__
+        render.__doc__ = build.__doc__
+        render.layout = build  # type: ignore[attr-defined]
+        TABLES.register(name, reads("budgets", runs=runs or listed)(render))
+        return render
+
+    return register
+
+
+@table_kind("budgets", runs=product_runs)
+def budgets(*, model: str, regimes: list[str], criterion: str, metric: str = "accuracy") -> Layout:
+    """Paper B Tables 8-18: one setting, regime x budget. Numbers: model, regime, criterion, metric, rule,
+    budget, mean, std, n_seeds."""
+    rows = [(_regime(regime), Cell(RunKey(model, regime, criterion), metric)) for regime in regimes]
+    return Layout(("Regime",), (_flat(rows),),
+                  numbers_columns=("model", "regime", "criterion", "metric", "rule", "budget", "mean", "std",
+                                   "n_seeds"))
+
+
+@table_kind("settings")
+def settings(*, settings: list[dict], regimes: list[str], criterion: str, metric: str = "accuracy") -> Layout:
+    """Paper B Table 1: a block of regime rows per setting ({model, label, metric}); bold per block."""
+    blocks = [
+        _block(_label(entry), [(_regime(regime), Cell(RunKey(entry["model"], regime, criterion),
+                                                       entry.get("metric", metric))) for regime in regimes])
+        for entry in settings
+    ]
+    return Layout(("Setting", "Regime"), tuple(blocks))
+
+
+@table_kind("side_by_side")
+def side_by_side(*, settings: list[dict], regimes: list[str], criterion: str, metric: str = "accuracy") -> Layout:
+    """Paper B Table 2: settings side by side, a column group of budgets each, regime rows; bold per column
+    by that setting's metric."""
+    rows = [
+        Row(_regime(regime), (_regime(regime),),
+            tuple(Cell(RunKey(entry["model"], regime, criterion), entry.get("metric", metric)) for entry in settings))
+        for regime in regimes
+    ]
+    return Layout(("Regime",), (Block("", tuple(rows)),), groups=tuple(_label(entry) for entry in settings),
+                  bold="table")
+
+
+@table_kind("methods")
+def methods(*, model: str, regimes: list[str], methods: list[dict], metric: str = "accuracy",
+            criterion: str | None = None) -> Layout:
+    """Paper B Table 3: a block of regime rows per exit method ({criterion, label}); bold per block. Each
+    method's criterion replaces the entry's ``criterion`` (accepted, unused)."""
+    del criterion
+    blocks = [
+        _block(str(entry.get("label", entry["criterion"].capitalize())),
+               [(_regime(regime), Cell(RunKey(model, regime, entry["criterion"]), metric)) for regime in regimes])
+        for entry in methods
+    ]
+    return Layout(("EE Method", "Regime"), tuple(blocks))
+
+
+@table_kind("differences")
+def differences(*, reference: str, variants: list[dict], regimes: list[str], criterion: str,
+                metric: str = "accuracy") -> Layout:
+    """Paper B Table 5: each variant minus the reference setting, per regime, in percentage points (mean of
+    the per-seed differences), a block per variant; no bold."""
+    blocks = [
+        Block(_label(entry), tuple(
+            Row(_regime(regime), (_regime(regime), _label(entry)),
+                (Cell(RunKey(entry["model"], regime, criterion), entry.get("metric", metric),
+                      reference=RunKey(reference, regime, criterion)),))
+            for regime in regimes))
+        for entry in variants
+    ]
+    return Layout(("Regime", "Scaling"), tuple(blocks), bold="none")
+
+
+@table_kind("ic_size")
+def ic_size(*, variants: list[dict], regimes: list[str], criterion: str, metric: str = "accuracy") -> Layout:
+    """Paper B Tables 6 and 20: a block of variant rows ({model, label}) per regime; bold per block."""
+    blocks = [
+        _block(_regime(regime), [(_label(entry), Cell(RunKey(entry["model"], regime, criterion),
+                                                      entry.get("metric", metric))) for entry in variants])
+        for regime in regimes
+    ]
+    return Layout(("Regime", "IC arch."), tuple(blocks))
+
+
+@table_kind("placement")
+def placement(*, schemes: list[dict], regimes: list[str], criterion: str, metric: str = "accuracy") -> Layout:
+    """Paper B Table 7: a block of regime rows per placement scheme ({model, label}); bold per block."""
+    blocks = [
+        _block(_label(entry), [(_regime(regime), Cell(RunKey(entry["model"], regime, criterion),
+                                                       entry.get("metric", metric))) for regime in regimes])
+        for entry in schemes
+    ]
+    return Layout(("Scheme", "Regime"), tuple(blocks))
+
+
+@table_kind("loss_scaling")
+def loss_scaling(*, variants: list[dict], regimes: list[str], criterion: str, metric: str = "accuracy") -> Layout:
+    """Paper B Table 19: flat rows "Regime Label", regime-major (label "" = the unscaled setting); bold per
+    column over all rows."""
+    rows = [
+        (f"{_regime(regime)} {_label(entry)}".strip(),
+         Cell(RunKey(entry["model"], regime, criterion), entry.get("metric", metric)))
+        for regime in regimes for entry in variants
+    ]
+    return Layout(("Regime",), (_flat(rows),), bold="table")
+
+
+# Engine ----------------------------------------------------------------------------------------------------
+
+
+def _latex_escape(text: str) -> str:
+    return "".join(_LATEX_SPECIAL.get(char, char) for char in text)
 
 
 def _budget_header(budget: str) -> str:
-    # "unlimited" -> "Unlimited" as in the paper; "25%" is escaped later by the Styler.
+    # "unlimited" -> "Unlimited" as in the paper; "25%" is escaped by the Styler.
     return budget.capitalize()
+
+
+def _shown(value: float) -> float:
+    """The value as the table prints it (two decimals), so bold ties follow what the reader sees."""
+    return float(f"{value:.2f}")
 
 
 def _cell(mean: float, std: float, bold: bool) -> str:
@@ -33,88 +283,205 @@ def _cell(mean: float, std: float, bold: bool) -> str:
     return f"$\\mathbf{{{body}}}$" if bold else f"${body}$"
 
 
-@TABLES.register("budgets")
-@reads("budgets")
-def budgets(
+def _difference_cell(mean: float) -> str:
+    if np.isnan(mean):
+        return EN_DASH
+    text = f"{mean:+.2f}"
+    return "$+0.00$" if float(text) == 0 else f"${text}$"  # never "-0.00"
+
+
+def _stats(values: np.ndarray) -> tuple[float, float, int]:
+    """Mean, sample std and finite count of per-seed values; NaN mean/std unless every seed is finite."""
+    finite = values[~np.isnan(values)]
+    if finite.size == 0 or finite.size < values.size:
+        return math.nan, math.nan, int(finite.size)
+    std = float(finite.std(ddof=1)) if finite.size > 1 else math.nan
+    return float(finite.mean()), std, int(finite.size)
+
+
+def _caption(caption: str, rule: str, runs: list[RunKey], model_descriptions: Mapping[str, str] | None) -> str:
+    sentences = [caption.strip(), RULE_SENTENCES[rule]]
+    if model_descriptions:
+        shown = [model for model in dict.fromkeys(run.model for run in runs) if model in model_descriptions]
+        if shown:
+            named = "; ".join(f"{_latex_escape(model)} = {_latex_escape(model_descriptions[model])}" for model in shown)
+            sentences.append(f"Settings: {named}.")
+    return " ".join(sentence for sentence in sentences if sentence)
+
+
+def _select(frame: pd.DataFrame, layout: Layout, rule: str) -> pd.DataFrame:
+    """The rows of the runs the layout lists, after checking the frame holds each exactly once per seed."""
+    metrics = {cell.metric for block in layout.blocks for row in block.rows for cell in row.cells}
+    absent = sorted({*RUN_COLUMNS, "seed", "budget", *metrics} - set(frame.columns))
+    if absent:
+        raise ValueError(f"column(s) {', '.join(map(repr, absent))} absent from the budget frame "
+                         f"(metrics are columns; columns: {', '.join(map(str, frame.columns))})")
+    if "rule" in frame.columns:
+        rules = set(frame["rule"])
+        if rule not in rules:
+            raise ValueError(f"the budget frame holds rule(s) {', '.join(map(repr, sorted(rules)))}, "
+                             f"not the table's rule {rule!r}")
+        frame = frame[frame["rule"] == rule]
+    runs = layout.runs()
+    keys = pd.MultiIndex.from_frame(frame[RUN_COLUMNS])
+    wanted = pd.MultiIndex.from_tuples([(run.model, run.regime, run.criterion) for run in runs], names=RUN_COLUMNS)
+    present = set(keys)
+    missing = [key for key in wanted if key not in present]
+    if missing:
+        raise ValueError("(model, regime, criterion) absent from the budget frame: "
+                         + ", ".join(map(str, missing)))
+    frame = frame[keys.isin(wanted)]
+    duplicated = frame[frame.duplicated([*RUN_COLUMNS, "seed", "budget"], keep=False)]
+    if not duplicated.empty:
+        doubled = list(dict.fromkeys(map(tuple, duplicated[RUN_COLUMNS].itertuples(index=False))))
+        raise ValueError("several rows per seed and budget of (model, regime, criterion) "
+                         + ", ".join(map(str, doubled)) + "; the input mixes files of several datasets, rules "
+                         "or budget lists")
+    return frame
+
+
+def render_layout(
     frame: pd.DataFrame,
+    layout: Layout,
     *,
-    regimes: list[str],
-    metric: str = "accuracy",
     caption: str,
     label: str,
-    criterion: str | None = None,
+    rule: str,
+    model_descriptions: Mapping[str, str] | None = None,
 ) -> tuple[str, pd.DataFrame]:
-    """Regime x budget table like paper B Table 1 / Tables 8-12.
+    """Fill ``layout`` from the budget frame: (LaTeX table, numbers with one row per cell)."""
+    if rule not in RULE_SENTENCES:
+        raise ValueError(f"unknown budget rule {rule!r}; known: {', '.join(RULE_SENTENCES)}")
+    if layout.bold not in ("block", "table", "none"):
+        raise ValueError(f"unknown bold scope {layout.bold!r}")
+    frame = _select(frame, layout, rule)
+    # Every run is expected for every seed of the table: a seed absent from a run counts as a NaN value.
+    seeds = sorted(pd.unique(frame["seed"]))
+    budget_order = [str(budget) for budget in pd.unique(frame["budget"])]
+    by_run = {key: part for key, part in frame.groupby(RUN_COLUMNS, sort=False)}
+    wide: dict[tuple[RunKey, str], pd.DataFrame] = {}
 
-    Cells are mean ± sample std (ddof=1) over seeds, in percent. A cell where any seed is NaN (no operating
-    point fits the budget) is shown as an en dash and has NaN mean/std in ``numbers``: averaging only the
-    seeds that happen to fit would bias the cell upwards. With a single seed the ``± std`` is omitted.
-    The best mean per column (after rounding to the shown two decimals, so ties are all bold) is bold.
-    ``criterion`` optionally selects one exit criterion when the frame holds several.
-    ``numbers`` has columns regime, budget, mean, std, n_seeds (seeds with a finite value), in percent.
-    """
-    if metric not in frame.columns:
-        raise ValueError(f"metric {metric!r} is not a column of the budget frame")
-    if criterion is not None:
-        frame = frame[frame["criterion"] == criterion]
-    present = set(frame["regime"])
-    missing = [regime for regime in regimes if regime not in present]
-    if missing:
-        raise ValueError(f"regime(s) {', '.join(map(repr, missing))} absent from the budget frame")
-    frame = frame[frame["regime"].isin(regimes)]
-    keys = ["regime", "seed", "budget"]
-    if frame.duplicated(keys).any():
-        raise ValueError(
-            "several rows per (regime, seed, budget); the frame mixes datasets, backbones or criteria "
-            "(pass criterion= or restrict the input files)"
+    def values(run: RunKey, metric: str) -> pd.DataFrame:
+        """seed x budget, NaN where a seed's value is missing or NaN, in the metric's display unit."""
+        if (run, metric) not in wide:
+            part = by_run[(run.model, run.regime, run.criterion)].assign(budget=lambda f: f["budget"].astype(str))
+            table = part.pivot(index="seed", columns="budget", values=metric).reindex(index=seeds, columns=budget_order)
+            wide[(run, metric)] = table.astype(float) * (1.0 if metric in UNSCALED else 100.0)
+        return wide[(run, metric)]
+
+    records: list[dict[str, Any]] = []
+    positions: list[tuple[int, int, int]] = []  # (block, row in table, group) of each record
+    row_number = 0
+    for b, block in enumerate(layout.blocks):
+        for row in block.rows:
+            for g, cell in enumerate(row.cells):
+                for budget in budget_order:
+                    variant = values(cell.run, cell.metric)[budget].to_numpy()
+                    record = {
+                        "block": block.name, "row": row.name, "group": layout.groups[g], "model": cell.run.model,
+                        "regime": cell.run.regime, "criterion": cell.run.criterion, "metric": cell.metric,
+                        "rule": rule, "budget": budget,
+                    }
+                    if cell.reference is None:
+                        record["mean"], record["std"], record["n_seeds"] = _stats(variant)
+                    else:
+                        reference = values(cell.reference, cell.metric)[budget].to_numpy()
+                        reference_mean, _, _ = _stats(reference)
+                        variant_mean, _, _ = _stats(variant)
+                        mean, std, n_seeds = _stats(variant - reference)  # paired by seed
+                        if np.isnan(reference_mean) or np.isnan(variant_mean):
+                            mean = std = math.nan
+                        record.update(mean=mean, std=std, n_seeds=n_seeds, reference=cell.reference.model,
+                                      reference_mean=reference_mean, variant_mean=variant_mean)
+                    records.append(record)
+                    positions.append((b, row_number, g))
+            row_number += 1
+    has_reference = any("reference" in record for record in records)
+    columns = list(layout.numbers_columns or NUMBERS_COLUMNS + (REFERENCE_COLUMNS if has_reference else []))
+    numbers = pd.DataFrame(records).reindex(columns=columns)
+
+    bold = _bold(records, positions, layout.bold)
+    texts: dict[tuple[int, int, str], str] = {}
+    for record, (_, r, g), is_bold in zip(records, positions, bold):
+        texts[(r, g, record["budget"])] = (
+            _difference_cell(record["mean"]) if "reference" in record
+            else _cell(record["mean"], record["std"], is_bold)
         )
-    budget_order = list(pd.unique(frame["budget"]))
+    tex = _latex(layout, budget_order, texts, _caption(caption, rule, layout.runs(), model_descriptions), label)
+    return tex, numbers
 
-    rows = []
-    for regime in regimes:
-        sub = frame[frame["regime"] == regime]
-        seeds = pd.unique(sub["seed"])
-        # Reindex on all seeds of the regime so a missing row counts like a NaN metric.
-        wide = sub.pivot(index="seed", columns="budget", values=metric).reindex(index=seeds, columns=budget_order)
-        for budget in budget_order:
-            values = wide[budget].to_numpy(dtype=float) * 100.0
-            finite = values[~np.isnan(values)]
-            complete = finite.size == values.size
-            rows.append(
-                {
-                    "regime": regime,
-                    "budget": budget,
-                    "mean": finite.mean() if complete else np.nan,
-                    "std": finite.std(ddof=1) if complete and finite.size > 1 else np.nan,
-                    "n_seeds": int(finite.size),
-                }
-            )
-    numbers = pd.DataFrame(rows, columns=["regime", "budget", "mean", "std", "n_seeds"])
 
-    rounded = numbers.assign(shown=numbers["mean"].round(2))
-    best = rounded.groupby("budget")["shown"].transform("max")
-    rounded["bold"] = rounded["shown"] == best
-    cells = rounded.assign(
-        cell=[_cell(m, s, b) for m, s, b in zip(rounded["mean"], rounded["std"], rounded["bold"])]
-    ).pivot(index="regime", columns="budget", values="cell")
-    cells = cells.reindex(index=regimes, columns=budget_order)
-    cells.index = [regime.capitalize() for regime in regimes]
-    cells.columns = pd.Index([_budget_header(b) for b in budget_order], name="Regime")
+def _bold(records: list[dict[str, Any]], positions: list[tuple[int, int, int]], scope: str) -> list[bool]:
+    """Whether each record's cell is bold: the best shown value within its scope and budget."""
+    bold = [False] * len(records)
+    if scope == "none":
+        return bold
+    scopes: dict[tuple, list[int]] = defaultdict(list)
+    for i, (record, (b, _, g)) in enumerate(zip(records, positions)):
+        scopes[(b if scope == "block" else None, g, record["budget"])].append(i)
+    for members in scopes.values():
+        metrics = {records[i]["metric"] for i in members}
+        if len(metrics) > 1:
+            raise ValueError(f"cannot bold the best of a column mixing metrics {', '.join(sorted(metrics))}; "
+                             "give the rows compared with each other one metric")
+        shown = {i: _shown(records[i]["mean"]) for i in members if not np.isnan(records[i]["mean"])}
+        if shown:
+            best = (min if metrics.pop() in LOWER_IS_BETTER else max)(shown.values())
+            for i, value in shown.items():
+                bold[i] = value == best
+    return bold
 
-    styler = cells.style.format_index(escape="latex", axis=0).format_index(escape="latex", axis=1)
-    tex = styler.to_latex(
+
+def _latex(layout: Layout, budget_order: list[str], texts: dict[tuple[int, int, str], str], caption: str,
+           label: str) -> str:
+    rows = [row for block in layout.blocks for row in block.rows]
+    grouped = layout.groups != ("",)
+    n_labels = len(layout.columns)
+    data: list[list[str]] = [
+        [*row.labels, *(texts[(r, g, budget)] for g in range(len(layout.groups)) for budget in budget_order)]
+        for r, row in enumerate(rows)
+    ]
+    headers = [_budget_header(budget) for budget in budget_order]
+    if grouped:
+        columns = pd.MultiIndex.from_tuples(
+            [("", name) for name in layout.columns]
+            + [(group, header) for group in layout.groups for header in headers])
+    else:
+        columns = pd.Index([*layout.columns, *headers])
+    table = pd.DataFrame(data, columns=columns)
+    label_keys = list(table.columns[:n_labels])
+
+    styler = table.style.hide(axis="index").format(escape="latex", subset=label_keys)
+    starts, first = [], 0
+    for block in layout.blocks[:-1]:
+        first += len(block.rows)
+        starts.append(first)
+    if starts:  # booktabs \midrule on its own line before every block but the first
+        styler = styler.format(lambda text: "\\midrule\n" + text, escape="latex", subset=(starts, label_keys[:1]))
+    if grouped:
+        # A \cmidrule under each group's label, before the budget header line.
+        width = len(budget_order)
+        rules = " ".join(f"\\cmidrule(lr){{{n_labels + 1 + g * width}-{n_labels + (g + 1) * width}}}"
+                         for g in range(len(layout.groups)))
+        first_header = _latex_escape(layout.columns[0])
+        styler = styler.format_index(escape="latex", axis=1, level=0).format_index(
+            lambda text: f"{rules}\n{text}" if text == first_header else text, escape="latex", axis=1, level=1)
+    else:
+        styler = styler.format_index(escape="latex", axis=1)
+    return styler.to_latex(
         hrules=True,
         caption=caption,
         label=label,
         position_float="centering",
-        column_format="l" + "c" * len(budget_order),
+        column_format="l" * n_labels + "c" * (len(layout.groups) * len(budget_order)),
+        multicol_align="c",
     )
-    return tex, numbers
 
 
 def render_table(kind: str, spec: dict, input_paths: list[str], out_tex: str) -> None:
     """Build table ``kind`` from the concatenated CSVs and write ``out_tex`` plus its numbers as ``.csv``."""
-    frame = pd.concat([pd.read_csv(path) for path in input_paths], ignore_index=True)
+    frame = pd.concat([read_csv(path, BUDGETS_CSV, columns=RUN_COLUMNS) for path in input_paths],
+                      ignore_index=True)
     tex, numbers = TABLES.get(kind)(frame, **spec)
     write_text(out_tex, tex)
     write_csv(Path(out_tex).with_suffix(".csv"), numbers)

@@ -44,6 +44,12 @@ class Regime:
     def reuses_backbone(self) -> bool:
         return len(self.phases) > 1 and self.phases[0] == BACKBONE_PHASE
 
+    @property
+    def uses_ics(self) -> bool:
+        """Whether any phase trains an IC or counts an IC's loss; a regime that does not trains the plain
+        backbone (no ICs at all), so its run is the same for every IC variant."""
+        return any("ics" in p.trainable or p.loss_heads != "final" for p in self.phases)
+
     def phases_to_run(self, from_backbone: bool) -> tuple[Phase, ...]:
         return self.phases[1:] if from_backbone else self.phases
 

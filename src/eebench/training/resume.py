@@ -24,7 +24,7 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from eebench.io import save_torch
+from eebench.io import read_checkpoint, save_torch
 from eebench.training.distributed import World
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,15 @@ log = logging.getLogger(__name__)
 FORMAT = 1  # bump when the checkpoint's layout changes: older files then no longer match
 EXIT_PREEMPTED = 75  # EX_TEMPFAIL, sysexits' "temporary failure; retry": a failure to Snakemake and SLURM
 PREEMPTION_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+
+
+RESUME_CHECKPOINT = ("a resume checkpoint written by `eebench train --resume`; delete it, or pass --restart "
+                     "to discard it")
+# Besides tensors and containers, the resume file holds numpy arrays: the MT19937 key of np.random's state
+# (uint32) and EarlyStopping.best (float64). weights_only loading needs the classes that rebuild them, and only
+# those (these five, for the two dtypes) are allowed.
+RESUME_GLOBALS = (np.ndarray(0).__reduce__()[0], np.ndarray, np.dtype, type(np.dtype(np.uint32)),
+                  type(np.dtype(np.float64)))
 
 
 class Preempted(Exception):
@@ -123,7 +132,7 @@ class ResumeFile:
             return None
         if not self.path.exists():
             return None
-        state = torch.load(self.path, map_location="cpu", weights_only=False)
+        state = read_checkpoint(self.path, RESUME_CHECKPOINT, allowed_globals=RESUME_GLOBALS)
         saved = state.get("fingerprint", {}) if isinstance(state, dict) else {}
         if saved != self.fingerprint:
             keys = sorted(k for k in set(saved) | set(self.fingerprint) if saved.get(k) != self.fingerprint.get(k))

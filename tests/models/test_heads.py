@@ -1,0 +1,136 @@
+import pytest
+import torch
+from torch.nn import functional as F
+from torch.utils.flop_counter import FlopCounterMode
+
+from eebench.models import IC_TYPES, ModelSpec, build_model, head_blocks
+from eebench.models.heads import SDNHead
+
+sdn = IC_TYPES.get("sdn")
+
+
+def flops(module, x):
+    with FlopCounterMode(display=False) as counter:
+        module(x)
+    return counter.get_total_flops()
+
+
+@pytest.mark.parametrize("shape", [(3, 8, 32, 32), (3, 8, 16, 16), (2, 8, 7, 5), (2, 8, 4, 4), (2, 8, 3, 3),
+                                   (1, 8, 1, 1), (2, 5, 8), (2, 8)])
+def test_sdn_output_shape_for_any_spatial_size_and_tokens(shape):
+    head = sdn(8, 10)
+    assert tuple(head(torch.randn(*shape)).shape) == (shape[0], 10)
+
+
+def test_sdn_linear_sees_channels_times_pool_size_squared():
+    assert sdn(8, 10).linear.in_features == 8 * 16
+    assert sdn(8, 10, pool_size=2).linear.in_features == 8 * 4
+    assert sdn(8, 10, pool_size=1).linear.in_features == 8
+
+
+@pytest.mark.parametrize("pool_size", [0, -1, 2.0, True, "4"])
+def test_sdn_rejects_bad_pool_size(pool_size):
+    with pytest.raises(ValueError, match="pool_size"):
+        sdn(8, 10, pool_size=pool_size)
+
+
+def test_sdn_alpha_is_a_trainable_scalar_drawn_like_sdn():
+    torch.manual_seed(0)
+    head = sdn(8, 10)
+    torch.manual_seed(0)
+    expected = torch.rand(1)  # SDN: nn.Parameter(torch.rand(1)), the head's first random draw
+    alpha = head.pool.alpha
+    assert isinstance(alpha, torch.nn.Parameter) and alpha.requires_grad and alpha.shape == (1,)
+    assert torch.equal(alpha.detach(), expected)
+    assert any(p is alpha for p in head.parameters())
+    head(torch.randn(2, 8, 8, 8)).sum().backward()
+    assert alpha.grad is not None and alpha.grad.abs().item() > 0
+
+
+def test_sdn_hand_computed_forward_on_a_4x4_map():
+    head = sdn(1, 2, pool_size=2)
+    with torch.no_grad():
+        head.pool.alpha.fill_(0.25)
+        head.linear.weight.copy_(torch.tensor([[1.0, 2.0, 3.0, 4.0], [1.0, 0.0, 0.0, -1.0]]))
+        head.linear.bias.copy_(torch.tensor([0.5, 0.0]))
+    x = torch.arange(16.0).view(1, 1, 4, 4)
+    # 2x2 quadrants: max 5, 7, 13, 15 and mean 2.5, 4.5, 10.5, 12.5; 0.25*max + 0.75*mean:
+    mixed = [3.125, 5.125, 11.125, 13.125]
+    assert torch.allclose(head.pool(x).flatten(), torch.tensor(mixed))
+    expected = [3.125 + 2 * 5.125 + 3 * 11.125 + 4 * 13.125 + 0.5, 3.125 - 13.125]  # 99.75, -10
+    assert torch.allclose(head(x), torch.tensor([expected]))
+
+
+def test_sdn_pooling_equals_the_original_fixed_kernel_when_the_size_is_a_multiple_of_4():
+    # Original SDN: kernel (and stride) floor(S / 4) for S >= 4 (aux_funcs.feature_reduction_formula).
+    head = sdn(3, 5)
+    for size in (4, 8, 16, 32):
+        x = torch.randn(2, 3, size, size)
+        k = size // 4
+        a = head.pool.alpha
+        original = a * F.max_pool2d(x, k) + (1 - a) * F.avg_pool2d(x, k)
+        assert torch.allclose(head.pool(x), original, atol=1e-6)
+
+
+def test_sdn_small_maps_are_repeated_up_to_the_pool_size():
+    head = sdn(1, 3)
+    x = torch.tensor([[[[1.0, 2.0], [3.0, 4.0]]]])
+    pooled = head.pool(x)
+    assert torch.allclose(pooled, x.repeat_interleave(2, dim=2).repeat_interleave(2, dim=3))
+    one = torch.randn(2, 1, 1, 1)
+    assert torch.allclose(head.pool(one), one.expand(2, 1, 4, 4))
+
+
+def test_sdn_tokens_fall_back_to_linear_on_the_mean_token():
+    head = sdn(6, 4)
+    tokens = torch.randn(3, 5, 6)
+    # the 4-D path on the mean token as a 1 x 1 map ...
+    as_map = head(tokens.mean(dim=1)[:, :, None, None])
+    # ... and a linear head with the summed weight
+    weight = head.linear.weight.view(4, 6, 16).sum(-1)
+    as_linear = tokens.mean(dim=1) @ weight.T + head.linear.bias
+    assert torch.allclose(head(tokens), as_map, atol=1e-5)
+    assert torch.allclose(head(tokens), as_linear, atol=1e-5)
+    assert torch.allclose(head(tokens.mean(dim=1)), as_linear, atol=1e-5)
+    # pool_size 1: exactly a linear head's weights
+    linear1 = sdn(6, 4, pool_size=1)
+    assert torch.allclose(linear1(tokens), tokens.mean(dim=1) @ linear1.linear.weight.T + linear1.linear.bias,
+                          atol=1e-6)
+
+
+def test_sdn_flops_are_its_linear_layer():
+    head = sdn(64, 100)
+    for hw in (32, 8, 2):
+        assert flops(head, torch.zeros(2, 64, hw, hw)) == 2 * 2 * (64 * 16) * 100
+    assert flops(sdn(64, 100, pool_size=2), torch.zeros(1, 64, 8, 8)) == 2 * (64 * 4) * 100
+    # tokens: a linear head's cost
+    assert flops(head, torch.zeros(1, 7, 64)) == 2 * 64 * 100
+
+
+def test_sdn_builds_and_runs_on_the_meta_device():
+    with torch.device("meta"):
+        head = sdn(64, 100)
+        out = head(torch.empty(2, 64, 8, 8))
+    assert head.linear.weight.is_meta and head.pool.alpha.is_meta
+    assert out.is_meta and tuple(out.shape) == (2, 100)
+
+
+def test_sdn_in_a_resnet34_multi_exit_model_at_paper_b_positions():
+    # Paper B App. E.1: ICs at positions {2, 4, ..., 14}; the final block (15) keeps the backbone's classifier.
+    spec = ModelSpec(backbone="resnet34", backbone_params={"cifar_stem": True}, input_shape=(3, 32, 32),
+                     num_classes=100, ic={"type": "sdn", "pool_size": 4}, placement=[2, 4, 6, 8, 10, 12, 14])
+    assert head_blocks(spec) == [2, 4, 6, 8, 10, 12, 14, 15]
+    with torch.device("meta"):
+        model = build_model(spec)
+    assert all(isinstance(model.heads[str(b)], SDNHead) for b in (2, 4, 6, 8, 10, 12, 14))
+    assert not isinstance(model.heads["15"], SDNHead)
+
+
+def test_sdn_heads_train_in_a_small_multi_exit_model():
+    spec = ModelSpec(backbone="cnn", backbone_params={"widths": [8, 16, 16], "strides": [1, 2, 2]},
+                     input_shape=(1, 8, 8), num_classes=5, ic={"type": "sdn"}, placement=[0, 1])
+    model = build_model(spec, seed=0)
+    outputs = model(torch.randn(4, 1, 8, 8))
+    assert [tuple(o.shape) for o in outputs] == [(4, 5)] * 3
+    sum(o.sum() for o in outputs).backward()
+    assert model.heads["0"].pool.alpha.grad is not None

@@ -1,0 +1,450 @@
+"""Every paper-B table layout (kinds of eebench.render.TABLES besides ``budgets``, which test_tables.py covers):
+hand-computed means, sample stds (ddof=1), differences, bold cells and en dashes on small hand-made frames;
+exact LaTeX lines; the runs each entry lists; and the LaTeX structure (one tabular, a consistent column count
+on every line, a booktabs \\midrule under the header and between blocks)."""
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from eebench.render import TABLES
+from eebench.render.base import RunKey
+from eebench.render.tables import EN_DASH, LOWER_IS_BETTER, RULE_SENTENCES
+
+NAN = np.nan
+BUDGETS = ["25%", "50%", "unlimited"]
+FRACTIONS = {"25%": 0.25, "50%": 0.5, "unlimited": NAN}
+KINDS = ["budgets", "differences", "ic_size", "loss_scaling", "methods", "placement", "settings", "side_by_side"]
+
+
+def make_frame(values: dict[tuple[str, str, str], list[list[float]]], seeds=(0, 1, 2), rule: str = "last"
+               ) -> pd.DataFrame:
+    """``values[(model, regime, criterion)][i]`` = one value per budget for seed ``seeds[i]``. Accuracy and mse
+    are the value, f1 half of it, so a test sees which metric a cell reads."""
+    rows = [
+        {
+            "model": model, "dataset": "digits", "backbone": "cnn", "regime": regime, "seed": seed,
+            "criterion": criterion, "rule": rule, "budget": budget, "budget_fraction": FRACTIONS[budget],
+            "accuracy": value, "accuracy_flops": 0.5, "f1": value / 2, "f1_flops": 0.5, "mse": value,
+        }
+        for (model, regime, criterion), per_seed in values.items()
+        for seed, per_budget in zip(seeds, per_seed)
+        for budget, value in zip(BUDGETS, per_budget)
+    ]
+    return pd.DataFrame(rows)
+
+
+def same(per_budget: list[float], seeds: int = 3) -> list[list[float]]:
+    return [list(per_budget) for _ in range(seeds)]
+
+
+def build(kind: str, frame: pd.DataFrame, **entry):
+    spec = {"caption": "Cap.", "label": f"tab:{kind}", "rule": "last", "budgets": [0.25, 0.5]} | entry
+    return TABLES.get(kind)(frame, **spec)
+
+
+def cells(line: str) -> list[str]:
+    """The cells of one LaTeX row (split on unescaped &)."""
+    assert line.endswith(r"\\"), line
+    return [cell.strip() for cell in re.split(r"(?<!\\)&", line[: -len(r"\\")])]
+
+
+def structure(tex: str, n_blocks: int) -> list[list[str]]:
+    """Check the table is one well-formed booktabs tabular and return the cells of its body rows."""
+    lines = tex.splitlines()
+    assert lines[0] == r"\begin{table}" and lines[-1] == r"\end{table}"
+    assert tex.count(r"\begin{table}") == tex.count(r"\end{table}") == 1
+    assert tex.count(r"\begin{tabular}") == tex.count(r"\end{tabular}") == 1
+    n_columns = len(re.search(r"\\begin\{tabular\}\{([lc]+)\}", tex).group(1))
+    assert lines.count(r"\toprule") == lines.count(r"\bottomrule") == 1
+    inside = lines[lines.index(r"\toprule") + 1: lines.index(r"\bottomrule")]
+    for line in inside:
+        if line.endswith(r"\\"):
+            spans = [int(m.group(1)) if (m := re.match(r"\\multicolumn\{(\d+)\}", cell)) else 1 for cell in cells(line)]
+            assert sum(spans) == n_columns, line
+        else:
+            assert line == r"\midrule" or re.fullmatch(r"(\\cmidrule\(lr\)\{\d+-\d+\} ?)+", line), line
+    midrules = [i for i, line in enumerate(inside) if line == r"\midrule"]
+    assert len(midrules) == n_blocks  # one under the header, one between consecutive blocks
+    body = inside[midrules[0] + 1:]
+    for i in midrules[1:]:
+        assert cells(inside[i + 1])[0] != ""  # a block starts with its label
+    assert body and all(line == r"\midrule" or line.endswith(r"\\") for line in body)
+    return [cells(line) for line in body if line != r"\midrule"]
+
+
+def by_cell(numbers: pd.DataFrame, *keys: str) -> pd.DataFrame:
+    return numbers.set_index([*keys, "budget"])
+
+
+# Registry --------------------------------------------------------------------------------------------------
+
+
+def test_every_paper_b_layout_is_registered_and_reads_budgets() -> None:
+    assert TABLES.names() == KINDS
+    for kind in KINDS:
+        assert TABLES.get(kind).reads == "budgets" and callable(TABLES.get(kind).runs)
+
+
+# settings (Table 1) ----------------------------------------------------------------------------------------
+
+SETTINGS = {
+    "settings": [{"model": "a", "label": "Set A"}, {"model": "b", "label": "Set B", "metric": "f1"}],
+    "regimes": ["disjoint", "mixed"], "criterion": "confidence",
+}
+SETTINGS_FRAME = {
+    ("a", "disjoint", "confidence"): [[0.50, 0.60, 0.70], [0.52, 0.62, 0.72], [0.54, 0.64, 0.74]],
+    ("a", "mixed", "confidence"): [[0.60, 0.61, NAN], [0.60, 0.63, 0.80], [0.60, 0.65, 0.80]],
+    # read as f1 = half: disjoint 20, 30, 10; mixed 15, 35, 10 (ties at 10).
+    ("b", "disjoint", "confidence"): same([0.40, 0.60, 0.20]),
+    ("b", "mixed", "confidence"): same([0.30, 0.70, 0.20]),
+}
+
+
+def test_settings_blocks_numbers_and_bold_per_block() -> None:
+    tex, numbers = build("settings", make_frame(SETTINGS_FRAME), **SETTINGS)
+    assert list(numbers.columns) == ["block", "row", "group", "model", "regime", "criterion", "metric", "rule",
+                                     "budget", "mean", "std", "n_seeds"]
+    cell = by_cell(numbers, "block", "row")
+    assert cell.loc[("Set A", "Disjoint", "25%"), "mean"] == pytest.approx(52.0)
+    assert cell.loc[("Set A", "Disjoint", "25%"), "std"] == pytest.approx(2.0)  # sqrt((4 + 0 + 4) / 2)
+    assert cell.loc[("Set A", "Mixed", "50%"), "mean"] == pytest.approx(63.0)
+    assert math.isnan(cell.loc[("Set A", "Mixed", "unlimited"), "mean"])
+    assert cell.loc[("Set A", "Mixed", "unlimited"), "n_seeds"] == 2
+    assert cell.loc[("Set B", "Disjoint", "25%"), "mean"] == pytest.approx(20.0)  # f1, not accuracy
+    assert cell.loc[("Set B", "Disjoint", "25%"), "metric"] == "f1"
+    assert cell.loc[("Set B", "Mixed", "25%"), "model"] == "b"
+    assert set(numbers["rule"]) == {"last"} and set(numbers["criterion"]) == {"confidence"}
+
+    rows = structure(tex, n_blocks=2)
+    assert r"Setting & Regime & 25\% & 50\% & Unlimited \\" in tex.splitlines()
+    # Block A: mixed wins 25% and 50%, disjoint alone is finite at Unlimited. Block B is bolded on its own,
+    # although all its cells are below block A's; its Unlimited tie (10.00) is bold twice.
+    assert rows == [
+        ["Set A", "Disjoint", r"$52.00 \pm 2.00$", r"$62.00 \pm 2.00$", r"$\mathbf{72.00 \pm 2.00}$"],
+        ["", "Mixed", r"$\mathbf{60.00 \pm 0.00}$", r"$\mathbf{63.00 \pm 2.00}$", EN_DASH],
+        ["Set B", "Disjoint", r"$\mathbf{20.00 \pm 0.00}$", r"$30.00 \pm 0.00$", r"$\mathbf{10.00 \pm 0.00}$"],
+        ["", "Mixed", r"$15.00 \pm 0.00$", r"$\mathbf{35.00 \pm 0.00}$", r"$\mathbf{10.00 \pm 0.00}$"],
+    ]
+
+
+def test_settings_runs_and_default_label() -> None:
+    entry = {"kind": "settings", "settings": [{"model": "a"}, {"model": "b", "label": "B"}],
+             "regimes": ["joint", "mixed"], "criterion": "entropy", "caption": "C", "rule": "last"}
+    assert TABLES.get("settings").runs(entry) == [
+        RunKey("a", "joint", "entropy"), RunKey("a", "mixed", "entropy"),
+        RunKey("b", "joint", "entropy"), RunKey("b", "mixed", "entropy")]
+    frame = make_frame({run: same([0.5, 0.5, 0.5]) for run in
+                        [("a", "joint", "entropy"), ("a", "mixed", "entropy"),
+                         ("b", "joint", "entropy"), ("b", "mixed", "entropy")]})
+    tex, numbers = build("settings", frame, **{k: v for k, v in entry.items() if k not in ("kind", "caption")})
+    assert list(pd.unique(numbers["block"])) == ["a", "B"]  # label defaults to the model name
+    assert [row[0] for row in structure(tex, n_blocks=2)] == ["a", "", "B", ""]
+
+
+# side_by_side (Table 2) ------------------------------------------------------------------------------------
+
+SIDE = {
+    "settings": [{"model": "a", "label": "Newsgr. (class.)"},
+                 {"model": "s", "label": "STS-B (regr.)", "metric": "mse"}],
+    "regimes": ["disjoint", "mixed"], "criterion": "confidence",
+}
+SIDE_FRAME = {
+    ("a", "disjoint", "confidence"): same([0.60, 0.80, 0.90]),
+    ("a", "mixed", "confidence"): same([0.70, 0.75, 0.90]),
+    # mse, unscaled; lower is better: mixed wins 25%, disjoint 50%, Unlimited ties.
+    ("s", "disjoint", "confidence"): [[2.0, 1.5, 0.5], [2.2, 1.5, 0.5], [2.4, 1.5, 0.5]],
+    ("s", "mixed", "confidence"): same([1.0, 1.6, 0.5]),
+}
+
+
+def test_side_by_side_groups_and_lower_is_better() -> None:
+    assert "mse" in LOWER_IS_BETTER
+    tex, numbers = build("side_by_side", make_frame(SIDE_FRAME), **SIDE)
+    lines = tex.splitlines()
+    assert r" & \multicolumn{3}{c}{Newsgr. (class.)} & \multicolumn{3}{c}{STS-B (regr.)} \\" in lines
+    assert r"\cmidrule(lr){2-4} \cmidrule(lr){5-7}" in lines
+    assert r"Regime & 25\% & 50\% & Unlimited & 25\% & 50\% & Unlimited \\" in lines
+    assert structure(tex, n_blocks=1) == [
+        ["Disjoint", "$60.00 \\pm 0.00$", r"$\mathbf{80.00 \pm 0.00}$", r"$\mathbf{90.00 \pm 0.00}$",
+         r"$2.20 \pm 0.20$", r"$\mathbf{1.50 \pm 0.00}$", r"$\mathbf{0.50 \pm 0.00}$"],
+        ["Mixed", r"$\mathbf{70.00 \pm 0.00}$", r"$75.00 \pm 0.00$", r"$\mathbf{90.00 \pm 0.00}$",
+         r"$\mathbf{1.00 \pm 0.00}$", r"$1.60 \pm 0.00$", r"$\mathbf{0.50 \pm 0.00}$"],
+    ]
+    cell = by_cell(numbers, "group", "row")
+    assert cell.loc[("STS-B (regr.)", "Disjoint", "25%"), "mean"] == pytest.approx(2.2)
+    assert cell.loc[("STS-B (regr.)", "Disjoint", "25%"), "std"] == pytest.approx(0.2)
+    assert cell.loc[("STS-B (regr.)", "Disjoint", "25%"), "metric"] == "mse"
+    assert cell.loc[("Newsgr. (class.)", "Mixed", "25%"), "mean"] == pytest.approx(70.0)
+    assert set(numbers["block"]) == {""}
+    assert TABLES.get("side_by_side").runs(SIDE) == [
+        RunKey("a", "disjoint", "confidence"), RunKey("s", "disjoint", "confidence"),
+        RunKey("a", "mixed", "confidence"), RunKey("s", "mixed", "confidence")]
+
+
+# methods (Table 3) -----------------------------------------------------------------------------------------
+
+METHODS = {
+    "model": "vit", "regimes": ["disjoint", "mixed"], "criterion": "confidence",
+    "methods": [{"criterion": "patience", "label": "PBEE"}, {"criterion": "entropy"}],
+}
+
+
+def test_methods_blocks_per_exit_criterion() -> None:
+    assert TABLES.get("methods").runs(METHODS) == [
+        RunKey("vit", "disjoint", "patience"), RunKey("vit", "mixed", "patience"),
+        RunKey("vit", "disjoint", "entropy"), RunKey("vit", "mixed", "entropy")]
+    frame = make_frame({
+        ("vit", "disjoint", "patience"): same([0.19, 0.44, 0.64]),
+        ("vit", "mixed", "patience"): same([0.29, 0.59, 0.70]),
+        ("vit", "disjoint", "entropy"): same([0.27, 0.46, 0.71]),
+        ("vit", "mixed", "entropy"): same([0.42, 0.62, 0.70]),
+        # the entry's own criterion is not read: its rows are ignored
+        ("vit", "mixed", "confidence"): same([0.99, 0.99, 0.99]),
+    }, seeds=(0,))
+    tex, numbers = build("methods", frame, **METHODS)
+    assert r"EE Method & Regime & 25\% & 50\% & Unlimited \\" in tex.splitlines()
+    # One seed: no "± std".
+    assert structure(tex, n_blocks=2) == [
+        ["PBEE", "Disjoint", "$19.00$", "$44.00$", "$64.00$"],
+        ["", "Mixed", r"$\mathbf{29.00}$", r"$\mathbf{59.00}$", r"$\mathbf{70.00}$"],
+        ["Entropy", "Disjoint", "$27.00$", "$46.00$", r"$\mathbf{71.00}$"],
+        ["", "Mixed", r"$\mathbf{42.00}$", r"$\mathbf{62.00}$", "$70.00$"],
+    ]
+    assert set(numbers["criterion"]) == {"patience", "entropy"}
+    assert numbers["std"].isna().all() and (numbers["n_seeds"] == 1).all()
+
+
+# differences (Table 5) -------------------------------------------------------------------------------------
+
+DIFFERENCES = {
+    "reference": "ref", "variants": [{"model": "inc", "label": "Inc."}, {"model": "dec", "label": "Dec."}],
+    "regimes": ["joint", "mixed"], "criterion": "confidence",
+}
+DIFFERENCES_FRAME = {
+    ("ref", "joint", "confidence"): [[0.50, 0.60, 0.70], [0.52, 0.60, 0.72], [0.54, 0.60, 0.74]],
+    ("ref", "mixed", "confidence"): [[NAN, 0.70, 0.80], [0.60, 0.71, 0.80], [0.60, 0.72, 0.80]],
+    # per-seed differences: 25% +1 +1 +1; 50% -1 0 +1; unlimited 0 0 0
+    ("inc", "joint", "confidence"): [[0.51, 0.59, 0.70], [0.53, 0.60, 0.72], [0.55, 0.61, 0.74]],
+    # 25%: reference NaN for seed 0 -> dash; 50%: 0 -1 -2; unlimited 0
+    ("inc", "mixed", "confidence"): same([0.60, 0.70, 0.80]),
+    # 25%: -1 -2 -3; 50%: +0.4 each; unlimited: variant NaN for seed 2 -> dash
+    ("dec", "joint", "confidence"): [[0.49, 0.604, 0.70], [0.50, 0.604, 0.72], [0.51, 0.604, NAN]],
+    # 50%: -0.001 each, shown "+0.00" (never "-0.00")
+    ("dec", "mixed", "confidence"): [[0.60, 0.69999, 0.80], [0.60, 0.70999, 0.80], [0.60, 0.71999, 0.80]],
+}
+
+
+def test_differences_paired_by_seed_signed_without_bold() -> None:
+    tex, numbers = build("differences", make_frame(DIFFERENCES_FRAME), **DIFFERENCES)
+    assert list(numbers.columns) == ["block", "row", "group", "model", "regime", "criterion", "metric", "rule",
+                                     "budget", "mean", "std", "n_seeds", "reference", "reference_mean",
+                                     "variant_mean"]
+    assert r"Regime & Scaling & 25\% & 50\% & Unlimited \\" in tex.splitlines()
+    assert r"\mathbf" not in tex
+    assert structure(tex, n_blocks=2) == [
+        ["Joint", "Inc.", "$+1.00$", "$+0.00$", "$+0.00$"],
+        ["Mixed", "Inc.", EN_DASH, "$-1.00$", "$+0.00$"],
+        ["Joint", "Dec.", "$-2.00$", "$+0.40$", EN_DASH],
+        ["Mixed", "Dec.", EN_DASH, "$+0.00$", "$+0.00$"],  # 25%: the reference's NaN seed again
+    ]
+    cell = by_cell(numbers, "block", "row")
+    joint_inc_50 = cell.loc[("Inc.", "Joint", "50%")]
+    assert joint_inc_50["mean"] == pytest.approx(0.0, abs=1e-9) and joint_inc_50["std"] == pytest.approx(1.0)
+    assert joint_inc_50["reference_mean"] == pytest.approx(60.0) and joint_inc_50["variant_mean"] == pytest.approx(60.0)
+    assert joint_inc_50["model"] == "inc" and joint_inc_50["reference"] == "ref" and joint_inc_50["n_seeds"] == 3
+    assert cell.loc[("Dec.", "Joint", "25%"), "mean"] == pytest.approx(-2.0)
+    assert cell.loc[("Dec.", "Joint", "25%"), "std"] == pytest.approx(1.0)
+    assert cell.loc[("Dec.", "Joint", "50%"), "mean"] == pytest.approx(0.4)
+    assert cell.loc[("Dec.", "Mixed", "50%"), "mean"] == pytest.approx(-0.001)
+    dashed = cell.loc[("Inc.", "Mixed", "25%")]  # the reference has a NaN seed
+    assert math.isnan(dashed["mean"]) and math.isnan(dashed["reference_mean"])
+    assert dashed["variant_mean"] == pytest.approx(60.0) and dashed["n_seeds"] == 2
+    dashed = cell.loc[("Dec.", "Joint", "unlimited")]  # the variant has a NaN seed
+    assert math.isnan(dashed["mean"]) and math.isnan(dashed["variant_mean"])
+    assert dashed["reference_mean"] == pytest.approx(72.0)
+
+
+def test_differences_runs_include_the_reference() -> None:
+    assert TABLES.get("differences").runs(DIFFERENCES) == [
+        RunKey("ref", "joint", "confidence"), RunKey("ref", "mixed", "confidence"),
+        RunKey("inc", "joint", "confidence"), RunKey("inc", "mixed", "confidence"),
+        RunKey("dec", "joint", "confidence"), RunKey("dec", "mixed", "confidence")]
+    frame = make_frame({key: value for key, value in DIFFERENCES_FRAME.items() if key[0] != "ref"})
+    with pytest.raises(ValueError, match=re.escape("('ref', 'joint', 'confidence')")):
+        build("differences", frame, **DIFFERENCES)
+
+
+# ic_size (Tables 6 and 20) ---------------------------------------------------------------------------------
+
+IC_SIZE = {
+    "variants": [{"model": "l1", "label": "1L"}, {"model": "l2", "label": "2L-1024"},
+                 {"model": "l3", "label": "2L-2048"}],
+    "regimes": ["disjoint", "mixed"], "criterion": "confidence",
+}
+IC_SIZE_FRAME = {  # two seeds
+    # 25%: 51.004 and 50.996 both show 51.00 -> both bold
+    ("l1", "disjoint", "confidence"): [[0.51004, 0.40, 0.50], [0.51004, 0.42, 0.52]],
+    ("l2", "disjoint", "confidence"): [[0.50996, 0.45, 0.50], [0.50996, 0.45, 0.50]],
+    ("l3", "disjoint", "confidence"): [[0.30, 0.44, 0.50], [0.30, 0.46, NAN]],
+    ("l1", "mixed", "confidence"): [[0.44, 0.58, 0.60], [0.44, 0.58, 0.60]],
+    ("l2", "mixed", "confidence"): [[0.45, 0.57, 0.59], [0.45, 0.57, 0.59]],
+    ("l3", "mixed", "confidence"): [[0.44, 0.56, 0.60], [0.46, 0.58, 0.61]],
+}
+
+
+def test_ic_size_blocks_per_regime_two_seeds() -> None:
+    tex, numbers = build("ic_size", make_frame(IC_SIZE_FRAME, seeds=(0, 1)), **IC_SIZE)
+    assert r"Regime & IC arch. & 25\% & 50\% & Unlimited \\" in tex.splitlines()
+    # l1 disjoint 50%: 40, 42 -> mean 41, std sqrt(2) = 1.41; l3 mixed 25%: 44, 46 -> 45 +- 1.41, ties l2.
+    assert structure(tex, n_blocks=2) == [
+        ["Disjoint", "1L", r"$\mathbf{51.00 \pm 0.00}$", r"$41.00 \pm 1.41$", r"$\mathbf{51.00 \pm 1.41}$"],
+        ["", "2L-1024", r"$\mathbf{51.00 \pm 0.00}$", r"$\mathbf{45.00 \pm 0.00}$", r"$50.00 \pm 0.00$"],
+        ["", "2L-2048", r"$30.00 \pm 0.00$", r"$\mathbf{45.00 \pm 1.41}$", EN_DASH],
+        ["Mixed", "1L", r"$44.00 \pm 0.00$", r"$\mathbf{58.00 \pm 0.00}$", r"$60.00 \pm 0.00$"],
+        ["", "2L-1024", r"$\mathbf{45.00 \pm 0.00}$", r"$57.00 \pm 0.00$", r"$59.00 \pm 0.00$"],
+        ["", "2L-2048", r"$\mathbf{45.00 \pm 1.41}$", r"$57.00 \pm 1.41$", r"$\mathbf{60.50 \pm 0.71}$"],
+    ]
+    cell = by_cell(numbers, "block", "row")
+    assert cell.loc[("Disjoint", "1L", "50%"), "std"] == pytest.approx(math.sqrt(2))
+    assert cell.loc[("Disjoint", "1L", "25%"), "mean"] == pytest.approx(51.004)
+    assert cell.loc[("Mixed", "2L-2048", "unlimited"), "std"] == pytest.approx(math.sqrt(0.5))
+    assert cell.loc[("Disjoint", "2L-2048", "unlimited"), "n_seeds"] == 1
+    assert TABLES.get("ic_size").runs(IC_SIZE) == [
+        RunKey(model, regime, "confidence") for regime in ("disjoint", "mixed") for model in ("l1", "l2", "l3")]
+
+
+def test_bold_refuses_a_column_that_mixes_metrics() -> None:
+    entry = IC_SIZE | {"variants": [*IC_SIZE["variants"][:2], {"model": "l3", "label": "F1", "metric": "f1"}]}
+    with pytest.raises(ValueError, match="mixing metrics accuracy, f1"):
+        build("ic_size", make_frame(IC_SIZE_FRAME, seeds=(0, 1)), **entry)
+
+
+# placement (Table 7) ---------------------------------------------------------------------------------------
+
+PLACEMENT = {
+    "schemes": [{"model": "e1", "label": "Every-1"}, {"model": "ds", "label": "Dense-Sparse"}],
+    "regimes": ["disjoint", "joint"], "criterion": "confidence",
+}
+
+
+def test_placement_blocks_per_scheme_and_a_missing_seed_is_a_dash() -> None:
+    frame = make_frame({
+        ("e1", "disjoint", "confidence"): same([0.39, 0.49, 0.66]),
+        ("e1", "joint", "confidence"): same([0.52, 0.62, 0.65]),
+        ("ds", "disjoint", "confidence"): same([0.37, 0.48, 0.66]),
+        ("ds", "joint", "confidence"): same([0.40, 0.63, 0.60]),
+    })
+    # Seed 2 of ds/joint is lost for the 50% budget only: that cell is a dash, not the mean of two seeds.
+    frame = frame[~((frame["model"] == "ds") & (frame["regime"] == "joint") & (frame["seed"] == 2)
+                    & (frame["budget"] == "50%"))]
+    tex, numbers = build("placement", frame, **PLACEMENT)
+    assert r"Scheme & Regime & 25\% & 50\% & Unlimited \\" in tex.splitlines()
+    assert structure(tex, n_blocks=2) == [
+        ["Every-1", "Disjoint", r"$39.00 \pm 0.00$", r"$49.00 \pm 0.00$", r"$\mathbf{66.00 \pm 0.00}$"],
+        ["", "Joint", r"$\mathbf{52.00 \pm 0.00}$", r"$\mathbf{62.00 \pm 0.00}$", r"$65.00 \pm 0.00$"],
+        ["Dense-Sparse", "Disjoint", r"$37.00 \pm 0.00$", r"$\mathbf{48.00 \pm 0.00}$", r"$\mathbf{66.00 \pm 0.00}$"],
+        ["", "Joint", r"$\mathbf{40.00 \pm 0.00}$", EN_DASH, r"$60.00 \pm 0.00$"],
+    ]
+    missing = by_cell(numbers, "block", "row").loc[("Dense-Sparse", "Joint", "50%")]
+    assert math.isnan(missing["mean"]) and missing["n_seeds"] == 2
+    assert TABLES.get("placement").runs(PLACEMENT) == [
+        RunKey(model, regime, "confidence") for model in ("e1", "ds") for regime in ("disjoint", "joint")]
+
+
+# loss_scaling (Table 19) -----------------------------------------------------------------------------------
+
+LOSS_SCALING = {
+    "variants": [{"model": "base", "label": ""}, {"model": "ge", "label": "GE"}, {"model": "inc", "label": "Inc."}],
+    "regimes": ["joint", "mixed"], "criterion": "confidence",
+}
+
+
+def test_loss_scaling_flat_rows_bold_over_the_table() -> None:
+    values = {"joint": {"base": 0.53, "ge": 0.54, "inc": 0.51}, "mixed": {"base": 0.52, "ge": 0.55, "inc": 0.50}}
+    frame = make_frame({(model, regime, "confidence"): same([value, 0.60, 0.65 if model == "inc" else 0.64])
+                        for regime, by_model in values.items() for model, value in by_model.items()})
+    tex, numbers = build("loss_scaling", frame, **LOSS_SCALING)
+    rows = structure(tex, n_blocks=1)
+    assert [row[0] for row in rows] == ["Joint", "Joint GE", "Joint Inc.", "Mixed", "Mixed GE", "Mixed Inc."]
+    bold = [[r"\mathbf" in cell for cell in row[1:]] for row in rows]
+    # 25%: mixed GE alone (55); 50%: all tie at 60; Unlimited: both Inc. rows (65).
+    assert bold == [[False, True, False], [False, True, False], [False, True, True],
+                    [False, True, False], [True, True, False], [False, True, True]]
+    assert list(pd.unique(numbers["row"])) == ["Joint", "Joint GE", "Joint Inc.", "Mixed", "Mixed GE", "Mixed Inc."]
+    assert TABLES.get("loss_scaling").runs(LOSS_SCALING) == [
+        RunKey(model, regime, "confidence") for regime in ("joint", "mixed") for model in ("base", "ge", "inc")]
+
+
+# Shared behaviour ------------------------------------------------------------------------------------------
+
+ENTRIES = {
+    "budgets": ({"model": "a", "regimes": ["disjoint", "mixed"], "criterion": "confidence"}, SETTINGS_FRAME),
+    "settings": (SETTINGS, SETTINGS_FRAME),
+    "side_by_side": (SIDE, SIDE_FRAME),
+    "differences": (DIFFERENCES, DIFFERENCES_FRAME),
+    "ic_size": (IC_SIZE, IC_SIZE_FRAME),
+    "placement": ({"schemes": [{"model": "a", "label": "Every-1"}], "regimes": ["disjoint", "mixed"],
+                   "criterion": "confidence"}, SETTINGS_FRAME),
+    "loss_scaling": ({"variants": [{"model": "a", "label": ""}, {"model": "b", "label": "B"}],
+                      "regimes": ["disjoint", "mixed"], "criterion": "confidence"}, SETTINGS_FRAME),
+    "methods": ({"model": "a", "regimes": ["disjoint", "mixed"], "criterion": "confidence",
+                 "methods": [{"criterion": "confidence"}]}, SETTINGS_FRAME),
+}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("rule", sorted(RULE_SENTENCES))
+def test_every_kind_states_rule_and_settings_in_the_caption(kind: str, rule: str) -> None:
+    entry, values = ENTRIES[kind]
+    seeds = (0, 1) if kind == "ic_size" else (0, 1, 2)
+    runs = TABLES.get(kind).runs(entry)
+    descriptions = {run.model: f"digits, cnn_{run.model}, linear ICs" for run in runs}
+    tex, numbers = build(kind, make_frame(values, seeds=seeds, rule=rule), rule=rule,
+                         model_descriptions=descriptions, **entry)
+    caption = next(line for line in tex.splitlines() if line.startswith(r"\caption{"))
+    named = "; ".join(f"{model} = digits, cnn\\_{model}, linear ICs" for model in dict.fromkeys(r.model for r in runs))
+    assert caption == rf"\caption{{Cap. {RULE_SENTENCES[rule]} Settings: {named}.}}"
+    assert set(numbers["rule"]) == {rule}
+    assert {"model", "regime", "criterion", "budget", "mean", "std", "n_seeds", "rule"} <= set(numbers.columns)
+    assert set(zip(numbers["model"], numbers["regime"], numbers["criterion"])) <= {
+        (run.model, run.regime, run.criterion) for run in runs}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_kind_refuses_missing_runs_and_duplicated_rows(kind: str) -> None:
+    entry, values = ENTRIES[kind]
+    seeds = (0, 1) if kind == "ic_size" else (0, 1, 2)
+    frame = make_frame(values, seeds=seeds)
+    last = TABLES.get(kind).runs(entry)[-1]
+    without = frame[~((frame["model"] == last.model) & (frame["regime"] == last.regime)
+                      & (frame["criterion"] == last.criterion))]
+    with pytest.raises(ValueError, match=re.escape(str((last.model, last.regime, last.criterion)))):
+        build(kind, without, **entry)
+    doubled = frame[(frame["model"] == last.model) & (frame["regime"] == last.regime)
+                    & (frame["criterion"] == last.criterion)].head(1)
+    with pytest.raises(ValueError, match="several rows per seed and budget"):
+        build(kind, pd.concat([frame, doubled], ignore_index=True), **entry)
+
+
+def test_render_table_writes_a_blocked_kind(tmp_path) -> None:
+    from eebench.render import render_table
+
+    frame = make_frame(SETTINGS_FRAME)
+    paths = []
+    for (model, regime), part in frame.groupby(["model", "regime"]):
+        paths.append(str(tmp_path / f"{model}_{regime}.csv"))
+        part.to_csv(paths[-1], index=False)
+    out = tmp_path / "paper" / "settings.tex"
+    spec = {"caption": "C.", "label": "tab:s", "rule": "last", "budgets": [0.25, 0.5]} | SETTINGS
+    render_table("settings", spec, paths, str(out))
+    tex, numbers = TABLES.get("settings")(frame, **spec)
+    assert out.read_text() == tex
+    written = pd.read_csv(out.with_suffix(".csv"), keep_default_na=False, na_values=[""])
+    assert list(written.columns) == list(numbers.columns)
+    np.testing.assert_allclose(written["mean"], numbers["mean"])
+    assert list(written["block"]) == list(numbers["block"])

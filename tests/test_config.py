@@ -1,0 +1,129 @@
+"""Named model settings: base: inheritance, and which runs two settings share (and which they must not)."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from eebench import config as ee
+
+CNN = {"widths": [8, 8, 8, 8], "strides": [1, 2, 1, 2]}
+
+
+def make_config(**models) -> dict:
+    return {
+        "seeds": [0],
+        "datasets": {"digits": {"split_seed": 0}, "digits_b": {"loader": "digits", "split_seed": 1}},
+        "training": {"lr": 0.003, "max_epochs": 3},
+        "models": models or {
+            "cnn": {"dataset": "digits", "backbone": "cnn", "params": CNN},
+            "cnn_mlp": {"base": "cnn", "ic": {"type": "mlp", "hidden": [16]}},
+            "cnn_every2": {"base": "cnn", "placement": [1]},
+            "cnn_lr": {"base": "cnn", "training": {"lr": 0.0001}},
+            "cnn_wide": {"base": "cnn", "params": {"widths": [16, 16, 16, 16]}},
+            "cnn_b": {"base": "cnn", "dataset": "digits_b"},
+            "cnn_copy": {"dataset": "digits", "backbone": "cnn", "params": CNN},
+        },
+    }
+
+
+def test_base_inheritance_merges_params_and_training_and_replaces_the_rest():
+    models = ee.resolve_models(make_config())
+    assert list(models) == ["cnn", "cnn_mlp", "cnn_every2", "cnn_lr", "cnn_wide", "cnn_b", "cnn_copy"]
+    assert models["cnn_mlp"]["ic"] == {"type": "mlp", "hidden": [16]}
+    assert models["cnn_mlp"]["params"] == CNN and models["cnn_mlp"]["placement"] is None
+    # training: the global settings, then the entry's overrides key by key.
+    assert models["cnn"]["training"] == {"lr": 0.003, "max_epochs": 3}
+    assert models["cnn_lr"]["training"] == {"lr": 0.0001, "max_epochs": 3}
+    # params merge key by key too: strides come from the base.
+    assert models["cnn_wide"]["params"] == {"widths": [16, 16, 16, 16], "strides": [1, 2, 1, 2]}
+    assert models["cnn_b"]["dataset"] == "digits_b" and models["cnn_b"]["ic"] == {"type": "linear"}
+
+
+def test_a_chain_of_bases_resolves_in_any_config_order():
+    config = make_config(
+        third={"base": "second", "placement": [0]},
+        second={"base": "first", "ic": {"type": "mlp", "hidden": [4]}},
+        first={"dataset": "digits", "backbone": "cnn", "params": CNN},
+    )
+    third = ee.resolve_models(config)["third"]
+    assert third["placement"] == [0] and third["ic"]["type"] == "mlp" and third["backbone"] == "cnn"
+
+
+@pytest.mark.parametrize(
+    ("models", "message"),
+    [
+        ({"a": {"base": "nowhere"}}, r"models\.a\.base: unknown model 'nowhere'"),
+        ({"a": {"base": "b", "dataset": "digits"}, "b": {"base": "a", "backbone": "cnn"}},
+         r"models\.b\.base: inheritance cycle a -> b -> a|models\.a\.base: inheritance cycle b -> a -> b"),
+        ({"a": {"base": "a"}}, r"models\.a\.base: inheritance cycle a -> a"),
+        ({"a": {"backbone": "cnn", "params": CNN}}, r"models\.a: no 'dataset'"),
+    ],
+)
+def test_bad_bases_are_named(models, message):
+    with pytest.raises(ee.ConfigError, match=message):
+        ee.resolve_models(make_config(**models))
+
+
+def test_phase1_is_shared_exactly_between_settings_that_differ_only_in_their_ics():
+    config = make_config()
+    owners = {name: ee.phase1_owner(config, name) for name in config["models"]}
+    # IC type and placement do not enter phase 1; an identical entry without base: shares too.
+    assert owners["cnn_mlp"] == owners["cnn_every2"] == owners["cnn_copy"] == "cnn"
+    # A learning rate, the backbone's parameters or the data do.
+    assert owners["cnn_lr"] == "cnn_lr" and owners["cnn_wide"] == "cnn_wide" and owners["cnn_b"] == "cnn_b"
+
+
+def test_the_first_entry_in_config_order_owns_a_shared_run():
+    config = make_config()
+    config["models"] = {"cnn_mlp": config["models"]["cnn_mlp"] | {"dataset": "digits", "backbone": "cnn",
+                                                                   "params": CNN},
+                        "cnn": config["models"]["cnn"]}
+    config["models"]["cnn_mlp"].pop("base")
+    assert ee.phase1_owner(config, "cnn") == "cnn_mlp"
+
+
+def test_static_heads_are_shared_only_where_the_classifier_at_that_block_is_the_same():
+    config = make_config()
+    # Same linear IC at every block: cnn_every2's heads (blocks 1, 3) are cnn's.
+    assert [ee.static_owner(config, "cnn_every2", b) for b in (1, 3)] == ["cnn", "cnn"]
+    # Another IC type at blocks 0..2 is another static model; the last block is the plain backbone (shared).
+    assert [ee.static_owner(config, "cnn_mlp", b) for b in (0, 1, 2, 3)] == ["cnn_mlp"] * 3 + ["cnn"]
+    # Other training settings share nothing.
+    assert [ee.static_owner(config, "cnn_lr", b) for b in (0, 3)] == ["cnn_lr", "cnn_lr"]
+
+
+def test_static_settings_truncate_and_the_last_block_is_the_plain_backbone():
+    settings = ee.network_settings(ee.resolve_models(make_config())["cnn_mlp"])
+    assert ee.static_settings(settings, 1, 3) == {**settings, "placement": [1], "truncate_at": 1}
+    assert ee.static_settings(settings, 3, 3) == {**settings, "ic": {"type": "linear"}, "placement": []}
+
+
+def test_check_config_validates_resolved_entries_against_the_schema():
+    config = make_config()
+    config["models"]["cnn_wide"]["params"] = {"widths": [16, 16, 16, 16], "depth": 3}
+    with pytest.raises(ee.ConfigError, match=r"models\.cnn_wide\.params: Additional properties .*'depth'"):
+        ee.check_config(config)
+    config = make_config()
+    config["models"]["cnn_lr"]["training"] = {"lr": -1}
+    with pytest.raises(ee.ConfigError, match=r"models\.cnn_lr\.training\.lr: -1 is less than or equal"):
+        ee.check_config(config)
+    config = make_config()
+    config["models"]["cnn_b"]["dataset"] = "mnist"
+    with pytest.raises(ee.ConfigError, match=r"models\.cnn_b\.dataset: 'mnist' is not configured"):
+        ee.check_config(config)
+
+
+def test_dataset_entries_pick_a_loader_and_are_checked_against_its_parameters():
+    config = make_config()
+    assert ee.dataset_loader(config, "digits_b") == "digits" and ee.dataset_loader(config, "digits") == "digits"
+    assert ee.dataset_params(config, "digits_b") == {"split_seed": 1}
+    ee.check_config(config)
+    bad = copy.deepcopy(config)
+    bad["datasets"]["digits_b"]["root"] = "/data"
+    with pytest.raises(ee.ConfigError, match=r"datasets\.digits_b: Additional properties .*'root'"):
+        ee.check_config(bad)
+    bad = copy.deepcopy(config)
+    bad["datasets"]["mnist"] = {"split_seed": 0}
+    with pytest.raises(ee.ConfigError, match=r"datasets\.mnist: unknown dataset 'mnist'"):
+        ee.check_config(bad)
