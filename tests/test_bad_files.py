@@ -306,6 +306,16 @@ def run_cli(capsys, *argv):
     return status, [line for line in err.splitlines() if line.strip()]
 
 
+def assert_one_line_error(capsys, old_output, bad_file, *expected, argv):
+    """The command fails with status 2 and one stderr line naming ``bad_file`` and each ``expected`` text, and
+    leaves the existing output untouched."""
+    status, lines = run_cli(capsys, *argv)
+    assert status == 2
+    assert len(lines) == 1 and lines[0].startswith(f"eebench {argv[0]}: error: "), lines
+    assert str(bad_file) in lines[0] and all(text in lines[0] for text in expected), lines[0]
+    assert old_output.read_bytes() == b"known content\n"
+
+
 @pytest.fixture
 def old_output(tmp_path):
     out = tmp_path / "existing" / "out"
@@ -319,41 +329,29 @@ def test_cli_sweep_of_a_bad_cache(tmp_path, capsys, old_output, make):
     logits = tmp_path / "results" / "logits" / "seed0.npz"
     logits.parent.mkdir(parents=True)
     make(logits)
-    status, lines = run_cli(capsys, "sweep", "--logits", logits, "--criterion", "confidence", "--out", old_output)
-    assert status == 2
-    assert len(lines) == 1 and lines[0].startswith("eebench sweep: error: ")
-    assert str(logits) in lines[0] and LOGIT_CACHE in lines[0]
-    assert old_output.read_bytes() == b"known content\n"
+    assert_one_line_error(capsys, old_output, logits, LOGIT_CACHE,
+                          argv=("sweep", "--logits", logits, "--criterion", "confidence", "--out", old_output))
 
 
 def test_cli_train_on_a_truncated_prepared_dataset(tmp_path, capsys, prepared, old_output):
     data = tmp_path / "digits.npz"
     data.write_bytes(prepared.read_bytes())
     cut_in_half(data)
-    status, lines = run_cli(capsys, "train", "--data", data, "--model", MODEL, "--regime", "joint",
-                            "--seed", 0, "--out", old_output)
-    assert status == 2
-    assert len(lines) == 1 and lines[0].startswith("eebench train: error: ")
-    assert str(data) in lines[0] and PREPARED_DATASET in lines[0]
-    assert old_output.read_bytes() == b"known content\n"
+    assert_one_line_error(capsys, old_output, data, PREPARED_DATASET,
+                          argv=("train", "--data", data, "--model", MODEL, "--regime", "joint", "--seed", 0,
+                                "--out", old_output))
 
 
 def test_cli_cache_logits_of_a_text_checkpoint(tmp_path, capsys, prepared, old_output):
     checkpoint = text_file(tmp_path / "model.pt")
-    status, lines = run_cli(capsys, "cache-logits", "--checkpoint", checkpoint, "--data", prepared,
-                            "--out", old_output)
-    assert status == 2
-    assert len(lines) == 1 and lines[0].startswith("eebench cache-logits: error: ")
-    assert str(checkpoint) in lines[0] and MODEL_CHECKPOINT in lines[0]
-    assert old_output.read_bytes() == b"known content\n"
+    assert_one_line_error(capsys, old_output, checkpoint, MODEL_CHECKPOINT,
+                          argv=("cache-logits", "--checkpoint", checkpoint, "--data", prepared, "--out", old_output))
 
 
 def test_cli_train_from_a_foreign_init_checkpoint(tmp_path, capsys, prepared, old_output):
     init = tmp_path / "backbone.pt"
     torch.save({"spec": {}, "state_dict": {}, "extra": Payload()}, init)
-    status, lines = run_cli(capsys, "train", "--data", prepared, "--model", MODEL,
-                            "--regime", "mixed", "--seed", 0, "--init", init, "--out", old_output)
-    assert status == 2
-    assert len(lines) == 1 and str(init) in lines[0] and "weights_only" in lines[0]
-    assert old_output.read_bytes() == b"known content\n"
+    assert_one_line_error(capsys, old_output, init, "weights_only",
+                          argv=("train", "--data", prepared, "--model", MODEL, "--regime", "mixed", "--seed", 0,
+                                "--init", init, "--out", old_output))
     assert UNPICKLED == []

@@ -257,6 +257,9 @@ def render_spec(config: dict[str, Any], section: str, name: str) -> dict[str, An
     or sweeps, ``rule`` and ``budgets`` with their defaults; and a description of every model it shows."""
     entry = dict(config[section][name])
     entry.pop("kind")
+    if section == "tables":
+        entry.setdefault("caption", "")
+        entry.setdefault("label", "")
     if renderer(section, config[section][name]["kind"]).reads in ("budgets", "sweeps"):
         entry.setdefault("rule", "best")
         entry.setdefault("budgets", list(config.get("budgets", [0.25, 0.5, 0.75, 1.0])))

@@ -99,7 +99,7 @@ def _fit(data_path, spec, info, phases, training: dict, seed: int, init: str | N
         if world.rank == 0:
             save_torch(out, {
                 "spec": spec.to_dict(), "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
-                "meta": meta, "training": training, "history": history,
+                "meta": meta, "training": training, "history": history, "costs": model_costs(spec),
             })
             if resume_file is not None:
                 resume_file.remove()
@@ -132,7 +132,7 @@ def train_static_head(data: str, model: dict, training: dict, block: int, seed: 
     has there, trained alone with its backbone unfrozen — the backbone phase applied to the truncated
     network. At the last block this is the plain backbone (the ``backbone`` regime's run)."""
     spec, info = _model_spec(data, model)
-    heads = head_blocks(spec)
+    heads = head_blocks(replace(spec, truncate_at=None))  # the workflow passes the static form already
     if block not in heads:
         raise ValueError(f"--block {block}: the model has heads after blocks {heads} only")
     spec = spec.plain() if block == heads[-1] else replace(spec, placement=[block], truncate_at=block)
@@ -140,8 +140,20 @@ def train_static_head(data: str, model: dict, training: dict, block: int, seed: 
     _fit(data, spec, info, (BACKBONE_PHASE,), training, seed, None, run_meta, out, resume, restart)
 
 
+def model_costs(spec: ModelSpec) -> dict[str, Any]:
+    """FLOPs of one sample: exiting at each head (``head_flops``) and the plain backbone (``backbone_flops``,
+    the 100% budget; for a static model still the full backbone's)."""
+    costs, backbone_cost = head_costs(build_model(spec), spec.input_shape)
+    if spec.truncate_at is not None:
+        _, backbone_cost = head_costs(build_model(replace(spec, truncate_at=None)), spec.input_shape)
+    return {"head_flops": [float(c) for c in costs], "backbone_flops": float(backbone_cost)}
+
+
 def cache_logits(checkpoint: str, data: str, out: str, batch_size: int = 512) -> None:
-    """One pass over validation and test for all heads -> logits [H, N, C], labels and per-head FLOPs."""
+    """One pass over validation and test for all heads -> logits [H, N, C], labels and per-head FLOPs.
+
+    The FLOPs come from the checkpoint when training recorded them (counting them here would first import
+    torch's compiler stack, ~2 s per job, which a training process has already paid), else they are counted."""
     saved = read_checkpoint(checkpoint, MODEL_CHECKPOINT, keys=("spec", "state_dict", "meta"))
     spec = ModelSpec.from_dict(saved["spec"])
     model = build_model(spec)
@@ -152,13 +164,9 @@ def cache_logits(checkpoint: str, data: str, out: str, batch_size: int = 512) ->
     for split in ("val", "test"):
         dataset, info = load_split(data, split)
         arrays[f"{split}_logits"], arrays[f"{split}_labels"] = predict(model, dataset, batch_size, device)
-    costs, backbone_cost = head_costs(model, spec.input_shape)
-    if spec.truncate_at is not None:
-        # A static model's 100% budget is still the full backbone's cost.
-        full_model = build_model(replace(spec, truncate_at=None))
-        _, backbone_cost = head_costs(full_model, spec.input_shape)
+    costs = saved.get("costs") or model_costs(spec)
     save_npz(
-        out, **arrays, head_flops=np.asarray(costs, dtype=np.float64), backbone_flops=np.float64(backbone_cost),
-        multilabel=np.bool_(info.multilabel), head_blocks=np.asarray(model.head_blocks),
-        meta=np.array(json.dumps(saved["meta"])),
+        out, **arrays, head_flops=np.asarray(costs["head_flops"], dtype=np.float64),
+        backbone_flops=np.float64(costs["backbone_flops"]), multilabel=np.bool_(info.multilabel),
+        head_blocks=np.asarray(model.head_blocks), meta=np.array(json.dumps(saved["meta"])),
     )

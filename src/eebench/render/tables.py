@@ -171,15 +171,21 @@ def budgets(*, model: str, regimes: list[str], criterion: str, metric: str = "ac
                                    "n_seeds"))
 
 
-@table_kind("settings")
-def settings(*, settings: list[dict], regimes: list[str], criterion: str, metric: str = "accuracy") -> Layout:
-    """Paper B Table 1: a block of regime rows per setting ({model, label, metric}); bold per block."""
+def _blocks_of_regimes(entries: list[dict], regimes: list[str], criterion: str, metric: str,
+                       header: str) -> Layout:
+    """A block of regime rows per entry ({model, label, metric}), headed ``header``; bold per block."""
     blocks = [
         _block(_label(entry), [(_regime(regime), Cell(RunKey(entry["model"], regime, criterion),
                                                        entry.get("metric", metric))) for regime in regimes])
-        for entry in settings
+        for entry in entries
     ]
-    return Layout(("Setting", "Regime"), tuple(blocks))
+    return Layout((header, "Regime"), tuple(blocks))
+
+
+@table_kind("settings")
+def settings(*, settings: list[dict], regimes: list[str], criterion: str, metric: str = "accuracy") -> Layout:
+    """Paper B Table 1: a block of regime rows per setting ({model, label, metric}); bold per block."""
+    return _blocks_of_regimes(settings, regimes, criterion, metric, "Setting")
 
 
 @table_kind("side_by_side")
@@ -239,12 +245,7 @@ def ic_size(*, variants: list[dict], regimes: list[str], criterion: str, metric:
 @table_kind("placement")
 def placement(*, schemes: list[dict], regimes: list[str], criterion: str, metric: str = "accuracy") -> Layout:
     """Paper B Table 7: a block of regime rows per placement scheme ({model, label}); bold per block."""
-    blocks = [
-        _block(_label(entry), [(_regime(regime), Cell(RunKey(entry["model"], regime, criterion),
-                                                       entry.get("metric", metric))) for regime in regimes])
-        for entry in schemes
-    ]
-    return Layout(("Scheme", "Regime"), tuple(blocks))
+    return _blocks_of_regimes(schemes, regimes, criterion, metric, "Scheme")
 
 
 @table_kind("loss_scaling")
