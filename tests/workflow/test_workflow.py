@@ -65,9 +65,14 @@ def test_a_config_file_on_the_command_line_is_the_whole_experiment(tmp_path):
     assert "train_static_head" not in counts and "prepare_dataset" in counts
     planned = planned_outputs(result.stdout)
     assert not [p for p in planned if "digits" in p or "/cnn" in p or "regimes.tex" in p or "bee" in p]
-    # Single keys can still be overridden on the command line.
-    result = snakemake(tmp_path, "--dry-run", "--configfile", "paper.yaml", "--config", "seeds=[0]")
+    # Single keys can still be overridden on the command line: by a second config file merged over the first
+    # (typed values), or with --config (Snakemake parses nested values as strings, e.g. a path).
+    (tmp_path / "one_seed.yaml").write_text("seeds: [0]\n")
+    result = snakemake(tmp_path, "--dry-run", "--configfile", "paper.yaml", "one_seed.yaml")
     assert job_counts(result.stdout)["train_model"] == 4
+    result = snakemake(tmp_path, "--dry-run", "--configfile", "paper.yaml", "--config",
+                       'datasets={"cifar100": {"root": "/no/such/root"}}', check=False)
+    assert "datasets.cifar100.root: directory /no/such/root does not exist" in result.stdout + result.stderr
 
 
 @pytest.mark.parametrize(

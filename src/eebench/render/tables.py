@@ -217,9 +217,10 @@ def methods(*, model: str, regimes: list[str], methods: list[dict], metric: str 
 
 @table_kind("differences")
 def differences(*, reference: str, variants: list[dict], regimes: list[str], criterion: str,
-                metric: str = "accuracy") -> Layout:
+                metric: str = "accuracy", variant_header: str = "Scaling") -> Layout:
     """Paper B Table 5: each variant minus the reference setting, per regime, in percentage points (mean of
-    the per-seed differences), a block per variant; no bold."""
+    the per-seed differences), a block per variant; no bold. ``variant_header`` heads the variant column
+    (the paper's "Scaling")."""
     blocks = [
         Block(_label(entry), tuple(
             Row(_regime(regime), (_regime(regime), _label(entry)),
@@ -228,7 +229,7 @@ def differences(*, reference: str, variants: list[dict], regimes: list[str], cri
             for regime in regimes))
         for entry in variants
     ]
-    return Layout(("Regime", "Scaling"), tuple(blocks), bold="none")
+    return Layout(("Regime", variant_header), tuple(blocks), bold="none")
 
 
 @table_kind("ic_size")
@@ -469,7 +470,7 @@ def _latex(layout: Layout, budget_order: list[str], texts: dict[tuple[int, int, 
             lambda text: f"{rules}\n{text}" if text == first_header else text, escape="latex", axis=1, level=1)
     else:
         styler = styler.format_index(escape="latex", axis=1)
-    return styler.to_latex(
+    tex = styler.to_latex(
         hrules=True,
         caption=caption,
         label=label,
@@ -477,6 +478,16 @@ def _latex(layout: Layout, budget_order: list[str], texts: dict[tuple[int, int, 
         column_format="l" * n_labels + "c" * (len(layout.groups) * len(budget_order)),
         multicol_align="c",
     )
+    return _fit_to_line_width(tex)
+
+
+def _fit_to_line_width(tex: str) -> str:
+    """Shrink the tabular to the line width when it is wider (mean ± std cells make paper B's layouts wider
+    than a page), never enlarge it: graphicx's \resizebox with \width, the tabular's natural width."""
+    start = tex.index("\\begin{tabular}")
+    end = tex.index("\\end{tabular}") + len("\\end{tabular}")
+    fitted = "\\resizebox{\\ifdim\\width>\\linewidth\\linewidth\\else\\width\\fi}{!}{%\n" + tex[start:end] + "%\n}"
+    return tex[:start] + fitted + tex[end:]
 
 
 def render_table(kind: str, spec: dict, input_paths: list[str], out_tex: str) -> None:
