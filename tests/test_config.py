@@ -127,3 +127,12 @@ def test_dataset_entries_pick_a_loader_and_are_checked_against_its_parameters():
     bad["datasets"]["mnist"] = {"split_seed": 0}
     with pytest.raises(ee.ConfigError, match=r"datasets\.mnist: unknown dataset 'mnist'"):
         ee.check_config(bad)
+
+
+def test_two_entries_of_one_loader_are_two_datasets_with_their_own_runs():
+    from eebench import targets
+
+    config = make_config()
+    assert targets.train_inputs(config, "cnn_b", "joint", "0") == {"data": "results/data/digits_b.npz"}
+    assert targets.train_inputs(config, "cnn", "joint", "0") == {"data": "results/data/digits.npz"}
+    assert targets.trained_model_path(config, "cnn_b", "backbone", 0) == "results/models/cnn_b/backbone/seed0/model.pt"

@@ -483,7 +483,7 @@ def _latex(layout: Layout, budget_order: list[str], texts: dict[tuple[int, int, 
 
 def _fit_to_line_width(tex: str) -> str:
     """Shrink the tabular to the line width when it is wider (mean ± std cells make paper B's layouts wider
-    than a page), never enlarge it: graphicx's \resizebox with \width, the tabular's natural width."""
+    than a page), never enlarge it: graphicx's resizebox, comparing the tabular's natural width."""
     start = tex.index("\\begin{tabular}")
     end = tex.index("\\end{tabular}") + len("\\end{tabular}")
     fitted = "\\resizebox{\\ifdim\\width>\\linewidth\\linewidth\\else\\width\\fi}{!}{%\n" + tex[start:end] + "%\n}"
