@@ -190,6 +190,7 @@ def test_editing_one_variant_reruns_that_variant_only(default_run):
     # cnn_mlp's three regimes x three seeds, and what reads them; its phase 1 (cnn's) and nothing of cnn.
     assert counts["train_model"] == 9 and counts["cache_logits"] == 9 and "train_static_head" not in counts
     assert all("/cnn_mlp/" in p for p in planned if p.startswith("results/"))
-    # The two tables showing cnn_mlp, and the placement table whose caption changed; nothing else.
+    # The three tables showing cnn_mlp, and the placement table whose caption changed; nothing else.
     assert sorted(p for p in planned if p.startswith("paper/")) == [
-        f"paper/tables/{t}.{x}" for t in ("ic_size", "ic_size_differences", "placement") for x in ("csv", "tex")]
+        f"paper/tables/{t}.{x}" for t in ("ic_size", "ic_size_differences", "placement", "settings")
+        for x in ("csv", "tex")]
