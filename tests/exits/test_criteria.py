@@ -29,8 +29,9 @@ def test_every_criterion_gives_finite_unit_scores_per_head_and_sample(name, mult
             warnings.simplefilter("error")  # overflow or log(0) would warn
             scores = CRITERIA.get(name)(values, multilabel)
         assert scores.shape == values.shape[:2]
-        assert np.isfinite(scores).all()
-        assert ((scores >= 0) & (scores <= 1 + 1e-6)).all()
+        assert np.isfinite(scores).all() and (scores >= 0).all()
+        if name != "patience":  # patience counts heads; the others are probabilities or 1 - entropies
+            assert (scores <= 1 + 1e-6).all()
 
 
 @pytest.mark.parametrize("name", CRITERIA.names())
@@ -83,3 +84,43 @@ def test_entropy_multilabel_is_mean_binary_entropy_in_bits():
 
 def test_entropy_single_class_is_certain():
     np.testing.assert_array_equal(CRITERIA.get("entropy")(np.zeros((2, 3, 1)), False), np.ones((2, 3)))
+
+
+def test_patience_counts_consecutive_agreeing_heads_single_label():
+    # Predictions per head for three samples: [0, 0, 0, 0], [1, 2, 2, 2], [3, 3, 1, 1].
+    predicted = np.array([[0, 1, 3], [0, 2, 3], [0, 2, 1], [0, 2, 1]])
+    logits = np.full((4, 3, 4), -5.0)
+    np.put_along_axis(logits, predicted[..., None], 5.0, axis=-1)
+    np.testing.assert_array_equal(CRITERIA.get("patience")(logits, False),
+                                  [[0, 0, 0], [1, 0, 1], [2, 1, 0], [3, 2, 1]])
+
+
+def test_patience_multilabel_agreement_is_an_identical_label_set():
+    sets = [[1, 0, 1], [1, 0, 1], [1, 1, 1], [1, 1, 1]]  # one sample; label sets per head
+    logits = (np.array(sets, dtype=float)[:, None, :] * 2 - 1)
+    np.testing.assert_array_equal(CRITERIA.get("patience")(logits, True)[:, 0], [0, 1, 0, 1])
+
+
+def test_patience_sweep_is_pbee_for_every_patience():
+    """Thresholds 0..H-1 of the sweep give PBEE with patience k: exit at the first head whose streak >= k."""
+    from eebench.exits.sweep import sweep
+
+    logits = random_logits(3, (5, 200, 3))
+    scores = CRITERIA.get("patience")(logits, False)
+    correct = (logits.argmax(-1) == 0).astype(float)
+    frame = sweep(scores, {"accuracy": correct}, np.arange(1.0, 6.0), 5.0)
+    predictions = logits.argmax(-1)
+    for k in range(5):
+        exits = []
+        for n in range(200):  # the per-sample loop, as PBEE is written, to check the vectorised sweep
+            streak, exit_head = 0, 4
+            for h in range(5):
+                streak = streak + 1 if h and predictions[h, n] == predictions[h - 1, n] else 0
+                if streak >= k:
+                    exit_head = h
+                    break
+            exits.append(exit_head)
+        exits = np.array(exits)
+        row = frame[frame["threshold"] >= k].iloc[0]  # the operating point threshold k selects
+        assert row["avg_exit_head"] == pytest.approx(exits.mean() + 1)
+        assert row["accuracy"] == pytest.approx(correct[exits, np.arange(200)].mean())

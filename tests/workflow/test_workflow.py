@@ -80,7 +80,7 @@ def test_a_config_file_on_the_command_line_is_the_whole_experiment(tmp_path):
     [
         (("tables", "regimes", "regimes"), ["disjoint", "jiont"], "jiont"),
         (("figures", "bee", "models"), ["cnn", "mnist"], "mnist"),
-        (("tables", "regimes", "criterion"), "patience", "patience"),
+        (("tables", "regimes", "criterion"), "confidance", "confidance"),
         (("resources", "train_model", "mem_mb"), 0, "mem_mb"),
         (("resources", "train_model", "gpu"), "one", "gpu"),
     ],

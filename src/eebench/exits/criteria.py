@@ -58,3 +58,20 @@ def entropy(logits: np.ndarray, multilabel: bool) -> np.ndarray:
         log_p = log_softmax(logits, axis=-1)
         normalised = -(np.exp(log_p) * log_p).sum(axis=-1) / np.log(n_classes)
     return (1.0 - np.clip(normalised, 0.0, 1.0)).astype(logits.dtype, copy=False)
+
+
+@CRITERIA.register("patience")
+def patience(logits: np.ndarray, multilabel: bool) -> np.ndarray:
+    """Patience-based exiting (PBEE, Zhou et al., 2020; paper B §4.3 and Table 3): the score at head h is the
+    number of consecutive heads before h whose prediction equals h's (0 at the first head, and wherever the
+    prediction just changed), so "score >= k" is PBEE's "the prediction stayed the same for k heads" and the
+    sweep's thresholds 0, 1, ..., H-1 are the patiences. Predictions: the argmax (single-label) or the set of
+    positive labels, logit >= 0 (multi-label: agreement is an identical set). Vectorised: the streak at head
+    h is h minus the index of the last head <= h where the prediction changed."""
+    logits = np.asarray(logits)
+    predictions = logits >= 0 if multilabel else logits.argmax(axis=-1)[..., None]
+    changed = np.ones(logits.shape[:2], dtype=bool)  # [H, N]; head 0 starts a streak
+    changed[1:] = (predictions[1:] != predictions[:-1]).any(axis=-1)
+    heads = np.arange(logits.shape[0])[:, None]
+    last_change = np.maximum.accumulate(np.where(changed, heads, 0), axis=0)
+    return (heads - last_change).astype(np.float64)
