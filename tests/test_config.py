@@ -5,7 +5,12 @@ import copy
 
 import pytest
 
+from pathlib import Path
+
 from eebench import config as ee
+from eebench.config import load_config
+
+REPO = Path(__file__).resolve().parents[1]
 
 CNN = {"widths": [8, 8, 8, 8], "strides": [1, 2, 1, 2]}
 
@@ -136,3 +141,21 @@ def test_two_entries_of_one_loader_are_two_datasets_with_their_own_runs():
     assert targets.train_inputs(config, "cnn_b", "joint", "0") == {"data": "results/data/digits_b.npz"}
     assert targets.train_inputs(config, "cnn", "joint", "0") == {"data": "results/data/digits.npz"}
     assert targets.trained_model_path(config, "cnn_b", "backbone", 0) == "results/models/cnn_b/backbone/seed0/model.pt"
+
+
+def test_loss_scaling_variants_share_phase1_and_static_heads_but_not_their_own_runs():
+    config = load_config(REPO / "config.yaml")
+    for model in ("cnn_inc", "cnn_sdn", "cnn_ge", "cnn_gpf"):
+        assert ee.phase1_owner(config, model) == "cnn"
+    assert ee.static_owner(config, "cnn_ge", 1) == "cnn"
+    config["models"]["cnn_ge"]["training"]["loss_scaling"] = {"type": "sdn", "ramp_epochs": 0}
+    with pytest.raises(ee.ConfigError, match=r"models\.cnn_ge\.training\.loss_scaling"):
+        ee.check_config(config)
+
+
+def test_a_gpf_model_cannot_feed_b_ee():
+    config = load_config(REPO / "config.yaml")
+    config["figures"]["bee"]["models"] = ["cnn", "cnn_gpf"]
+    config["figures"]["bee"]["tasks"]["cnn_gpf"] = "single-label"
+    with pytest.raises(ee.ConfigError, match=r"figures\.bee: model 'cnn_gpf' has gpf ICs.*no B_EE"):
+        ee.check_config(config)

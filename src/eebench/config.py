@@ -55,10 +55,13 @@ def registries() -> dict[str, Any]:
     from eebench.render.figures import FIGURES
     from eebench.render.tables import TABLES
     from eebench.training import REGIMES
+    from eebench.claims import CLAIMS
+    from eebench.training.scaling import SCALINGS
 
     return {
         "dataset": DATASETS, "backbone": BACKBONES, "ic": IC_TYPES, "regime": REGIMES,
-        "criterion": CRITERIA, "table": TABLES, "figure": FIGURES,
+        "criterion": CRITERIA, "table": TABLES, "figure": FIGURES, "loss_scaling": SCALINGS,
+        "claim": CLAIMS,
     }
 
 
@@ -204,9 +207,15 @@ def _head_blocks(settings_json: str) -> tuple[int, ...]:
     return tuple(model_head_blocks(spec))
 
 
+def phase1_training(training: dict[str, Any]) -> dict[str, Any]:
+    """The training settings a single-loss run (phase 1, a static head) depends on: loss scaling weighs
+    several heads' losses (eq. 2, 3), never eq. (1)'s one, so it is left out."""
+    return {key: value for key, value in training.items() if key != "loss_scaling"}
+
+
 def _phase1_identity(entry: dict[str, Any]) -> str:
     keyed = {"dataset": entry["dataset"], "network": plain_backbone(network_settings(entry)),
-             "training": entry["training"]}
+             "training": phase1_training(entry["training"])}
     return json.dumps(keyed, sort_keys=True)
 
 
@@ -240,7 +249,13 @@ def describe_model(entry: dict[str, Any]) -> str:
     ic = entry["ic"]
     ic_text = ic["type"] + "".join(f" {k}={v}" for k, v in sorted(ic.items()) if k != "type")
     placement = "every block" if entry["placement"] is None else f"blocks {entry['placement']}"
-    return f"{entry['dataset']}, {entry['backbone']}, {ic_text} ICs after {placement}"
+    text = f"{entry['dataset']}, {entry['backbone']}, {ic_text} ICs after {placement}"
+    scaling = entry["training"].get("loss_scaling")
+    if scaling not in (None, "constant", {"type": "constant"}):
+        name = scaling if isinstance(scaling, str) else " ".join(
+            [scaling["type"], *(f"{k}={v}" for k, v in sorted(scaling.items()) if k != "type")])
+        text += f", {name} loss scaling"
+    return text
 
 
 # Tables and figures ----------------------------------------------------------------------------------------
@@ -317,11 +332,22 @@ def check_config(config: dict[str, Any]) -> None:
         _require(section[:-1], spec.get("kind"), f"{key}.kind")
         for run in render_runs(config, section, name):
             _require_entry(config, "models", run.model, f"{key}: model")
+            if renderer(section, spec["kind"]).reads == "bee" and _has_merge(models[run.model]):
+                raise ConfigError(f"{key}: model {run.model!r} has {models[run.model]['ic']['type']} ICs, whose "
+                                  f"logits combine every IC's output: no static per-head baseline, so no B_EE")
             _require("regime", run.regime, f"{key}: regime")
-            _require("criterion", run.criterion, f"{key}: criterion")
+            if run.criterion:  # a table of training records has none
+                _require("criterion", run.criterion, f"{key}: criterion")
         if spec.get("rule") == "val" and sweep_points:
             raise ConfigError(f"{key}.rule: 'val' maps validation thresholds onto the test sweep exactly, which "
                               f"needs every operating point (sweep.max_points: 0, not {sweep_points})")
+
+
+def _has_merge(entry: dict[str, Any]) -> bool:
+    """Whether the model's IC type combines the ICs through a merge module (GPF)."""
+    from eebench.models import IC_TYPES
+
+    return getattr(IC_TYPES.get(entry["ic"]["type"]), "build_merge", None) is not None
 
 
 def shell_json(obj: Any) -> str:

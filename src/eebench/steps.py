@@ -43,9 +43,10 @@ def _run_meta(info, model: dict[str, Any], meta: dict[str, Any] | None, **run: A
     return {**names, "backbone": model["backbone"], **run}
 
 
-def _load_backbone(model: torch.nn.Module, spec: ModelSpec, init: str) -> None:
+def _load_backbone(model: torch.nn.Module, spec: ModelSpec, init: str) -> list[dict]:
     """Start from a phase-1 run: its checkpoint must be the plain backbone of ``spec`` (no ICs); its weights
-    fill the backbone group, and the ICs keep their fresh initialisation."""
+    fill the backbone group, and the ICs keep their fresh initialisation. Returns that run's training history
+    (its epochs count towards this regime's training time, paper B §4.7)."""
     checkpoint = read_checkpoint(init, MODEL_CHECKPOINT, keys=("spec", "state_dict"))
     if ModelSpec.from_dict(checkpoint["spec"]) != spec.plain():
         raise ValueError(f"{init}: not the plain backbone of the requested model (its spec is "
@@ -54,6 +55,7 @@ def _load_backbone(model: torch.nn.Module, spec: ModelSpec, init: str) -> None:
     if set(checkpoint["state_dict"]) != expected:
         raise ValueError(f"{init}: its weights do not match the requested model's backbone group")
     model.load_state_dict(checkpoint["state_dict"], strict=False)
+    return list(checkpoint.get("history", []))
 
 
 def _fingerprint(data_path, spec, phases, config: TrainingConfig, seed: int, init: str | None, meta: dict,
@@ -81,8 +83,7 @@ def _fit(data_path, spec, info, phases, training: dict, seed: int, init: str | N
         model = build_model(spec, seed)
         torch.manual_seed(seed)
         np.random.seed(seed)
-        if init is not None:
-            _load_backbone(model, spec, init)
+        init_history = _load_backbone(model, spec, init) if init is not None else []
         if world.rank > 0:
             # Decorrelate the ranks' augmentation draws; rank 0 keeps the single-process stream.
             rank_seed = int(np.random.SeedSequence([seed, world.rank]).generate_state(1)[0])
@@ -99,7 +100,8 @@ def _fit(data_path, spec, info, phases, training: dict, seed: int, init: str | N
         if world.rank == 0:
             save_torch(out, {
                 "spec": spec.to_dict(), "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
-                "meta": meta, "training": training, "history": history, "costs": model_costs(spec),
+                "meta": meta, "training": training, "history": history, "init_history": init_history,
+                "costs": model_costs(spec),
             })
             if resume_file is not None:
                 resume_file.remove()

@@ -87,6 +87,13 @@ def train_settings(config: dict[str, Any], model: str, regime: str) -> dict[str,
     return ee.plain_backbone(settings) if regime == BACKBONE_REGIME else settings
 
 
+def training_settings(config: dict[str, Any], model: str, regime: str | None) -> dict[str, Any]:
+    """The training settings of ``model``'s run under ``regime`` (None: a static head). A single-loss run
+    (phase 1, a static head) gets no loss scaling, so a change of scaling never reruns it."""
+    training = ee.model_entry(config, model)["training"]
+    return ee.phase1_training(training) if regime in (None, BACKBONE_REGIME) else training
+
+
 def train_inputs(config: dict[str, Any], model: str, regime: str, seed: str) -> dict[str, str]:
     inputs = {"data": data_path(ee.model_entry(config, model)["dataset"])}
     if REGIMES.get(regime).reuses_backbone:
@@ -129,7 +136,9 @@ def bee_inputs(config: dict[str, Any], model: str, regime: str, criterion: str, 
     }
 
 
-def stage_path(stage: str, spec: dict[str, Any], run: RunKey, seed: int | str) -> str:
+def stage_path(config: dict[str, Any], stage: str, spec: dict[str, Any], run: RunKey, seed: int | str) -> str:
+    if stage == "models":
+        return trained_model_path(config, run.model, run.regime, seed)
     if stage == "budgets":
         return budgets_path(run.model, run.regime, run.criterion, spec["rule"], spec["budgets"], seed)
     if stage == "bee":
@@ -144,7 +153,7 @@ def render_inputs(config: dict[str, Any], section: str, name: str) -> list[str]:
     spec = ee.render_spec(config, section, name)
     stage = ee.renderer(section, config[section][name]["kind"]).reads
     runs = dict.fromkeys(ee.render_runs(config, section, name))  # in order, each once
-    return [stage_path(stage, spec, run, seed) for run in runs for seed in config["seeds"]]
+    return [stage_path(config, stage, spec, run, seed) for run in runs for seed in config["seeds"]]
 
 
 def code_files(*packages: str) -> list[str]:

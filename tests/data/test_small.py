@@ -156,6 +156,29 @@ def test_random_shift_stays_within_one_pixel():
     assert len(shifts) == 9
 
 
+def test_batched_random_shift_shifts_each_sample_by_its_own_draw():
+    torch.manual_seed(0)
+    x = torch.rand(300, 1, 5, 5)
+    out = RandomShift(1).batch(x)
+    shifts = []
+    for sample, moved in zip(x, out):
+        match = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if torch.equal(moved, translate(sample, dy, dx))]
+        assert match
+        shifts.append(match[0])
+    assert len(set(shifts)) == 9
+
+
+def test_a_batch_fetch_matches_the_items_labels_and_shifts_each_sample():
+    from eebench.data.core import TransformedTensors
+
+    x, y = torch.rand(6, 1, 5, 5), torch.arange(6)
+    torch.manual_seed(1)
+    batch = TransformedTensors(x, y, RandomShift(1)).__getitems__([4, 0, 2])
+    assert [int(label) for _, label in batch] == [4, 0, 2]
+    assert all(any(torch.equal(moved, translate(x[i], dy, dx)) for dy in (-1, 0, 1) for dx in (-1, 0, 1))
+               for (moved, _), i in zip(batch, [4, 0, 2]))
+
+
 @pytest.mark.parametrize("name, extra", [("digits", {}), ("digits_composite", SMALL_COMPOSITE)])
 def test_augmentation_only_on_train_and_shape_preserving(name, extra, tmp_path):
     prepare_dataset(name, {"split_seed": 0, **extra}, tmp_path / "d.npz")

@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from eebench.render import TABLES
+from eebench.io import save_torch
+from eebench.render import TABLES, render_table
 from eebench.render.base import RunKey
 from eebench.render.tables import EN_DASH, LOWER_IS_BETTER, RULE_SENTENCES
 
@@ -85,7 +86,8 @@ def by_cell(numbers: pd.DataFrame, *keys: str) -> pd.DataFrame:
 
 
 def test_every_paper_b_layout_is_registered_and_reads_budgets() -> None:
-    assert TABLES.names() == KINDS
+    assert TABLES.names() == sorted([*KINDS, "claims", "training_time"])
+    assert TABLES.get("training_time").reads == "models" and TABLES.get("claims").reads == "budgets"
     for kind in KINDS:
         assert TABLES.get(kind).reads == "budgets" and callable(TABLES.get(kind).runs)
 
@@ -448,3 +450,77 @@ def test_render_table_writes_a_blocked_kind(tmp_path) -> None:
     assert list(written.columns) == list(numbers.columns)
     np.testing.assert_allclose(written["mean"], numbers["mean"])
     assert list(written["block"]) == list(numbers["block"])
+
+
+# methods with a per-method model (GPF) ---------------------------------------------------------------------
+
+
+def test_a_method_with_its_own_model_reads_that_models_runs() -> None:
+    frame = make_frame({("cnn", "joint", "patience"): same([0.1, 0.2]),
+                        ("cnn_gpf", "joint", "confidence"): same([0.3, 0.4])})
+    spec = {"model": "cnn", "regimes": ["joint"], "criterion": "confidence",
+            "methods": [{"criterion": "patience", "label": "PBEE"},
+                        {"criterion": "confidence", "model": "cnn_gpf", "label": "GPF"}]}
+    assert TABLES.get("methods").runs(spec) == [RunKey("cnn", "joint", "patience"),
+                                                 RunKey("cnn_gpf", "joint", "confidence")]
+    _, numbers = build("methods", frame, **spec)
+    gpf = numbers[numbers["block"] == "GPF"]
+    assert list(gpf["model"].unique()) == ["cnn_gpf"] and list(gpf["mean"]) == pytest.approx([30.0, 40.0])
+
+
+# training_time (§4.7) --------------------------------------------------------------------------------------
+
+
+def write_run(path, regime, seed, phases, init_phases=()):
+    """A checkpoint with a history of ``phases`` = [(phase name, epochs, seconds per epoch)]."""
+    def history(entries):
+        return [{"phase": name, "epoch": e + 1, "seconds": seconds}
+                for name, epochs, seconds in entries for e in range(epochs)]
+    save_torch(path, {"spec": {}, "state_dict": {}, "meta": {"model": "cnn", "regime": regime, "seed": seed},
+                      "history": history(phases), "init_history": history(init_phases)})
+    return str(path)
+
+
+def test_training_time_counts_every_phase_and_the_shared_phase1(tmp_path) -> None:
+    paths = [
+        write_run(tmp_path / "m0.pt", "mixed", 0, [("joint", 4, 1.0)], init_phases=[("backbone", 10, 0.5)]),
+        write_run(tmp_path / "m1.pt", "mixed", 1, [("joint", 6, 1.0)], init_phases=[("backbone", 12, 0.5)]),
+        write_run(tmp_path / "j0.pt", "joint", 0, [("joint", 9, 2.0)]),
+        write_run(tmp_path / "j1.pt", "joint", 1, [("joint", 11, 2.0)]),
+        # Branch-wise: per-head phases, no phase 1.
+        write_run(tmp_path / "b0.pt", "branchwise", 0, [("branch1", 3, 1.0), ("branch2", 2, 1.0)]),
+        write_run(tmp_path / "b1.pt", "branchwise", 1, [("branch1", 3, 1.0), ("branch2", 4, 1.0)]),
+    ]
+    out = tmp_path / "time.tex"
+    render_table("training_time", {"model": "cnn", "regimes": ["mixed", "joint", "branchwise"], "caption": "T.",
+                                   "label": "tab:t"}, paths, str(out))
+    numbers = pd.read_csv(tmp_path / "time.csv").set_index(["regime", "quantity"])
+    assert numbers.loc[("mixed", "epochs"), "mean"] == 16 and numbers.loc[("mixed", "phase1_epochs"), "mean"] == 11
+    assert numbers.loc[("mixed", "seconds"), "mean"] == pytest.approx((4 + 5 + 6 + 6) / 2)
+    assert numbers.loc[("joint", "epochs"), "std"] == pytest.approx(np.std([9, 11], ddof=1))
+    assert numbers.loc[("branchwise", "phase1_epochs"), "mean"] == 0
+    body = [cells(line) for line in out.read_text().splitlines() if line.startswith(("Mixed", "Joint", "Branch"))]
+    assert body[0] == ["Mixed", "$16 \\pm 3$", "$11 \\pm 1$", "$10.5 \\pm 2.1$"]
+    assert body[2][0] == "Branch-wise"
+
+
+# claims ----------------------------------------------------------------------------------------------------
+
+
+def test_claims_table_states_holds_and_does_not_hold_with_the_numbers() -> None:
+    frame = make_frame({("cnn", "disjoint", "confidence"): same([0.10, 0.50]),
+                        ("cnn", "joint", "confidence"): same([0.40, 0.70]),
+                        ("cnn", "mixed", "confidence"): [[0.30, 0.60], [0.32, 0.62], [0.34, 0.64]]})
+    spec = {"model": "cnn", "criterion": "confidence", "claims": [
+        "disjoint_weakest_at_low_budget", "mixed_at_least_joint_at_high_budgets", "mixed_gradual_at_least_mixed"]}
+    assert TABLES.get("claims").runs(spec) == [RunKey("cnn", r, "confidence")
+                                               for r in ("disjoint", "joint", "mixed", "mixed_gradual")]
+    tex, numbers = build("claims", frame, **spec)
+    # Budgets here are 25% and 50%: the high-budget claim finds no 75% column.
+    assert list(numbers["holds"]) == [True, None, None]
+    assert numbers["numbers"][0] == "25%: disjoint 10.00$\\pm$0.00, joint 40.00$\\pm$0.00, mixed 32.00$\\pm$2.00"
+    frame.loc[frame["budget"] == "50%", "budget"] = "75%"
+    frame = pd.concat([frame, frame[frame["budget"] == "75%"].assign(budget="100%")])
+    _, numbers = build("claims", frame, **spec)
+    assert list(numbers["holds"]) == [True, False, None]
+    assert "does not hold" in build("claims", frame, **spec)[0]

@@ -36,20 +36,26 @@ def test_phase1_is_the_same_plain_network_for_every_ic_variant(data, tmp_path):
     assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
 
 
-def test_a_variant_starts_from_the_shared_phase1_and_disjoint_keeps_it(data, tmp_path):
+@pytest.mark.parametrize("regime, frozen_prefix", [("disjoint", "blocks."), ("disjoint_frozen_final", "")])
+def test_a_variant_starts_from_the_shared_phase1_and_disjoint_keeps_it(data, tmp_path, regime, frozen_prefix):
     train_model(data, LINEAR, TRAINING, "backbone", 0, tmp_path / "backbone.pt")
-    train_model(data, MLP, TRAINING, "disjoint", 0, tmp_path / "disjoint.pt", init=str(tmp_path / "backbone.pt"),
+    train_model(data, MLP, TRAINING, regime, 0, tmp_path / "disjoint.pt", init=str(tmp_path / "backbone.pt"),
                 meta={"model": "cnn_mlp", "dataset": "digits"})
     phase1, disjoint = load(tmp_path / "backbone.pt"), load(tmp_path / "disjoint.pt")
-    assert disjoint["meta"] == {"model": "cnn_mlp", "dataset": "digits", "backbone": "cnn", "regime": "disjoint",
+    assert disjoint["meta"] == {"model": "cnn_mlp", "dataset": "digits", "backbone": "cnn", "regime": regime,
                                 "seed": 0}
+    # The phase-1 epochs travel with the run (they count towards its training time, paper B §4.7).
+    assert disjoint["init_history"] == phase1["history"] and disjoint["init_history"]
     model = build_model(ModelSpec.from_dict(disjoint["spec"]))
     model.load_state_dict(disjoint["state_dict"])
     assert model.head_blocks == [1, 2]
-    # Disjoint freezes the backbone group: it is exactly the shared phase-1 run's.
-    frozen = backbone_state(model)
-    assert frozen.keys() == phase1["state_dict"].keys()
-    assert all(torch.equal(frozen[k], phase1["state_dict"][k]) for k in frozen)
+    # Disjoint freezes the blocks (eq. 3); the paper's code freezes the final classifier as well.
+    state = backbone_state(model)
+    assert state.keys() == phase1["state_dict"].keys()
+    frozen = [k for k in state if k.startswith(frozen_prefix)]
+    assert all(torch.equal(state[k], phase1["state_dict"][k]) for k in frozen)
+    final = [k for k in state if k.startswith("heads.")]
+    assert (regime == "disjoint") == any(not torch.equal(state[k], phase1["state_dict"][k]) for k in final)
 
 
 def test_init_from_another_network_is_refused(data, tmp_path):

@@ -28,6 +28,10 @@ def validate(config):
         (SCHEMA["$defs"]["ic"]["properties"]["type"]["enum"], "ic"),
         (SCHEMA["$defs"]["table"]["properties"]["kind"]["enum"], "table"),
         (SCHEMA["$defs"]["figure"]["properties"]["kind"]["enum"], "figure"),
+        (SCHEMA["$defs"]["loss_scaling"]["oneOf"][0]["enum"], "loss_scaling"),
+        (next(c["then"]["properties"]["claims"]["items"]["enum"] for c in SCHEMA["$defs"]["table"]["allOf"]
+              if c["if"]["properties"]["kind"].get("const") == "claims"), "claim"),
+        (SCHEMA["$defs"]["loss_scaling"]["oneOf"][1]["properties"]["type"]["enum"], "loss_scaling"),
     ],
 )
 def test_schema_names_equal_registry_names(schema_names, kind):

@@ -10,7 +10,7 @@ CONFIG = load_config(REPO / "config.yaml")
 
 def test_regimes_table_reads_the_budget_files_of_its_rule_and_budgets():
     inputs = targets.render_inputs(CONFIG, "tables", "regimes")
-    assert len(inputs) == 3 * len(CONFIG["seeds"])
+    assert len(inputs) == 7 * len(CONFIG["seeds"])  # the seven regimes of paper B §2 and Appendix A
     assert inputs[0] == "results/budgets/cnn/disjoint/confidence/last/25-50-75-100/seed0.csv"
     assert not any("composite" in p or "static" in p for p in inputs)
 
@@ -86,8 +86,15 @@ def test_every_renderer_reads_a_stage_with_a_result_path():
     from eebench.render import FIGURES, TABLES
     from eebench.render.base import METRIC_STAGES, RunKey
 
-    assert set(METRIC_STAGES) == {"budgets", "bee", "sweeps"}
+    assert set(METRIC_STAGES) == {"budgets", "bee", "sweeps", "models"}
     spec = {"rule": "best", "budgets": [1.0]}
     for registry in (TABLES, FIGURES):
         for name in registry.names():
-            assert targets.stage_path(registry.get(name).reads, spec, RunKey("m", "joint", "entropy"), 0)
+            assert targets.stage_path(CONFIG, registry.get(name).reads, spec, RunKey("cnn", "joint", "entropy"), 0)
+
+
+def test_training_time_reads_the_checkpoints_with_the_shared_phase1_run():
+    config = {**CONFIG, "tables": {"time": {"kind": "training_time", "model": "cnn_mlp",
+                                            "regimes": ["backbone", "mixed"]}}}
+    assert targets.render_inputs(config, "tables", "time")[::3] == [
+        "results/models/cnn/backbone/seed0/model.pt", "results/models/cnn_mlp/mixed/seed0/model.pt"]

@@ -10,6 +10,7 @@ import yaml
 
 from eebench import targets
 from eebench.exits.performance import per_sample_performance
+from eebench.io import read_checkpoint
 
 from .conftest import REPO, copy_default_config, job_counts, snakemake, write_config
 
@@ -24,10 +25,10 @@ def test_lint_has_no_findings(tmp_path):
 def test_one_table_plans_only_what_it_needs(tmp_path):
     copy_default_config(tmp_path)
     result = snakemake(tmp_path, "--dry-run", "paper/tables/regimes.tex")
-    # digits only: 3 seeds x (backbone, disjoint, joint, mixed); no static heads, no multi-label, no B_EE.
+    # digits only: 3 seeds x (backbone + the seven regimes); no static heads, no multi-label, no B_EE.
     assert job_counts(result.stdout) == {
-        "prepare_dataset": 1, "train_model": 12, "cache_logits": 9, "sweep_exits": 9,
-        "compute_budgets": 9, "render_table": 1, "total": 41,
+        "prepare_dataset": 1, "train_model": 24, "cache_logits": 21, "sweep_exits": 21,
+        "compute_budgets": 21, "render_table": 1, "total": 89,
     }
     assert "digits_composite" not in result.stdout
 
@@ -45,9 +46,11 @@ def test_variants_share_phase1_and_identical_static_heads_in_the_plan(tmp_path):
     # One phase-1 run per dataset and seed, under the first setting that has it.
     assert sorted(p for p in trained if "/backbone/" in p) == sorted(
         f"results/models/{m}/backbone/seed{s}/model.pt" for m in ("cnn", "cnn_composite") for s in (0, 1, 2))
-    # Every variant trains its own regimes.
-    for model in ("cnn", "cnn_mlp", "cnn_every2", "cnn_composite"):
-        assert f"results/models/{model}/joint/seed0/model.pt" in trained or model == "cnn_composite"
+    # Every variant trains its own regimes; loss-scaling and GPF variants share cnn's phase 1 too.
+    for model in ("cnn", "cnn_mlp", "cnn_every2", "cnn_composite", "cnn_inc", "cnn_dec", "cnn_sdn", "cnn_ge",
+                  "cnn_gpf"):
+        assert f"results/models/{model}/joint/seed0/model.pt" in trained
+    assert "results/models/cnn_ge/mixed/seed0/model.pt" in trained
     # Static heads: blocks 0-2 of the two datasets (block 3's is the phase-1 run); no variant duplicates them.
     assert sorted(p for p in trained if "/static/" in p) == sorted(
         f"results/models/{m}/static/block{b}/seed{s}/model.pt"
@@ -131,12 +134,31 @@ def default_run(tmp_path_factory):
 def test_default_dag_renders_the_regimes_table(default_run):
     tex = (default_run / "paper/tables/regimes.tex").read_text()
     numbers = pd.read_csv(default_run / "paper/tables/regimes.csv")
-    assert [line.split("&")[0].strip() for line in tex.splitlines() if "\\pm" in line and "&" in line] == ["Disjoint", "Joint", "Mixed"]
-    assert set(numbers["regime"]) == {"disjoint", "joint", "mixed"}
+    assert [line.split("&")[0].strip() for line in tex.splitlines() if "\\pm" in line and "&" in line] == [
+        "Disjoint", "Joint", "Mixed", "Branch-wise", "Separate", "Alternating", "Mixed-gradual"]
+    assert set(numbers["regime"]) == {"disjoint", "joint", "mixed", "branchwise", "separate", "alternating",
+                                      "mixed_gradual"}
     assert set(numbers["budget"]) == {"25%", "50%", "75%", "100%", "unlimited"}
     assert (numbers["n_seeds"] <= 3).all()
     full = numbers[numbers["budget"] == "unlimited"]
     assert (full["mean"] > 80).all() and (full["n_seeds"] == 3).all()
+
+
+@pytest.mark.slow
+def test_default_dag_checks_the_claims_and_times_every_regime(default_run):
+    claims = pd.read_csv(default_run / "paper/tables/regime_claims.csv")
+    # Whatever the verdict, each claim is computed from the numbers (none is missing).
+    assert len(claims) == 4 and claims["holds"].isin([True, False]).all()
+    time = pd.read_csv(default_run / "paper/tables/training_time.csv").set_index(["regime", "quantity"])
+    assert (time.xs("epochs", level="quantity")["n_seeds"] == 3).all()
+    # Phase 1 counts for the regimes that start from it, and only for those.
+    phase1 = time.xs("phase1_epochs", level="quantity")["mean"]
+    assert (phase1[["disjoint", "mixed", "mixed_gradual"]] > 0).all()
+    assert (phase1[["joint", "branchwise", "separate", "alternating"]] == 0).all()
+    # The SDN variant logs its loss weights, ramping up over the epochs; the final head's stays 1.
+    history = read_checkpoint(default_run / "results/models/cnn_sdn/joint/seed0/model.pt", "a checkpoint")["history"]
+    weights = np.array([epoch["loss_weights"] for epoch in history])
+    assert (np.diff(weights[:, 0]) > 0).all() and (weights[:, -1] == 1).all()
 
 
 @pytest.mark.slow

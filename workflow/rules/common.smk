@@ -69,7 +69,7 @@ def get_static_network_json(wildcards):
 
 
 def get_training_json(wildcards):
-    return ee.shell_json(ee.model_entry(config, wildcards.model)["training"])
+    return ee.shell_json(targets.training_settings(config, wildcards.model, wildcards.get("regime")))
 
 
 def get_meta_json(wildcards):

@@ -176,6 +176,17 @@ class RandomShift:
         dy, dx = torch.randint(-self.max_shift, self.max_shift + 1, (2,)).tolist()
         return translate(x, dy, dx)
 
+    def batch(self, x: Tensor) -> Tensor:
+        """Each sample of ``x`` [B, ...] shifted by its own draw: one draw of [B, 2] and one masked copy per
+        distinct shift, instead of B Python calls (the DataLoader's per-sample path dominated small models'
+        epochs)."""
+        shifts = torch.randint(-self.max_shift, self.max_shift + 1, (len(x), 2))
+        out = torch.empty_like(x)
+        for dy, dx in torch.unique(shifts, dim=0).tolist():
+            rows = ((shifts[:, 0] == dy) & (shifts[:, 1] == dx)).nonzero().squeeze(1)
+            out[rows] = translate(x[rows], dy, dx)
+        return out
+
 
 class TransformedTensors(Dataset):
     """In-memory samples with a per-item transform: the augmented counterpart of a ``TensorDataset``."""
@@ -190,3 +201,12 @@ class TransformedTensors(Dataset):
 
     def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
         return self.transform(self.x[index]), self.y[index]
+
+    def __getitems__(self, indices: list[int]) -> list[tuple[Tensor, Tensor]]:
+        """A whole batch at once (the DataLoader's batched fetch), through the transform's ``batch`` method
+        when it has one."""
+        batch = getattr(self.transform, "batch", None)
+        if batch is None:
+            return [self[i] for i in indices]
+        index = torch.as_tensor(indices)
+        return list(zip(batch(self.x[index]), self.y[index]))

@@ -1,13 +1,15 @@
 """Per-head inference cost from ``torch.utils.flop_counter`` (it counts matmuls and convolutions)."""
 from __future__ import annotations
 
+from typing import Any, Callable
+
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from eebench.models.multi_exit import MultiExitNet
 
 
-def _count(module: torch.nn.Module, x: torch.Tensor) -> tuple[int, torch.Tensor]:
+def _count(module: Callable[[Any], torch.Tensor], x: Any) -> tuple[int, torch.Tensor]:
     with FlopCounterMode(display=False) as counter:
         out = module(x)
     return counter.get_total_flops(), out
@@ -16,19 +18,27 @@ def _count(module: torch.nn.Module, x: torch.Tensor) -> tuple[int, torch.Tensor]
 @torch.no_grad()
 def head_costs(model: MultiExitNet, input_shape: tuple[int, ...]) -> tuple[list[float], float]:
     """FLOPs for one sample: the cost of exiting at each head (blocks up to it plus every head evaluated on
-    the way) and the plain backbone's cost (all blocks plus the final classifier: the 100% budget)."""
+    the way) and the plain backbone's cost (all blocks plus the final classifier: the 100% budget). With a merge
+    module (GPF), an IC's cost also holds the merge's work for its logits (``merge.exit_logits`` on the ICs'
+    outputs so far, as the forward computes them)."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
     x = torch.zeros((1, *input_shape), device=device)
     cumulative, costs, block_total = 0.0, [], 0.0
     final_head = 0.0
+    final = len(model.blocks) - 1
+    ic_outputs: list[torch.Tensor] = []
     for index, block in enumerate(model.blocks):
         flops, x = _count(block, x)
         cumulative += flops
         block_total += flops
         if str(index) in model.heads:
-            head_flops, _ = _count(model.heads[str(index)], x)
+            head_flops, out = _count(model.heads[str(index)], x)
+            if model.merge is not None and index != final:
+                ic_outputs.append(out)
+                merge_flops, _ = _count(model.merge.exit_logits, ic_outputs)
+                head_flops += merge_flops
             cumulative += head_flops
             costs.append(cumulative)
             final_head = head_flops

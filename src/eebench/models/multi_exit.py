@@ -1,8 +1,9 @@
 """The multi-exit network: blocks run in order, a head after some of them; the head after the last block is
-the backbone's own classifier.
+the backbone's own classifier. Some IC types (GPF, ``gpf.py``) make every IC's logits from all ICs' outputs: they
+bring a ``merge`` module that turns the ICs' outputs into their logits.
 
-Parameters fall in two groups (paper B §2): ``backbone`` (blocks and the final classifier) and ``ics``
-(every other head). Training phases name these groups.
+Parameters fall in two groups (paper B §2): the backbone (blocks and the final classifier) and the ICs (every
+other head, and the merge module); training phases select parts of them (eebench.training.regimes).
 """
 from __future__ import annotations
 
@@ -13,11 +14,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from eebench.models import gpf as _gpf  # noqa: F401  (registers the "gpf" IC type)
 from eebench.models.backbones import BACKBONES
 from eebench.models.heads import IC_TYPES
-
-PARAMETER_GROUPS = ("backbone", "ics")
-
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -47,7 +46,11 @@ class ModelSpec:
 
 
 class MultiExitNet(nn.Module):
-    def __init__(self, blocks: nn.ModuleList, heads: dict[int, nn.Module]) -> None:
+    """``merge``, if given, is called with the ICs' outputs in depth order and returns their logits and an
+    auxiliary loss; after each forward ``auxiliary_loss`` holds that loss (None without a merge module), for
+    the training loop to add."""
+
+    def __init__(self, blocks: nn.ModuleList, heads: dict[int, nn.Module], merge: nn.Module | None = None) -> None:
         super().__init__()
         last = len(blocks) - 1
         if last not in heads:
@@ -56,6 +59,8 @@ class MultiExitNet(nn.Module):
         self.head_blocks: list[int] = sorted(heads)
         # ModuleDict keys must be strings; keyed by block index.
         self.heads = nn.ModuleDict({str(b): heads[b] for b in self.head_blocks})
+        self.merge = merge
+        self.auxiliary_loss: Tensor | None = None
 
     @property
     def num_heads(self) -> int:
@@ -68,20 +73,10 @@ class MultiExitNet(nn.Module):
             x = block(x)
             if str(index) in self.heads:
                 outputs.append(self.heads[str(index)](x))
+        self.auxiliary_loss = None
+        if self.merge is not None:
+            outputs[:-1], self.auxiliary_loss = self.merge(outputs[:-1])
         return outputs
-
-    def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
-        final = str(len(self.blocks) - 1)
-        backbone = list(self.blocks.parameters()) + list(self.heads[final].parameters())
-        ics = [p for key, head in self.heads.items() if key != final for p in head.parameters()]
-        return {"backbone": backbone, "ics": ics}
-
-    def group_modules(self) -> dict[str, list[nn.Module]]:
-        final = str(len(self.blocks) - 1)
-        return {
-            "backbone": [self.blocks, self.heads[final]],
-            "ics": [head for key, head in self.heads.items() if key != final],
-        }
 
 
 def _resolve_placement(num_blocks: int, placement: list[int] | None) -> list[int]:
@@ -103,7 +98,8 @@ def build_model(spec: ModelSpec, seed: int | None = None) -> MultiExitNet:
     spec, drawn from a private generator (the global RNG is left as it was): the blocks and the final
     classifier first, from ``seed`` (so what phase 1 trains starts the same whatever ICs a variant has), then
     each IC from ``ic_seed(seed, block)`` (so an IC starts the same whatever other ICs exist; a static head is
-    initialised like the same head of the full network)."""
+    initialised like the same head of the full network), then the merge module, if the IC type brings one
+    (an IC builder with a ``build_merge`` attribute, e.g. ``gpf``), from ``ic_seed(seed, len(blocks))``."""
     with torch.random.fork_rng(devices=[], enabled=seed is not None):
         if seed is not None:
             torch.manual_seed(seed)
@@ -118,13 +114,22 @@ def build_model(spec: ModelSpec, seed: int | None = None) -> MultiExitNet:
             if seed is not None:
                 torch.manual_seed(ic_seed(seed, b))
             heads[b] = ic_builder(widths[b], spec.num_classes, **ic_params)
+        build_merge = getattr(ic_builder, "build_merge", None)
+        merge = None
+        if build_merge is not None and len(placement) > 1:
+            if seed is not None:
+                torch.manual_seed(ic_seed(seed, len(blocks)))  # no block has this index
+            merge = build_merge(len(placement) - 1, spec.num_classes, **ic_params)
     if spec.truncate_at is not None:
         # Static baseline (paper A §3): the blocks up to truncate_at and the head there as the sole classifier.
         b = spec.truncate_at
         if b not in heads:
             raise ValueError(f"truncate_at: block {b} has no head (heads after blocks {placement})")
+        if merge is not None and b != final:
+            raise ValueError(f"truncate_at: IC type {spec.ic['type']!r} has no static form (an IC's logits "
+                             f"combine every IC's output through the merge module)")
         return MultiExitNet(nn.ModuleList(list(blocks)[: b + 1]), {b: heads[b]})
-    return MultiExitNet(blocks, heads)
+    return MultiExitNet(blocks, heads, merge)
 
 
 def backbone_state(model: MultiExitNet) -> dict[str, Tensor]:

@@ -8,8 +8,18 @@ from typing import Any, Callable, Mapping, TypeVar
 
 F = TypeVar("F", bound=Callable)
 
-# Per-run metric stages a renderer can read; eebench.targets maps each to its result path.
-METRIC_STAGES = ("budgets", "bee", "sweeps")
+# Per-run stages a renderer can read; eebench.targets maps each to its result path ("models": the trained
+# checkpoints themselves, for what training recorded).
+METRIC_STAGES = ("budgets", "bee", "sweeps", "models")
+
+
+# Regimes as paper B prints them (Appendix C); any other regime is its name capitalised.
+REGIME_LABELS = {"branchwise": "Branch-wise", "mixed_gradual": "Mixed-gradual",
+                 "disjoint_frozen_final": "Disjoint (frozen final)"}
+
+
+def regime_label(regime: str) -> str:
+    return REGIME_LABELS.get(regime, regime.capitalize())
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from eebench.io import BEE_CSV, SWEEP_CSV, atomic_path, read_csv, write_csv  # noqa: E402
 from eebench.metrics import BUDGET_TOLERANCE, budget_performance  # noqa: E402
 from eebench.registry import Registry  # noqa: E402
-from eebench.render.base import reads  # noqa: E402
+from eebench.render.base import reads, regime_label  # noqa: E402
 
 FigureFn = Callable[..., tuple[Figure, pd.DataFrame]]
 FIGURES: Registry[FigureFn] = Registry("figure")
@@ -132,7 +132,7 @@ def _curve_label(model: str, regime: str, models: list[str], regimes: list[str],
     """The regime (capitalised, as paper B's legends) when one model is shown, the model when one regime is,
     else both; ``labels`` overrides by that same key (regime, model, or "model regime")."""
     if len(models) == 1:
-        key, default = regime, regime.capitalize()
+        key, default = regime, regime_label(regime)
     elif len(regimes) == 1:
         key, default = model, model
     else:

@@ -29,10 +29,10 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from eebench.io import BUDGETS_CSV, read_csv, write_csv, write_text
+from eebench.io import BUDGETS_CSV, MODEL_CHECKPOINT, read_checkpoint, read_csv, write_csv, write_text
 from eebench.metrics import BUDGET_RULE_DESCRIPTIONS
 from eebench.registry import Registry
-from eebench.render.base import RunKey, product_runs, reads
+from eebench.render.base import RunKey, product_runs, reads, regime_label
 
 TableFn = Callable[..., tuple[str, pd.DataFrame]]
 TABLES: Registry[TableFn] = Registry("table")
@@ -102,7 +102,7 @@ class Layout:
 
 
 def _regime(regime: str) -> str:
-    return regime.capitalize()
+    return regime_label(regime)
 
 
 def _label(entry: Mapping[str, Any]) -> str:
@@ -204,12 +204,14 @@ def side_by_side(*, settings: list[dict], regimes: list[str], criterion: str, me
 @table_kind("methods")
 def methods(*, model: str, regimes: list[str], methods: list[dict], metric: str = "accuracy",
             criterion: str | None = None) -> Layout:
-    """Paper B Table 3: a block of regime rows per exit method ({criterion, label}); bold per block. Each
-    method's criterion replaces the entry's ``criterion`` (accepted, unused)."""
+    """Paper B Table 3: a block of regime rows per exit method ({criterion, label, model}); bold per block.
+    Each method's criterion replaces the entry's ``criterion`` (accepted, unused); a method that changes the
+    heads (GPF) names its own model setting, the others show ``model``."""
     del criterion
     blocks = [
         _block(str(entry.get("label", entry["criterion"].capitalize())),
-               [(_regime(regime), Cell(RunKey(model, regime, entry["criterion"]), metric)) for regime in regimes])
+               [(_regime(regime), Cell(RunKey(entry.get("model", model), regime, entry["criterion"]), metric))
+                for regime in regimes])
         for entry in methods
     ]
     return Layout(("EE Method", "Regime"), tuple(blocks))
@@ -490,10 +492,116 @@ def _fit_to_line_width(tex: str) -> str:
     return tex[:start] + fitted + tex[end:]
 
 
+# Training time (paper B §4.7) --------------------------------------------------------------------------------
+
+TIME_QUANTITIES = {
+    "epochs": "Epochs", "phase1_epochs": "Phase-1 epochs", "seconds": "Wall-clock [s]",
+}
+
+
+def training_record(path: str | Path) -> dict[str, Any]:
+    """What a trained checkpoint says about its training: epochs of every phase, those of phase 1 (run here or
+    in the shared backbone run it started from, whose history it carries), and wall-clock seconds."""
+    saved = read_checkpoint(path, MODEL_CHECKPOINT, keys=("meta", "history"))
+    epochs = [*saved.get("init_history", []), *saved["history"]]
+    phase1 = [e for e in epochs if e["phase"] == "backbone"]
+    seconds = [e.get("seconds", math.nan) for e in epochs]
+    meta = saved["meta"]
+    return {"model": meta["model"], "regime": meta["regime"], "seed": meta["seed"], "epochs": len(epochs),
+            "phase1_epochs": len(phase1), "seconds": float(np.sum(seconds))}
+
+
+def _time_runs(spec: Mapping[str, Any]) -> list[RunKey]:
+    return [RunKey(spec["model"], regime, "") for regime in spec["regimes"]]
+
+
+@reads("models", runs=_time_runs)
+def training_time(frame: pd.DataFrame, *, model: str, regimes: list[str], caption: str, label: str,
+                  model_descriptions: Mapping[str, str] | None = None, **unused: Any) -> tuple[str, pd.DataFrame]:
+    """Paper B §4.7: per regime, epochs to convergence (every phase; phase 1 counted for the regimes that start
+    from it, also when that run is shared) and wall-clock seconds, mean ± std over seeds. The ``backbone``
+    regime's runs carry the name of the setting that owns the shared phase 1, so rows match by regime."""
+    del unused
+    records, rows = [], []
+    for regime in regimes:
+        runs = frame[frame["regime"] == regime]
+        cells = [_regime(regime)]
+        for quantity, header in TIME_QUANTITIES.items():
+            mean, std, n = _stats(runs[quantity].to_numpy(dtype=np.float64))
+            records.append({"model": model, "regime": regime, "quantity": quantity, "mean": mean, "std": std,
+                            "n_seeds": n})
+            digits = 1 if quantity == "seconds" else 0
+            cells.append(EN_DASH if np.isnan(mean) else
+                         f"${mean:.{digits}f}$" if np.isnan(std) else f"${mean:.{digits}f} \\pm {std:.{digits}f}$")
+        rows.append(cells)
+    table = pd.DataFrame(rows, columns=["Regime", *TIME_QUANTITIES.values()])
+    sentences = [caption.strip()]
+    if model_descriptions and model in model_descriptions:
+        sentences.append(f"Settings: {_latex_escape(model)} = {_latex_escape(model_descriptions[model])}.")
+    tex = table.style.hide(axis="index").format(escape="latex", subset=["Regime"]).format_index(
+        escape="latex", axis=1).to_latex(hrules=True, caption=" ".join(s for s in sentences if s), label=label,
+                                         position_float="centering", column_format="l" + "c" * len(TIME_QUANTITIES))
+    return _fit_to_line_width(tex), pd.DataFrame(records)
+
+
+TABLES.register("training_time", training_time)
+
+
+# The papers' claims, checked (eebench.claims) ------------------------------------------------------------------
+
+
+def _claim_runs(spec: Mapping[str, Any]) -> list[RunKey]:
+    from eebench.claims import CLAIMS
+
+    regimes = dict.fromkeys(r for name in spec["claims"] for r in CLAIMS.get(name).regimes)
+    return [RunKey(spec["model"], regime, spec["criterion"]) for regime in regimes]
+
+
+@reads("budgets", runs=_claim_runs)
+def claims(frame: pd.DataFrame, *, model: str, criterion: str, claims: list[str], caption: str, label: str,
+           rule: str = "best", metric: str = "accuracy", model_descriptions: Mapping[str, str] | None = None,
+           **unused: Any) -> tuple[str, pd.DataFrame]:
+    """Each named claim of ``eebench.claims`` on one setting's budget frame: the paper's sentence, where it
+    says it, the means (± std over seeds) compared, and whether this run reproduces it."""
+    from eebench.claims import CLAIMS
+
+    del unused
+    selected = frame[(frame["model"] == model) & (frame["criterion"] == criterion)]
+    if "rule" in selected.columns:
+        selected = selected[selected["rule"] == rule]
+    records, rows = [], []
+    for name in claims:
+        claim = CLAIMS.get(name)
+        verdict = claim.check(selected, metric)
+        shown = {True: "holds", False: "does not hold", None: "not computed"}[verdict.holds]
+        records.append({"claim": name, "source": claim.source, "holds": verdict.holds, "numbers": verdict.numbers,
+                        "model": model, "criterion": criterion, "rule": rule, "metric": metric})
+        rows.append([claim.sentence, _latex_escape(claim.source), verdict.numbers.replace("%", "\\%"),
+                     f"\\textbf{{{shown}}}" if verdict.holds is False else shown])
+    table = pd.DataFrame(rows, columns=["Claim", "Source", "This run", "Verdict"])
+    sentences = [caption.strip(), RULE_SENTENCES[rule]]
+    if model_descriptions and model in model_descriptions:
+        sentences.append(f"Settings: {_latex_escape(model)} = {_latex_escape(model_descriptions[model])}.")
+    tex = table.style.hide(axis="index").to_latex(
+        hrules=True, caption=" ".join(s for s in sentences if s), label=label, position_float="centering",
+        column_format="p{0.3\\linewidth}p{0.12\\linewidth}p{0.38\\linewidth}p{0.1\\linewidth}")
+    return tex, pd.DataFrame(records)
+
+
+TABLES.register("claims", claims)
+
+
+def _frame(stage: str, input_paths: list[str]) -> pd.DataFrame:
+    if stage == "models":
+        return pd.DataFrame([training_record(path) for path in input_paths])
+    return pd.concat([read_csv(path, BUDGETS_CSV, columns=RUN_COLUMNS) for path in input_paths], ignore_index=True)
+
+
 def render_table(kind: str, spec: dict, input_paths: list[str], out_tex: str) -> None:
-    """Build table ``kind`` from the concatenated CSVs and write ``out_tex`` plus its numbers as ``.csv``."""
-    frame = pd.concat([read_csv(path, BUDGETS_CSV, columns=RUN_COLUMNS) for path in input_paths],
-                      ignore_index=True)
-    tex, numbers = TABLES.get(kind)(frame, **spec)
+    """Build table ``kind`` from its inputs (budget CSVs, or checkpoints) and write ``out_tex`` plus its numbers
+    as ``.csv``."""
+    renderer = TABLES.get(kind)
+    frame = _frame(renderer.reads, input_paths)
+    tex, numbers = renderer(frame, **spec)
     write_text(out_tex, tex)
     write_csv(Path(out_tex).with_suffix(".csv"), numbers)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +21,8 @@ from torch.utils.data import DataLoader, Dataset
 from eebench.exits.performance import per_sample_performance
 from eebench.models.multi_exit import MultiExitNet
 from eebench.training.distributed import World, sync_batchnorm
-from eebench.training.regimes import Phase
+from eebench.training.regimes import Phase, PhasePlan, expand
+from eebench.training.scaling import GradientEquilibrium, HeadLayout, loss_scaling
 from eebench.training.resume import Preempted, PreemptionFlag, ResumeFile, preemption_signals, set_rng_state
 
 log = logging.getLogger(__name__)
@@ -40,6 +42,9 @@ class TrainingConfig:
     # With a resume file, also checkpoint after every this many batches of an epoch (0: only at epoch ends,
     # which always checkpoint). It never changes the result, so it is not part of a run's fingerprint.
     checkpoint_every_batches: int = 0
+    # Weights of the heads' losses (paper B §4.4): a name in eebench.training.scaling.SCALINGS or
+    # {type: name, ...parameters}; None = constant (every alpha_k = 1).
+    loss_scaling: dict[str, Any] | str | None = None
 
     def __post_init__(self) -> None:
         for key in ("batch_size", "max_epochs", "patience", "restart_epochs", "eval_batch_size"):
@@ -75,22 +80,29 @@ def head_scores(logits: np.ndarray, labels: np.ndarray, multilabel: bool) -> np.
     return performance["f1" if multilabel else "accuracy"].mean(axis=1)
 
 
-def set_trainable(model: MultiExitNet, phase: Phase) -> list[nn.Parameter]:
-    """Enable gradients for the phase's groups only. Frozen groups also go to eval mode, so that their
+def _parts(model: MultiExitNet, plan: PhasePlan) -> list[tuple[nn.Module, bool]]:
+    """Every trainable unit of the network (each block, each head, a merge module of the ICs if there is one)
+    and whether ``plan`` trains it."""
+    final = model.num_heads - 1
+    units = [(block, j in plan.blocks) for j, block in enumerate(model.blocks)]
+    units += [(model.heads[str(b)], h in plan.heads) for h, b in enumerate(model.head_blocks)]
+    merge = getattr(model, "merge", None)
+    if merge is not None:  # shared by the ICs (GPF): trains with any of them
+        units.append((merge, any(h < final for h in plan.heads)))
+    return units
+
+
+def set_trainable(model: MultiExitNet, plan: PhasePlan) -> list[nn.Parameter]:
+    """Enable gradients for the plan's parts only. Frozen parts also go to eval mode, so that their
     batch-norm statistics stay as trained (a frozen backbone must really not change)."""
     model.train()
-    params = model.parameter_groups()
-    modules = model.group_modules()
     trainable: list[nn.Parameter] = []
-    for group, group_params in params.items():
-        on = group in phase.trainable
-        for p in group_params:
-            p.requires_grad_(on)
+    for module, on in _parts(model, plan):
+        module.requires_grad_(on)
         if on:
-            trainable += group_params
+            trainable += list(module.parameters())
         else:
-            for module in modules[group]:
-                module.eval()
+            module.eval()
     return trainable
 
 
@@ -171,16 +183,21 @@ class Run:
         return Preempted(f"stopped by a signal after {where}; progress saved in {path}")
 
 
-def _has_unused_trainable_heads(model: MultiExitNet, phase: Phase, loss_heads: list[int]) -> bool:
-    """Whether some trainable head gets no loss (then DDP must look for parameters without gradients)."""
-    final = model.num_heads - 1
-    trainable = {h for h in range(model.num_heads) if ("backbone" if h == final else "ics") in phase.trainable}
-    return bool(trainable - set(loss_heads))
+def _has_unused_trainable_parts(model: MultiExitNet, plan: PhasePlan) -> bool:
+    """Whether some step leaves a trainable part without gradient (then DDP must look for such parameters):
+    a trainable head outside the step's loss set, or a trainable block after its deepest head."""
+    for heads in plan.loss_sets:
+        deepest = max(model.head_blocks[h] for h in heads)
+        if set(plan.heads) - set(heads) or any(b > deepest for b in plan.blocks):
+            return True
+        if getattr(model, "merge", None) is not None and not any(h < model.num_heads - 1 for h in heads):
+            return True
+    return False
 
 
 def train_phase(
     model: MultiExitNet,
-    phase: Phase,
+    phase: Phase | PhasePlan,
     train_set: Dataset,
     val_set: Dataset,
     multilabel: bool,
@@ -189,18 +206,26 @@ def train_phase(
     run: Run | None = None,
     phase_index: int = 0,
 ) -> list[dict]:
-    """Train until no loss head has improved its validation score for ``patience`` epochs, then restore the
-    weights of the last epoch at which some head improved (per-head best tracking, paper B §4.1).
+    """Train until no scored head has improved its validation score for ``patience`` epochs, then restore the
+    weights of the last epoch at which some head improved (per-head best tracking, paper B §4.1). A fresh
+    optimiser and scheduler serve each phase.
 
     Continues from ``run``'s checkpoint if it belongs to this phase. With a resume file it checkpoints at every
     epoch end and every ``checkpoint_every_batches`` batches, and on a preemption signal checkpoints after the
     current batch and raises ``Preempted``.
     """
+    if isinstance(phase, Phase):
+        (phase,) = phase.plans(model.head_blocks, len(model.blocks))  # a per-head phase gives several: refuse
+    plan = phase
     run = run or Run()
     world = run.world
-    loss_heads = phase.loss_head_indices(model.num_heads)
+    scored = plan.scored_heads
     criterion = loss_function(multilabel)
-    trainable = set_trainable(model, phase)
+    scaling = loss_scaling(config.loss_scaling)
+    layout = HeadLayout(tuple(model.head_blocks), len(model.blocks))
+    equilibrium = GradientEquilibrium(model.blocks, model.head_blocks) if scaling.gradient_equilibrium else None
+    trainable = set_trainable(model, plan)
+    model.zero_grad(set_to_none=True)  # an earlier phase's gradients on parts this one freezes
     optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay)
     num_samples = len(train_set)  # type: ignore[arg-type]
     steps_per_epoch = max(1, len(epoch_batches(num_samples, config.batch_size, run.seed, phase_index, 1,
@@ -208,9 +233,10 @@ def train_phase(
     scheduler = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
         optimizer, T_0=config.restart_epochs * steps_per_epoch
     )
-    stopper = EarlyStopping(np.full(len(loss_heads), -math.inf), _cpu_state(model))
+    stopper = EarlyStopping(np.full(len(scored), -math.inf), _cpu_state(model))
     history: list[dict] = []
     epoch, start, epoch_loss = 1, 0, [0.0, 0]  # epoch_loss: sum of per-sample losses, samples seen
+    seconds = 0.0  # wall-clock of the epoch so far (a resumed epoch keeps what it had spent)
     resumed = run.take_state(phase_index)
     if resumed is not None:
         model.load_state_dict(resumed["model"])
@@ -218,65 +244,89 @@ def train_phase(
         scheduler.load_state_dict(resumed["scheduler"])
         stopper = EarlyStopping(**resumed["early_stopping"])
         history, epoch, start = resumed["phase_history"], resumed["epoch"], resumed["batch"]
-        epoch_loss = resumed["epoch_loss"]
+        epoch_loss, seconds = resumed["epoch_loss"], resumed.get("seconds", 0.0)
         set_rng_state(resumed["rng"][world.rank])
-    net = world.wrap(model, _has_unused_trainable_heads(model, phase, loss_heads))
+    net = world.wrap(model, _has_unused_trainable_parts(model, plan))
 
     def checkpoint(next_epoch: int, next_batch: int) -> None:
         run.save({
             "phase_index": phase_index, "epoch": next_epoch, "batch": next_batch, "model": _cpu_state(model),
             "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
             "early_stopping": dict(vars(stopper)), "epoch_loss": list(epoch_loss), "phase_history": list(history),
+            "seconds": seconds,
         })
 
     every = config.checkpoint_every_batches
-    while epoch <= config.max_epochs and stopper.stale_epochs < config.patience:
-        set_trainable(model, phase)
-        seed = epoch_seed(run.seed, phase_index, epoch)
-        batches = epoch_batches(num_samples, config.batch_size, run.seed, phase_index, epoch, world.rank, world.size)
-        # Its own generator: creating a DataLoader iterator must not draw from the global RNG (augmentation's).
-        loader = DataLoader(train_set, batch_sampler=batches[start:], num_workers=config.num_workers,
-                            generator=torch.Generator().manual_seed(seed))
-        for batch, (x, y) in enumerate(loader, start=start):
-            x, y = x.to(device), y.to(device)
-            outputs = net(x)
-            loss = sum(criterion(outputs[h], y) for h in loss_heads)
-            optimizer.zero_grad(set_to_none=True)
-            if world.size > 1:
-                # DDP averages over ranks; weighting by the rank's share of the global batch makes that the
-                # global batch's mean loss even when the last batch splits unevenly.
-                global_size = min(config.batch_size, num_samples - batch * config.batch_size)
-                (loss * (len(x) * world.size / global_size)).backward()
-            else:
-                loss.backward()
-            optimizer.step()
-            scheduler.step()
-            # One reduction over ranks for the loss and for the signal flags (so that all ranks stop together).
-            loss_sum, seen, signalled = world.sum([loss.item() * len(x), len(x), float(run.flag.requested)])
-            epoch_loss[0] += loss_sum
-            epoch_loss[1] += seen
-            done = batch + 1
-            stop = run.resume is not None and signalled > 0
-            if stop or (every and done % every == 0 and done < len(batches)):
-                checkpoint(epoch, done)
-            if stop:
-                raise run.stopped(f"batch {done} of epoch {epoch} of phase {phase.name!r}")
-        start = 0
-        val_logits, val_labels = predict(model, val_set, config.eval_batch_size, device)
-        scores = world.broadcast(head_scores(val_logits, val_labels, multilabel)[loss_heads])
-        improved = stopper.update(scores, model)
-        train_loss = epoch_loss[0] / max(epoch_loss[1], 1)
-        history.append({
-            "phase": phase.name, "epoch": epoch, "train_loss": train_loss,
-            "val_scores": [round(float(s), 6) for s in scores], "improved": improved,
-        })
-        log.info("phase %s epoch %d loss %.4f val %s", phase.name, epoch, train_loss,
-                 " ".join(f"{s:.4f}" for s in scores))
-        epoch, epoch_loss = epoch + 1, [0.0, 0]
-        if run.resume is not None:
-            checkpoint(epoch, 0)
-            if run.preempted():
-                raise run.stopped(f"epoch {epoch - 1} of phase {phase.name!r}")
+    try:
+        while epoch <= config.max_epochs and stopper.stale_epochs < config.patience:
+            began = time.perf_counter()
+            set_trainable(model, plan)
+            weights = scaling.weights(layout, epoch, config.max_epochs)
+            seed = epoch_seed(run.seed, phase_index, epoch)
+            batches = epoch_batches(num_samples, config.batch_size, run.seed, phase_index, epoch, world.rank,
+                                    world.size)
+            # Its own generator: creating a DataLoader iterator must not draw from the global RNG (augmentation's).
+            loader = DataLoader(train_set, batch_sampler=batches[start:], num_workers=config.num_workers,
+                                generator=torch.Generator().manual_seed(seed))
+            for batch, (x, y) in enumerate(loader, start=start):
+                x, y = x.to(device), y.to(device)
+                # The step's loss set: alternating phases cycle through theirs, step by step over the phase.
+                heads = plan.loss_sets[((epoch - 1) * steps_per_epoch + batch) % len(plan.loss_sets)]
+                scaled = len(heads) > 1  # eq. (2)/(3) weights; a single loss (eq. 1) is never scaled
+                if equilibrium is not None:
+                    equilibrium.set_heads(list(heads) if scaled else None)
+                outputs = net(x)
+                loss = sum((float(weights[h]) if scaled else 1.0) * criterion(outputs[h], y) for h in heads)
+                auxiliary = getattr(model, "auxiliary_loss", None)
+                if auxiliary is not None and any(h < model.num_heads - 1 for h in heads):
+                    loss = loss + auxiliary  # e.g. GPF's imitation loss
+                optimizer.zero_grad(set_to_none=True)
+                if world.size > 1:
+                    # DDP averages over ranks; weighting by the rank's share of the global batch makes that the
+                    # global batch's mean loss even when the last batch splits unevenly.
+                    global_size = min(config.batch_size, num_samples - batch * config.batch_size)
+                    (loss * (len(x) * world.size / global_size)).backward()
+                else:
+                    loss.backward()
+                optimizer.step()
+                scheduler.step()
+                # One reduction over ranks for the loss and for the signal flags (so that all ranks stop together).
+                loss_sum, seen, signalled = world.sum([loss.item() * len(x), len(x), float(run.flag.requested)])
+                epoch_loss[0] += loss_sum
+                epoch_loss[1] += seen
+                done = batch + 1
+                stop = run.resume is not None and signalled > 0
+                if stop or (every and done % every == 0 and done < len(batches)):
+                    seconds += time.perf_counter() - began
+                    began = time.perf_counter()
+                    checkpoint(epoch, done)
+                if stop:
+                    raise run.stopped(f"batch {done} of epoch {epoch} of phase {plan.name!r}")
+            start = 0
+            val_logits, val_labels = predict(model, val_set, config.eval_batch_size, device)
+            scores = world.broadcast(head_scores(val_logits, val_labels, multilabel)[scored])
+            improved = stopper.update(scores, model)
+            train_loss = epoch_loss[0] / max(epoch_loss[1], 1)
+            seconds += time.perf_counter() - began
+            entry = {
+                "phase": plan.name, "epoch": epoch, "train_loss": train_loss, "heads": scored,
+                "val_scores": [round(float(s), 6) for s in scores], "improved": improved,
+                "seconds": round(seconds, 4),
+            }
+            if any(len(heads) > 1 for heads in plan.loss_sets):
+                entry["loss_weights"] = [round(float(weights[h]), 6) for h in range(model.num_heads)]
+            history.append(entry)
+            log.info("phase %s epoch %d loss %.4f val %s%s", plan.name, epoch, train_loss,
+                     " ".join(f"{s:.4f}" for s in scores),
+                     f" weights {entry['loss_weights']}" if "loss_weights" in entry else "")
+            epoch, epoch_loss, seconds = epoch + 1, [0.0, 0], 0.0
+            if run.resume is not None:
+                checkpoint(epoch, 0)
+                if run.preempted():
+                    raise run.stopped(f"epoch {epoch - 1} of phase {plan.name!r}")
+    finally:
+        if equilibrium is not None:
+            equilibrium.remove()
     model.load_state_dict(stopper.best_state)
     return history
 
@@ -308,10 +358,11 @@ def train_phases(
     first = 0
     if state is not None:
         run.history, run.state, first = state["history"], state, state["phase_index"]
+    plans = expand(phases, model.head_blocks, len(model.blocks))
     with preemption_signals(enabled=resume is not None) as flag:
         run.flag = flag
-        for index in range(first, len(phases)):
+        for index in range(first, len(plans)):
             run.history = run.history + train_phase(
-                model, phases[index], train_set, val_set, multilabel, config, device, run, index
+                model, plans[index], train_set, val_set, multilabel, config, device, run, index
             )
     return run.history

@@ -1,0 +1,145 @@
+"""Loss and gradient scaling of the heads (paper B §4.4, Tables 5 and 19): the alpha_k of eq. (2) and (3).
+
+Each entry gives the weight of every head's loss at an epoch and whether gradient equilibrium rescales the
+backbone's gradients. Scaling applies to a loss that sums several heads (eq. 2, 3); a single-head loss (eq. 1,
+a branch-wise step) is left as it is, so phase 1 is the same run whatever scaling a variant uses.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from eebench.registry import Registry
+
+
+@dataclass(frozen=True)
+class HeadLayout:
+    head_blocks: tuple[int, ...]  # 0-based block of each head; the last head is the final classifier
+    num_blocks: int
+
+    @property
+    def depth(self) -> np.ndarray:
+        """Each head's relative depth in (0, 1]: the fraction of the blocks it sees."""
+        return (np.asarray(self.head_blocks, dtype=np.float64) + 1) / self.num_blocks
+
+
+@dataclass(frozen=True)
+class LossScaling:
+    weights: Callable[[HeadLayout, int, int], np.ndarray]  # (layout, epoch from 1, max_epochs) -> alpha per head
+    gradient_equilibrium: bool = False
+
+
+SCALINGS: Registry = Registry("loss scaling")
+
+
+def _constant(layout: HeadLayout, epoch: int, max_epochs: int) -> np.ndarray:
+    return np.ones(len(layout.head_blocks))
+
+
+def _increasing(layout: HeadLayout, epoch: int, max_epochs: int) -> np.ndarray:
+    # Han et al. (2022) via paper B §4.4: coefficients growing along the depth; alpha_k = k / K (the final
+    # head 1). Paper B gives no formula; the reading is listed in the README.
+    k = np.arange(1, len(layout.head_blocks) + 1)
+    return k / len(k)
+
+
+def _decreasing(layout: HeadLayout, epoch: int, max_epochs: int) -> np.ndarray:
+    return _increasing(layout, epoch, max_epochs)[::-1].copy()
+
+
+def sdn_weights(ramp_epochs: int | None = None) -> Callable[[HeadLayout, int, int], np.ndarray]:
+    """SDN (Kaya et al., 2019, §4 "training"; their code's sdn_train): IC k's weight grows linearly each epoch,
+    tau_k = min(C_k, 0.01 + epoch * C_k / E), to C_k = the IC's relative position in the network (0.15, ...,
+    0.9 there); the final classifier keeps weight 1. We take C_k = the fraction of the blocks the head sees, and
+    E = ``ramp_epochs`` (SDN: its fixed epoch count; with early stopping, by default the phase's max_epochs)."""
+    def weights(layout: HeadLayout, epoch: int, max_epochs: int) -> np.ndarray:
+        target = layout.depth
+        ramp = ramp_epochs or max_epochs
+        tau = np.minimum(target, 0.01 + epoch * target / ramp)
+        tau[-1] = 1.0
+        return tau
+    return weights
+
+
+SCALINGS.register("constant", lambda: LossScaling(_constant))
+SCALINGS.register("increasing", lambda: LossScaling(_increasing))
+SCALINGS.register("decreasing", lambda: LossScaling(_decreasing))
+SCALINGS.register("sdn", lambda ramp_epochs=None: LossScaling(sdn_weights(ramp_epochs)))
+# Gradient equilibrium (Li et al., 2019, "Improved techniques for training adaptive deep networks"): equal loss
+# weights, backbone gradients rescaled (see GradientEquilibrium).
+SCALINGS.register("gradient_equilibrium", lambda: LossScaling(_constant, gradient_equilibrium=True))
+
+
+def loss_scaling(settings: dict[str, Any] | str | None) -> LossScaling:
+    """The scaling of a ``training.loss_scaling`` setting: a name, or {type: name, ...its parameters}."""
+    if settings is None:
+        return SCALINGS.get("constant")()
+    if isinstance(settings, str):
+        return SCALINGS.get(settings)()
+    params = dict(settings)
+    return SCALINGS.get(params.pop("type"))(**params)
+
+
+class _Rescale(torch.autograd.Function):
+    """Identity forward; backward multiplies the gradient by ``scale``."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, scale: float) -> Tensor:
+        ctx.scale = scale
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:
+        return grad * ctx.scale, None
+
+
+class GradientEquilibrium:
+    """Li et al. (2019), §3.2, as their code (IMTA) places it: at the block output where head j sits, the
+    backbone feature passes ``R(1 / c_j)`` before both the head and the next block, and the next block's input
+    passes ``R(c_{j+1})``, where R scales the gradient only and c_j counts the heads from j on whose losses are
+    summed. The backbone gradient there becomes the average (g_j + c_{j+1} * g_later) / c_j, instead of a sum
+    that grows with the number of later heads; the heads' own gradients are untouched. With every head counted
+    c_j = K - j, their code's 1/(K - j) and (K - j - 1). Works by forward hooks on the blocks, so no network
+    needs to know about it; ``set_heads`` picks the counted heads before each step, ``None`` switches it off."""
+
+    def __init__(self, blocks: nn.ModuleList, head_blocks: list[int]) -> None:
+        self.head_blocks = list(head_blocks)
+        self.scales: dict[int, tuple[float, float]] = {}  # block -> (scale at its output, at the next input)
+        self.handles = []
+        for j, block in enumerate(self.head_blocks):
+            self.handles.append(blocks[block].register_forward_hook(self._output_hook(block)))
+            if block + 1 < len(blocks):
+                self.handles.append(blocks[block + 1].register_forward_pre_hook(self._input_hook(block)))
+
+    def set_heads(self, loss_heads: list[int] | None) -> None:
+        self.scales = {}
+        if loss_heads is None:
+            return
+        counted = set(loss_heads)
+        for j, block in enumerate(self.head_blocks):
+            here = sum(1 for h in counted if h >= j)
+            later = sum(1 for h in counted if h > j)
+            self.scales[block] = (1.0 / here if here else 1.0, float(later) if here else 1.0)
+
+    def _output_hook(self, block: int):
+        def hook(module, inputs, output):
+            if block in self.scales and torch.is_grad_enabled():
+                return _Rescale.apply(output, self.scales[block][0])
+            return None
+        return hook
+
+    def _input_hook(self, block: int):
+        def hook(module, inputs):
+            if block in self.scales and torch.is_grad_enabled():
+                return (_Rescale.apply(inputs[0], self.scales[block][1]), *inputs[1:])
+            return None
+        return hook
+
+    def remove(self) -> None:
+        for handle in self.handles:
+            handle.remove()
+        self.handles = []
