@@ -19,7 +19,7 @@ from eebench.registry import Registry
 @dataclass(frozen=True)
 class Verdict:
     holds: bool | None  # None: the numbers needed are missing (a regime not run, a budget no point fits)
-    numbers: str  # what was compared, in the table's units (percent)
+    numbers: str  # what was compared, in the table's units (percent), as plain text
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ def _means(frame: pd.DataFrame, metric: str, budget: str) -> dict[str, tuple[flo
 
 
 def _show(regime: str, mean_std: tuple[float, float]) -> str:
-    return f"{regime} {mean_std[0]:.2f}$\\pm${mean_std[1]:.2f}"
+    return f"{regime} {mean_std[0]:.2f} ± {mean_std[1]:.2f}"
 
 
 def _at_least(better: str, worse: str, budgets: tuple[str, ...]) -> Callable[[pd.DataFrame, str], Verdict]:

@@ -518,9 +518,14 @@ def test_claims_table_states_holds_and_does_not_hold_with_the_numbers() -> None:
     tex, numbers = build("claims", frame, **spec)
     # Budgets here are 25% and 50%: the high-budget claim finds no 75% column.
     assert list(numbers["holds"]) == [True, None, None]
-    assert numbers["numbers"][0] == "25%: disjoint 10.00$\\pm$0.00, joint 40.00$\\pm$0.00, mixed 32.00$\\pm$2.00"
+    assert numbers["numbers"][0] == "25%: disjoint 10.00 ± 0.00, joint 40.00 ± 0.00, mixed 32.00 ± 2.00"
     frame.loc[frame["budget"] == "50%", "budget"] = "75%"
     frame = pd.concat([frame, frame[frame["budget"] == "75%"].assign(budget="100%")])
     _, numbers = build("claims", frame, **spec)
     assert list(numbers["holds"]) == [True, False, None]
     assert "does not hold" in build("claims", frame, **spec)[0]
+    # Regime names and percent signs are escaped in the LaTeX; the CSV keeps plain text.
+    frame = pd.concat([frame, frame[frame["regime"] == "mixed"].assign(regime="mixed_gradual")])
+    tex, numbers = build("claims", frame, **spec)
+    assert "75\\%: mixed\\_gradual 62.00 $\\pm$ 2.00 vs mixed" in tex
+    assert numbers["numbers"][2].startswith("75%: mixed_gradual 62.00 ± 2.00 vs mixed")

@@ -576,7 +576,8 @@ def claims(frame: pd.DataFrame, *, model: str, criterion: str, claims: list[str]
         shown = {True: "holds", False: "does not hold", None: "not computed"}[verdict.holds]
         records.append({"claim": name, "source": claim.source, "holds": verdict.holds, "numbers": verdict.numbers,
                         "model": model, "criterion": criterion, "rule": rule, "metric": metric})
-        rows.append([claim.sentence, _latex_escape(claim.source), verdict.numbers.replace("%", "\\%"),
+        numbers_tex = _latex_escape(verdict.numbers).replace("±", "$\\pm$")
+        rows.append([claim.sentence, _latex_escape(claim.source), numbers_tex,
                      f"\\textbf{{{shown}}}" if verdict.holds is False else shown])
     table = pd.DataFrame(rows, columns=["Claim", "Source", "This run", "Verdict"])
     sentences = [caption.strip(), RULE_SENTENCES[rule]]
