@@ -138,6 +138,9 @@ def test_per_head_phases_follow_the_placement():
     plans = branch.plans([1, 4], 5)
     assert [(p.name, p.blocks, p.heads, p.loss_sets) for p in plans] == [
         ("branch1", (0, 1), (0,), ((0,),)), ("branch2", (2, 3, 4), (1,), ((1,),))]
+    # The other reading of branch-wise, as a phase: the whole backbone up to head i trains with it.
+    prefix = Phase("prefix", trainable=("blocks_to_head", "head"), loss_heads="head", per_head=True)
+    assert [(p.blocks, p.heads) for p in prefix.plans([1, 4], 5)] == [((0, 1), (0,)), ((0, 1, 2, 3, 4), (1,))]
     gradual = expand(REGIMES.get("mixed_gradual").phases, [0, 1, 2, 3], 4)
     assert [(p.name, p.loss_sets) for p in gradual] == [
         ("backbone", ((3,),)), ("gradual2", ((2, 3),)), ("gradual3", ((1, 2, 3),)), ("gradual4", ((0, 1, 2, 3),))]

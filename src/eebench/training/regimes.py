@@ -23,6 +23,7 @@ PARTS = {
     "ics": "every internal classifier (every head but the last)",
     "head": "head i",
     "segment": "the blocks after head i-1's block up to head i's block",
+    "blocks_to_head": "the backbone up to head i: blocks 0 to head i's block",
 }
 # Head sets whose losses a phase sums.
 HEAD_SETS = {
@@ -33,7 +34,7 @@ HEAD_SETS = {
     "heads_to_head": "heads 0..i",
     "last_heads": "the last i+1 heads",
 }
-PER_HEAD = {"head", "segment", "heads_to_head", "last_heads"}
+PER_HEAD = {"head", "segment", "blocks_to_head", "heads_to_head", "last_heads"}
 EVERYTHING = ("blocks", "final", "ics")
 
 
@@ -98,6 +99,8 @@ class Phase:
             elif part == "segment":
                 start = head_blocks[i - 1] + 1 if i > 0 else 0
                 blocks |= set(range(start, head_blocks[i] + 1))
+            elif part == "blocks_to_head":
+                blocks |= set(range(head_blocks[i] + 1))
         return PhasePlan(name, tuple(sorted(blocks)), tuple(sorted(heads)),
                          tuple(_head_set(s, i, last) for s in self.loss_sets()))
 
