@@ -159,3 +159,33 @@ def test_a_gpf_model_cannot_feed_b_ee():
     config["figures"]["bee"]["tasks"]["cnn_gpf"] = "single-label"
     with pytest.raises(ee.ConfigError, match=r"figures\.bee: model 'cnn_gpf' has gpf ICs.*no B_EE"):
         ee.check_config(config)
+
+
+def test_a_missing_tokenizer_directory_is_named_at_dag_build(tmp_path):
+    config = make_config()
+    config["datasets"]["stsb"] = {"root": str(tmp_path), "model_dir": str(tmp_path / "bert-base"), "split_seed": 0}
+    with pytest.raises(ee.ConfigError, match=r"datasets\.stsb\.model_dir: directory .*bert-base does not exist"):
+        ee.check_config(config)
+    (tmp_path / "bert-base").mkdir()
+    ee.check_config(config)
+
+
+def test_missing_pretrained_weights_and_model_dirs_are_named_at_dag_build(tmp_path):
+    config = make_config()
+    config["models"]["vit_b"] = {"dataset": "digits", "backbone": "vit", "params": {
+        "patch_size": 4, "hidden_dim": 8, "mlp_dim": 8, "num_layers": 2, "num_heads": 2,
+        "weights": str(tmp_path / "vit_b_16.pth")}}
+    with pytest.raises(ee.ConfigError, match=r"models\.vit_b\.params\.weights: .*vit_b_16\.pth does not exist"):
+        ee.check_config(config)
+    config["models"]["vit_b"]["params"].pop("weights")
+    config["models"]["bert"] = {"dataset": "digits", "backbone": "bert", "params": {"model_dir": str(tmp_path)}}
+    config["models"]["bert"]["params"]["model_dir"] = str(tmp_path / "bert-base")
+    with pytest.raises(ee.ConfigError, match=r"models\.bert\.params\.model_dir: .*bert-base does not exist"):
+        ee.check_config(config)
+
+
+def test_an_msdnet_with_other_ics_fails_at_dag_build():
+    config = make_config()
+    config["models"]["msd"] = {"dataset": "digits", "backbone": "msdnet", "params": {}, "ic": {"type": "linear"}}
+    with pytest.raises(ee.ConfigError, match=r"models\.msd: backbone 'msdnet' takes only ICs of its own type"):
+        ee.check_config(config)

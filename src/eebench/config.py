@@ -310,21 +310,29 @@ def check_config(config: dict[str, Any]) -> None:
         for key, parameter in accepted.items():
             if parameter.default is parameter.empty and key not in params:
                 raise ConfigError(f"datasets.{name}: missing required parameter {key!r} of loader {loader!r}")
-        # Paper-scale data is never downloaded: a missing root fails here, before any job starts.
-        if "root" in params and not Path(params["root"]).is_dir():
-            raise ConfigError(f"datasets.{name}.root: directory {params['root']} does not exist "
-                              f"(resolved from {Path.cwd()}); put the {loader} files there or fix the path")
+        # Paper-scale data (and a tokenizer's model directory) is never downloaded: a missing directory fails
+        # here, before any job starts.
+        for key in ("root", "model_dir"):
+            if key in params and not Path(params[key]).is_dir():
+                raise ConfigError(f"datasets.{name}.{key}: directory {params[key]} does not exist "
+                                  f"(resolved from {Path.cwd()}); put the {loader} files there or fix the path")
     models = resolve_models(config)
     for name, entry in models.items():
         key = f"models.{name}"
         _require_entry(config, "datasets", entry["dataset"], f"{key}.dataset")
         _require("backbone", entry["backbone"], f"{key}.backbone")
         _check_against(entry["params"], f"backbone_params/properties/{entry['backbone']}", f"{key}.params")
+        # Pre-trained weights and model directories are never downloaded: a missing one fails here.
+        for param, exists in (("weights", Path.is_file), ("model_dir", Path.is_dir)):
+            path = entry["params"].get(param)
+            if path is not None and not exists(Path(path)):
+                raise ConfigError(f"{key}.params.{param}: {path} does not exist (resolved from {Path.cwd()}); "
+                                  f"it is read from disk only, never downloaded")
         _require("ic", entry["ic"].get("type"), f"{key}.ic.type")
         _check_against(entry["training"], "training", f"{key}.training")
         try:
             head_blocks(entry)
-        except (TypeError, ValueError) as error:
+        except (TypeError, ValueError, FileNotFoundError) as error:
             raise ConfigError(f"{key}: {error}") from None
     sweep_points = config.get("sweep", {}).get("max_points", 0)
     for section, name, spec in iter_render_entries(config):

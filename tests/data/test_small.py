@@ -28,7 +28,10 @@ def arrays(path) -> dict[str, np.ndarray]:
 
 
 def test_registered_names_are_the_config_strings():
-    assert DATASETS.names() == ["cifar100", "digits", "digits_composite", "imagenet", "voc2007"]
+    assert DATASETS.names() == [
+        "cifar10", "cifar100", "digits", "digits_composite", "imagenet", "imagenette", "newsgroups20", "stsb",
+        "tinyimagenet", "voc2007",
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize("name", DATASETS.names())

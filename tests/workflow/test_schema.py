@@ -42,15 +42,18 @@ def test_dataset_schemas_list_exactly_the_loaders_parameters():
     from eebench.data.core import parameters
 
     for name, entry in SCHEMA["$defs"]["dataset_params"]["properties"].items():
-        assert sorted(entry["properties"]) == sorted(parameters(name)), name
+        shared = [key for part in entry.get("allOf", []) for key in
+                  SCHEMA["$defs"][part["$ref"].rsplit("/", 1)[1]]["properties"]]
+        assert sorted([*entry["properties"], *shared]) == sorted(parameters(name)), name
 
 
 def with_existing_roots(config, tmp_path):
-    """Point every paper-scale dataset root at an existing (empty) directory."""
+    """Point every paper-scale dataset root (and tokenizer directory) at an existing (empty) directory."""
     for name, params in config["datasets"].items():
-        if "root" in params:
-            params["root"] = str(tmp_path / name)
-            (tmp_path / name).mkdir()
+        for key in ("root", "model_dir"):
+            if key in params:
+                params[key] = str(tmp_path / name / key)
+                (tmp_path / name / key).mkdir(parents=True)
     return config
 
 
@@ -116,4 +119,14 @@ def test_check_config_rejects_the_val_rule_on_a_subsampled_sweep():
     config["sweep"]["max_points"] = 100
     config["tables"]["regimes"]["rule"] = "val"
     with pytest.raises(ConfigError, match=r"tables\.regimes\.rule: 'val' .*\(sweep\.max_points: 0, not 100\)"):
+        check_config(config)
+
+
+def test_shared_augmentation_keys_validate_and_a_misspelt_one_fails(tmp_path):
+    config = with_existing_roots(load_config(REPO / "config/paper/resnet34_cifar100.yaml"), tmp_path)
+    config["datasets"]["cifar100"].update(cutmix_alpha=1.0, mixup_alpha=0.2, erasing_p=0.1)
+    validate(config)
+    check_config(config)
+    config["datasets"]["cifar100"]["cutmx_alpha"] = 1.0  # loader parameters are checked once the loader is known
+    with pytest.raises(ConfigError, match=r"datasets\.cifar100: .*'cutmx_alpha'"):
         check_config(config)

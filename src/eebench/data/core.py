@@ -40,7 +40,9 @@ class DatasetInfo:
     name: str
     num_classes: int
     multilabel: bool
-    input_shape: tuple[int, ...]  # one sample's tensor shape, e.g. (1, 8, 8)
+    input_shape: tuple[int, ...]  # one sample's tensor shape, e.g. (1, 8, 8); (2, T) int64 for token inputs
+    # (row 0 input ids, row 1 attention mask)
+    regression: bool = False  # one real-valued target per sample (num_classes 1, float labels), e.g. STS-B
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)

@@ -1,14 +1,15 @@
 """Paper-scale image datasets, read from their official on-disk layouts under a ``root`` directory.
 
 Nothing is downloaded: a missing file raises ``DatasetMissingError`` at prepare time, naming what is expected
-where. The prepared file holds the root, each split's labels and file list or indices, never the images.
+where. The prepared file holds the root, each split's labels and file list or indices, never the images, and
+the dataset's extra training augmentations (``eebench.data.augment``; all off by default).
 """
 from __future__ import annotations
 
 import pickle
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -16,6 +17,7 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset, TensorDataset
 
+from eebench.data.augment import Augmentation, refuse_batch_mixing, with_batch_mixing
 from eebench.data.core import (
     DATASETS,
     DatasetEntry,
@@ -37,10 +39,18 @@ VOC_CLASSES = (
     "tvmonitor",
 )  # fmt: skip
 
+IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png")  # compared lower-cased
+
 
 def check_image_size(dataset: str, image_size: int) -> None:
     if image_size < 1:
         raise ValueError(f"dataset {dataset!r}: image_size must be positive, got {image_size!r}")
+
+
+def augmentation_params(dataset: str, params: Mapping[str, Any]) -> Augmentation:
+    """The checked ``Augmentation`` from a ``prepare``'s keyword arguments (its ``locals()``)."""
+    keys = Augmentation.__dataclass_fields__
+    return Augmentation.checked(dataset, **{key: params[key] for key in keys})
 
 
 def encode_paths(paths: list[str]) -> np.ndarray:
@@ -69,7 +79,25 @@ def image_files(prepared: Mapping[str, np.ndarray], split: str, transform: Calla
     return ImageFiles(root, prepared[f"files_{split}"], prepared[f"y_{split}"], transform)
 
 
-# CIFAR-100
+def stored_info(prepared: Mapping[str, np.ndarray]) -> DatasetInfo:
+    return DatasetInfo.from_json(str(prepared["info"]))
+
+
+def file_pipeline(train_steps: list[Callable], eval_steps: list[Callable], augment: bool,
+                  augmentation: Augmentation) -> Callable:
+    """PIL image -> normalised float tensor. Training: the loader's own steps (crop, flip), the extra per-image
+    augmentations, conversion, then random erasing on the normalised tensor (torchvision's reference order)."""
+    from torchvision import transforms  # imported here: torchvision costs a second at every job start
+
+    to_tensor = [transforms.ToTensor(), transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
+    if not augment:
+        return transforms.Compose([*eval_steps, *to_tensor])
+    return transforms.Compose(
+        [*train_steps, *augmentation.before_tensor(), *to_tensor, *augmentation.after_tensor()]
+    )
+
+
+# CIFAR-10 and CIFAR-100
 
 
 def read_pickle(path: Path) -> dict[bytes, Any]:
@@ -77,31 +105,48 @@ def read_pickle(path: Path) -> dict[bytes, Any]:
         return pickle.load(handle, encoding="bytes")
 
 
-@DATASETS.register("cifar100")
-class Cifar100(DatasetEntry):
-    """Single-label, 100 fine classes, (3, 32, 32), from the official python pickles. Val is a stratified
-    part of the official train set; test is the official test set."""
+class CifarPickles(DatasetEntry):
+    """Single-label, (3, 32, 32), from the official python pickles. Val is a stratified part of the official
+    train set; test is the official test set. Normalised with the train split's per-channel statistics."""
 
-    FILES = ("train", "test", "meta")
+    NAME: str
+    FOLDER: str  # under root
+    SOURCES: dict[str, tuple[str, ...]]  # "train"/"test" -> the pickles whose rows it concatenates
+    META: str
+    NAMES_KEY: bytes  # the class names, in meta
+    LABELS_KEY: bytes
+    ARCHIVE: str
 
     def prepare(
-        self, *, root: str, split_seed: int, val_fraction: float = 0.1
+        self,
+        *,
+        root: str,
+        split_seed: int,
+        val_fraction: float = 0.1,
+        cutmix_alpha: float = 0.0,
+        mixup_alpha: float = 0.0,
+        resized_crop_scale: Sequence[float] | None = None,
+        rotation_degrees: float = 0.0,
+        contrast: float = 0.0,
+        erasing_p: float = 0.0,
+        trivial_augment: bool = False,
     ) -> tuple[DatasetInfo, dict[str, np.ndarray]]:
-        check_fraction("cifar100", "val_fraction", val_fraction)
-        folder = Path(root).resolve() / "cifar-100-python"
-        for name in self.FILES:
+        check_fraction(self.NAME, "val_fraction", val_fraction)
+        augmentation = augmentation_params(self.NAME, locals())
+        folder = Path(root).resolve() / self.FOLDER
+        for name in (*self.SOURCES["train"], *self.SOURCES["test"], self.META):
             if not (folder / name).is_file():
+                listing = ",".join((*self.SOURCES["train"], *self.SOURCES["test"], self.META))
                 raise missing(
-                    "cifar100", folder / name,
-                    "the official CIFAR-100 python pickles (cifar-100-python/{train,test,meta}, "
-                    "from cifar-100-python.tar.gz)",
+                    self.NAME, folder / name,
+                    f"the official python pickles ({self.FOLDER}/{{{listing}}}, from {self.ARCHIVE})",
                 )  # fmt: skip
-        classes = read_pickle(folder / "meta")[b"fine_label_names"]
-        train, test = read_pickle(folder / "train"), read_pickle(folder / "test")
-        labels = np.asarray(train[b"fine_labels"], dtype=np.int64)
+        classes = read_pickle(folder / self.META)[self.NAMES_KEY]
+        train_x, labels = self.read(folder, "train")
+        _, test_labels = self.read(folder, "test")
         kept, held = stratified_split(labels, val_fraction, split_seed)
         # Normalisation statistics from the train split only, so nothing is learned from val or test.
-        pixels = np.asarray(train[b"data"])[kept].reshape(len(kept), 3, -1)
+        pixels = train_x[kept].reshape(len(kept), 3, -1)
         mean = np.array([pixels[:, c].mean(dtype=np.float64) for c in range(3)]) / 255.0
         std = np.array([pixels[:, c].std(dtype=np.float64) for c in range(3)]) / 255.0
         arrays = {
@@ -109,26 +154,58 @@ class Cifar100(DatasetEntry):
             "classes": np.array([c.decode() for c in classes]),
             "mean": mean.astype(np.float32),
             "std": std.astype(np.float32),
-            # Which official file each split reads, and the rows it takes from it.
+            # Which official file(s) each split reads ("train" or "test", see SOURCES), and the rows it takes.
             "source_train": np.array("train"), "index_train": kept, "y_train": labels[kept],
             "source_val": np.array("train"), "index_val": held, "y_val": labels[held],
-            "source_test": np.array("test"), "index_test": np.arange(len(test[b"fine_labels"])),
-            "y_test": np.asarray(test[b"fine_labels"], dtype=np.int64),
+            "source_test": np.array("test"), "index_test": np.arange(len(test_labels)), "y_test": test_labels,
+            "augmentation": augmentation.to_array(),
         }  # fmt: skip
-        return DatasetInfo("cifar100", len(classes), False, (3, 32, 32)), arrays
+        return DatasetInfo(self.NAME, len(classes), False, (3, 32, 32)), arrays
+
+    def read(self, folder: Path, source: str) -> tuple[np.ndarray, np.ndarray]:
+        """Rows [N, 3072] uint8 and labels [N] int64 of the pickles of ``source``, concatenated in order."""
+        batches = [read_pickle(folder / name) for name in self.SOURCES[source]]
+        x = np.concatenate([np.asarray(b[b"data"], dtype=np.uint8) for b in batches])
+        y = np.concatenate([np.asarray(b[self.LABELS_KEY], dtype=np.int64) for b in batches])
+        return x, y
 
     def load(self, prepared: Mapping[str, np.ndarray], split: str, augment: bool) -> Dataset:
-        folder = Path(str(prepared["root"])) / "cifar-100-python"
-        batch = read_pickle(folder / str(prepared[f"source_{split}"]))
+        folder = Path(str(prepared["root"])) / self.FOLDER
+        data, labels = self.read(folder, str(prepared[f"source_{split}"]))
         index = prepared[f"index_{split}"]
-        x = torch.from_numpy(np.asarray(batch[b"data"])[index].reshape(-1, 3, 32, 32))
+        x = torch.from_numpy(data[index].reshape(-1, 3, 32, 32))
         y = torch.from_numpy(prepared[f"y_{split}"])
-        if not np.array_equal(np.asarray(batch[b"fine_labels"])[index], prepared[f"y_{split}"]):
-            raise RuntimeError(f"cifar100: the files under {prepared['root']} changed since preparation")
+        if not np.array_equal(labels[index], prepared[f"y_{split}"]):
+            raise RuntimeError(f"{self.NAME}: the files under {prepared['root']} changed since preparation")
         normalise = Normalise(torch.from_numpy(prepared["mean"]), torch.from_numpy(prepared["std"]))
         if not augment:
             return TensorDataset(normalise(x), y)
-        return TransformedTensors(x, y, CropFlipNormalise(normalise))
+        augmentation = Augmentation.of(prepared)
+        if augmentation.per_image:
+            transform: Callable = AugmentedCifar(normalise, augmentation)
+        else:
+            transform = CropFlipNormalise(normalise)
+        dataset = TransformedTensors(x, y, transform)
+        return with_batch_mixing(dataset, augmentation, stored_info(prepared).num_classes)
+
+
+@DATASETS.register("cifar100")
+class Cifar100(CifarPickles):
+    """CIFAR-100: 100 fine classes, from cifar-100-python/{train,test,meta}."""
+
+    NAME, FOLDER, META, ARCHIVE = "cifar100", "cifar-100-python", "meta", "cifar-100-python.tar.gz"
+    SOURCES = {"train": ("train",), "test": ("test",)}
+    NAMES_KEY, LABELS_KEY = b"fine_label_names", b"fine_labels"
+
+
+@DATASETS.register("cifar10")
+class Cifar10(CifarPickles):
+    """CIFAR-10: 10 classes, from cifar-10-batches-py/{data_batch_1..5,test_batch,batches.meta}; the train
+    rows are the five data batches concatenated in order (so index i < 10000 is row i of data_batch_1)."""
+
+    NAME, FOLDER, META, ARCHIVE = "cifar10", "cifar-10-batches-py", "batches.meta", "cifar-10-python.tar.gz"
+    SOURCES = {"train": tuple(f"data_batch_{i}" for i in range(1, 6)), "test": ("test_batch",)}
+    NAMES_KEY, LABELS_KEY = b"label_names", b"labels"
 
 
 class Normalise:
@@ -155,41 +232,64 @@ class CropFlipNormalise:
         return self.normalise(image)
 
 
-# ImageNet
+class AugmentedCifar:
+    """CIFAR's crop (or ``RandomResizedCrop`` to 32 when ``resized_crop_scale`` is set) and flip, then the
+    extra per-image augmentations, on one raw uint8 [3, 32, 32] image; erasing after normalisation."""
+
+    def __init__(self, normalise: Normalise, augmentation: Augmentation) -> None:
+        from torchvision import transforms
+
+        crop: Callable = (
+            RandomShift(4) if augmentation.resized_crop_scale is None
+            else transforms.RandomResizedCrop(32, scale=augmentation.resized_crop_scale)
+        )  # fmt: skip
+        self.before = transforms.Compose([crop, transforms.RandomHorizontalFlip(), *augmentation.before_tensor()])
+        self.normalise = normalise
+        self.after = transforms.Compose(augmentation.after_tensor())
+
+    def __call__(self, image: Tensor) -> Tensor:
+        return self.after(self.normalise(self.before(image)))
 
 
-@DATASETS.register("imagenet")
-class ImageNet(DatasetEntry):
-    """Single-label, 1000 classes, (3, image_size, image_size), from an ImageFolder tree (``root/train`` and
-    ``root/val``, one folder per WordNet id). Val is a stratified part of the official train set; test is
-    the official val set. Files are listed exactly as torchvision's ``ImageFolder`` would list them."""
+# ImageFolder layouts: ImageNet, Imagenette
 
-    def prepare(
-        self, *, root: str, split_seed: int, val_fraction: float = 0.01, image_size: int = 224
+
+class ImageFolderEntry(DatasetEntry):
+    """Single-label, (3, image_size, image_size), from an ImageFolder tree (``root/train`` and ``root/val``,
+    one folder per WordNet id). Val is a stratified part of the official train set; test is the official val
+    set. Files are listed exactly as torchvision's ``ImageFolder`` would list them. Training crops with
+    ``RandomResizedCrop`` and flips; evaluation resizes to 256/224 of the side and centre-crops."""
+
+    NAME: str
+    NUM_CLASSES: int | None = None  # checked when set
+    LAYOUT: str  # what the error messages say is expected
+
+    def prepare_folders(
+        self, root: str, split_seed: int, val_fraction: float, image_size: int, params: Mapping[str, Any]
     ) -> tuple[DatasetInfo, dict[str, np.ndarray]]:
-        check_fraction("imagenet", "val_fraction", val_fraction)
-        check_image_size("imagenet", image_size)
+        check_fraction(self.NAME, "val_fraction", val_fraction)
+        check_image_size(self.NAME, image_size)
+        augmentation = augmentation_params(self.NAME, params)
         base = Path(root).resolve()
         listed: dict[str, tuple[list[str], np.ndarray]] = {}
         classes: list[str] = []
         for folder in ("train", "val"):  # check both before the (long) scan of either
             if not (base / folder).is_dir():
-                raise missing(
-                    "imagenet", base / folder,
-                    f"the ImageNet {folder} images in ImageFolder layout ({folder}/<wnid>/*.JPEG; the "
-                    "official val images must first be sorted into one folder per class)",
-                )  # fmt: skip
+                raise missing(self.NAME, base / folder, self.LAYOUT.format(folder=folder))
         for folder in ("train", "val"):
             from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
 
             found, class_to_idx = find_classes(str(base / folder))
             if classes and found != classes:
-                raise ValueError(f"dataset 'imagenet': class folders of {base / 'val'} differ from train's")
+                raise ValueError(f"dataset {self.NAME!r}: class folders of {base / 'val'} differ from train's")
+            if self.NUM_CLASSES is not None and len(found) != self.NUM_CLASSES:
+                raise ValueError(f"dataset {self.NAME!r}: {base / folder} has {len(found)} class folders, "
+                                 f"expected {self.NUM_CLASSES}")
             classes = found
             try:
                 samples = make_dataset(str(base / folder), class_to_idx, extensions=IMG_EXTENSIONS)
             except FileNotFoundError as error:  # a class folder without images
-                raise DatasetMissingError(f"dataset 'imagenet': under {base / folder}: {error}") from error
+                raise DatasetMissingError(f"dataset {self.NAME!r}: under {base / folder}: {error}") from error
             files = [str(Path(path).relative_to(base)) for path, _ in samples]
             listed[folder] = files, np.array([t for _, t in samples], dtype=np.int64)
         files, labels = listed["train"]
@@ -201,19 +301,192 @@ class ImageNet(DatasetEntry):
             "files_train": encode_paths([files[i] for i in kept]), "y_train": labels[kept],
             "files_val": encode_paths([files[i] for i in held]), "y_val": labels[held],
             "files_test": encode_paths(test_files), "y_test": test_labels,
+            "augmentation": augmentation.to_array(),
         }  # fmt: skip
-        return DatasetInfo("imagenet", len(classes), False, (3, image_size, image_size)), arrays
+        return DatasetInfo(self.NAME, len(classes), False, (3, image_size, image_size)), arrays
 
     def load(self, prepared: Mapping[str, np.ndarray], split: str, augment: bool) -> Dataset:
-        from torchvision import transforms  # imported here: torchvision costs a second at every job start
+        from torchvision import transforms
 
-        size = DatasetInfo.from_json(str(prepared["info"])).input_shape[-1]
-        if augment:
-            steps = [transforms.RandomResizedCrop(size), transforms.RandomHorizontalFlip()]
-        else:  # the standard 256 -> 224 evaluation crop, scaled to image_size
-            steps = [transforms.Resize(round(size * 256 / 224)), transforms.CenterCrop(size)]
-        steps += [transforms.ToTensor(), transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
-        return image_files(prepared, split, transforms.Compose(steps))
+        info, augmentation = stored_info(prepared), Augmentation.of(prepared)
+        size = info.input_shape[-1]
+        scale = augmentation.resized_crop_scale or (0.08, 1.0)  # torchvision's default scale
+        train = [transforms.RandomResizedCrop(size, scale=scale), transforms.RandomHorizontalFlip()]
+        # The standard 256 -> 224 evaluation crop, scaled to image_size.
+        evaluation = [transforms.Resize(round(size * 256 / 224)), transforms.CenterCrop(size)]
+        dataset = image_files(prepared, split, file_pipeline(train, evaluation, augment, augmentation))
+        return with_batch_mixing(dataset, augmentation, info.num_classes) if augment else dataset
+
+
+@DATASETS.register("imagenet")
+class ImageNet(ImageFolderEntry):
+    """ImageNet-1k (or any ImageFolder tree): 1000 classes; the official val images must first be sorted into
+    one folder per class."""
+
+    NAME = "imagenet"
+    LAYOUT = ("the ImageNet {folder} images in ImageFolder layout ({folder}/<wnid>/*.JPEG; the official val "
+              "images must first be sorted into one folder per class)")
+
+    def prepare(
+        self,
+        *,
+        root: str,
+        split_seed: int,
+        val_fraction: float = 0.01,
+        image_size: int = 224,
+        cutmix_alpha: float = 0.0,
+        mixup_alpha: float = 0.0,
+        resized_crop_scale: Sequence[float] | None = None,
+        rotation_degrees: float = 0.0,
+        contrast: float = 0.0,
+        erasing_p: float = 0.0,
+        trivial_augment: bool = False,
+    ) -> tuple[DatasetInfo, dict[str, np.ndarray]]:
+        return self.prepare_folders(root, split_seed, val_fraction, image_size, locals())
+
+
+@DATASETS.register("imagenette")
+class Imagenette(ImageFolderEntry):
+    """Imagenette (Howard, 2019; fastai), 10 easy ImageNet classes, in fastai's layout ``root/train/<wnid>/``
+    and ``root/val/<wnid>/`` (as the imagenette2, -320 and -160 archives unpack). Processed as ImageNet: its
+    images are ImageNet's, and 224 is the input of the only ImageNet-type ViT-T set-up paper B gives (E.5,
+    patch 16)."""
+
+    NAME = "imagenette"
+    NUM_CLASSES = 10
+    LAYOUT = ("the Imagenette {folder} images in fastai's layout ({folder}/<wnid>/*.JPEG, as imagenette2*.tgz "
+              "unpacks)")
+
+    def prepare(
+        self,
+        *,
+        root: str,
+        split_seed: int,
+        val_fraction: float = 0.1,
+        image_size: int = 224,
+        cutmix_alpha: float = 0.0,
+        mixup_alpha: float = 0.0,
+        resized_crop_scale: Sequence[float] | None = None,
+        rotation_degrees: float = 0.0,
+        contrast: float = 0.0,
+        erasing_p: float = 0.0,
+        trivial_augment: bool = False,
+    ) -> tuple[DatasetInfo, dict[str, np.ndarray]]:
+        return self.prepare_folders(root, split_seed, val_fraction, image_size, locals())
+
+
+# TinyImageNet
+
+TINY_SIDE = 64  # every TinyImageNet image is 64 x 64
+TINY_CLASSES = 200
+
+
+class SquareResize:
+    """Resize to ``size`` x ``size`` unless the image already is (then it is returned untouched)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def __call__(self, image: Image.Image) -> Image.Image:
+        if image.size == (self.size, self.size):
+            return image
+        from torchvision.transforms import functional
+
+        return functional.resize(image, [self.size, self.size])
+
+
+@DATASETS.register("tinyimagenet")
+class TinyImageNet(DatasetEntry):
+    """TinyImageNet (Le & Yang, 2015): single-label, 200 classes in the order of ``wnids.txt``, (3, image_size,
+    image_size), from the official ``tiny-imagenet-200`` folder. Val is a stratified part of the official train
+    set; test is the official val set (labelled by ``val/val_annotations.txt``; the official test set has no
+    labels). Images are resized only when ``image_size`` is not their native 64. Training pads by 1/8 of the
+    side, crops randomly (paper B's code: ``RandomCrop(64, padding=8)``) and flips."""
+
+    def prepare(
+        self,
+        *,
+        root: str,
+        split_seed: int,
+        val_fraction: float = 0.1,
+        image_size: int = TINY_SIDE,
+        cutmix_alpha: float = 0.0,
+        mixup_alpha: float = 0.0,
+        resized_crop_scale: Sequence[float] | None = None,
+        rotation_degrees: float = 0.0,
+        contrast: float = 0.0,
+        erasing_p: float = 0.0,
+        trivial_augment: bool = False,
+    ) -> tuple[DatasetInfo, dict[str, np.ndarray]]:
+        check_fraction("tinyimagenet", "val_fraction", val_fraction)
+        check_image_size("tinyimagenet", image_size)
+        augmentation = augmentation_params("tinyimagenet", locals())
+        top = Path(root).resolve()
+        base = top / "tiny-imagenet-200"
+        wnids_file, annotations = base / "wnids.txt", base / "val" / "val_annotations.txt"
+        expected = (
+            (wnids_file, "the 200 class WordNet ids, one per line"),
+            (base / "train", "the train images (train/<wnid>/images/*.JPEG)"),
+            (annotations, "the val labels (tab-separated: file, wnid, x, y, w, h)"),
+            (base / "val" / "images", "the val images (val/images/*.JPEG)"),
+        )
+        for path, what in expected:
+            if not path.exists():
+                raise missing("tinyimagenet", path, f"{what}, from tiny-imagenet-200.zip")
+        wnids = wnids_file.read_text().split()
+        if len(wnids) != TINY_CLASSES or len(set(wnids)) != len(wnids):
+            raise ValueError(f"dataset 'tinyimagenet': {wnids_file} lists {len(wnids)} WordNet ids "
+                             f"({len(set(wnids))} distinct), expected {TINY_CLASSES} distinct")
+        files: list[str] = []
+        labels: list[int] = []
+        for label, wnid in enumerate(wnids):
+            folder = base / "train" / wnid / "images"
+            if not folder.is_dir():
+                raise missing("tinyimagenet", folder, f"the train images of class {wnid} (*.JPEG)")
+            names = sorted(p.name for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            if not names:
+                raise DatasetMissingError(f"dataset 'tinyimagenet': {folder} holds no images")
+            files += [f"tiny-imagenet-200/train/{wnid}/images/{name}" for name in names]
+            labels += [label] * len(names)
+        index = {wnid: label for label, wnid in enumerate(wnids)}
+        test_files: list[str] = []
+        test_labels: list[int] = []
+        for number, line in enumerate(annotations.read_text().splitlines(), start=1):
+            if not line.strip():
+                continue
+            fields = line.split("\t")
+            if len(fields) < 2 or fields[1] not in index:
+                raise ValueError(f"dataset 'tinyimagenet': {annotations} line {number}: expected "
+                                 f"'file<TAB>wnid<TAB>x<TAB>y<TAB>w<TAB>h' with a wnid of wnids.txt, got {line!r}")
+            image = base / "val" / "images" / fields[0]
+            if not image.is_file():
+                raise missing("tinyimagenet", image, f"the val image of {annotations} line {number}")
+            test_files.append(f"tiny-imagenet-200/val/images/{fields[0]}")
+            test_labels.append(index[fields[1]])
+        y = np.array(labels, dtype=np.int64)
+        kept, held = stratified_split(y, val_fraction, split_seed)
+        arrays = {
+            "root": np.array(str(top)),
+            "classes": np.array(wnids),
+            "files_train": encode_paths([files[i] for i in kept]), "y_train": y[kept],
+            "files_val": encode_paths([files[i] for i in held]), "y_val": y[held],
+            "files_test": encode_paths(test_files), "y_test": np.array(test_labels, dtype=np.int64),
+            "augmentation": augmentation.to_array(),
+        }  # fmt: skip
+        return DatasetInfo("tinyimagenet", TINY_CLASSES, False, (3, image_size, image_size)), arrays
+
+    def load(self, prepared: Mapping[str, np.ndarray], split: str, augment: bool) -> Dataset:
+        from torchvision import transforms
+
+        info, augmentation = stored_info(prepared), Augmentation.of(prepared)
+        size = info.input_shape[-1]
+        if augmentation.resized_crop_scale is None:
+            train = [SquareResize(size), transforms.RandomCrop(size, padding=size // 8)]
+        else:
+            train = [transforms.RandomResizedCrop(size, scale=augmentation.resized_crop_scale)]
+        train.append(transforms.RandomHorizontalFlip())
+        dataset = image_files(prepared, split, file_pipeline(train, [SquareResize(size)], augment, augmentation))
+        return with_batch_mixing(dataset, augmentation, info.num_classes) if augment else dataset
 
 
 # PASCAL VOC 2007
@@ -236,13 +509,23 @@ class Voc2007(DatasetEntry):
     """Multi-label, 20 classes, (3, image_size, image_size), from a VOCdevkit tree with the official
     train/val/test image sets. The splits are the official ones, so ``split_seed`` (accepted so every dataset
     takes the same key) changes nothing. Objects marked difficult are skipped unless ``keep_difficult``; an
-    image whose objects are all difficult then has an all-zero label."""
+    image whose objects are all difficult then has an all-zero label. ``cutmix_alpha`` and ``mixup_alpha`` are
+    accepted only to be refused with the reason (they must stay 0): CutMix/MixUp here make soft single-label
+    targets, and VOC is multi-label."""
 
     def prepare(
-        self, *, root: str, split_seed: int, image_size: int = 224, keep_difficult: bool = False
+        self,
+        *,
+        root: str,
+        split_seed: int,
+        image_size: int = 224,
+        keep_difficult: bool = False,
+        cutmix_alpha: float = 0.0,
+        mixup_alpha: float = 0.0,
     ) -> tuple[DatasetInfo, dict[str, np.ndarray]]:
         del split_seed  # the official splits are fixed
         check_image_size("voc2007", image_size)
+        refuse_batch_mixing("voc2007", cutmix_alpha, mixup_alpha)
         base = Path(root).resolve()
         voc = base / "VOCdevkit" / "VOC2007"
         arrays: dict[str, np.ndarray] = {"root": np.array(str(base)), "classes": np.array(VOC_CLASSES)}

@@ -24,7 +24,7 @@ def head_costs(model: MultiExitNet, input_shape: tuple[int, ...]) -> tuple[list[
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    x = torch.zeros((1, *input_shape), device=device)
+    x = model.example_input(input_shape, device)  # token backbones need valid ids, not float zeros
     cumulative, costs, block_total = 0.0, [], 0.0
     final_head = 0.0
     final = len(model.blocks) - 1

@@ -11,14 +11,42 @@ IC_TYPES: Registry = Registry("ic")
 
 
 class GlobalPool(nn.Module):
-    """Average over spatial positions ([B, C, H, W]) or tokens ([B, T, D]); flat features pass through."""
+    """Average over spatial positions ([B, C, H, W]); tokens ([B, T, D]) are averaged (``tokens="mean"``) or
+    represented by token 0 (``tokens="cls"``: ViT's class token, BERT's [CLS]); flat features pass through.
+
+    Every head pools through a GlobalPool submodule; ``build_model`` sets ``tokens`` on all of them to the
+    backbone's ``Blocks.token_pool`` (:func:`set_token_pool`), so IC builders need not know the backbone."""
+
+    def __init__(self, tokens: str = "mean") -> None:
+        super().__init__()
+        self.tokens = tokens
+
+    @property
+    def tokens(self) -> str:
+        return self._tokens
+
+    @tokens.setter
+    def tokens(self, mode: str) -> None:
+        if mode not in ("mean", "cls"):
+            raise ValueError(f"GlobalPool: tokens must be 'mean' or 'cls', got {mode!r}")
+        self._tokens = mode
 
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() == 4:
             return x.mean(dim=(2, 3))
         if x.dim() == 3:
-            return x.mean(dim=1)
+            return x[:, 0] if self._tokens == "cls" else x.mean(dim=1)
         return x
+
+    def extra_repr(self) -> str:
+        return f"tokens={self._tokens}"
+
+
+def set_token_pool(module: nn.Module, tokens: str) -> None:
+    """Make every GlobalPool inside ``module`` pool tokens by ``tokens`` ("mean" or "cls")."""
+    for sub in module.modules():
+        if isinstance(sub, GlobalPool):
+            sub.tokens = tokens
 
 
 @IC_TYPES.register("linear")
@@ -71,12 +99,12 @@ class SDNHead(nn.Module):
     ``nn.Linear(in_features * pool_size**2, num_classes)``.
 
     Inputs without a spatial grid ([B, T, D] tokens, [B, D] features) fall back to ``linear``'s behaviour: the
-    mean token is taken as a 1 x 1 map. Pooling it just repeats it (alpha * v + (1 - alpha) * v = v), so the head
-    computes ``F.linear(mean_token, W_eff, bias)`` with ``W_eff`` the sum over the pool_size**2 positions of the
-    linear weight: the same function as a 1 x 1 map through the 4-D path, at ``linear``'s cost (D * num_classes
-    multiply-adds), though with pool_size**2 times its weights; set ``pool_size: 1`` on token backbones to have
-    exactly ``linear`` plus the (then inert) alpha. alpha stays in the graph, with zero gradient, so DDP does not
-    see an unused parameter."""
+    pooled token v (the mean token; token 0 on ``token_pool="cls"`` backbones) is taken as a 1 x 1 map. Pooling
+    it just repeats it (alpha * v + (1 - alpha) * v = v), so the head computes ``F.linear(v, W_eff, bias)`` with
+    ``W_eff`` the sum over the pool_size**2 positions of the linear weight: the same function as a 1 x 1 map
+    through the 4-D path, at ``linear``'s cost (D * num_classes multiply-adds), though with pool_size**2 times its
+    weights; set ``pool_size: 1`` on token backbones to have exactly ``linear`` plus the (then inert) alpha.
+    alpha stays in the graph, with zero gradient, so DDP does not see an unused parameter."""
 
     def __init__(self, in_features: int, num_classes: int, pool_size: int = 4) -> None:
         super().__init__()
@@ -87,11 +115,12 @@ class SDNHead(nn.Module):
         # Built in the order of paper B's code (pooling, then the linear layer), so alpha is the first draw.
         self.pool = SDNPool(pool_size)
         self.linear = nn.Linear(in_features * pool_size * pool_size, num_classes)
+        self.token_pool = GlobalPool()  # no parameters: [B, T, D] / [B, D] inputs (mean or class token)
 
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() == 4:
             return self.linear(self.pool(x).flatten(1))
-        x = GlobalPool()(x)
+        x = self.token_pool(x)
         x = self.pool.alpha * x + (1 - self.pool.alpha) * x
         weight = self.linear.weight.view(-1, self.in_features, self.pool_size * self.pool_size).sum(dim=-1)
         return F.linear(x, weight, self.linear.bias)

@@ -8,7 +8,7 @@ other head, and the merge module); training phases select parts of them (eebench
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -16,11 +16,13 @@ from torch import Tensor, nn
 
 from eebench.models import gpf as _gpf  # noqa: F401  (registers the "gpf" IC type)
 from eebench.models.backbones import BACKBONES
-from eebench.models.heads import IC_TYPES
+from eebench.models.heads import IC_TYPES, set_token_pool
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """Everything needed to rebuild a model; stored in every checkpoint."""
+    """Everything needed to rebuild a model; stored in every checkpoint. ``input_shape`` is one sample's shape:
+    (C, H, W) for images, (2, T) or (3, T) for token inputs (int64 rows: input ids, attention mask[, token type
+    ids]; see ``backbones.bert``); lists (JSON) become tuples."""
 
     backbone: str
     backbone_params: dict[str, Any]
@@ -48,9 +50,11 @@ class ModelSpec:
 class MultiExitNet(nn.Module):
     """``merge``, if given, is called with the ICs' outputs in depth order and returns their logits and an
     auxiliary loss; after each forward ``auxiliary_loss`` holds that loss (None without a merge module), for
-    the training loop to add."""
+    the training loop to add. ``example_input`` is the backbone's ``Blocks.example_input`` (see
+    :meth:`example_input`)."""
 
-    def __init__(self, blocks: nn.ModuleList, heads: dict[int, nn.Module], merge: nn.Module | None = None) -> None:
+    def __init__(self, blocks: nn.ModuleList, heads: dict[int, nn.Module], merge: nn.Module | None = None,
+                 example_input: Callable[[tuple[int, ...]], Tensor] | None = None) -> None:
         super().__init__()
         last = len(blocks) - 1
         if last not in heads:
@@ -61,10 +65,18 @@ class MultiExitNet(nn.Module):
         self.heads = nn.ModuleDict({str(b): heads[b] for b in self.head_blocks})
         self.merge = merge
         self.auxiliary_loss: Tensor | None = None
+        self._example_input = example_input
 
     @property
     def num_heads(self) -> int:
         return len(self.head_blocks)
+
+    def example_input(self, input_shape: tuple[int, ...], device: torch.device | str | None = None) -> Tensor:
+        """One valid input sample batch [1, *input_shape] (for cost counting): the backbone's own (integer token
+        ids for BERT), else float zeros."""
+        if self._example_input is None:
+            return torch.zeros((1, *input_shape), device=device)
+        return self._example_input(tuple(input_shape)).to(device)
 
     def forward(self, x: Tensor) -> list[Tensor]:
         """Logits of every head, in depth order."""
@@ -99,17 +111,24 @@ def build_model(spec: ModelSpec, seed: int | None = None) -> MultiExitNet:
     classifier first, from ``seed`` (so what phase 1 trains starts the same whatever ICs a variant has), then
     each IC from ``ic_seed(seed, block)`` (so an IC starts the same whatever other ICs exist; a static head is
     initialised like the same head of the full network), then the merge module, if the IC type brings one
-    (an IC builder with a ``build_merge`` attribute, e.g. ``gpf``), from ``ic_seed(seed, len(blocks))``."""
+    (an IC builder with a ``build_merge`` attribute, e.g. ``gpf``), from ``ic_seed(seed, len(blocks))``.
+    Every head's GlobalPool pools tokens as the backbone says (``Blocks.token_pool``: mean, or class token)."""
     with torch.random.fork_rng(devices=[], enabled=seed is not None):
         if seed is not None:
             torch.manual_seed(seed)
         built = BACKBONES.get(spec.backbone)(spec.input_shape, **spec.backbone_params)
-        blocks, widths = built.blocks, built.widths
+        blocks, widths, example_input = built.blocks, built.widths, built.example_input
         placement = _resolve_placement(len(blocks), spec.placement)
         final = len(blocks) - 1
-        heads: dict[int, nn.Module] = {final: IC_TYPES.get("linear")(widths[final], spec.num_classes)}
+        # The final classifier is linear, unless the backbone brings its own type (MSDNet: Blocks.final_head).
+        final_type = getattr(built, "final_head", "linear")
+        heads: dict[int, nn.Module] = {final: IC_TYPES.get(final_type)(widths[final], spec.num_classes)}
         ic_params = dict(spec.ic)
-        ic_builder = IC_TYPES.get(ic_params.pop("type"))
+        ic_type = ic_params.pop("type")
+        if final_type != "linear" and len(placement) > 1 and ic_type != final_type:
+            raise ValueError(f"backbone {spec.backbone!r} takes only ICs of its own type {final_type!r}, "
+                             f"not {ic_type!r}")
+        ic_builder = IC_TYPES.get(ic_type)
         for b in placement[:-1]:
             if seed is not None:
                 torch.manual_seed(ic_seed(seed, b))
@@ -120,6 +139,8 @@ def build_model(spec: ModelSpec, seed: int | None = None) -> MultiExitNet:
             if seed is not None:
                 torch.manual_seed(ic_seed(seed, len(blocks)))  # no block has this index
             merge = build_merge(len(placement) - 1, spec.num_classes, **ic_params)
+    for head in heads.values():
+        set_token_pool(head, built.token_pool)
     if spec.truncate_at is not None:
         # Static baseline (paper A §3): the blocks up to truncate_at and the head there as the sole classifier.
         b = spec.truncate_at
@@ -128,8 +149,13 @@ def build_model(spec: ModelSpec, seed: int | None = None) -> MultiExitNet:
         if merge is not None and b != final:
             raise ValueError(f"truncate_at: IC type {spec.ic['type']!r} has no static form (an IC's logits "
                              f"combine every IC's output through the merge module)")
-        return MultiExitNet(nn.ModuleList(list(blocks)[: b + 1]), {b: heads[b]})
-    return MultiExitNet(blocks, heads, merge)
+        model = MultiExitNet(nn.ModuleList(list(blocks)[: b + 1]), {b: heads[b]}, example_input=example_input)
+    else:
+        model = MultiExitNet(blocks, heads, merge, example_input=example_input)
+    # Exits that read only part of a block's output (MSDNet: the coarsest scale) leave parameters without
+    # gradient under most losses; the loop tells DDP so.
+    model.partial_exits = bool(getattr(built, "partial_exits", False))
+    return model
 
 
 def backbone_state(model: MultiExitNet) -> dict[str, Tensor]:

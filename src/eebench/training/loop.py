@@ -45,6 +45,9 @@ class TrainingConfig:
     # Weights of the heads' losses (paper B §4.4): a name in eebench.training.scaling.SCALINGS or
     # {type: name, ...parameters}; None = constant (every alpha_k = 1).
     loss_scaling: dict[str, Any] | str | None = None
+    # GPU efficiency (nothing changes on the CPU under "auto"): bf16 autocast, channels-last convolutions.
+    precision: str = "auto"  # auto (bf16 where CUDA supports it, else fp32) | fp32 | bf16
+    memory_format: str = "auto"  # auto (channels_last on CUDA for image inputs) | contiguous | channels_last
 
     def __post_init__(self) -> None:
         for key in ("batch_size", "max_epochs", "patience", "restart_epochs", "eval_batch_size"):
@@ -52,6 +55,45 @@ class TrainingConfig:
                 raise ValueError(f"training: {key} must be at least 1, got {getattr(self, key)!r}")
         if self.checkpoint_every_batches < 0:
             raise ValueError("training: checkpoint_every_batches must be 0 (epoch ends only) or positive")
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise ValueError(f"training: precision must be auto, fp32 or bf16, got {self.precision!r}")
+        if self.memory_format not in ("auto", "contiguous", "channels_last"):
+            raise ValueError(f"training: memory_format must be auto, contiguous or channels_last, "
+                             f"got {self.memory_format!r}")
+
+
+@dataclass(frozen=True)
+class Placement:
+    """How tensors and arithmetic are placed on the device: autocast dtype (None = full precision), memory
+    format of a convolutional net and its 4-D inputs, pinned host memory for the DataLoader (CUDA only)."""
+
+    device: torch.device
+    autocast_dtype: torch.dtype | None = None
+    channels_last: bool = False
+
+    @classmethod
+    def of(cls, config: TrainingConfig, device: torch.device, convolutional: bool) -> "Placement":
+        cuda = device.type == "cuda"
+        bf16 = config.precision == "bf16" or (
+            config.precision == "auto" and cuda and torch.cuda.is_bf16_supported())
+        channels_last = convolutional and (config.memory_format == "channels_last" or (
+            config.memory_format == "auto" and cuda))
+        return cls(device, torch.bfloat16 if bf16 else None, channels_last)
+
+    @property
+    def pin_memory(self) -> bool:
+        return self.device.type == "cuda"
+
+    def autocast(self):
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None)
+
+    def inputs(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(self.device, non_blocking=self.pin_memory)
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last and x.dim() == 4 else x
+
+    def prepare(self, model: nn.Module) -> None:
+        if self.channels_last:
+            model.to(memory_format=torch.channels_last)
 
 
 def select_device() -> torch.device:
@@ -63,12 +105,15 @@ def loss_function(multilabel: bool) -> nn.Module:
 
 
 @torch.no_grad()
-def predict(model: MultiExitNet, dataset: Dataset, batch_size: int, device: torch.device) -> tuple[np.ndarray, np.ndarray]:
-    """Logits of every head [H, N, C] and the labels, in dataset order."""
+def predict(model: MultiExitNet, dataset: Dataset, batch_size: int, device: torch.device,
+            placement: Placement | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Logits of every head [H, N, C] (float32) and the labels, in dataset order."""
+    placement = placement or Placement(device)
     model.eval()
     logits, labels = [], []
-    for x, y in DataLoader(dataset, batch_size=batch_size, shuffle=False):
-        outputs = model(x.to(device))
+    for x, y in DataLoader(dataset, batch_size=batch_size, shuffle=False, pin_memory=placement.pin_memory):
+        with placement.autocast():
+            outputs = model(placement.inputs(x))
         logits.append(torch.stack(outputs).float().cpu())
         labels.append(y)
     return torch.cat(logits, dim=1).numpy(), torch.cat(labels).numpy()
@@ -185,7 +230,11 @@ class Run:
 
 def _has_unused_trainable_parts(model: MultiExitNet, plan: PhasePlan) -> bool:
     """Whether some step leaves a trainable part without gradient (then DDP must look for such parameters):
-    a trainable head outside the step's loss set, or a trainable block after its deepest head."""
+    a trainable head outside the step's loss set, or a trainable block after its deepest head. On a backbone
+    whose exits read only part of each block's output (MSDNet's coarsest scale) any loss but the last head's
+    leaves some parameters without gradient."""
+    if getattr(model, "partial_exits", False) and any(max(heads) < model.num_heads - 1 for heads in plan.loss_sets):
+        return True
     for heads in plan.loss_sets:
         deepest = max(model.head_blocks[h] for h in heads)
         if set(plan.heads) - set(heads) or any(b > deepest for b in plan.blocks):
@@ -224,6 +273,8 @@ def train_phase(
     scaling = loss_scaling(config.loss_scaling)
     layout = HeadLayout(tuple(model.head_blocks), len(model.blocks))
     equilibrium = GradientEquilibrium(model.blocks, model.head_blocks) if scaling.gradient_equilibrium else None
+    placement = Placement.of(config, device, convolutional=any(isinstance(m, nn.Conv2d) for m in model.modules()))
+    placement.prepare(model)
     trainable = set_trainable(model, plan)
     model.zero_grad(set_to_none=True)  # an earlier phase's gradients on parts this one freezes
     optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay)
@@ -266,20 +317,24 @@ def train_phase(
             batches = epoch_batches(num_samples, config.batch_size, run.seed, phase_index, epoch, world.rank,
                                     world.size)
             # Its own generator: creating a DataLoader iterator must not draw from the global RNG (augmentation's).
+            # A dataset may bring a batch-level augmentation (CutMix/Mixup: soft targets) as its collate_fn.
             loader = DataLoader(train_set, batch_sampler=batches[start:], num_workers=config.num_workers,
-                                generator=torch.Generator().manual_seed(seed))
+                                generator=torch.Generator().manual_seed(seed),
+                                collate_fn=getattr(train_set, "collate_fn", None), pin_memory=placement.pin_memory)
             for batch, (x, y) in enumerate(loader, start=start):
-                x, y = x.to(device), y.to(device)
+                x, y = placement.inputs(x), y.to(device, non_blocking=placement.pin_memory)
                 # The step's loss set: alternating phases cycle through theirs, step by step over the phase.
                 heads = plan.loss_sets[((epoch - 1) * steps_per_epoch + batch) % len(plan.loss_sets)]
                 scaled = len(heads) > 1  # eq. (2)/(3) weights; a single loss (eq. 1) is never scaled
                 if equilibrium is not None:
                     equilibrium.set_heads(list(heads) if scaled else None)
-                outputs = net(x)
-                loss = sum((float(weights[h]) if scaled else 1.0) * criterion(outputs[h], y) for h in heads)
-                auxiliary = getattr(model, "auxiliary_loss", None)
-                if auxiliary is not None and any(h < model.num_heads - 1 for h in heads):
-                    loss = loss + auxiliary  # e.g. GPF's imitation loss
+                with placement.autocast():
+                    outputs = net(x)
+                    loss = sum((float(weights[h]) if scaled else 1.0) * criterion(outputs[h].float(), y)
+                               for h in heads)
+                    auxiliary = getattr(model, "auxiliary_loss", None)
+                    if auxiliary is not None and any(h < model.num_heads - 1 for h in heads):
+                        loss = loss + auxiliary  # e.g. GPF's imitation loss
                 optimizer.zero_grad(set_to_none=True)
                 if world.size > 1:
                     # DDP averages over ranks; weighting by the rank's share of the global batch makes that the
@@ -303,7 +358,7 @@ def train_phase(
                 if stop:
                     raise run.stopped(f"batch {done} of epoch {epoch} of phase {plan.name!r}")
             start = 0
-            val_logits, val_labels = predict(model, val_set, config.eval_batch_size, device)
+            val_logits, val_labels = predict(model, val_set, config.eval_batch_size, device, placement)
             scores = world.broadcast(head_scores(val_logits, val_labels, multilabel)[scored])
             improved = stopper.update(scores, model)
             train_loss = epoch_loss[0] / max(epoch_loss[1], 1)

@@ -97,6 +97,13 @@ class _Rescale(torch.autograd.Function):
         return grad * ctx.scale, None
 
 
+def _rescaled(x, scale: float):
+    """``x`` with its gradient scaled; a multi-scale feature (MSDNet: a list of tensors) scale by scale."""
+    if isinstance(x, (list, tuple)):
+        return type(x)(_Rescale.apply(t, scale) for t in x)
+    return _Rescale.apply(x, scale)
+
+
 class GradientEquilibrium:
     """Li et al. (2019), §3.2, as their code (IMTA) places it: at the block output where head j sits, the
     backbone feature passes ``R(1 / c_j)`` before both the head and the next block, and the next block's input
@@ -128,14 +135,14 @@ class GradientEquilibrium:
     def _output_hook(self, block: int):
         def hook(module, inputs, output):
             if block in self.scales and torch.is_grad_enabled():
-                return _Rescale.apply(output, self.scales[block][0])
+                return _rescaled(output, self.scales[block][0])
             return None
         return hook
 
     def _input_hook(self, block: int):
         def hook(module, inputs):
             if block in self.scales and torch.is_grad_enabled():
-                return (_Rescale.apply(inputs[0], self.scales[block][1]), *inputs[1:])
+                return (_rescaled(inputs[0], self.scales[block][1]), *inputs[1:])
             return None
         return hook
 
