@@ -1,6 +1,7 @@
 """Fixture writers and helpers shared by several test folders (importable as ``tests.fixtures``)."""
 from __future__ import annotations
 
+import copy
 import pickle
 from pathlib import Path
 
@@ -49,3 +50,36 @@ def job_counts(output: str) -> dict[str, int]:
             break
         counts[parts[0]] = int(parts[1])
     return counts
+
+
+def write_bert_base_config(path: Path) -> Path:
+    """A model directory with a bert-base-uncased config.json (sizes of BERT-base) and no weights: what the
+    ``bert`` backbone reads on the meta device while a DAG is planned."""
+    from transformers import BertConfig
+
+    BertConfig(vocab_size=30522, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+               intermediate_size=3072, max_position_embeddings=512, type_vocab_size=2).save_pretrained(path)
+    return path
+
+
+def with_fixtures(config: dict, root: Path, bert_dir: Path) -> dict:
+    """``config`` with every on-disk path it names pointed at an existing fixture under ``root``: dataset roots
+    (empty directories), tokenizer and BERT model directories (``bert_dir``), ViT weights (empty files: weights
+    are never read while planning, models are built on the meta device)."""
+    config = copy.deepcopy(config)
+    for name, params in config["datasets"].items():
+        if "root" in params:
+            params["root"] = str(root / "data" / name)
+            (root / "data" / name).mkdir(parents=True, exist_ok=True)
+        if "model_dir" in params:
+            params["model_dir"] = str(bert_dir)
+    for name, entry in config["models"].items():
+        params = entry.get("params", {})
+        if params.get("weights") is not None:
+            weights = root / "weights" / f"{name}.pth"
+            weights.parent.mkdir(parents=True, exist_ok=True)
+            weights.touch()
+            params["weights"] = str(weights)
+        if "model_dir" in params:
+            params["model_dir"] = str(bert_dir)
+    return config

@@ -6,6 +6,7 @@ import pytest
 import yaml
 
 from eebench.config import ConfigError, check_config, load_config, registries
+from tests.fixtures import with_fixtures, write_bert_base_config
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
@@ -61,7 +62,7 @@ def with_existing_roots(config, tmp_path):
 def test_shipped_configs_validate(path, tmp_path):
     config = load_config(path)
     validate(config)
-    check_config(with_existing_roots(config, tmp_path))
+    check_config(with_fixtures(config, tmp_path, write_bert_base_config(tmp_path / "bert")))
 
 
 def test_schema_lists_every_budget_rule_of_the_metrics_module():

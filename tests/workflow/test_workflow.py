@@ -64,7 +64,7 @@ def test_a_config_file_on_the_command_line_is_the_whole_experiment(tmp_path):
     (tmp_path / "paper.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     result = snakemake(tmp_path, "--dry-run", "--configfile", "paper.yaml")
     counts = job_counts(result.stdout)
-    assert counts["train_model"] == 12 and counts["render_table"] == 1 and counts["render_figure"] == 1
+    assert counts["train_model"] == 24 and counts["render_table"] == 2 and counts["render_figure"] == 1
     assert "train_static_head" not in counts and "prepare_dataset" in counts
     planned = planned_outputs(result.stdout)
     assert not [p for p in planned if "digits" in p or "/cnn" in p or "regimes.tex" in p or "bee" in p]
@@ -72,7 +72,7 @@ def test_a_config_file_on_the_command_line_is_the_whole_experiment(tmp_path):
     # (typed values), or with --config (Snakemake parses nested values as strings, e.g. a path).
     (tmp_path / "one_seed.yaml").write_text("seeds: [0]\n")
     result = snakemake(tmp_path, "--dry-run", "--configfile", "paper.yaml", "one_seed.yaml")
-    assert job_counts(result.stdout)["train_model"] == 4
+    assert job_counts(result.stdout)["train_model"] == 8  # backbone + the seven regimes
     result = snakemake(tmp_path, "--dry-run", "--configfile", "paper.yaml", "--config",
                        'datasets={"cifar100": {"root": "/no/such/root"}}', check=False)
     assert "datasets.cifar100.root: directory /no/such/root does not exist" in result.stdout + result.stderr
@@ -117,7 +117,7 @@ def test_paper_scale_config_plans_gpu_jobs(tmp_path):
     write_config(tmp_path, config)
     result = snakemake(tmp_path, "--dry-run")
     counts = job_counts(result.stdout)
-    assert counts["train_model"] == 12 and counts["render_table"] == 1
+    assert counts["train_model"] == 24 and counts["render_table"] == 2
     assert "gpu=1" in result.stdout
 
 
