@@ -24,6 +24,10 @@ log = logging.getLogger(__name__)
 
 def _model_spec(data_path: str | Path, model: dict[str, Any]) -> tuple[ModelSpec, Any]:
     info = read_info(data_path)
+    if info.regression:
+        # The loaders exist (STS-B); the loss, metrics and exit criterion of regression do not yet.
+        raise NotImplementedError(f"{data_path}: {info.name!r} is a regression dataset; training and evaluating "
+                                  f"regression (MSE, lower-is-better budgets) is not implemented yet")
     spec = ModelSpec(
         backbone=model["backbone"],
         backbone_params=model.get("params", {}),

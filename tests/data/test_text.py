@@ -411,3 +411,13 @@ def test_stsb_malformed_rows_name_file_and_line(train, match, tokenizer_dir, tmp
     with pytest.raises(ValueError, match=match) as error:
         prepare_dataset("stsb", stsb_params(tmp_path / "glue", tokenizer_dir), tmp_path / "s.npz")
     assert str(folder / "train.tsv") in str(error.value)
+
+
+def test_training_on_a_regression_dataset_says_it_is_not_there_yet(stsb_root, tokenizer_dir, tmp_path):
+    from eebench.steps import train_model
+
+    prepare_dataset("stsb", stsb_params(stsb_root, tokenizer_dir), tmp_path / "s.npz")
+    model = {"backbone": "cnn", "params": {"widths": [4], "strides": [1]}}
+    with pytest.raises(NotImplementedError, match="'stsb' is a regression dataset"):
+        train_model(str(tmp_path / "s.npz"), model, {}, "joint", 0, str(tmp_path / "m.pt"))
+    assert not (tmp_path / "m.pt").exists()
