@@ -83,3 +83,12 @@ def with_fixtures(config: dict, root: Path, bert_dir: Path) -> dict:
         if "model_dir" in params:
             params["model_dir"] = str(bert_dir)
     return config
+
+
+def run_blocks(model, x):
+    """Every block's output of a multi-exit model on ``x``, in order."""
+    outputs = []
+    for block in model.blocks:
+        x = block(x)
+        outputs.append(x)
+    return outputs

@@ -10,6 +10,7 @@ from torch.nn import functional as F
 from eebench.models import BACKBONES, ModelSpec, build_model, head_blocks, head_costs
 from eebench.models.backbones import BertInput, token_example_input
 from eebench.models.heads import set_token_pool
+from tests.fixtures import run_blocks
 
 T = 12
 
@@ -33,14 +34,6 @@ def tokens(batch=3, rows=2, pad_from=(T, 7, 4), seed=0):
     ids = ids * mask
     types = (torch.arange(T) >= T // 2).long().expand(batch, T) * mask
     return torch.stack([ids, mask, types][:rows], dim=1)
-
-
-def run_blocks(model, x):
-    outputs = []
-    for block in model.blocks:
-        x = block(x)
-        outputs.append(x)
-    return outputs
 
 
 def reference(model_dir):

@@ -9,6 +9,7 @@ from torchvision.models.vision_transformer import EncoderBlock
 from eebench.models import BACKBONES, ModelSpec, build_model, head_blocks, head_costs
 from eebench.models.backbones import VIT_SIZES, ViTEmbedding
 from eebench.models.heads import GlobalPool, set_token_pool
+from tests.fixtures import run_blocks
 
 TINY = dict(image_size=16, patch_size=4, hidden_dim=32, mlp_dim=64, num_layers=3, num_heads=2)
 
@@ -16,15 +17,6 @@ TINY = dict(image_size=16, patch_size=4, hidden_dim=32, mlp_dim=64, num_layers=3
 def spec(**overrides):
     base = dict(backbone="vit", backbone_params=TINY, input_shape=(3, 16, 16), num_classes=5)
     return ModelSpec(**{**base, **overrides})
-
-
-def run_blocks(model, x):
-    """Every block's output, in order."""
-    outputs = []
-    for block in model.blocks:
-        x = block(x)
-        outputs.append(x)
-    return outputs
 
 
 def test_blocks_are_embedding_plus_layer_then_layers_and_the_final_norm_last():
