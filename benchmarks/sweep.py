@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from eebench.exits.criteria import CRITERIA
-from eebench.exits.performance import per_sample_performance
+from eebench.tasks import per_sample_performance
 from eebench.exits.sweep import sweep
 
 
@@ -71,10 +71,10 @@ def main() -> None:
     print(f"random logits [H={args.heads}, N={args.samples}, C={args.classes}] float32, seed {args.seed}")
 
     start = time.perf_counter()
-    scores = CRITERIA.get("confidence")(logits, False)
+    scores = CRITERIA.get("confidence")(logits, "single_label")
     criterion_time = time.perf_counter() - start
     start = time.perf_counter()
-    performance = per_sample_performance(logits, labels, False)
+    performance = per_sample_performance(logits, labels, "single_label")
     performance_time = time.perf_counter() - start
     start = time.perf_counter()
     frame = sweep(scores, performance, head_flops, backbone_flops)

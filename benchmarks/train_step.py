@@ -61,12 +61,12 @@ def main() -> None:
     # Pipeline: a warm-up phase of one epoch, then a timed phase of --epochs (patience large: no early stop).
     model = build_model(spec, seed=0).to(device)
     warm = TrainingConfig(batch_size=args.batch, max_epochs=1, patience=10**6, augment=False)
-    train_phase(model, JOINT_PHASE, train, val, False, warm, device)
+    train_phase(model, JOINT_PHASE, train, val, "single_label", warm, device)
     config = TrainingConfig(batch_size=args.batch, max_epochs=args.epochs, patience=10**6, augment=False)
     if device.type == "cuda":
         torch.cuda.synchronize()
     start = time.perf_counter()
-    train_phase(model, JOINT_PHASE, train, val, False, config, device)
+    train_phase(model, JOINT_PHASE, train, val, "single_label", config, device)
     if device.type == "cuda":
         torch.cuda.synchronize()
     pipeline = args.samples * args.epochs / (time.perf_counter() - start)

@@ -71,7 +71,7 @@ def write_cache(path, **drop):
     arrays = {
         "val_logits": rng.normal(size=(2, 6, 3)), "test_logits": rng.normal(size=(2, 6, 3)),
         "val_labels": rng.integers(0, 3, 6), "test_labels": rng.integers(0, 3, 6),
-        "head_flops": np.array([1.0, 2.0]), "backbone_flops": np.float64(2.0), "multilabel": np.bool_(False),
+        "head_flops": np.array([1.0, 2.0]), "backbone_flops": np.float64(2.0), "task": np.array("single_label"),
         "meta": np.array(json.dumps({"dataset": "digits", "backbone": "cnn", "regime": "joint", "seed": 0})),
     }
     save_npz(path, **{key: value for key, value in arrays.items() if key not in drop})
@@ -128,7 +128,7 @@ def test_read_npz_missing_file_stays_file_not_found(tmp_path):
 def test_read_npz_returns_arrays_whose_absent_keys_name_the_file(tmp_path):
     path = write_cache(tmp_path / "c.npz")
     arrays = read_npz(path, LOGIT_CACHE, keys=("val_logits",))
-    assert arrays["val_logits"].shape == (2, 6, 3) and arrays["multilabel"].item() is False
+    assert arrays["val_logits"].shape == (2, 6, 3) and str(arrays["task"]) == "single_label"
     with pytest.raises(ResultKeyError) as error:
         arrays["x_val"]
     assert isinstance(error.value, KeyError) and isinstance(error.value, ValueError)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import copy
 
 import pytest
+import yaml
 
 from pathlib import Path
 
@@ -189,3 +190,58 @@ def test_an_msdnet_with_other_ics_fails_at_dag_build():
     config["models"]["msd"] = {"dataset": "digits", "backbone": "msdnet", "params": {}, "ic": {"type": "linear"}}
     with pytest.raises(ee.ConfigError, match=r"models\.msd: backbone 'msdnet' takes only ICs of its own type"):
         ee.check_config(config)
+
+
+def test_a_suite_merges_files_each_as_it_was_alone(tmp_path, monkeypatch):
+    """``include:``: each file's global training and resources become its models' own and its budgets its
+    tables' own; a shared name must be the same setting (resources aside); outputs must not collide."""
+    monkeypatch.chdir(tmp_path)
+    data = {"digits": {"split_seed": 0}}
+    model = {"dataset": "digits", "backbone": "cnn"}
+    table = {"kind": "budgets", "model": "m", "criterion": "confidence", "regimes": ["joint"]}
+    one = {"seeds": [0], "datasets": data, "models": {"m": model}, "training": {"lr": 0.1},
+           "resources": {"train_model": {"gpu": 2}}, "tables": {"t1": table}}
+    two = {"seeds": [0], "datasets": data, "budgets": [0.35, 1.0], "training": {"lr": 0.2},
+           "models": {"m": {**model, "training": {"lr": 0.1}}, "n": model},
+           "resources": {"train_model": {"gpu": 1}}, "tables": {"t2": {**table, "model": "n"}}}
+    for name, part in (("one.yaml", one), ("two.yaml", two)):
+        (tmp_path / name).write_text(yaml.safe_dump(part))
+    suite = ee.expand_includes({"include": ["one.yaml", "two.yaml"]})
+    assert suite["models"]["m"]["training"] == {"lr": 0.1} and suite["models"]["n"]["training"] == {"lr": 0.2}
+    assert suite["models"]["m"]["resources"]["train_model"] == {"gpu": 2}  # the first file's
+    assert suite["models"]["n"]["resources"]["train_model"] == {"gpu": 1}
+    assert "budgets" not in suite["tables"]["t1"] and suite["tables"]["t2"]["budgets"] == [0.35, 1.0]
+    assert suite["seeds"] == [0] and "include" not in suite
+    assert ee.expand_includes(one) is one  # not a suite: unchanged
+
+    (tmp_path / "two.yaml").write_text(yaml.safe_dump({**two, "models": {"m": {**model, "training": {"lr": 0.3}}}}))
+    with pytest.raises(ee.ConfigError, match="models.m differs between one.yaml and two.yaml"):
+        ee.expand_includes({"include": ["one.yaml", "two.yaml"]})
+    (tmp_path / "two.yaml").write_text(yaml.safe_dump({**one, "tables": {"t1": table}}))
+    with pytest.raises(ee.ConfigError, match="tables.t1 is in both one.yaml and two.yaml"):
+        ee.expand_includes({"include": ["one.yaml", "two.yaml"]})
+    (tmp_path / "two.yaml").write_text(yaml.safe_dump({**one, "seeds": [1], "tables": {}}))
+    with pytest.raises(ee.ConfigError, match="two.yaml has seeds"):
+        ee.expand_includes({"include": ["one.yaml", "two.yaml"]})
+    with pytest.raises(ee.ConfigError, match="include: three.yaml does not exist"):
+        ee.expand_includes({"include": ["three.yaml"]})
+
+
+def test_a_criterion_must_apply_to_the_datasets_task(tmp_path):
+    """Max-softmax means nothing for a regression output: refused before any job, naming the key and the
+    criteria that apply; the regression criterion passes."""
+    from tests.fixtures import write_bert_base_config
+
+    bert = write_bert_base_config(tmp_path / "bert")
+    (tmp_path / "glue").mkdir()
+    config = {
+        "datasets": {"stsb": {"root": str(tmp_path / "glue"), "model_dir": str(bert), "split_seed": 0}},
+        "models": {"s": {"dataset": "stsb", "backbone": "bert", "params": {"model_dir": str(bert)}}},
+        "tables": {"t": {"kind": "budgets", "model": "s", "criterion": "confidence", "regimes": ["joint"],
+                         "metric": "mse"}},
+    }
+    with pytest.raises(ee.ConfigError, match="tables.t: criterion 'confidence' does not apply to dataset 'stsb', "
+                                             "a regression task; criteria for regression: regression_patience"):
+        ee.check_config(config)
+    config["tables"]["t"]["criterion"] = "regression_patience"
+    ee.check_config(config)

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from eebench.exits.performance import per_sample_performance
+from eebench.tasks import per_sample_performance
 from eebench.exits.sweep import run_sweep
 from eebench.io import save_npz
 from eebench.metrics import bee, budget_performance, e_closest, run_bee, run_budgets
@@ -79,14 +79,18 @@ def test_bee_hand_computed_and_sign():
     np.testing.assert_allclose(frame["B_EE"], [0.05, -0.05, 0.0], atol=1e-12)  # early exits win, lose, tie
 
 
-def write_cache(path, n_heads, seed, meta, n_classes=4, n=40, blocks=None):
+def write_cache(path, n_heads, seed, meta, n_classes=4, n=40, blocks=None, task="single_label"):
     rng = np.random.default_rng(seed)
     arrays = {}
     for split in ("val", "test"):
-        arrays[f"{split}_logits"] = (rng.normal(size=(n_heads, n, n_classes)) * 2).astype(np.float32)
-        arrays[f"{split}_labels"] = rng.integers(0, n_classes, n).astype(np.int64)
+        if task == "regression":  # one output, float targets
+            arrays[f"{split}_logits"] = rng.normal(size=(n_heads, n, 1)).astype(np.float32)
+            arrays[f"{split}_labels"] = rng.normal(size=n).astype(np.float32)
+        else:
+            arrays[f"{split}_logits"] = (rng.normal(size=(n_heads, n, n_classes)) * 2).astype(np.float32)
+            arrays[f"{split}_labels"] = rng.integers(0, n_classes, n).astype(np.int64)
     save_npz(path, **arrays, head_flops=np.arange(1.0, n_heads + 1), backbone_flops=np.float64(3.0),
-             multilabel=np.bool_(False), meta=np.array(json.dumps(meta)),
+             task=np.array(task), meta=np.array(json.dumps(meta)),
              head_blocks=np.asarray(blocks if blocks is not None else range(n_heads)))
     return arrays
 
@@ -134,7 +138,7 @@ def test_run_bee_long_format(sweep_csv, tmp_path):
     assert written[["metric", "head"]].values.tolist() == [[m, h] for m in ("accuracy", "f1") for h in (1, 2, 3)]
     assert (written["regime"] == "joint").all()
     static_3 = np.load(paths[2])
-    expected = per_sample_performance(static_3["test_logits"], static_3["test_labels"], False)["accuracy"].mean()
+    expected = per_sample_performance(static_3["test_logits"], static_3["test_labels"], "single_label")["accuracy"].mean()
     row = written[(written["metric"] == "accuracy") & (written["head"] == 3)].iloc[0]
     assert row["P_static"] == pytest.approx(expected)
     assert row["B_EE"] == pytest.approx(row["P_ee"] - row["P_static"])
@@ -156,3 +160,35 @@ def test_run_bee_refuses_bad_static_caches(sweep_csv, tmp_path):
     with pytest.raises(ValueError, match="multihead.npz.*one head"):
         run_bee(sweep_csv, [*good[:2], str(multi_head)], tmp_path / "bee.csv")
     assert not (tmp_path / "bee.csv").exists()
+
+
+def test_regression_budgets_and_bee_count_a_lower_mse_as_better(tmp_path):
+    write_cache(tmp_path / "ee.npz", 3, 0, IDENTITY, task="regression")
+    sweep = run_sweep(tmp_path / "ee.npz", "regression_patience", tmp_path / "sweep.csv")
+    assert "mse" in sweep.columns and "accuracy" not in sweep.columns
+    budgets = run_budgets(tmp_path / "sweep.csv", [0.5, 1.0], tmp_path / "budgets.csv")
+    assert list(budgets.columns[-4:]) == ["budget", "budget_fraction", "mse", "mse_flops"]
+    test = sweep[sweep["split"] == "test"]
+    # rule best: the smallest test MSE among points within the budget, and over all points when unlimited
+    assert budgets["mse"].iloc[0] == pytest.approx(test.loc[test["flops_fraction"] <= 0.5 + 1e-9, "mse"].min())
+    assert budgets["mse"].iloc[-1] == pytest.approx(test["mse"].min()) and test["mse"].nunique() > 1
+    paths = []
+    for block in (0, 1, 2):
+        paths.append(str(tmp_path / f"static{block}.npz"))
+        write_cache(paths[-1], 1, 10 + block, {**IDENTITY, "regime": "static"}, blocks=[block], task="regression")
+    bee = run_bee(tmp_path / "sweep.csv", paths, tmp_path / "bee.csv")
+    assert bee["metric"].unique().tolist() == ["mse"]
+    static = np.load(paths[2])
+    p_static = float(((static["test_logits"][0, :, 0] - static["test_labels"]) ** 2).mean())
+    last = bee[bee["head"] == 3].iloc[0]
+    assert last["P_static"] == pytest.approx(p_static)
+    assert last["B_EE"] == pytest.approx(p_static - last["P_ee"])  # positive = the early-exit model errs less
+
+
+def test_run_bee_refuses_static_caches_of_another_task(sweep_csv, tmp_path):
+    paths = []
+    for block in (0, 1, 2):
+        paths.append(str(tmp_path / f"r{block}.npz"))
+        write_cache(paths[-1], 1, block, {**IDENTITY, "regime": "static"}, blocks=[block], task="regression")
+    with pytest.raises(ValueError, match="no accuracy, f1"):
+        run_bee(sweep_csv, paths, tmp_path / "bee.csv")

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from eebench.registry import Registry
+from eebench.tasks import LOWER_IS_BETTER, display_scale
 
 
 @dataclass(frozen=True)
@@ -34,13 +35,19 @@ CLAIMS: Registry[Claim] = Registry("claim")
 
 
 def _means(frame: pd.DataFrame, metric: str, budget: str) -> dict[str, tuple[float, float]]:
-    """Mean and std over seeds, per regime, at one budget, in percent; NaN if any seed has none."""
+    """Mean and std over seeds, per regime, at one budget, as tables show them (percent; an MSE as computed);
+    NaN if any seed has none."""
     out = {}
     for regime, rows in frame[frame["budget"] == budget].groupby("regime", sort=False):
-        values = rows[metric].to_numpy(dtype=np.float64) * 100
+        values = rows[metric].to_numpy(dtype=np.float64) * display_scale(metric)
         out[regime] = ((float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0)
                        if not np.isnan(values).any() and len(values) else (np.nan, np.nan))
     return out
+
+
+def _goodness(metric: str, value: float) -> float:
+    """Larger = better, whichever way the metric points (an MSE is negated)."""
+    return -value if metric in LOWER_IS_BETTER else value
 
 
 def _show(regime: str, mean_std: tuple[float, float]) -> str:
@@ -54,7 +61,7 @@ def _at_least(better: str, worse: str, budgets: tuple[str, ...]) -> Callable[[pd
             means = _means(frame, metric, budget)
             if better not in means or worse not in means or np.isnan([means[better][0], means[worse][0]]).any():
                 return Verdict(None, f"{budget}: missing")
-            holds.append(means[better][0] >= means[worse][0])
+            holds.append(_goodness(metric, means[better][0]) >= _goodness(metric, means[worse][0]))
             shown.append(f"{budget}: {_show(better, means[better])} vs {_show(worse, means[worse])}")
         return Verdict(all(holds), "; ".join(shown))
     return check
@@ -66,7 +73,7 @@ def _weakest(regime: str, others: tuple[str, ...], budget: str) -> Callable[[pd.
         needed = (regime, *others)
         if any(r not in means or np.isnan(means[r][0]) for r in needed):
             return Verdict(None, f"{budget}: missing")
-        holds = all(means[regime][0] < means[r][0] for r in others)
+        holds = all(_goodness(metric, means[regime][0]) < _goodness(metric, means[r][0]) for r in others)
         return Verdict(holds, f"{budget}: " + ", ".join(_show(r, means[r]) for r in needed))
     return check
 

@@ -37,14 +37,25 @@ class ConfigError(ValueError):
     pass
 
 
+# libyaml's parser where PyYAML was built with it (several times faster; the same safe subset).
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def load_config(path: str | Path) -> dict[str, Any]:
     with open(path) as handle:
-        return yaml.safe_load(handle)
+        return yaml.load(handle, Loader=_YAML_LOADER)
 
 
 def schema() -> dict[str, Any]:
+    """The config schema (a copy: callers may change it)."""
+    return copy.deepcopy(_schema())
+
+
+@functools.lru_cache(maxsize=1)
+def _schema() -> dict[str, Any]:
+    # Read once per process: DAG building checks every model entry against a part of it.
     with open(SCHEMA_PATH) as handle:
-        return yaml.safe_load(handle)
+        return yaml.load(handle, Loader=_YAML_LOADER)
 
 
 def registries() -> dict[str, Any]:
@@ -81,7 +92,7 @@ def _check_against(value: Any, definition: str, key: str) -> None:
     """Validate ``value`` against ``$defs/<definition>`` of the config schema; errors name ``key``."""
     import jsonschema
 
-    full = schema()
+    full = _schema()  # read only here
     part = {"$schema": full["$schema"], "$defs": full["$defs"], "$ref": f"#/$defs/{definition}"}
     validator = jsonschema.validators.validator_for(full)(part)
     error = jsonschema.exceptions.best_match(validator.iter_errors(value))
@@ -102,6 +113,84 @@ def dataset_params(config: dict[str, Any], dataset: str) -> dict[str, Any]:
     return {key: value for key, value in config["datasets"][dataset].items() if key != "loader"}
 
 
+# Suites ----------------------------------------------------------------------------------------------------
+
+DEFAULT_BUDGETS = [0.25, 0.5, 0.75, 1.0]  # the schema's default of the top-level `budgets`
+# Rules whose jobs carry a model setting, so a model entry may set their resources (models.<name>.resources).
+MODEL_RULES = ("train_model", "train_static_head", "cache_logits")
+
+
+def expand_includes(config: dict[str, Any]) -> dict[str, Any]:
+    """A suite: ``include: [config files]`` (paths from the working directory) merged into one experiment, so
+    one Snakemake run plans (or runs) all of them, e.g. every paper-scale config together. Each file stays what
+    it was alone: its global ``training:`` and per-rule ``resources:`` are made each of its models' own, its
+    budgets each of its tables' and figures' own. Names shared between files must mean the same setting (the
+    first file's resources are kept), and output names must be unique; the suite's own keys (``seeds``, ``sweep``, ``budgets``, ``resources``) apply
+    to every file, which must agree with them. Without ``include`` the config is returned unchanged."""
+    if "include" not in config:
+        return config
+    merged = {key: copy.deepcopy(value) for key, value in config.items() if key != "include"}
+    for key in ("datasets", "models", "tables", "figures", "training"):  # training: each model carries its own
+        merged.setdefault(key, {})
+    merged.setdefault("budgets", DEFAULT_BUDGETS)
+    owners: dict[tuple[str, str], str] = {}
+    for path in config["include"]:
+        if not Path(path).is_file():
+            raise ConfigError(f"include: {path} does not exist (resolved from {Path.cwd()})")
+        part = load_config(path)
+        if "include" in part:
+            raise ConfigError(f"include: {path} includes files itself; a suite lists every file once")
+        for key in ("seeds", "sweep"):
+            if key in part:
+                merged.setdefault(key, part[key])
+                if part[key] != merged[key]:
+                    raise ConfigError(f"include: {path} has {key} {part[key]!r}, the suite {merged[key]!r}")
+        budgets = part.get("budgets", DEFAULT_BUDGETS)
+        for name, entry in part.get("models", {}).items():
+            entry = _with_file_settings(entry, part)
+            _merge_named(merged, owners, "models", name, entry, path)
+        for name, entry in part.get("datasets", {}).items():
+            _merge_named(merged, owners, "datasets", name, entry, path)
+        for section in ("tables", "figures"):
+            for name, spec in part.get(section, {}).items():
+                spec = copy.deepcopy(spec)
+                if budgets != merged["budgets"] and renderer(section, spec["kind"]).reads in ("budgets", "sweeps"):
+                    spec.setdefault("budgets", budgets)
+                if name in merged[section]:
+                    raise ConfigError(f"include: {section}.{name} is in both {owners[(section, name)]} and {path}")
+                owners[(section, name)] = path
+                merged[section][name] = spec
+    return merged
+
+
+def _with_file_settings(entry: dict[str, Any], part: dict[str, Any]) -> dict[str, Any]:
+    """A model entry of an included file with that file's global training and resources made its own (an
+    entry with a ``base:`` gets only its own overrides: the base carries the file's settings)."""
+    entry = copy.deepcopy(entry)
+    if "base" not in entry:
+        entry["training"] = {**part.get("training", {}), **entry.get("training", {})}
+        resources = part.get("resources", {})
+        own = entry.get("resources", {})
+        entry["resources"] = {rule: {**resources.get("default", {}), **resources.get(rule, {}), **own.get(rule, {})}
+                              for rule in MODEL_RULES}
+    return entry
+
+
+def _merge_named(merged: dict, owners: dict, section: str, name: str, entry: dict, path: str) -> None:
+    """Add a dataset or model entry; one already there must be the same setting. Resources are not part of a
+    setting (they never change a result): the first file's are kept."""
+    if name not in merged[section]:
+        owners[(section, name)] = path
+        merged[section][name] = entry
+        return
+
+    def setting(value: dict) -> dict:
+        return {key: item for key, item in value.items() if key != "resources"}
+
+    if setting(merged[section][name]) != setting(entry):
+        raise ConfigError(f"include: {section}.{name} differs between {owners[(section, name)]} and {path}")
+
+
 # Models ----------------------------------------------------------------------------------------------------
 
 
@@ -119,10 +208,15 @@ def _merge(base: dict[str, Any], entry: dict[str, Any]) -> dict[str, Any]:
 
 def resolve_models(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Every model entry with its ``base:`` chain applied and defaults filled in: ``dataset, backbone, params,
-    ic, placement, training`` (the global ``training:`` merged with the entry's overrides). Config order."""
-    # Input functions call this for every job while the DAG is built: resolve each distinct config once.
-    key = json.dumps({"models": config.get("models", {}), "training": config.get("training", {})})
-    return copy.deepcopy(_resolve_models(key))
+    ic, placement, training`` (the global ``training:`` merged with the entry's overrides) and ``resources``
+    (the entry's own, per rule; {} if none). Config order."""
+    return copy.deepcopy(_resolved(config))
+
+
+def _resolved(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The cached resolution (shared: never hand it out uncopied). Input functions resolve for every job while
+    the DAG is built: each distinct config is resolved once."""
+    return _resolve_models(json.dumps({"models": config.get("models", {}), "training": config.get("training", {})}))
 
 
 @functools.lru_cache(maxsize=16)
@@ -164,12 +258,20 @@ def _resolve_models(config_json: str) -> dict[str, dict[str, Any]]:
             "ic": entry.get("ic", dict(FINAL_IC)),
             "placement": entry.get("placement"),
             "training": {**config.get("training", {}), **entry.get("training", {})},
+            "resources": entry.get("resources", {}),
         }
     return out
 
 
 def model_entry(config: dict[str, Any], model: str) -> dict[str, Any]:
-    return resolve_models(config)[model]
+    """One resolved entry (a copy of it alone: the DAG asks for one per job)."""
+    return copy.deepcopy(_resolved(config)[model])
+
+
+def model_resources(config: dict[str, Any], model: str) -> dict[str, dict[str, Any]]:
+    """A model entry's own per-rule ``resources`` ({} if none). Read for every job while the DAG is built, so
+    only this part is copied, not every resolved entry."""
+    return copy.deepcopy(_resolved(config)[model]["resources"])
 
 
 def network_settings(entry: dict[str, Any]) -> dict[str, Any]:
@@ -225,14 +327,14 @@ def _first_with(models: dict[str, dict[str, Any]], identity: str, key) -> str:
 
 def phase1_owner(config: dict[str, Any], model: str) -> str:
     """The model whose ``backbone`` run ``model`` reuses: the first entry with the same phase-1 identity."""
-    models = resolve_models(config)
+    models = _resolved(config)  # read only
     return _first_with(models, _phase1_identity(models[model]), _phase1_identity)
 
 
 def static_owner(config: dict[str, Any], model: str, block: int) -> str:
     """The model under whose name the static baseline of ``model`` at ``block`` is trained: the first entry
     with the same phase-1 identity and the same classifier at that block."""
-    models = resolve_models(config)
+    models = _resolved(config)  # read only
 
     def identity(entry: dict[str, Any]) -> str | None:
         if block not in head_blocks(entry):
@@ -278,7 +380,7 @@ def render_spec(config: dict[str, Any], section: str, name: str) -> dict[str, An
     if renderer(section, config[section][name]["kind"]).reads in ("budgets", "sweeps"):
         entry.setdefault("rule", "best")
         entry.setdefault("budgets", list(config.get("budgets", [0.25, 0.5, 0.75, 1.0])))
-    models = resolve_models(config)
+    models = _resolved(config)  # read only
     shown = dict.fromkeys(run.model for run in render_runs(config, section, name))
     entry["model_descriptions"] = {model: describe_model(models[model]) for model in shown}
     return entry
@@ -346,9 +448,21 @@ def check_config(config: dict[str, Any]) -> None:
             _require("regime", run.regime, f"{key}: regime")
             if run.criterion:  # a table of training records has none
                 _require("criterion", run.criterion, f"{key}: criterion")
+                _require_criterion_fits(config, models[run.model], run.criterion, key)
         if spec.get("rule") == "val" and sweep_points:
             raise ConfigError(f"{key}.rule: 'val' maps validation thresholds onto the test sweep exactly, which "
                               f"needs every operating point (sweep.max_points: 0, not {sweep_points})")
+
+
+def _require_criterion_fits(config: dict[str, Any], model: dict[str, Any], criterion: str, key: str) -> None:
+    """A criterion is defined for some tasks only (max-softmax has no meaning for a regression output)."""
+    from eebench.data import DATASETS
+    from eebench.exits.criteria import CRITERIA, applicable
+
+    task = DATASETS.get(dataset_loader(config, model["dataset"])).task
+    if task not in CRITERIA.get(criterion).applies_to:
+        raise ConfigError(f"{key}: criterion {criterion!r} does not apply to dataset {model['dataset']!r}, a "
+                          f"{task} task; criteria for {task}: {', '.join(applicable(task))}")
 
 
 def _has_merge(entry: dict[str, Any]) -> bool:

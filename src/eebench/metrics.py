@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from eebench.exits.performance import PERFORMANCE_METRICS, per_sample_performance
 from eebench.exits.sweep import SWEEP_COLUMNS, load_cache
 from eebench.io import SWEEP_CSV, read_csv, write_csv
+from eebench.tasks import LOWER_IS_BETTER, all_metrics
 
 # Slack on "flops_fraction <= budget", so a point exactly at a budget is not lost to rounding.
 BUDGET_TOLERANCE = 1e-9
@@ -122,7 +122,7 @@ def budget_performance(
     metrics: str | Sequence[str],
     rule: str = "best",
     val_df: pd.DataFrame | None = None,
-    lower_is_better: Collection[str] = (),
+    lower_is_better: Collection[str] = LOWER_IS_BETTER,
 ) -> pd.DataFrame:
     """One row per budget (a fraction of the backbone's FLOPs), in the given order, then an ``unlimited`` row.
 
@@ -130,7 +130,8 @@ def budget_performance(
     ``<metric>`` (the test value of the operating point the rule picks, NaN when none fits) and
     ``<metric>_flops`` (that point's test flops_fraction, NaN when none fits). A point fits a budget when its
     flops_fraction <= budget + BUDGET_TOLERANCE. The point is picked per metric; metrics named in
-    ``lower_is_better`` (e.g. an MSE) count the smaller value as better. Rules (BUDGET_RULES):
+    ``lower_is_better`` (by default the tasks' LOWER_IS_BETTER: the MSE) count the smaller value as better.
+    Rules (BUDGET_RULES):
 
     - ``best``: the best test value among points within the budget (ties: the cheaper point); Unlimited is
       the best over all points. Selects on the test set.
@@ -187,14 +188,15 @@ def budget_performance(
 def e_closest(sweep_df: pd.DataFrame, head: int, metric: str):
     """Index label of the operating point whose avg_exit_head is closest to ``head`` (1-based): paper A's
     E_closest(h_j) = argmin_E |E - h_j|. Ties (equal distance within 1e-9, e.g. E = 1.5 and 2.5 for head 2,
-    or several thresholds with the same E) go to the best ``metric`` value: the early-exit model is credited
-    with its best point at that depth. Remaining ties go to the lower flops_fraction, then to the first row."""
+    or several thresholds with the same E) go to the best ``metric`` value (the smallest for a LOWER_IS_BETTER
+    metric): the early-exit model is credited with its best point at that depth. Remaining ties go to the
+    lower flops_fraction, then to the first row."""
     _require_columns(sweep_df, ["avg_exit_head", "flops_fraction", metric])
     if sweep_df.empty:
         raise ValueError("sweep frame is empty")
     distance = (sweep_df["avg_exit_head"] - head).abs()
     nearest = sweep_df[distance <= distance.min() + HEAD_DISTANCE_TOLERANCE]
-    best = nearest[metric].max()
+    best = nearest[metric].min() if metric in LOWER_IS_BETTER else nearest[metric].max()
     if not np.isnan(best):
         nearest = nearest[nearest[metric] == best]
     return nearest["flops_fraction"].idxmin()
@@ -203,27 +205,35 @@ def e_closest(sweep_df: pd.DataFrame, head: int, metric: str):
 def bee(sweep_df: pd.DataFrame, static_performance: Mapping[int, float], metric: str) -> pd.DataFrame:
     """B_EE per static head, sorted by head: columns ``head`` (1-based), ``E_closest`` (the chosen point's
     average exit head), ``P_ee`` (its performance), ``P_static`` and ``B_EE = P_ee - P_static`` (positive:
-    early exits beat the static model at equal depth)."""
+    early exits beat the static model at equal depth). For a LOWER_IS_BETTER metric (an MSE) B_EE is
+    ``P_static - P_ee``, so that a positive benefit still means the early-exit model is better (paper A
+    defines B_EE for classification only; README "Readings")."""
     _require_one_split(sweep_df)
     rows = []
     for head in sorted(static_performance):
         point = sweep_df.loc[e_closest(sweep_df, head, metric)]
         p_ee, p_static = float(point[metric]), float(static_performance[head])
+        benefit = p_static - p_ee if metric in LOWER_IS_BETTER else p_ee - p_static
         rows.append({"head": int(head), "E_closest": float(point["avg_exit_head"]), "P_ee": p_ee,
-                     "P_static": p_static, "B_EE": p_ee - p_static})
+                     "P_static": p_static, "B_EE": benefit})
     return pd.DataFrame(rows, columns=list(BEE_COLUMNS))
 
 
 def _read_sweep(sweep_path: str | Path) -> tuple[pd.DataFrame, dict[str, object]]:
     """A sweep CSV, and its identity columns (meta keys and criterion) with their single value each."""
     frame = read_csv(sweep_path, SWEEP_CSV, columns=("split", *SWEEP_COLUMNS))
-    value_columns = {*SWEEP_COLUMNS, *PERFORMANCE_METRICS, "split"}
+    value_columns = {*SWEEP_COLUMNS, *all_metrics(), "split"}
     identity_columns = [column for column in frame.columns if column not in value_columns]
     # Checked over the whole file, not per split: the val rule pairs the two splits of one run.
     mixed = [column for column in identity_columns if frame[column].nunique(dropna=False) > 1]
     if mixed:
         raise ValueError(f"{sweep_path}: column(s) {', '.join(mixed)} vary within the file; one run per file")
     return frame, {column: frame[column].iloc[0] for column in identity_columns}
+
+
+def _metrics_of(frame: pd.DataFrame) -> list[str]:
+    """The performance metrics a sweep frame holds (its task's), in the tasks' order."""
+    return [metric for metric in all_metrics() if metric in frame.columns]
 
 
 def _split_rows(frame: pd.DataFrame, split: str, sweep_path: str | Path) -> pd.DataFrame:
@@ -242,11 +252,12 @@ def run_budgets(
 ) -> pd.DataFrame:
     """Budget table of one sweep CSV under budget ``rule`` (see :func:`budget_performance`; ``val`` also reads
     the file's val rows). Columns: the identity columns (every meta key of the cache, and criterion), ``rule``,
-    then budget, budget_fraction, accuracy, accuracy_flops, f1, f1_flops."""
+    then budget, budget_fraction and per metric of the sweep <metric>, <metric>_flops (accuracy, f1 for
+    classification; mse for regression)."""
     frame, identity = _read_sweep(sweep_path)
     test = _split_rows(frame, "test", sweep_path)
     val = _split_rows(frame, "val", sweep_path) if rule == "val" else None
-    table = budget_performance(test, budgets, PERFORMANCE_METRICS, rule=rule, val_df=val)
+    table = budget_performance(test, budgets, _metrics_of(frame), rule=rule, val_df=val)
     table.insert(0, "rule", rule)
     result = _with_identity(table, identity)
     write_csv(out_path, result)
@@ -256,12 +267,13 @@ def run_budgets(
 def static_head_performance(
     static_cache_paths: Sequence[str | Path], split: str = "test", match: Mapping[str, object] | None = None
 ) -> dict[str, dict[int, float]]:
-    """``{metric: {head (1-based): P_static}}`` from static models' logit caches given in head order: the i-th
+    """``{metric: {head (1-based): P_static}}`` (the caches' task's metrics) from static models' logit caches
+    given in head order: the i-th
     path is the static model of head i (one head each; paths are the workflow's, where a static model may be
     shared with another setting, so its meta names that setting and the block, not the head). Their blocks
     (``head_blocks``) must increase. Each ``match`` key present in a cache's meta must have that value (as text,
     since CSVs lose types), so a static model of another dataset or backbone is refused rather than compared."""
-    performance: dict[str, dict[int, float]] = {metric: {} for metric in PERFORMANCE_METRICS}
+    performance: dict[str, dict[int, float]] = {}
     previous_block, previous_path = -1, None
     for head, path in enumerate(static_cache_paths, start=1):
         cache = load_cache(path)
@@ -276,9 +288,9 @@ def static_head_performance(
             raise ValueError(f"{path}: static head {head} stops at block {block}, not after the previous head's "
                              f"block {previous_block} ({previous_path}); give the static caches in head order")
         previous_block, previous_path = block, path
-        per_sample = per_sample_performance(logits, cache[f"{split}_labels"], cache["multilabel"])
-        for metric in PERFORMANCE_METRICS:
-            performance[metric][head] = float(per_sample[metric][0].mean())
+        per_sample = cache["task"].performance(logits, cache[f"{split}_labels"])
+        for metric, values in per_sample.items():
+            performance.setdefault(metric, {})[head] = float(values[0].mean())
     return performance
 
 
@@ -287,7 +299,7 @@ def run_bee(
 ) -> pd.DataFrame:
     """B_EE of one sweep CSV against the static model of every head (``static_cache_paths`` in head order), in
     long format. Columns: the identity columns (model, dataset, backbone, regime, seed, criterion), then head,
-    metric ("accuracy" | "f1"), E_closest, P_ee, P_static, B_EE."""
+    metric (the task's: "accuracy" | "f1", or "mse"), E_closest, P_ee, P_static, B_EE."""
     frame, identity = _read_sweep(sweep_path)
     rows = _split_rows(frame, split, sweep_path)
     heads = int(round(rows["avg_exit_head"].max()))  # the last operating point: every sample at the last head
@@ -296,8 +308,11 @@ def run_bee(
                          f"caches were given")
     match = {key: identity[key] for key in ("dataset", "backbone") if key in identity}
     static = static_head_performance(static_cache_paths, split, match)
+    missing = [metric for metric in _metrics_of(rows) if metric not in static]
+    if missing:
+        raise ValueError(f"{sweep_path}: the static caches report no {', '.join(missing)} (another task?)")
     frames = []
-    for metric in PERFORMANCE_METRICS:
+    for metric in _metrics_of(rows):
         frame = bee(rows, static[metric], metric)
         frame.insert(1, "metric", metric)
         frames.append(frame)

@@ -24,10 +24,6 @@ log = logging.getLogger(__name__)
 
 def _model_spec(data_path: str | Path, model: dict[str, Any]) -> tuple[ModelSpec, Any]:
     info = read_info(data_path)
-    if info.regression:
-        # The loaders exist (STS-B); the loss, metrics and exit criterion of regression do not yet.
-        raise NotImplementedError(f"{data_path}: {info.name!r} is a regression dataset; training and evaluating "
-                                  f"regression (MSE, lower-is-better budgets) is not implemented yet")
     spec = ModelSpec(
         backbone=model["backbone"],
         backbone_params=model.get("params", {}),
@@ -99,7 +95,7 @@ def _fit(data_path, spec, info, phases, training: dict, seed: int, init: str | N
         if resume is not None:
             fingerprint = _fingerprint(data_path, spec, phases, config, seed, init, meta, world.size)
             resume_file = ResumeFile(resume, fingerprint, restart=restart)
-        history = train_phases(model, phases, train_set, val_set, info.multilabel, config, seed, world.device,
+        history = train_phases(model, phases, train_set, val_set, info.task, config, seed, world.device,
                                resume=resume_file, world=world)
         if world.rank == 0:
             save_torch(out, {
@@ -173,6 +169,6 @@ def cache_logits(checkpoint: str, data: str, out: str, batch_size: int = 512) ->
     costs = saved.get("costs") or model_costs(spec)
     save_npz(
         out, **arrays, head_flops=np.asarray(costs["head_flops"], dtype=np.float64),
-        backbone_flops=np.float64(costs["backbone_flops"]), multilabel=np.bool_(info.multilabel),
+        backbone_flops=np.float64(costs["backbone_flops"]), task=np.array(info.task),
         head_blocks=np.asarray(model.head_blocks), meta=np.array(json.dumps(saved["meta"])),
     )

@@ -65,9 +65,15 @@ def final_outputs(config: dict[str, Any]) -> list[str]:
     return tables + figures
 
 
-def resource(config: dict[str, Any], rule: str, key: str) -> Any:
+def resource(config: dict[str, Any], rule: str, key: str, model: str | None = None) -> Any:
+    """A job's resource ``key``: the model entry's own ``resources.<rule>`` (for a job of that setting), else the
+    top-level ``resources.<rule>``, else ``resources.default``."""
     resources = config.get("resources", {})
-    return resources.get(rule, {}).get(key, resources.get("default", {}).get(key))
+    own = ee.model_resources(config, model).get(rule, {}) if model is not None else {}
+    for level in (own, resources.get(rule, {}), resources.get("default", {})):
+        if key in level:
+            return level[key]
+    return None
 
 
 # Training --------------------------------------------------------------------------------------------------

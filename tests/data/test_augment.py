@@ -1,8 +1,10 @@
 """CutMix / MixUp as a batch collate, the per-image ViT augmentations, and their config keys."""
 from __future__ import annotations
 
+import inspect
 import json
 import pickle
+from dataclasses import asdict, fields
 
 import numpy as np
 import pytest
@@ -11,7 +13,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from eebench.data import DATASETS, load_split, parameters, prepare_dataset
-from eebench.data.augment import Augmentation, MixCollate
+from eebench.data.augment import Augmentation, MixCollate, augmentation_keywords
 from tests.data.vision_fixtures import write_cifar10, write_imagenette
 
 A, B = 3.0, -1.0  # the two constant images of the hand-made batch
@@ -184,6 +186,35 @@ def test_defaults_are_off_and_stored_settings_round_trip():
     setting = Augmentation(cutmix_alpha=1.0, resized_crop_scale=(0.3, 1.0), trivial_augment=True)
     assert Augmentation.of({"augmentation": setting.to_array()}) == setting
     assert Augmentation.of({}) == Augmentation()  # a file prepared before these settings existed
+
+
+def test_augmentation_keys_are_declared_once_and_still_checked(cifar10_root, tmp_path):
+    for name in ("cifar10", "cifar100", "tinyimagenet", "imagenette", "imagenet"):
+        accepted = parameters(name)
+        assert "augmentation" not in accepted  # the **kwargs itself is no key
+        for field in fields(Augmentation):
+            assert accepted[field.name].kind is inspect.Parameter.KEYWORD_ONLY
+            assert accepted[field.name].default == field.default
+    # An unknown key is refused before preparing, and by ``prepare`` called directly.
+    with pytest.raises(TypeError, match=r"'cifar10': unknown parameter 'erasing'"):
+        cifar10(cifar10_root, tmp_path / "x.npz", erasing=0.5)
+    with pytest.raises(TypeError, match=r"'cifar10': unknown parameter 'erasing'"):
+        DATASETS.get("cifar10")().prepare(root=str(cifar10_root), split_seed=0, erasing=0.5)
+    assert not (tmp_path / "x.npz").exists()
+    # The recorded params hold every key, the defaults filled in.
+    recorded = json.loads(str(np.load(cifar10(cifar10_root, tmp_path / "c.npz", contrast=0.5))["params"]))
+    assert {key: recorded[key] for key in asdict(Augmentation())} == {**asdict(Augmentation()), "contrast": 0.5}
+
+
+def test_augmentation_keywords_needs_kwargs_and_refuses_a_clash():
+    def plain(self, *, root: str) -> None: ...
+
+    def clash(self, *, contrast: float = 0.0, **augmentation) -> None: ...
+
+    with pytest.raises(TypeError, match="must take the augmentation keys as"):
+        augmentation_keywords(plain)
+    with pytest.raises(ValueError, match="duplicate parameter name: 'contrast'"):
+        augmentation_keywords(clash)
 
 
 @pytest.mark.parametrize(

@@ -78,7 +78,7 @@ def test_bad_composite_values_raise(params, match, tmp_path):
 
 def test_info_and_resolved_params_are_stored(tmp_path):
     info = prepare_dataset("digits", {"split_seed": 3}, tmp_path / "d.npz")
-    assert info == DatasetInfo("digits", 10, False, (1, 8, 8)) == read_info(tmp_path / "d.npz")
+    assert info == DatasetInfo("digits", 10, "single_label", (1, 8, 8)) == read_info(tmp_path / "d.npz")
     stored = arrays(tmp_path / "d.npz")
     assert json.loads(str(stored["params"])) == {"split_seed": 3, "val_fraction": 0.2, "test_fraction": 0.2}
 
@@ -209,7 +209,7 @@ def test_augmentation_only_on_train_and_shape_preserving(name, extra, tmp_path):
 
 def test_composite_shapes_and_default_sizes(tmp_path):
     info = prepare_dataset("digits_composite", {"split_seed": 0}, tmp_path / "c.npz")
-    assert info == DatasetInfo("digits_composite", 10, True, (1, 16, 16))
+    assert info == DatasetInfo("digits_composite", 10, "multi_label", (1, 16, 16))
     sizes = {split: len(load_split(tmp_path / "c.npz", split)[0]) for split in ("train", "val", "test")}
     assert sizes == {"train": 3000, "val": 600, "test": 600}
     x, y = load_split(tmp_path / "c.npz", "val")[0][0]

@@ -120,7 +120,7 @@ def test_newsgroups20_parameters_and_defaults():
 
 def test_newsgroups20_splits_labels_and_tokens(news_root, tokenizer_dir, tokenizer, tmp_path):
     info = prepare_dataset("newsgroups20", news_params(news_root, tokenizer_dir), tmp_path / "n.npz")
-    assert info == DatasetInfo("newsgroups20", 3, False, (2, 16)) == read_info(tmp_path / "n.npz")
+    assert info == DatasetInfo("newsgroups20", 3, "single_label", (2, 16)) == read_info(tmp_path / "n.npz")
     n = arrays(tmp_path / "n.npz")
     assert n["classes"].tolist() == list(GROUPS)
     assert json.loads(str(n["params"]))["remove"] == []
@@ -324,28 +324,28 @@ def test_stsb_fixture_has_a_stray_quote_the_default_csv_dialect_misreads(stsb_ro
 
 def test_stsb_splits_scores_and_pair_tokens(stsb_root, tokenizer_dir, tokenizer, tmp_path):
     info = prepare_dataset("stsb", stsb_params(stsb_root, tokenizer_dir), tmp_path / "s.npz")
-    assert info == DatasetInfo("stsb", 1, False, (3, 16), regression=True) == read_info(tmp_path / "s.npz")
+    assert info == DatasetInfo("stsb", 1, "regression", (3, 16)) == read_info(tmp_path / "s.npz")
     s = arrays(tmp_path / "s.npz")
     assert [len(s[f"index_{split}"]) for split in ("train", "val", "test")] == [8, 2, 4]
     assert sorted(np.concatenate([s["index_train"], s["index_val"]]).tolist()) == list(range(10))
     assert str(s["source_train"]) == str(s["source_val"]) == "train.tsv" and str(s["source_test"]) == "dev.tsv"
     assert s["index_test"].tolist() == [0, 1, 2, 3]  # test = the official dev set, in file order
     for split, pairs in (("train", TRAIN_PAIRS), ("val", TRAIN_PAIRS), ("test", DEV_PAIRS)):
-        assert s[f"y_{split}"].dtype == np.float32 and s[f"y_{split}"].shape == (len(s[f"index_{split}"]), 1)
-        assert s[f"y_{split}"][:, 0].tolist() == pytest.approx([float(pairs[i][2]) for i in s[f"index_{split}"]])
+        assert s[f"y_{split}"].dtype == np.float32 and s[f"y_{split}"].shape == (len(s[f"index_{split}"]),)
+        assert s[f"y_{split}"].tolist() == pytest.approx([float(pairs[i][2]) for i in s[f"index_{split}"]])
         dataset, _ = load_split(tmp_path / "s.npz", split, augment=split == "train")
         assert isinstance(dataset, TensorDataset) and len(dataset) == len(s[f"index_{split}"])
         for k, i in enumerate(s[f"index_{split}"]):
             x, y = dataset[k]
             assert x.dtype == torch.int64 and x.shape == (3, 16)
-            assert y.dtype == torch.float32 and y.shape == (1,) and y.item() == pytest.approx(float(pairs[i][2]))
+            assert y.dtype == torch.float32 and y.shape == () and y.item() == pytest.approx(float(pairs[i][2]))
             assert (x[0].tolist(), x[1].tolist()) == own_output(tokenizer, pairs[i][0], pairs[i][1])
 
     test, _ = load_split(tmp_path / "s.npz", "test")
     x, y = test[2]  # "The woman plays the guitar." / "A woman plays a guitar.", 4.4
     expected = [CLS, *ids("the woman plays the guitar ."), SEP, *ids("a woman plays a guitar ."), SEP]
     assert x[0].tolist() == expected + [PAD] * 1 and x[1].tolist() == [1] * 15 + [0]
-    assert y.tolist() == [pytest.approx(4.4)]
+    assert y.item() == pytest.approx(4.4)
 
 
 def test_stsb_reads_stray_quotes_verbatim(stsb_root, tokenizer_dir, tokenizer, tmp_path):
@@ -357,7 +357,7 @@ def test_stsb_reads_stray_quotes_verbatim(stsb_root, tokenizer_dir, tokenizer, t
     pair = [CLS, ID['"'], *ids("a man plays a guitar ."), SEP, *ids("a man plays ."), SEP]  # 14 tokens
     assert row[0].tolist() == pair + [PAD] * 2 and row[1].tolist() == [1] * 14 + [0] * 2
     assert row[0].tolist() == own_output(tokenizer, STRAY, "A man plays.")[0]
-    assert s[f"y_{split}"][k].tolist() == [pytest.approx(3.8)]
+    assert s[f"y_{split}"][k].tolist() == pytest.approx(3.8)
 
 
 def test_stsb_truncates_pairs_and_stores_the_tokenizers_segment_ids(stsb_root, tokenizer_dir, tokenizer, tmp_path):
@@ -413,11 +413,39 @@ def test_stsb_malformed_rows_name_file_and_line(train, match, tokenizer_dir, tmp
     assert str(folder / "train.tsv") in str(error.value)
 
 
-def test_training_on_a_regression_dataset_says_it_is_not_there_yet(stsb_root, tokenizer_dir, tmp_path):
-    from eebench.steps import train_model
+def test_sts_b_regression_end_to_end_with_a_tiny_bert(stsb_root, tokenizer_dir, tmp_path):
+    """STS-B through the pipeline's steps: a tiny BERT (the tokenizer's vocabulary, saved beside it as a real
+    model directory is) trains on the MSE, its cache holds one output per head and float scores, and the
+    regression criterion's sweep and budgets report the MSE, where lower is better."""
+    import pandas as pd
 
-    prepare_dataset("stsb", stsb_params(stsb_root, tokenizer_dir), tmp_path / "s.npz")
-    model = {"backbone": "cnn", "params": {"widths": [4], "strides": [1]}}
-    with pytest.raises(NotImplementedError, match="'stsb' is a regression dataset"):
-        train_model(str(tmp_path / "s.npz"), model, {}, "joint", 0, str(tmp_path / "m.pt"))
-    assert not (tmp_path / "m.pt").exists()
+    from eebench.exits.sweep import load_cache, run_sweep
+    from eebench.io import MODEL_CHECKPOINT, read_checkpoint
+    from eebench.metrics import run_budgets
+    from eebench.steps import cache_logits, train_model
+
+    model_dir = tmp_path / "bert"
+    transformers.AutoTokenizer.from_pretrained(str(tokenizer_dir), local_files_only=True).save_pretrained(model_dir)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        config = transformers.BertConfig(vocab_size=len(VOCAB), hidden_size=16, num_hidden_layers=2,
+                                         num_attention_heads=2, intermediate_size=32, max_position_embeddings=32)
+        transformers.BertModel(config).save_pretrained(model_dir)
+    prepare_dataset("stsb", stsb_params(stsb_root, model_dir), tmp_path / "s.npz")
+    model = {"backbone": "bert", "params": {"model_dir": str(model_dir)}}
+    training = {"max_epochs": 2, "patience": 2, "batch_size": 4, "lr": 1e-3, "augment": False}
+    train_model(str(tmp_path / "s.npz"), model, training, "joint", 0, str(tmp_path / "m.pt"))
+    history = read_checkpoint(tmp_path / "m.pt", MODEL_CHECKPOINT, keys=("history",))["history"]
+    assert len(history) == 2 and all(score < 0 for h in history for score in h["val_scores"])  # minus the MSE
+
+    cache_logits(str(tmp_path / "m.pt"), str(tmp_path / "s.npz"), str(tmp_path / "c.npz"))
+    cache = load_cache(tmp_path / "c.npz")
+    scores = arrays(tmp_path / "s.npz")["y_test"]
+    assert cache["task"].name == "regression" and cache["test_logits"].shape == (2, len(scores), 1)
+    np.testing.assert_array_equal(cache["test_labels"], scores)
+
+    run_sweep(tmp_path / "c.npz", "regression_patience", tmp_path / "sweep.csv")
+    budgets = run_budgets(tmp_path / "sweep.csv", [0.5, 1.0], tmp_path / "b.csv", rule="last")
+    final_mse = float(((cache["test_logits"][-1, :, 0] - scores) ** 2).mean())
+    assert budgets["mse"].iloc[-1] == pytest.approx(final_mse, rel=1e-6)  # unlimited, rule last: the final head
+    assert "accuracy" not in pd.read_csv(tmp_path / "b.csv").columns

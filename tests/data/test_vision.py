@@ -1,6 +1,7 @@
 """Paper-scale loaders on tiny fixtures written in the real on-disk formats."""
 from __future__ import annotations
 
+import json
 import pickle
 from pathlib import Path
 
@@ -8,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from torch.utils.data import TensorDataset
+from torch.utils.data import DataLoader, TensorDataset
 
-from eebench.data import DatasetInfo, DatasetMissingError, load_split, prepare_dataset
+from eebench.data import DatasetInfo, DatasetMissingError, load_split, parameters, prepare_dataset
 from eebench.data.vision import VOC_CLASSES
 from tests.fixtures import write_cifar100
 
@@ -42,7 +43,7 @@ def read_batch(root: Path, name: str) -> dict:
 def test_cifar100_splits_labels_and_normalisation(cifar_root, tmp_path):
     params = {"root": str(cifar_root), "split_seed": 0, "val_fraction": 0.5}
     info = prepare_dataset("cifar100", params, tmp_path / "c.npz")
-    assert info == DatasetInfo("cifar100", 100, False, (3, 32, 32))
+    assert info == DatasetInfo("cifar100", 100, "single_label", (3, 32, 32))
     c = arrays(tmp_path / "c.npz")
     assert sorted(np.concatenate([c["index_train"], c["index_val"]]).tolist()) == list(range(200))
     assert np.bincount(c["y_val"], minlength=100).tolist() == [1] * 100  # stratified
@@ -88,6 +89,76 @@ def test_cifar100_augments_train_only(cifar_root, tmp_path):
     assert isinstance(load_split(tmp_path / "c.npz", "test", augment=True)[0], TensorDataset)
 
 
+def resized(images: torch.Tensor, size: int) -> torch.Tensor:
+    """The library's bilinear, antialiased resize of [B, 3, H, W]: what image_size must give."""
+    return torch.nn.functional.interpolate(images, size=(size, size), mode="bilinear", align_corners=False,
+                                           antialias=True)
+
+
+def test_cifar100_image_size_resizes_each_evaluation_item(cifar_root, tmp_path):
+    assert parameters("cifar100")["image_size"].default == 32
+    params = {"root": str(cifar_root), "split_seed": 0, "val_fraction": 0.5}
+    prepare_dataset("cifar100", params, tmp_path / "native.npz")
+    info = prepare_dataset("cifar100", {**params, "image_size": 224}, tmp_path / "c.npz")
+    assert info.input_shape == (3, 224, 224)
+    c = arrays(tmp_path / "c.npz")
+    assert int(c["image_size"]) == 224 and json.loads(str(c["params"]))["image_size"] == 224
+    assert int(arrays(tmp_path / "native.npz")["image_size"]) == 32
+    for split in ("val", "test"):
+        native, _ = load_split(tmp_path / "native.npz", split)
+        expected = resized(native.tensors[0][[0, 3, 7]], 224)  # the 32-px normalised images, resized
+        for augment in (False, True):  # evaluation is never augmented, hence deterministic
+            dataset, _ = load_split(tmp_path / "c.npz", split, augment=augment)
+            assert len(dataset) == len(native)
+            for k, i in enumerate((0, 3, 7)):
+                x, y = dataset[i]
+                assert x.shape == (3, 224, 224) and x.dtype == torch.float32
+                torch.testing.assert_close(x, expected[k], rtol=0, atol=1e-6)
+                assert torch.equal(y, native[i][1])
+        # The DataLoader's batched fetch gives the same items.
+        x, y = next(iter(DataLoader(dataset, batch_size=8)))
+        assert x.shape == (8, 3, 224, 224) and torch.equal(y, native.tensors[1][:8])
+        torch.testing.assert_close(x[[0, 3, 7]], expected, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("extra", [{}, {"rotation_degrees": 30, "contrast": 0.5, "trivial_augment": True}],
+                         ids=["crop_flip", "per_image"])
+def test_cifar100_image_size_augments_at_32_then_resizes(cifar_root, tmp_path, extra):
+    params = {"root": str(cifar_root), "split_seed": 0, "val_fraction": 0.5, **extra}
+    prepare_dataset("cifar100", params, tmp_path / "native.npz")
+    prepare_dataset("cifar100", {**params, "image_size": 64}, tmp_path / "c.npz")
+    native, _ = load_split(tmp_path / "native.npz", "train", augment=True)
+    train, _ = load_split(tmp_path / "c.npz", "train", augment=True)
+    outputs = []
+    for seed in range(6):  # the same random draws: the 32-px augmented image, resized
+        torch.manual_seed(seed)
+        small = native[5][0]
+        torch.manual_seed(seed)
+        x, y = train[5]
+        assert x.shape == (3, 64, 64) and x.dtype == torch.float32 and int(y) == int(native[5][1])
+        torch.testing.assert_close(x, resized(small[None], 64)[0], rtol=0, atol=1e-6)
+        outputs.append(x)
+    assert any(not torch.equal(x, outputs[0]) for x in outputs[1:])  # really random
+
+
+def test_cifar100_image_size_with_erasing_and_mixing_keeps_the_size(cifar_root, tmp_path):
+    params = {"root": str(cifar_root), "split_seed": 0, "val_fraction": 0.5, "image_size": 48, "erasing_p": 1.0,
+              "mixup_alpha": 0.2}
+    prepare_dataset("cifar100", params, tmp_path / "c.npz")
+    train, _ = load_split(tmp_path / "c.npz", "train", augment=True)
+    torch.manual_seed(0)
+    x, y = next(iter(DataLoader(train, batch_size=4, collate_fn=train.collate_fn)))
+    assert x.shape == (4, 3, 48, 48) and y.shape == (4, 100)
+
+
+@pytest.mark.parametrize("size", [0, -3])
+def test_cifar100_image_size_below_one_names_the_key(cifar_root, tmp_path, size):
+    params = {"root": str(cifar_root), "split_seed": 0, "image_size": size}
+    with pytest.raises(ValueError, match=rf"'cifar100': image_size must be positive, got {size}"):
+        prepare_dataset("cifar100", params, tmp_path / "c.npz")
+    assert not (tmp_path / "c.npz").exists()
+
+
 def test_cifar100_missing_files_name_the_path(cifar_root, tmp_path):
     absent = tmp_path / "nowhere"
     with pytest.raises(DatasetMissingError, match="cifar100") as error:
@@ -118,7 +189,7 @@ def imagenet_root(tmp_path_factory) -> Path:
 def test_imagenet_splits_and_items(imagenet_root, tmp_path):
     params = {"root": str(imagenet_root), "split_seed": 0, "val_fraction": 0.25, "image_size": 16}
     info = prepare_dataset("imagenet", params, tmp_path / "i.npz")
-    assert info == DatasetInfo("imagenet", 3, False, (3, 16, 16))
+    assert info == DatasetInfo("imagenet", 3, "single_label", (3, 16, 16))
     i = arrays(tmp_path / "i.npz")
     assert i["classes"].tolist() == list(WNIDS)
     train_files = [f.decode() for f in np.concatenate([i["files_train"], i["files_val"]])]
@@ -206,7 +277,7 @@ def multi_hot(*names: str) -> list[float]:
 def test_voc2007_labels_splits_and_items(voc_root, tmp_path):
     params = {"root": str(voc_root), "split_seed": 0, "image_size": 16}
     info = prepare_dataset("voc2007", params, tmp_path / "v.npz")
-    assert info == DatasetInfo("voc2007", 20, True, (3, 16, 16))
+    assert info == DatasetInfo("voc2007", 20, "multi_label", (3, 16, 16))
     v = arrays(tmp_path / "v.npz")
     assert VOC_CLASSES[:3] == ("aeroplane", "bicycle", "bird") and VOC_CLASSES[-1] == "tvmonitor"
     # The difficult person of 000002 and the difficult bottle of 000005 are skipped.

@@ -47,7 +47,7 @@ def cifar10_root(tmp_path_factory) -> Path:
 def test_cifar10_splits_labels_and_items(cifar10_root, tmp_path):
     params = {"root": str(cifar10_root), "split_seed": 0, "val_fraction": 0.5}
     info = prepare_dataset("cifar10", params, tmp_path / "c.npz")
-    assert info == DatasetInfo("cifar10", 10, False, (3, 32, 32))
+    assert info == DatasetInfo("cifar10", 10, "single_label", (3, 32, 32))
     c = arrays(tmp_path / "c.npz")
     assert c["classes"].tolist() == CIFAR10_NAMES
     assert sorted(np.concatenate([c["index_train"], c["index_val"]]).tolist()) == list(range(20))
@@ -105,6 +105,22 @@ def test_cifar10_augments_train_only(cifar10_root, tmp_path):
         assert isinstance(load_split(tmp_path / "c.npz", split, augment=True)[0], TensorDataset)
 
 
+def test_cifar10_image_size_keeps_constant_images_constant(cifar10_root, tmp_path):
+    params = {"root": str(cifar10_root), "split_seed": 0, "val_fraction": 0.5, "image_size": 40}
+    assert prepare_dataset("cifar10", params, tmp_path / "c.npz").input_shape == (3, 40, 40)
+    c = arrays(tmp_path / "c.npz")
+    # Every byte of test row k is 100 + k, and a resize (weights summing to 1) keeps a constant image constant.
+    test, _ = load_split(tmp_path / "c.npz", "test")
+    for k in range(6):
+        x, _ = test[k]
+        expected = ((100 + k) / 255.0 - c["mean"]) / c["std"]
+        assert x.shape == (3, 40, 40)
+        np.testing.assert_allclose(x.numpy(), np.broadcast_to(expected[:, None, None], (3, 40, 40)), rtol=1e-5)
+    train, _ = load_split(tmp_path / "c.npz", "train", augment=True)
+    torch.manual_seed(0)
+    assert all(train[k][0].shape == (3, 40, 40) for k in range(len(train)))
+
+
 # TinyImageNet
 
 @pytest.fixture(scope="module")
@@ -116,7 +132,7 @@ def test_tinyimagenet_classes_splits_labels_and_items(tiny_root, tmp_path):
     assert parameters("tinyimagenet")["image_size"].default == 64
     params = {"root": str(tiny_root), "split_seed": 0, "val_fraction": 0.5}
     info = prepare_dataset("tinyimagenet", params, tmp_path / "t.npz")
-    assert info == DatasetInfo("tinyimagenet", 200, False, (3, 64, 64))
+    assert info == DatasetInfo("tinyimagenet", 200, "single_label", (3, 64, 64))
     t = arrays(tmp_path / "t.npz")
     assert t["classes"].tolist() == TINY_WNIDS  # wnids.txt order, not sorted
     assert len(t["files_train"]) == len(t["files_val"]) == 200
@@ -194,7 +210,7 @@ def test_imagenette_classes_splits_labels_and_items(imagenette_root, tmp_path):
     assert parameters("imagenette")["image_size"].default == 224
     params = {"root": str(imagenette_root), "split_seed": 0, "val_fraction": 1 / 3}
     info = prepare_dataset("imagenette", params, tmp_path / "default")
-    assert info == DatasetInfo("imagenette", 10, False, (3, 224, 224))
+    assert info == DatasetInfo("imagenette", 10, "single_label", (3, 224, 224))
     assert prepare_dataset("imagenette", {**params, "image_size": 16}, tmp_path / "i.npz").input_shape == (3, 16, 16)
     i = arrays(tmp_path / "i.npz")
     assert i["classes"].tolist() == list(IMAGENETTE_WNIDS)

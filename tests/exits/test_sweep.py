@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 
 from eebench.exits.criteria import CRITERIA
-from eebench.exits.performance import per_sample_performance
 from eebench.exits.sweep import load_cache, run_sweep, sweep
 from eebench.io import save_npz
+from eebench.tasks import TASKS, per_sample_performance
 
 # H=3 heads x N=4 samples. Running max over heads 1-2: [0.9, 0.2, 0.5, 0.1] and [0.9, 0.6, 0.5, 0.3].
 SCORES = np.array([[0.9, 0.2, 0.5, 0.1], [0.1, 0.6, 0.5, 0.3], [0.0, 0.0, 0.0, 0.0]])
@@ -125,16 +125,20 @@ def test_matches_brute_force_at_every_threshold(seed):
         np.testing.assert_array_equal(exit_heads(scores, threshold), exit_heads(scores, thresholds[row]))
 
 
-def write_cache(path, n_heads=3, n_classes=4, multilabel=False, seed=0, meta=None, n_val=30, n_test=40):
+def write_cache(path, n_heads=3, n_classes=4, task="single_label", seed=0, meta=None, n_val=30, n_test=40):
     rng = np.random.default_rng(seed)
+    n_classes = 1 if task == "regression" else n_classes
     arrays = {}
     for split, n in (("val", n_val), ("test", n_test)):
         arrays[f"{split}_logits"] = (rng.normal(size=(n_heads, n, n_classes)) * 2).astype(np.float32)
-        arrays[f"{split}_labels"] = ((rng.random((n, n_classes)) < 0.4).astype(np.uint8) if multilabel
-                                     else rng.integers(0, n_classes, n).astype(np.int64))
+        arrays[f"{split}_labels"] = {
+            "single_label": lambda: rng.integers(0, n_classes, n).astype(np.int64),
+            "multi_label": lambda: (rng.random((n, n_classes)) < 0.4).astype(np.uint8),
+            "regression": lambda: rng.normal(size=n).astype(np.float32),
+        }[task]()
     meta = meta if meta is not None else {"dataset": "digits", "backbone": "cnn", "regime": "joint", "seed": seed}
     save_npz(path, **arrays, head_flops=np.arange(1.0, n_heads + 1), backbone_flops=np.float64(n_heads),
-             multilabel=np.bool_(multilabel), meta=np.array(json.dumps(meta)))
+             task=np.array(task), meta=np.array(json.dumps(meta)))
     return arrays
 
 
@@ -142,7 +146,7 @@ def test_load_cache_decodes_meta_and_scalars(tmp_path):
     write_cache(tmp_path / "c.npz")
     cache = load_cache(tmp_path / "c.npz")
     assert cache["meta"] == {"dataset": "digits", "backbone": "cnn", "regime": "joint", "seed": 0}
-    assert cache["multilabel"] is False and cache["backbone_flops"] == 3.0
+    assert cache["task"] is TASKS.get("single_label") and cache["backbone_flops"] == 3.0
     assert cache["val_logits"].shape == (3, 30, 4) and cache["head_flops"].dtype == np.float64
 
 
@@ -152,20 +156,21 @@ def test_load_cache_names_a_missing_key(tmp_path):
         load_cache(tmp_path / "bad.npz")
 
 
-@pytest.mark.parametrize("multilabel", [False, True])
-@pytest.mark.parametrize("criterion", CRITERIA.names())
-def test_run_sweep_writes_both_splits_with_identity_columns(tmp_path, criterion, multilabel):
-    arrays = write_cache(tmp_path / "c.npz", multilabel=multilabel)
+@pytest.mark.parametrize(("criterion", "task"),
+                         [(name, task) for name in CRITERIA.names() for task in CRITERIA.get(name).applies_to])
+def test_run_sweep_writes_both_splits_with_identity_columns(tmp_path, criterion, task):
+    arrays = write_cache(tmp_path / "c.npz", task=task)
     out = tmp_path / "sweeps" / "s.csv"
     returned = run_sweep(tmp_path / "c.npz", criterion, out)
     frame = pd.read_csv(out)
+    metrics = ["mse"] if task == "regression" else ["accuracy", "f1"]
     assert list(frame.columns) == ["dataset", "backbone", "regime", "seed", "criterion", "split",
-                                   "threshold", "avg_exit_head", "flops_fraction", "accuracy", "f1"]
+                                   "threshold", "avg_exit_head", "flops_fraction", *metrics]
     assert set(frame["split"]) == {"val", "test"} and (frame["criterion"] == criterion).all()
     assert len(returned) == len(frame)
     test = frame[frame["split"] == "test"].reset_index(drop=True)
     logits, labels = arrays["test_logits"], arrays["test_labels"]
-    expected = sweep(CRITERIA.get(criterion)(logits, multilabel), per_sample_performance(logits, labels, multilabel),
+    expected = sweep(CRITERIA.get(criterion)(logits, task), per_sample_performance(logits, labels, task),
                      np.arange(1.0, 4.0), 3.0)
     pd.testing.assert_frame_equal(test[expected.columns], expected, check_exact=True)  # floats round-trip
 

@@ -134,6 +134,22 @@ def test_settings_blocks_numbers_and_bold_per_block() -> None:
     ]
 
 
+def test_settings_a_regression_block_reads_its_own_criterion_and_bolds_the_least_mse() -> None:
+    """Paper B Table 2: a classification block (accuracy, max-softmax) above a regression block (MSE under the
+    regression criterion, shown as computed, the smallest bold)."""
+    spec = {"settings": [{"model": "a", "label": "Newsgr."},
+                         {"model": "s", "label": "STS-B", "metric": "mse", "criterion": "regression_patience"}],
+            "regimes": ["disjoint", "mixed"], "criterion": "confidence"}
+    tex, numbers = build("settings", make_frame(SIDE_FRAME), **spec)
+    runs = TABLES.get("settings").runs(spec)
+    assert RunKey("s", "mixed", "regression_patience") in runs and RunKey("s", "mixed", "confidence") not in runs
+    assert structure(tex, n_blocks=2)[2:] == [
+        ["STS-B", "Disjoint", r"$2.20 \pm 0.20$", r"$\mathbf{1.50 \pm 0.00}$", r"$\mathbf{0.50 \pm 0.00}$"],
+        ["", "Mixed", r"$\mathbf{1.00 \pm 0.00}$", r"$1.60 \pm 0.00$", r"$\mathbf{0.50 \pm 0.00}$"],
+    ]
+    assert set(numbers.loc[numbers["block"] == "STS-B", "criterion"]) == {"regression_patience"}
+
+
 def test_settings_runs_and_default_label() -> None:
     entry = {"kind": "settings", "settings": [{"model": "a"}, {"model": "b", "label": "B"}],
              "regimes": ["joint", "mixed"], "criterion": "entropy", "caption": "C", "rule": "last"}
@@ -152,15 +168,15 @@ def test_settings_runs_and_default_label() -> None:
 
 SIDE = {
     "settings": [{"model": "a", "label": "Newsgr. (class.)"},
-                 {"model": "s", "label": "STS-B (regr.)", "metric": "mse"}],
+                 {"model": "s", "label": "STS-B (regr.)", "metric": "mse", "criterion": "regression_patience"}],
     "regimes": ["disjoint", "mixed"], "criterion": "confidence",
 }
 SIDE_FRAME = {
     ("a", "disjoint", "confidence"): same([0.60, 0.80, 0.90]),
     ("a", "mixed", "confidence"): same([0.70, 0.75, 0.90]),
     # mse, unscaled; lower is better: mixed wins 25%, disjoint 50%, Unlimited ties.
-    ("s", "disjoint", "confidence"): [[2.0, 1.5, 0.5], [2.2, 1.5, 0.5], [2.4, 1.5, 0.5]],
-    ("s", "mixed", "confidence"): same([1.0, 1.6, 0.5]),
+    ("s", "disjoint", "regression_patience"): [[2.0, 1.5, 0.5], [2.2, 1.5, 0.5], [2.4, 1.5, 0.5]],
+    ("s", "mixed", "regression_patience"): same([1.0, 1.6, 0.5]),
 }
 
 
@@ -184,8 +200,8 @@ def test_side_by_side_groups_and_lower_is_better() -> None:
     assert cell.loc[("Newsgr. (class.)", "Mixed", "25%"), "mean"] == pytest.approx(70.0)
     assert set(numbers["block"]) == {""}
     assert TABLES.get("side_by_side").runs(SIDE) == [
-        RunKey("a", "disjoint", "confidence"), RunKey("s", "disjoint", "confidence"),
-        RunKey("a", "mixed", "confidence"), RunKey("s", "mixed", "confidence")]
+        RunKey("a", "disjoint", "confidence"), RunKey("s", "disjoint", "regression_patience"),
+        RunKey("a", "mixed", "confidence"), RunKey("s", "mixed", "regression_patience")]
 
 
 # methods (Table 3) -----------------------------------------------------------------------------------------
@@ -529,3 +545,18 @@ def test_claims_table_states_holds_and_does_not_hold_with_the_numbers() -> None:
     tex, numbers = build("claims", frame, **spec)
     assert "75\\%: mixed\\_gradual 62.00 $\\pm$ 2.00 vs mixed" in tex
     assert numbers["numbers"][2].startswith("75%: mixed_gradual 62.00 ± 2.00 vs mixed")
+
+
+def test_claims_on_an_mse_count_the_smaller_error_as_better() -> None:
+    frame = make_frame({("s", "disjoint", "regression_patience"): same([2.40, 0.50]),
+                        ("s", "joint", "regression_patience"): same([1.70, 0.52]),
+                        ("s", "mixed", "regression_patience"): same([2.43, 0.51])})
+    spec = {"model": "s", "criterion": "regression_patience", "metric": "mse",
+            "claims": ["disjoint_weakest_at_low_budget"]}
+    _, numbers = build("claims", frame, **spec)
+    # Paper B Table 14's pattern: at 25% mixed (2.43) errs more than disjoint (2.40), so disjoint is not the
+    # weakest; the MSE is shown as computed, not in percent.
+    assert list(numbers["holds"]) == [False]
+    assert numbers["numbers"][0] == "25%: disjoint 2.40 ± 0.00, joint 1.70 ± 0.00, mixed 2.43 ± 0.00"
+    frame.loc[(frame["regime"] == "mixed") & (frame["budget"] == "25%"), "mse"] = 2.0
+    assert list(build("claims", frame, **spec)[1]["holds"]) == [True]

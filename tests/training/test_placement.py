@@ -37,7 +37,7 @@ def test_auto_on_the_cpu_trains_bit_identically_to_fp32():
         model = build_model(ModelSpec("cnn", CNN, (2, 8, 8), 3), seed=0)
         torch.manual_seed(0)
         config = TrainingConfig(max_epochs=1, batch_size=8, augment=False, precision=precision)
-        train_phase(model, JOINT_PHASE, data(), data(8), False, config, CPU)
+        train_phase(model, JOINT_PHASE, data(), data(8), "single_label", config, CPU)
         states.append(model.state_dict())
     assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
 
@@ -56,7 +56,7 @@ def test_bf16_autocast_and_channels_last_take_effect(monkeypatch, precision, mem
     monkeypatch.setattr(model, "forward", forward)
     config = TrainingConfig(max_epochs=1, batch_size=8, augment=False, precision=precision,
                             memory_format=memory_format)
-    history = train_phase(model, JOINT_PHASE, data(), data(8), False, config, CPU)
+    history = train_phase(model, JOINT_PHASE, data(), data(8), "single_label", config, CPU)
     fast = precision == "bf16"
     expected_dtype = torch.bfloat16 if fast else torch.float32
     assert seen and all(channels_last == fast and dtype == expected_dtype for channels_last, dtype in seen)

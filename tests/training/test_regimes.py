@@ -64,8 +64,8 @@ class Recorder:
         model.forward = forward
         real_loss = loop.loss_function
 
-        def loss_function(multilabel):
-            criterion = real_loss(multilabel)
+        def loss_function(task):
+            criterion = real_loss(task)
 
             def recording(logits, y):
                 self.used.append(next(i for i, o in enumerate(outputs) if o is logits))
@@ -103,7 +103,7 @@ def test_each_step_trains_exactly_its_parts_on_its_losses(monkeypatch, regime):
     model = build_model(ModelSpec("cnn", CNN, (1, 8, 8), 3), seed=0)
     recorder = Recorder(monkeypatch, model)
     config = TrainingConfig(max_epochs=1, patience=1, batch_size=8, augment=False, lr=0.01, restart_epochs=2)
-    history = train_phases(model, REGIMES.get(regime).phases, toy_data(), toy_data(8, 1), False, config, 0,
+    history = train_phases(model, REGIMES.get(regime).phases, toy_data(), toy_data(8, 1), "single_label", config, 0,
                            torch.device("cpu"))
     expected = EXPECTED_STEPS[regime]
     assert [h["phase"] for h in history] == list(expected)
@@ -127,7 +127,7 @@ def test_alternating_keeps_alternating_across_epochs(monkeypatch):
     model = build_model(ModelSpec("cnn", CNN, (1, 8, 8), 3), seed=0)
     recorder = Recorder(monkeypatch, model)
     config = TrainingConfig(max_epochs=2, patience=5, batch_size=8, augment=False)
-    train_phases(model, REGIMES.get("alternating").phases, toy_data(24), toy_data(8, 1), False, config, 0,
+    train_phases(model, REGIMES.get("alternating").phases, toy_data(24), toy_data(8, 1), "single_label", config, 0,
                  torch.device("cpu"))
     assert [s["losses"] for s in recorder.steps] == [(2,), (0, 1, 2)] * 3  # 3 steps an epoch, 2 epochs
 
@@ -160,7 +160,7 @@ def test_frozen_backbone_keeps_its_batch_norm_statistics():
     model = build_model(ModelSpec("cnn", CNN, (1, 8, 8), 3))
     before = {k: v.clone() for k, v in model.state_dict().items() if "running" in k}
     config = TrainingConfig(max_epochs=2, patience=5, batch_size=8, augment=False)
-    train_phase(model, IC_PHASE, toy_data(32), toy_data(8, 1), False, config, torch.device("cpu"))
+    train_phase(model, IC_PHASE, toy_data(32), toy_data(8, 1), "single_label", config, torch.device("cpu"))
     after = model.state_dict()
     assert before and all(torch.equal(after[k], v) for k, v in before.items())
 

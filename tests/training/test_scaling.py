@@ -45,7 +45,7 @@ def loop_grads(monkeypatch, scaling, phase=JOINT_PHASE, max_epochs=4):
     net = two_head_net()
     config = TrainingConfig(batch_size=4, max_epochs=max_epochs, patience=1, augment=False, loss_scaling=scaling)
     data = TensorDataset(X, Y)
-    history = train_phase(net, phase, data, data, False, config, torch.device("cpu"))
+    history = train_phase(net, phase, data, data, "single_label", config, torch.device("cpu"))
     return captured, history[0]
 
 

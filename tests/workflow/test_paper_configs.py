@@ -20,12 +20,14 @@ import pytest
 import yaml
 
 from eebench import config as ee
+from eebench import targets
 
 from tests.fixtures import with_fixtures, write_bert_base_config
 
 from .conftest import REPO, job_counts, snakemake, write_config
 
-PAPER_CONFIGS = sorted((REPO / "config" / "paper").glob("*.yaml"))
+SUITE = REPO / "config" / "paper" / "all.yaml"  # every file below as one experiment
+PAPER_CONFIGS = sorted(path for path in (REPO / "config" / "paper").glob("*.yaml") if path != SUITE)
 GPU_RULES = ("train_model", "train_static_head", "cache_logits")
 DRY_RUN_SECONDS: dict[str, float] = {}
 
@@ -45,13 +47,16 @@ def planned_outputs(output: str) -> set[str]:
 
 
 def planned_jobs(output: str) -> list[dict[str, str]]:
-    """Each planned job of a dry run (with --printshellcmds): its rule, resources line and shell command."""
+    """Each planned job of a dry run (with --printshellcmds): its rule, output, resources line and shell
+    command."""
     jobs, job = [], None
     for line in output.splitlines():
         started = re.match(r"^(local)?rule (\w+):$", line.strip())
         if started:
-            job = {"rule": started.group(2), "resources": "", "shell": ""}
+            job = {"rule": started.group(2), "output": "", "resources": "", "shell": ""}
             jobs.append(job)
+        elif job is not None and line.strip().startswith("output:"):
+            job["output"] = line.split(":", 1)[1].strip()
         elif job is not None and line.strip().startswith("resources:"):
             job["resources"] = line.strip()
         elif job is not None and line.startswith("Shell command: "):
@@ -98,16 +103,30 @@ def test_paper_config_plans_every_table_and_figure_with_its_gpus(path, dry_run):
     assert counts.get("render_table", 0) == len(tables) and counts.get("render_figure", 0) == len(figures)
     assert counts["train_model"] > 0 and "train_static_head" not in counts  # paper B: no static heads
 
-    # Every GPU job asks what the config's resources say, and training runs one process per GPU.
+    # Every GPU job asks what the config's resources say (its model setting's own, else the rule's), and
+    # training runs one process per GPU.
     jobs = planned_jobs(stdout)
     for rule in GPU_RULES:
-        gpus = config["resources"].get(rule, {}).get("gpu", config["resources"]["default"]["gpu"])
         ruled = [job for job in jobs if job["rule"] == rule]
         assert len(ruled) == counts.get(rule, 0)
         for job in ruled:
+            model = job["output"].split("/")[2]  # results/<stage>/<model>/...
+            gpus = targets.resource(config, rule, "gpu", model)
             assert re.search(rf"\bgpu={gpus}\b", job["resources"]), (rule, job["resources"])
             if rule == "train_model":
                 assert f"--nproc {max(1, gpus)} " in job["shell"], job["shell"]
+
+
+def test_table1_trains_the_imagenet_settings_on_their_own_files_four_gpus(dry_run):
+    """models.<name>.resources: in table1.yaml (one GPU per job) the two ImageNet settings ask 4, as their own
+    files do, so the same job has the same --nproc in either file."""
+    jobs = [job for job in planned_jobs(dry_run(REPO / "config/paper/table1.yaml")) if job["rule"] == "train_model"]
+    by_model = {}
+    for job in jobs:
+        by_model.setdefault(job["output"].split("/")[2], set()).add(
+            (re.search(r"\bgpu=(\d+)", job["resources"]).group(1), re.search(r"--nproc (\d+) ", job["shell"]).group(1)))
+    assert by_model.pop("vit_t_imagenet") == by_model.pop("vit_s_imagenet") == {("4", "4")}
+    assert set().union(*by_model.values()) == {("1", "1")} and len(by_model) == 4
 
 
 def test_the_imagenet_vit_t_setting_trains_on_four_gpus(dry_run):
@@ -132,6 +151,7 @@ APPENDIX_E_HEADS = {
     "resnet50_tinyimagenet": list(range(1, 16)),                 # E.4 {1..14}; 16 bottleneck blocks
     "vit_t_imagenet": list(range(1, 12)),                        # E.5 {1..10}; 12 layers
     "bert_newsgroups": list(range(12)),                          # E.6 {1, 3, ..., 21} = ends of layers 0..10
+    "bert_stsb": list(range(12)),                                # E.7: as E.6
     "vit_b_cifar100": [3, 5, 7, 9, 11],                          # E.8 {3, 5, ..., 9}; 12 layers
 }
 
@@ -152,7 +172,11 @@ def test_names_shared_between_paper_configs_mean_the_same_settings():
     for path in PAPER_CONFIGS:
         config = load(path)
         for name, entry in ee.resolve_models(config).items():
-            settings = {**entry, "dataset_params": config["datasets"][entry["dataset"]]}
+            # GPUs as the jobs get them (a model's own, else the file's): the process count is a job parameter,
+            # so a difference would rerun the job. (Memory and wall-time may differ: they never rerun one.)
+            entry.pop("resources", None)
+            gpus = {rule: targets.resource(config, rule, "gpu", name) for rule in GPU_RULES}
+            settings = {**entry, "dataset_params": config["datasets"][entry["dataset"]], "gpus": gpus}
             first = seen_models.setdefault(name, (path.name, settings))
             assert first[1] == settings, f"model {name!r} differs between {first[0]} and {path.name}"
         for name, params in config["datasets"].items():
@@ -175,3 +199,33 @@ def test_sum_of_the_paper_configs_dry_run_times(dry_run):
     total = sum(DRY_RUN_SECONDS[p.name] for p in PAPER_CONFIGS)
     print("dry-run seconds: " + ", ".join(f"{p.stem} {DRY_RUN_SECONDS[p.name]:.1f}" for p in PAPER_CONFIGS)
           + f"; sum {total:.1f}")
+
+
+def test_the_suite_of_every_paper_config_plans_all_of_them_at_once(tmp_path, bert_dir, monkeypatch):
+    """config/paper/all.yaml lists every file; expanded, one dry run plans every table and figure of all of
+    them, each job with its own file's parameters (a job's shell command is the same as in its file's own
+    plan). Its planning time is printed (pytest -s); the README states the measured figure."""
+    monkeypatch.chdir(REPO)  # include paths are relative to the working directory
+    suite = load(SUITE)
+    assert sorted(suite["include"]) == sorted(str(p.relative_to(REPO)) for p in PAPER_CONFIGS)
+    expanded = ee.expand_includes(suite)
+    workdir = tmp_path / "suite"
+    workdir.mkdir()
+    write_config(workdir, with_fixtures(expanded, workdir, bert_dir))
+    start = time.perf_counter()
+    stdout = snakemake(workdir, "--dry-run", "--printshellcmds").stdout
+    seconds = time.perf_counter() - start
+    counts = job_counts(stdout)
+    print(f"suite of {len(PAPER_CONFIGS)} paper configs: one dry run {seconds:.1f} s, {counts}")
+    planned = planned_outputs(stdout)
+    for path in PAPER_CONFIGS:
+        config = load(path)
+        wanted = ([f"paper/tables/{t}.tex" for t in config.get("tables", {})]
+                  + [f"paper/figures/{f}.pdf" for f in config.get("figures", {})])
+        assert set(wanted) <= planned, path.name
+    # Each file's budgets stay its own: vit_b_cifar100's tables read 35% budget files.
+    assert any(output.startswith("results/budgets/vit_b_cifar100/") and "/35-50-75-100/" in output
+               for output in planned)
+    jobs = {job["output"]: job for job in planned_jobs(stdout)}
+    vit_t = [job for output, job in jobs.items() if output.startswith("results/models/vit_t_imagenet/")]
+    assert vit_t and all("gpu=4" in job["resources"] and "--nproc 4 " in job["shell"] for job in vit_t)

@@ -5,7 +5,7 @@ import jsonschema
 import pytest
 import yaml
 
-from eebench.config import ConfigError, check_config, load_config, registries
+from eebench.config import ConfigError, check_config, expand_includes, load_config, registries
 from tests.fixtures import with_fixtures, write_bert_base_config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -59,8 +59,9 @@ def with_existing_roots(config, tmp_path):
 
 
 @pytest.mark.parametrize("path", SHIPPED_CONFIGS, ids=lambda p: p.name)
-def test_shipped_configs_validate(path, tmp_path):
-    config = load_config(path)
+def test_shipped_configs_validate(path, tmp_path, monkeypatch):
+    monkeypatch.chdir(REPO)  # a suite's include paths are relative to the working directory
+    config = expand_includes(load_config(path))
     validate(config)
     check_config(with_fixtures(config, tmp_path, write_bert_base_config(tmp_path / "bert")))
 

@@ -65,6 +65,18 @@ def test_resources_fall_back_to_default():
     assert targets.resource(config, "cache_logits", "gpu") == 0
 
 
+def test_a_model_settings_own_resources_come_first_and_are_inherited_whole():
+    config = {"resources": {"default": {"threads": 1, "gpu": 0}, "train_model": {"gpu": 1, "threads": 4}},
+              "models": {"small": {"dataset": "d", "backbone": "cnn"},
+                         "big": {"dataset": "d", "backbone": "cnn", "resources": {"train_model": {"gpu": 4}}},
+                         "bigger": {"base": "big", "params": {"widths": [8]}}}}
+    assert targets.resource(config, "train_model", "gpu", "small") == 1
+    assert targets.resource(config, "train_model", "gpu", "big") == 4
+    assert targets.resource(config, "train_model", "threads", "big") == 4  # not set by the model: the rule's
+    assert targets.resource(config, "cache_logits", "gpu", "big") == 0  # another rule: the default
+    assert targets.resource(config, "train_model", "gpu", "bigger") == 4  # through base:
+
+
 def test_code_inputs_are_the_modules_source_files():
     files = targets.code_files("render", "metrics")
     assert any(f.endswith("render/tables.py") for f in files)

@@ -5,6 +5,12 @@ from snakemake.utils import validate
 from eebench import config as ee
 from eebench import targets
 
+# A suite (`include: [files]`, e.g. config/paper/all.yaml) becomes the one experiment it lists.
+_expanded = ee.expand_includes(config)
+if _expanded is not config:
+    config.clear()
+    config.update(_expanded)
+
 # Strict first: the schema rejects unknown keys and names; then what the schema cannot see (base: inheritance,
 # registry names, cross references between sections, a loader's or backbone's own parameters).
 validate(config, "../schemas/config.schema.yaml")
@@ -44,12 +50,14 @@ def get_final_outputs():
 
 
 def get_resource(rule_name, key):
-    return targets.resource(config, rule_name, key)
+    """The job's resource: its model setting's own (``models.<name>.resources``), else the rule's, else the
+    default (a function of the wildcards, as the model is one)."""
+    return lambda wildcards: targets.resource(config, rule_name, key, getattr(wildcards, "model", None))
 
 
 def get_nproc(rule_name):
     """Data-parallel processes of a training job: one per requested GPU (1 on the CPU)."""
-    return max(1, get_resource(rule_name, "gpu"))
+    return lambda wildcards: max(1, targets.resource(config, rule_name, "gpu", getattr(wildcards, "model", None)))
 
 
 def get_dataset_loader(wildcards):

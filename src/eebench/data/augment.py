@@ -3,8 +3,10 @@ Appendix E): CutMix and MixUp, which mix whole batches, and the per-image "rando
 rotation, contrast adjustment, random erasing" of the ViT set-ups (E.3, E.5).
 
 They are dataset config keys, every one off by default, checked when the dataset is prepared and stored in the
-prepared file (key ``augmentation``) so that ``load`` rebuilds the same pipeline. They only ever act on the
-train split, and only when ``load_split`` is asked to augment (``training.augment``).
+prepared file (key ``augmentation``) so that ``load`` rebuilds the same pipeline. ``Augmentation``'s fields are
+the one definition of the keys and their defaults: a ``prepare`` decorated with ``augmentation_keywords`` takes
+them through ``**augmentation`` and its signature (hence ``eebench.data.core.parameters``) lists them. They only
+ever act on the train split, and only when ``load_split`` is asked to augment (``training.augment``).
 
 CutMix and MixUp act on a batch, so they cannot be a per-item transform: the train Dataset then carries a
 ``collate_fn`` attribute that the training DataLoader must use (``MixCollate``). After it a batch's targets
@@ -13,9 +15,10 @@ with the weight its images were mixed with; ``torch.nn.CrossEntropyLoss`` accept
 """
 from __future__ import annotations
 
+import inspect
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -51,8 +54,14 @@ class Augmentation:
     trivial_augment: bool = False
 
     @classmethod
-    def checked(cls, dataset: str, **values: Any) -> "Augmentation":
-        """The settings from config values, or ``ValueError`` naming the dataset and the key."""
+    def checked(cls, dataset: str, **given: Any) -> "Augmentation":
+        """The settings from config values (absent keys take the field defaults), or ``ValueError`` naming the
+        dataset and the key; an unknown key is a ``TypeError``, as for a mistyped keyword argument."""
+        unknown = sorted(given.keys() - cls.__dataclass_fields__.keys())
+        if unknown:
+            raise TypeError(f"dataset {dataset!r}: unknown parameter {unknown[0]!r}; accepted augmentation "
+                            f"keys: {', '.join(cls.__dataclass_fields__)}")
+        values = {**asdict(cls()), **given}
 
         def number(key: str, low: float, high: float = math.inf) -> float:
             value = values[key]
@@ -130,6 +139,21 @@ class Augmentation:
         from torchvision import transforms
 
         return [transforms.RandomErasing(p=self.erasing_p)] if self.erasing_p > 0 else []
+
+
+def augmentation_keywords(prepare: Callable) -> Callable:
+    """Declare ``Augmentation``'s fields, with its defaults, as keyword-only parameters of a dataset's
+    ``prepare(..., **augmentation)``: a dataset's config keys are its ``prepare``'s signature
+    (``eebench.data.core.parameters``), so unknown keys stay refused and the recorded params keep the defaults,
+    while the keys are written once, here. ``prepare`` must check what it gets with ``Augmentation.checked``."""
+    signature = inspect.signature(prepare)
+    kept = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    if len(kept) == len(signature.parameters):
+        raise TypeError(f"{prepare.__qualname__} must take the augmentation keys as **kwargs")
+    added = [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default, annotation=f.type)
+             for f in fields(Augmentation)]
+    prepare.__signature__ = signature.replace(parameters=[*kept, *added])  # type: ignore[attr-defined]
+    return prepare
 
 
 class MixCollate:

@@ -38,11 +38,10 @@ class DatasetInfo:
     """What a model needs to know about a dataset to be built for it."""
 
     name: str
-    num_classes: int
-    multilabel: bool
+    num_classes: int  # outputs per head (1 for a regression target)
+    task: str  # a registered task (eebench.tasks): "single_label", "multi_label" or "regression"
     input_shape: tuple[int, ...]  # one sample's tensor shape, e.g. (1, 8, 8); (2, T) int64 for token inputs
     # (row 0 input ids, row 1 attention mask)
-    regression: bool = False  # one real-valued target per sample (num_classes 1, float labels), e.g. STS-B
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -51,12 +50,18 @@ class DatasetInfo:
     def from_json(cls, text: str) -> "DatasetInfo":
         data = json.loads(text)
         data["input_shape"] = tuple(data["input_shape"])
+        if "task" not in data and "multilabel" in data:  # prepared before tasks were named
+            regression = data.pop("regression", False)
+            data["task"] = "regression" if regression else "multi_label" if data.pop("multilabel") else "single_label"
         return cls(**data)
 
 
 class DatasetEntry(ABC):
     """A registered dataset. ``prepare`` takes only keyword-only, typed parameters (they are the dataset's
-    config keys and their defaults); ``load`` turns the prepared arrays of one split into a torch Dataset."""
+    config keys and their defaults); ``load`` turns the prepared arrays of one split into a torch Dataset.
+    ``task`` says what its labels are, so a config can be checked (e.g. its exit criteria) before preparing."""
+
+    task: str = "single_label"
 
     @abstractmethod
     def prepare(self, **params: Any) -> tuple[DatasetInfo, dict[str, np.ndarray]]:
@@ -94,7 +99,10 @@ def prepare_dataset(name: str, params: Mapping[str, Any], out_path: str | os.Pat
     check_params(name, params)
     # Recorded with defaults filled in, so the file says how it was made even if a default changes later.
     resolved = {key: params.get(key, p.default) for key, p in parameters(name).items()}
-    info, arrays = DATASETS.get(name)().prepare(**params)
+    entry = DATASETS.get(name)()
+    info, arrays = entry.prepare(**params)
+    if info.task != entry.task:
+        raise RuntimeError(f"dataset {name!r}: declares task {entry.task!r} but prepared {info.task!r}")
     reserved = {"info", "params"} & arrays.keys()
     if reserved:
         raise RuntimeError(f"dataset {name!r}: prepare returned reserved keys {sorted(reserved)}")

@@ -63,7 +63,7 @@ class Digits(DatasetEntry):
         for split in SPLITS:
             arrays |= {f"x_{split}": x[index[split]], f"y_{split}": y[index[split]]}
             arrays[f"index_{split}"] = index[split]  # into load_digits(): provenance, and for tests
-        return DatasetInfo("digits", DIGIT_CLASSES, False, (1, 8, 8)), arrays
+        return DatasetInfo("digits", DIGIT_CLASSES, self.task, (1, 8, 8)), arrays
 
     def load(self, prepared: Mapping[str, np.ndarray], split: str, augment: bool) -> Dataset:
         return load_in_memory(prepared, split, augment)
@@ -114,6 +114,8 @@ class DigitsComposite(DatasetEntry):
     m in {2, 4}). Each split's mosaics use only that split of the ``digits`` base split (same seed and
     fractions), so no base image appears in two splits."""
 
+    task = "multi_label"
+
     def prepare(
         self,
         *,
@@ -144,7 +146,7 @@ class DigitsComposite(DatasetEntry):
             arrays |= {f"x_{split}": mosaics, f"y_{split}": labels}
             # Index into load_digits() of the image in each cell (-1 = empty): provenance, and for tests.
             arrays[f"source_{split}"] = np.where(source >= 0, base[np.maximum(source, 0)], -1)
-        return DatasetInfo(name, DIGIT_CLASSES, True, (1, 8 * GRID, 8 * GRID)), arrays
+        return DatasetInfo(name, DIGIT_CLASSES, self.task, (1, 8 * GRID, 8 * GRID)), arrays
 
     def load(self, prepared: Mapping[str, np.ndarray], split: str, augment: bool) -> Dataset:
         return load_in_memory(prepared, split, augment)

@@ -233,7 +233,7 @@ class Newsgroups20(DatasetEntry):
             arrays[f"x_{split}"] = tokenize(tokenizer, texts, None, max_length)
             arrays[f"y_{split}"] = labels
             arrays[f"files_{split}"] = np.array([p.encode() for p in paths], dtype=np.bytes_)
-        return DatasetInfo(name, len(classes), False, (2, max_length)), arrays
+        return DatasetInfo(name, len(classes), self.task, (2, max_length)), arrays
 
     def load(self, prepared: Mapping[str, np.ndarray], split: str, augment: bool) -> Dataset:
         return token_dataset(prepared, split)  # no text augmentation: ``augment`` changes nothing
@@ -292,13 +292,14 @@ def random_split(n: int, held_fraction: float, seed: int) -> tuple[np.ndarray, n
 
 @DATASETS.register("stsb")
 class Stsb(DatasetEntry):
-    """Regression, one target (the 0-5 similarity score, as float32 [1]), sentence-pair token inputs
-    (3, max_length: ids, mask, segment ids), from GLUE's layout root/STS-B/{train,dev}.tsv. GLUE's test labels are not public, so
-    test is the official dev set (dev.tsv, 1,500 pairs) and val a random part of train.tsv (5,749 pairs);
-    test.tsv (unlabelled) is not read. Pairs are truncated, longer sentence first, to ``max_length``
+    """Regression, one target per pair (the 0-5 similarity score, float32), sentence-pair token inputs
+    (3, max_length: ids, mask, segment ids), from GLUE's layout root/STS-B/{train,dev}.tsv. GLUE's test labels
+    are not public, so test is the official dev set (dev.tsv, 1,500 pairs) and val a random part of train.tsv
+    (5,749 pairs); test.tsv (unlabelled) is not read. Pairs are truncated, longer sentence first, to ``max_length``
     (App. E.7: 128)."""
 
     FILES = ("train.tsv", "dev.tsv")
+    task = "regression"
 
     def prepare(
         self, *, root: str, model_dir: str, split_seed: int, val_fraction: float = 0.1, max_length: int = 128
@@ -333,11 +334,11 @@ class Stsb(DatasetEntry):
             arrays[f"x_{split}"] = tokenize(
                 tokenizer, [first[i] for i in index], [second[i] for i in index], max_length
             )
-            arrays[f"y_{split}"] = scores[index].reshape(-1, 1)
+            arrays[f"y_{split}"] = scores[index]
             # Which official file each split reads, and its rows there (0 = the first row after the header).
             arrays[f"source_{split}"] = np.array(source)
             arrays[f"index_{split}"] = index.astype(np.int64)
-        return DatasetInfo(name, 1, False, (3, max_length), regression=True), arrays
+        return DatasetInfo(name, 1, self.task, (3, max_length)), arrays
 
     def load(self, prepared: Mapping[str, np.ndarray], split: str, augment: bool) -> Dataset:
         return token_dataset(prepared, split)  # no text augmentation: ``augment`` changes nothing

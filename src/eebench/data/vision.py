@@ -9,7 +9,7 @@ from __future__ import annotations
 import pickle
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
@@ -17,7 +17,7 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset, TensorDataset
 
-from eebench.data.augment import Augmentation, refuse_batch_mixing, with_batch_mixing
+from eebench.data.augment import Augmentation, augmentation_keywords, refuse_batch_mixing, with_batch_mixing
 from eebench.data.core import (
     DATASETS,
     DatasetEntry,
@@ -45,12 +45,6 @@ IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png")  # compared lower-cased
 def check_image_size(dataset: str, image_size: int) -> None:
     if image_size < 1:
         raise ValueError(f"dataset {dataset!r}: image_size must be positive, got {image_size!r}")
-
-
-def augmentation_params(dataset: str, params: Mapping[str, Any]) -> Augmentation:
-    """The checked ``Augmentation`` from a ``prepare``'s keyword arguments (its ``locals()``)."""
-    keys = Augmentation.__dataclass_fields__
-    return Augmentation.checked(dataset, **{key: params[key] for key in keys})
 
 
 def encode_paths(paths: list[str]) -> np.ndarray:
@@ -106,8 +100,10 @@ def read_pickle(path: Path) -> dict[bytes, Any]:
 
 
 class CifarPickles(DatasetEntry):
-    """Single-label, (3, 32, 32), from the official python pickles. Val is a stratified part of the official
-    train set; test is the official test set. Normalised with the train split's per-channel statistics."""
+    """Single-label, (3, image_size, image_size), from the official python pickles. Val is a stratified part of
+    the official train set; test is the official test set. Normalised with the train split's per-channel
+    statistics. ``image_size`` other than the native 32 (e.g. 224 for pre-trained ViT-B/16 weights) resizes
+    each item as it is loaded (bilinear, antialiased)."""
 
     NAME: str
     FOLDER: str  # under root
@@ -117,22 +113,19 @@ class CifarPickles(DatasetEntry):
     LABELS_KEY: bytes
     ARCHIVE: str
 
+    @augmentation_keywords
     def prepare(
         self,
         *,
         root: str,
         split_seed: int,
         val_fraction: float = 0.1,
-        cutmix_alpha: float = 0.0,
-        mixup_alpha: float = 0.0,
-        resized_crop_scale: Sequence[float] | None = None,
-        rotation_degrees: float = 0.0,
-        contrast: float = 0.0,
-        erasing_p: float = 0.0,
-        trivial_augment: bool = False,
+        image_size: int = 32,
+        **augmentation: Any,
     ) -> tuple[DatasetInfo, dict[str, np.ndarray]]:
         check_fraction(self.NAME, "val_fraction", val_fraction)
-        augmentation = augmentation_params(self.NAME, locals())
+        check_image_size(self.NAME, image_size)
+        settings = Augmentation.checked(self.NAME, **augmentation)
         folder = Path(root).resolve() / self.FOLDER
         for name in (*self.SOURCES["train"], *self.SOURCES["test"], self.META):
             if not (folder / name).is_file():
@@ -158,9 +151,10 @@ class CifarPickles(DatasetEntry):
             "source_train": np.array("train"), "index_train": kept, "y_train": labels[kept],
             "source_val": np.array("train"), "index_val": held, "y_val": labels[held],
             "source_test": np.array("test"), "index_test": np.arange(len(test_labels)), "y_test": test_labels,
-            "augmentation": augmentation.to_array(),
+            "augmentation": settings.to_array(),
+            "image_size": np.array(image_size),
         }  # fmt: skip
-        return DatasetInfo(self.NAME, len(classes), False, (3, 32, 32)), arrays
+        return DatasetInfo(self.NAME, len(classes), self.task, (3, image_size, image_size)), arrays
 
     def read(self, folder: Path, source: str) -> tuple[np.ndarray, np.ndarray]:
         """Rows [N, 3072] uint8 and labels [N] int64 of the pickles of ``source``, concatenated in order."""
@@ -178,13 +172,18 @@ class CifarPickles(DatasetEntry):
         if not np.array_equal(labels[index], prepared[f"y_{split}"]):
             raise RuntimeError(f"{self.NAME}: the files under {prepared['root']} changed since preparation")
         normalise = Normalise(torch.from_numpy(prepared["mean"]), torch.from_numpy(prepared["std"]))
+        size = int(prepared["image_size"]) if "image_size" in prepared else 32  # a file from before the key
+        # Resized per item (or per batch), never the whole split up front: 50000 x 3 x 224 x 224 float32 is 30 GB.
+        resize = None if size == 32 else Resize(size)
         if not augment:
-            return TensorDataset(normalise(x), y)
+            if resize is None:
+                return TensorDataset(normalise(x), y)
+            return TransformedTensors(x, y, NormaliseResize(normalise, resize))
         augmentation = Augmentation.of(prepared)
         if augmentation.per_image:
-            transform: Callable = AugmentedCifar(normalise, augmentation)
+            transform: Callable = AugmentedCifar(normalise, augmentation, resize)
         else:
-            transform = CropFlipNormalise(normalise)
+            transform = CropFlipNormalise(normalise, resize)
         dataset = TransformedTensors(x, y, transform)
         return with_batch_mixing(dataset, augmentation, stored_info(prepared).num_classes)
 
@@ -218,25 +217,60 @@ class Normalise:
         return (images.float() / 255.0 - self.mean) / self.std
 
 
+class Resize:
+    """Float images [3, H, W] or [B, 3, H, W] to ``size`` x ``size``, bilinear and antialiased (as torchvision's
+    ``Resize(antialias=True)`` on tensors)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def __call__(self, images: Tensor) -> Tensor:
+        from torch.nn.functional import interpolate
+
+        batch = images.unsqueeze(0) if images.dim() == 3 else images
+        out = interpolate(batch, size=(self.size, self.size), mode="bilinear", align_corners=False, antialias=True)
+        return out.squeeze(0) if images.dim() == 3 else out
+
+
+class NormaliseResize:
+    """CIFAR evaluation at an ``image_size`` other than 32: normalised, then resized (deterministic); one image
+    or a batch of them."""
+
+    def __init__(self, normalise: Normalise, resize: Resize) -> None:
+        self.normalise, self.resize = normalise, resize
+
+    def __call__(self, images: Tensor) -> Tensor:
+        return self.resize(self.normalise(images))
+
+    batch = __call__  # TransformedTensors' batched fetch
+
+
+# At an image_size other than 32 the training augmentations run at the native 32 (the same crop, a 4-pixel
+# shift in the zero-padded image, and the same extra steps as at 32, on 1/49 of the pixels at 224), then the
+# normalised image is resized; random erasing, when on, comes after the resize, on the final image.
+
+
 class CropFlipNormalise:
     """The standard CIFAR augmentation on one raw image. A random 32-pixel crop of the image zero-padded by 4
     is a random shift of up to 4 pixels; as in torchvision's pipeline the padding is black (raw zeros)."""
 
-    def __init__(self, normalise: Normalise) -> None:
-        self.shift, self.normalise = RandomShift(4), normalise
+    def __init__(self, normalise: Normalise, resize: Resize | None = None) -> None:
+        self.shift, self.normalise, self.resize = RandomShift(4), normalise, resize
 
     def __call__(self, image: Tensor) -> Tensor:
         image = self.shift(image)
         if torch.rand(()) < 0.5:
             image = image.flip(-1)
-        return self.normalise(image)
+        x = self.normalise(image)
+        return x if self.resize is None else self.resize(x)
 
 
 class AugmentedCifar:
     """CIFAR's crop (or ``RandomResizedCrop`` to 32 when ``resized_crop_scale`` is set) and flip, then the
-    extra per-image augmentations, on one raw uint8 [3, 32, 32] image; erasing after normalisation."""
+    extra per-image augmentations, on one raw uint8 [3, 32, 32] image; then normalisation, the resize (if any)
+    and erasing."""
 
-    def __init__(self, normalise: Normalise, augmentation: Augmentation) -> None:
+    def __init__(self, normalise: Normalise, augmentation: Augmentation, resize: Resize | None = None) -> None:
         from torchvision import transforms
 
         crop: Callable = (
@@ -245,7 +279,7 @@ class AugmentedCifar:
         )  # fmt: skip
         self.before = transforms.Compose([crop, transforms.RandomHorizontalFlip(), *augmentation.before_tensor()])
         self.normalise = normalise
-        self.after = transforms.Compose(augmentation.after_tensor())
+        self.after = transforms.Compose([*([resize] if resize else []), *augmentation.after_tensor()])
 
     def __call__(self, image: Tensor) -> Tensor:
         return self.after(self.normalise(self.before(image)))
@@ -265,11 +299,11 @@ class ImageFolderEntry(DatasetEntry):
     LAYOUT: str  # what the error messages say is expected
 
     def prepare_folders(
-        self, root: str, split_seed: int, val_fraction: float, image_size: int, params: Mapping[str, Any]
+        self, root: str, split_seed: int, val_fraction: float, image_size: int, augmentation: Mapping[str, Any]
     ) -> tuple[DatasetInfo, dict[str, np.ndarray]]:
         check_fraction(self.NAME, "val_fraction", val_fraction)
         check_image_size(self.NAME, image_size)
-        augmentation = augmentation_params(self.NAME, params)
+        settings = Augmentation.checked(self.NAME, **augmentation)
         base = Path(root).resolve()
         listed: dict[str, tuple[list[str], np.ndarray]] = {}
         classes: list[str] = []
@@ -301,9 +335,9 @@ class ImageFolderEntry(DatasetEntry):
             "files_train": encode_paths([files[i] for i in kept]), "y_train": labels[kept],
             "files_val": encode_paths([files[i] for i in held]), "y_val": labels[held],
             "files_test": encode_paths(test_files), "y_test": test_labels,
-            "augmentation": augmentation.to_array(),
+            "augmentation": settings.to_array(),
         }  # fmt: skip
-        return DatasetInfo(self.NAME, len(classes), False, (3, image_size, image_size)), arrays
+        return DatasetInfo(self.NAME, len(classes), self.task, (3, image_size, image_size)), arrays
 
     def load(self, prepared: Mapping[str, np.ndarray], split: str, augment: bool) -> Dataset:
         from torchvision import transforms
@@ -327,6 +361,7 @@ class ImageNet(ImageFolderEntry):
     LAYOUT = ("the ImageNet {folder} images in ImageFolder layout ({folder}/<wnid>/*.JPEG; the official val "
               "images must first be sorted into one folder per class)")
 
+    @augmentation_keywords
     def prepare(
         self,
         *,
@@ -334,15 +369,9 @@ class ImageNet(ImageFolderEntry):
         split_seed: int,
         val_fraction: float = 0.01,
         image_size: int = 224,
-        cutmix_alpha: float = 0.0,
-        mixup_alpha: float = 0.0,
-        resized_crop_scale: Sequence[float] | None = None,
-        rotation_degrees: float = 0.0,
-        contrast: float = 0.0,
-        erasing_p: float = 0.0,
-        trivial_augment: bool = False,
+        **augmentation: Any,
     ) -> tuple[DatasetInfo, dict[str, np.ndarray]]:
-        return self.prepare_folders(root, split_seed, val_fraction, image_size, locals())
+        return self.prepare_folders(root, split_seed, val_fraction, image_size, augmentation)
 
 
 @DATASETS.register("imagenette")
@@ -357,6 +386,7 @@ class Imagenette(ImageFolderEntry):
     LAYOUT = ("the Imagenette {folder} images in fastai's layout ({folder}/<wnid>/*.JPEG, as imagenette2*.tgz "
               "unpacks)")
 
+    @augmentation_keywords
     def prepare(
         self,
         *,
@@ -364,15 +394,9 @@ class Imagenette(ImageFolderEntry):
         split_seed: int,
         val_fraction: float = 0.1,
         image_size: int = 224,
-        cutmix_alpha: float = 0.0,
-        mixup_alpha: float = 0.0,
-        resized_crop_scale: Sequence[float] | None = None,
-        rotation_degrees: float = 0.0,
-        contrast: float = 0.0,
-        erasing_p: float = 0.0,
-        trivial_augment: bool = False,
+        **augmentation: Any,
     ) -> tuple[DatasetInfo, dict[str, np.ndarray]]:
-        return self.prepare_folders(root, split_seed, val_fraction, image_size, locals())
+        return self.prepare_folders(root, split_seed, val_fraction, image_size, augmentation)
 
 
 # TinyImageNet
@@ -403,6 +427,7 @@ class TinyImageNet(DatasetEntry):
     labels). Images are resized only when ``image_size`` is not their native 64. Training pads by 1/8 of the
     side, crops randomly (paper B's code: ``RandomCrop(64, padding=8)``) and flips."""
 
+    @augmentation_keywords
     def prepare(
         self,
         *,
@@ -410,17 +435,11 @@ class TinyImageNet(DatasetEntry):
         split_seed: int,
         val_fraction: float = 0.1,
         image_size: int = TINY_SIDE,
-        cutmix_alpha: float = 0.0,
-        mixup_alpha: float = 0.0,
-        resized_crop_scale: Sequence[float] | None = None,
-        rotation_degrees: float = 0.0,
-        contrast: float = 0.0,
-        erasing_p: float = 0.0,
-        trivial_augment: bool = False,
+        **augmentation: Any,
     ) -> tuple[DatasetInfo, dict[str, np.ndarray]]:
         check_fraction("tinyimagenet", "val_fraction", val_fraction)
         check_image_size("tinyimagenet", image_size)
-        augmentation = augmentation_params("tinyimagenet", locals())
+        settings = Augmentation.checked("tinyimagenet", **augmentation)
         top = Path(root).resolve()
         base = top / "tiny-imagenet-200"
         wnids_file, annotations = base / "wnids.txt", base / "val" / "val_annotations.txt"
@@ -471,9 +490,9 @@ class TinyImageNet(DatasetEntry):
             "files_train": encode_paths([files[i] for i in kept]), "y_train": y[kept],
             "files_val": encode_paths([files[i] for i in held]), "y_val": y[held],
             "files_test": encode_paths(test_files), "y_test": np.array(test_labels, dtype=np.int64),
-            "augmentation": augmentation.to_array(),
+            "augmentation": settings.to_array(),
         }  # fmt: skip
-        return DatasetInfo("tinyimagenet", TINY_CLASSES, False, (3, image_size, image_size)), arrays
+        return DatasetInfo("tinyimagenet", TINY_CLASSES, self.task, (3, image_size, image_size)), arrays
 
     def load(self, prepared: Mapping[str, np.ndarray], split: str, augment: bool) -> Dataset:
         from torchvision import transforms
@@ -513,6 +532,8 @@ class Voc2007(DatasetEntry):
     accepted only to be refused with the reason (they must stay 0): CutMix/MixUp here make soft single-label
     targets, and VOC is multi-label."""
 
+    task = "multi_label"
+
     def prepare(
         self,
         *,
@@ -546,7 +567,7 @@ class Voc2007(DatasetEntry):
                 [f"VOCdevkit/VOC2007/JPEGImages/{image_id}.jpg" for image_id in ids]
             )
             arrays[f"y_{split}"] = np.stack(labels) if labels else np.zeros((0, len(VOC_CLASSES)), np.float32)
-        return DatasetInfo("voc2007", len(VOC_CLASSES), True, (3, image_size, image_size)), arrays
+        return DatasetInfo("voc2007", len(VOC_CLASSES), self.task, (3, image_size, image_size)), arrays
 
     def load(self, prepared: Mapping[str, np.ndarray], split: str, augment: bool) -> Dataset:
         from torchvision import transforms

@@ -13,14 +13,38 @@ import numpy as np
 from scipy.special import expit, log_expit, log_softmax
 
 from eebench.registry import Registry
+from eebench.tasks import Task, task_of
 
-Criterion = Callable[[np.ndarray, bool], np.ndarray]
+Criterion = Callable[[np.ndarray, Task], np.ndarray]
 
 CRITERIA: Registry[Criterion] = Registry("criterion")
+CLASSIFICATION = ("single_label", "multi_label")
 
 
-@CRITERIA.register("confidence")
-def confidence(logits: np.ndarray, multilabel: bool) -> np.ndarray:
+def criterion(name: str, tasks: tuple[str, ...] = CLASSIFICATION) -> Callable[[Criterion], Criterion]:
+    """Register a criterion for the tasks it is defined on (``applies_to``, checked at DAG build and on call)."""
+
+    def register(score: Callable[[np.ndarray, Task], np.ndarray]) -> Criterion:
+        def checked(logits: np.ndarray, task: str | Task) -> np.ndarray:
+            task = task_of(task)
+            if task.name not in tasks:
+                raise ValueError(f"exit criterion {name!r} is defined for {', '.join(tasks)} outputs, not "
+                                 f"{task.name}; criteria for {task.name}: {', '.join(applicable(task.name))}")
+            return score(np.asarray(logits), task)
+
+        checked.__doc__, checked.__name__, checked.applies_to = score.__doc__, score.__name__, tasks
+        return CRITERIA.register(name, checked)
+
+    return register
+
+
+def applicable(task: str) -> list[str]:
+    """The criteria defined for ``task``."""
+    return [name for name in CRITERIA if task in CRITERIA.get(name).applies_to]
+
+
+@criterion("confidence")
+def confidence(logits: np.ndarray, task: Task) -> np.ndarray:
     """Single-label: the largest softmax probability. Multi-label (paper A: the threshold applies "to all
     positively classified labels"): the smallest sigmoid among the positively classified labels, so the score
     is >= t exactly when every positive label is. With no positive label the score is the largest sigmoid
@@ -28,8 +52,7 @@ def confidence(logits: np.ndarray, multilabel: bool) -> np.ndarray:
     the score stays continuous and monotone in the logits. (Taken literally, "all positive labels" would be
     vacuously true there and every such sample would exit at the first head with an empty, always wrong,
     prediction.)"""
-    logits = np.asarray(logits)
-    if multilabel:
+    if task.name == "multi_label":
         probabilities = expit(logits)
         positive = logits >= 0
         smallest_positive = np.where(positive, probabilities, 1.0).min(axis=-1)
@@ -41,13 +64,12 @@ def confidence(logits: np.ndarray, multilabel: bool) -> np.ndarray:
     return 1.0 / shifted.sum(axis=-1)
 
 
-@CRITERIA.register("entropy")
-def entropy(logits: np.ndarray, multilabel: bool) -> np.ndarray:
+@criterion("entropy")
+def entropy(logits: np.ndarray, task: Task) -> np.ndarray:
     """1 - normalised entropy, so exiting at score >= t means normalised entropy <= 1 - t. Single-label: the
     softmax entropy divided by log C. Multi-label: the mean over labels of each sigmoid's binary entropy
     divided by log 2. Both normalised entropies lie in [0, 1]."""
-    logits = np.asarray(logits)
-    if multilabel:
+    if task.name == "multi_label":
         log_p, log_not_p = log_expit(logits), log_expit(-logits)
         bits = -(np.exp(log_p) * log_p + np.exp(log_not_p) * log_not_p) / np.log(2.0)
         normalised = bits.mean(axis=-1)
@@ -60,18 +82,31 @@ def entropy(logits: np.ndarray, multilabel: bool) -> np.ndarray:
     return (1.0 - np.clip(normalised, 0.0, 1.0)).astype(logits.dtype, copy=False)
 
 
-@CRITERIA.register("patience")
-def patience(logits: np.ndarray, multilabel: bool) -> np.ndarray:
+@criterion("patience")
+def patience(logits: np.ndarray, task: Task) -> np.ndarray:
     """Patience-based exiting (PBEE, Zhou et al., 2020; paper B §4.3 and Table 3): the score at head h is the
     number of consecutive heads before h whose prediction equals h's (0 at the first head, and wherever the
     prediction just changed), so "score >= k" is PBEE's "the prediction stayed the same for k heads" and the
     sweep's thresholds 0, 1, ..., H-1 are the patiences. Predictions: the argmax (single-label) or the set of
     positive labels, logit >= 0 (multi-label: agreement is an identical set). Vectorised: the streak at head
     h is h minus the index of the last head <= h where the prediction changed."""
-    logits = np.asarray(logits)
-    predictions = logits >= 0 if multilabel else logits.argmax(axis=-1)[..., None]
+    predictions = logits >= 0 if task.name == "multi_label" else logits.argmax(axis=-1)[..., None]
     changed = np.ones(logits.shape[:2], dtype=bool)  # [H, N]; head 0 starts a streak
     changed[1:] = (predictions[1:] != predictions[:-1]).any(axis=-1)
     heads = np.arange(logits.shape[0])[:, None]
     last_change = np.maximum.accumulate(np.where(changed, heads, 0), axis=0)
     return (heads - last_change).astype(np.float64)
+
+
+@criterion("regression_patience", tasks=("regression",))
+def regression_patience(logits: np.ndarray, task: Task) -> np.ndarray:
+    """PABEE's criterion for regression (Zhou et al., 2020, the method paper B §4.3 evaluates; paper B names no
+    criterion for its STS-B runs, Table 2/14, and its released code has none, so this is our reading, README
+    "Readings"): a head's prediction counts as settled when it differs from the previous head's by less than
+    a tolerance tau, with patience 1. The score at head h is -|y_h - y_(h-1)|, so "score >= t" is
+    "|y_h - y_(h-1)| <= -t" and sweeping the threshold sweeps tau. The first head has no predecessor: its
+    score is -inf, reached only at the sweep's first point, where every sample stops at head 1."""
+    predictions = logits[..., 0].astype(np.float64)
+    score = np.full(predictions.shape, -np.inf)
+    score[1:] = -np.abs(np.diff(predictions, axis=0))
+    return score

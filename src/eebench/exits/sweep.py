@@ -17,31 +17,35 @@ import numpy as np
 import pandas as pd
 
 from eebench.exits.criteria import CRITERIA
-from eebench.exits.performance import PERFORMANCE_METRICS, per_sample_performance
 from eebench.io import LOGIT_CACHE, ResultFileError, read_npz, write_csv
+from eebench.tasks import TASKS, all_metrics
 
 SWEEP_COLUMNS: tuple[str, ...] = ("threshold", "avg_exit_head", "flops_fraction")
 SPLITS: tuple[str, ...] = ("val", "test")
 CACHE_KEYS: tuple[str, ...] = (
-    "val_logits", "test_logits", "val_labels", "test_labels", "head_flops", "backbone_flops", "multilabel", "meta",
+    "val_logits", "test_logits", "val_labels", "test_labels", "head_flops", "backbone_flops", "task", "meta",
 )
 
 
 def load_cache(path: str | Path) -> dict[str, Any]:
-    """Read a logit cache (.npz) into plain numpy arrays; ``meta`` becomes a dict, ``multilabel`` a bool and
-    ``backbone_flops`` a float. Extra keys are passed through. Raises ValueError naming the file on a missing
-    key or inconsistent shapes, and ResultFileError (a ValueError) on a truncated or foreign file."""
+    """Read a logit cache (.npz) into plain numpy arrays; ``meta`` becomes a dict, ``task`` the registered
+    :class:`~eebench.tasks.Task` and ``backbone_flops`` a float. Extra keys are passed through. Raises
+    ValueError naming the file on a missing key, an unknown task or inconsistent shapes, and ResultFileError
+    (a ValueError) on a truncated or foreign file."""
     cache: dict[str, Any] = dict(read_npz(path, LOGIT_CACHE, keys=CACHE_KEYS))
     try:
         cache["meta"] = json.loads(str(cache["meta"]))
     except json.JSONDecodeError as error:
         raise ResultFileError(path, f"its 'meta' is not JSON ({error})", LOGIT_CACHE) from None
-    cache["multilabel"] = bool(cache["multilabel"])
+    if str(cache["task"]) not in TASKS:
+        raise ResultFileError(path, f"its task {str(cache['task'])!r} is not registered (registered: "
+                                    f"{', '.join(TASKS.names())})", LOGIT_CACHE)
+    cache["task"] = TASKS.get(str(cache["task"]))
     cache["backbone_flops"] = float(cache["backbone_flops"])
     cache["head_flops"] = np.asarray(cache["head_flops"], dtype=np.float64)
     for split in SPLITS:
         logits, labels = cache[f"{split}_logits"], cache[f"{split}_labels"]
-        expected_labels = logits.shape[1:] if cache["multilabel"] else logits.shape[1:2]
+        expected_labels = cache["task"].label_shape(logits.shape) if logits.ndim == 3 else None
         if logits.ndim != 3 or labels.shape != expected_labels or cache["head_flops"].shape != logits.shape[:1]:
             raise ValueError(
                 f"{path}: inconsistent {split} shapes: logits {logits.shape}, labels {labels.shape}, "
@@ -133,20 +137,22 @@ def run_sweep(
     """Sweep ``criterion`` over a logit cache's val and test splits and write one CSV (atomically).
 
     Columns: every ``meta`` key (in the cache's order), ``criterion``, ``split``, then the :func:`sweep`
-    columns (``threshold, avg_exit_head, flops_fraction, accuracy, f1``).
+    columns (``threshold, avg_exit_head, flops_fraction`` and the task's metrics: ``accuracy, f1`` for
+    classification, ``mse`` for regression).
     """
     score = CRITERIA.get(criterion)
     cache = load_cache(logits_path)
+    task = cache["task"]
     identity = {key: _csv_value(value) for key, value in cache["meta"].items()}
-    clashes = [key for key in identity if key in (*SWEEP_COLUMNS, *PERFORMANCE_METRICS, "criterion", "split")]
+    clashes = [key for key in identity if key in (*SWEEP_COLUMNS, *all_metrics(), "criterion", "split")]
     if clashes:
         raise ValueError(f"{logits_path}: meta key(s) {', '.join(clashes)} clash with sweep columns")
     frames = []
     for split in SPLITS:
         logits, labels = cache[f"{split}_logits"], cache[f"{split}_labels"]
         frame = sweep(
-            score(logits, cache["multilabel"]),
-            per_sample_performance(logits, labels, cache["multilabel"]),
+            score(logits, task),
+            task.performance(logits, labels),
             cache["head_flops"],
             cache["backbone_flops"],
             max_points=max_points,

@@ -20,12 +20,19 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from eebench.io import BEE_CSV, SWEEP_CSV, atomic_path, read_csv, write_csv  # noqa: E402
 from eebench.metrics import BUDGET_TOLERANCE, budget_performance  # noqa: E402
 from eebench.registry import Registry  # noqa: E402
+from eebench.tasks import display_scale  # noqa: E402
 from eebench.render.base import reads, regime_label  # noqa: E402
 
 FigureFn = Callable[..., tuple[Figure, pd.DataFrame]]
 FIGURES: Registry[FigureFn] = Registry("figure")
 
-_METRIC_TITLES = {"accuracy": "Accuracy", "f1": "F1"}
+_METRIC_TITLES = {"accuracy": "Accuracy", "f1": "F1", "mse": "MSE"}
+
+
+def _axis_label(metric: str, what: str) -> str:
+    """E.g. "Accuracy on test [%]"; a metric shown as computed (MSE) has no unit."""
+    unit = " [%]" if display_scale(metric) == 100.0 else ""
+    return f"{_METRIC_TITLES.get(metric, metric)} {what}{unit}"
 
 
 def _legend_label(model: str, tasks: dict[str, str] | None) -> str:
@@ -50,8 +57,8 @@ def bee(
     """B_EE per exit head, one subplot per metric and one line per model setting, like paper A Fig. 3 (where
     the settings are a single- and a multi-label dataset).
 
-    y is B_EE in percentage points, mean ± sample std (ddof=1) over seeds; NaN values are dropped and the
-    remaining count is ``n_seeds``. The dashed line at zero separates a favourable from an unfavourable
+    y is B_EE in percentage points (an MSE as computed), mean ± sample std (ddof=1) over seeds; NaN values are
+    dropped and the remaining count is ``n_seeds``. The dashed line at zero separates a favourable from an unfavourable
     trade-off. ``models``, ``regime`` and ``criterion`` select the runs (in that order of lines) when the frame
     holds more; ``tasks`` maps model -> e.g. "single-label"/"multi-label" for the legend.
     ``numbers`` has columns model, metric, head, mean, std, n_seeds.
@@ -78,7 +85,7 @@ def bee(
 
     order = list(models) if models is not None else list(pd.unique(frame["model"]))
     values = frame.dropna(subset=["B_EE"]).assign(
-        B_EE=lambda f: f["B_EE"] * 100.0,
+        B_EE=lambda f: f["B_EE"] * f["metric"].map(display_scale),
         # Categoricals keep models in the requested order (else of appearance) and metrics as requested.
         model=lambda f: pd.Categorical(f["model"], categories=order),
         metric=lambda f: pd.Categorical(f["metric"], categories=metrics),
@@ -102,7 +109,7 @@ def bee(
         ax.set_title(_METRIC_TITLES.get(metric, metric))
         ax.set_xlabel("Exit head")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    axes[0].set_ylabel(r"$B_{EE}$ [pp]")
+    axes[0].set_ylabel(r"$B_{EE}$" + (" [pp]" if all(display_scale(m) == 100.0 for m in metrics) else ""))
     axes[-1].legend(fontsize="small")
     if title:
         fig.suptitle(title)
@@ -206,7 +213,7 @@ def cost_curves(
         values = np.vstack([
             budget_performance(test, grid, metric, rule=rule, val_df=val)[metric].to_numpy()[:-1]
             for test, val in seeds[(m, r)]
-        ]) * 100.0
+        ]) * display_scale(metric)
         parts.append(pd.DataFrame({
             "model": m, "regime": r, "flops_percent": grid * 100.0,
             "mean": values.mean(axis=0),  # NaN as soon as one seed has no point within the budget
@@ -225,7 +232,7 @@ def cost_curves(
     for fraction in budget_marks:
         ax.axvline(fraction * 100.0, color="gray", linestyle="--", linewidth=0.8)
     ax.set_xlabel("FLOPs [% of the backbone]")
-    ax.set_ylabel(f"{_METRIC_TITLES.get(metric, metric)} on test [%]")
+    ax.set_ylabel(_axis_label(metric, "on test"))
     ax.legend(fontsize="small")
     if title:
         ax.set_title(title)

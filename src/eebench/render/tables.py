@@ -33,15 +33,12 @@ from eebench.io import BUDGETS_CSV, MODEL_CHECKPOINT, read_checkpoint, read_csv,
 from eebench.metrics import BUDGET_RULE_DESCRIPTIONS
 from eebench.registry import Registry
 from eebench.render.base import RunKey, product_runs, reads, regime_label
+from eebench.tasks import LOWER_IS_BETTER, display_scale
 
 TableFn = Callable[..., tuple[str, pd.DataFrame]]
 TABLES: Registry[TableFn] = Registry("table")
 
 EN_DASH = "\u2013"
-# Metrics whose best value is the smallest; every other metric is higher-is-better.
-LOWER_IS_BETTER = {"mse"}
-# Metrics shown as computed; every other metric is a fraction in [0, 1] and is shown in percent.
-UNSCALED = {"mse"}
 # The sentence appended to every caption, per budget rule (see eebench.metrics for the rules themselves).
 # One sentence per budget rule for the caption, from the one description of each rule.
 RULE_SENTENCES = {rule: f"Budget rule: {rule} \u2014 {text}." for rule, text in BUDGET_RULE_DESCRIPTIONS.items()}
@@ -171,12 +168,20 @@ def budgets(*, model: str, regimes: list[str], criterion: str, metric: str = "ac
                                    "n_seeds"))
 
 
+def _setting_cell(entry: dict, regime: str, criterion: str, metric: str, **reference: RunKey) -> "Cell":
+    """The cell of a labelled setting ({model, label, metric, criterion}) under ``regime``; the entry's metric
+    and criterion override the table's (e.g. MSE under regression_patience beside accuracy)."""
+    return Cell(RunKey(entry["model"], regime, entry.get("criterion", criterion)), entry.get("metric", metric),
+                **reference)
+
+
 def _blocks_of_regimes(entries: list[dict], regimes: list[str], criterion: str, metric: str,
                        header: str) -> Layout:
-    """A block of regime rows per entry ({model, label, metric}), headed ``header``; bold per block."""
+    """A block of regime rows per entry ({model, label, metric, criterion}: the last two override the table's),
+    headed ``header``; bold per block."""
     blocks = [
-        _block(_label(entry), [(_regime(regime), Cell(RunKey(entry["model"], regime, criterion),
-                                                       entry.get("metric", metric))) for regime in regimes])
+        _block(_label(entry), [(_regime(regime), _setting_cell(entry, regime, criterion, metric))
+                               for regime in regimes])
         for entry in entries
     ]
     return Layout((header, "Regime"), tuple(blocks))
@@ -184,17 +189,18 @@ def _blocks_of_regimes(entries: list[dict], regimes: list[str], criterion: str, 
 
 @table_kind("settings")
 def settings(*, settings: list[dict], regimes: list[str], criterion: str, metric: str = "accuracy") -> Layout:
-    """Paper B Table 1: a block of regime rows per setting ({model, label, metric}); bold per block."""
+    """Paper B Table 1: a block of regime rows per setting ({model, label, metric, criterion}); bold per block."""
     return _blocks_of_regimes(settings, regimes, criterion, metric, "Setting")
 
 
 @table_kind("side_by_side")
 def side_by_side(*, settings: list[dict], regimes: list[str], criterion: str, metric: str = "accuracy") -> Layout:
     """Paper B Table 2: settings side by side, a column group of budgets each, regime rows; bold per column
-    by that setting's metric."""
+    by that setting's metric. A setting's ``metric`` and ``criterion`` override the table's (classification
+    beside regression: accuracy under max-softmax beside MSE under the regression criterion)."""
     rows = [
         Row(_regime(regime), (_regime(regime),),
-            tuple(Cell(RunKey(entry["model"], regime, criterion), entry.get("metric", metric)) for entry in settings))
+            tuple(_setting_cell(entry, regime, criterion, metric) for entry in settings))
         for regime in regimes
     ]
     return Layout(("Regime",), (Block("", tuple(rows)),), groups=tuple(_label(entry) for entry in settings),
@@ -226,8 +232,7 @@ def differences(*, reference: str, variants: list[dict], regimes: list[str], cri
     blocks = [
         Block(_label(entry), tuple(
             Row(_regime(regime), (_regime(regime), _label(entry)),
-                (Cell(RunKey(entry["model"], regime, criterion), entry.get("metric", metric),
-                      reference=RunKey(reference, regime, criterion)),))
+                (_setting_cell(entry, regime, criterion, metric, reference=RunKey(reference, regime, criterion)),))
             for regime in regimes))
         for entry in variants
     ]
@@ -238,8 +243,8 @@ def differences(*, reference: str, variants: list[dict], regimes: list[str], cri
 def ic_size(*, variants: list[dict], regimes: list[str], criterion: str, metric: str = "accuracy") -> Layout:
     """Paper B Tables 6 and 20: a block of variant rows ({model, label}) per regime; bold per block."""
     blocks = [
-        _block(_regime(regime), [(_label(entry), Cell(RunKey(entry["model"], regime, criterion),
-                                                      entry.get("metric", metric))) for entry in variants])
+        _block(_regime(regime), [(_label(entry), _setting_cell(entry, regime, criterion, metric))
+                                 for entry in variants])
         for regime in regimes
     ]
     return Layout(("Regime", "IC arch."), tuple(blocks))
@@ -257,7 +262,7 @@ def loss_scaling(*, variants: list[dict], regimes: list[str], criterion: str, me
     column over all rows."""
     rows = [
         (f"{_regime(regime)} {_label(entry)}".strip(),
-         Cell(RunKey(entry["model"], regime, criterion), entry.get("metric", metric)))
+         _setting_cell(entry, regime, criterion, metric))
         for regime in regimes for entry in variants
     ]
     return Layout(("Regime",), (_flat(rows),), bold="table")
@@ -370,7 +375,7 @@ def render_layout(
         if (run, metric) not in wide:
             part = by_run[(run.model, run.regime, run.criterion)].assign(budget=lambda f: f["budget"].astype(str))
             table = part.pivot(index="seed", columns="budget", values=metric).reindex(index=seeds, columns=budget_order)
-            wide[(run, metric)] = table.astype(float) * (1.0 if metric in UNSCALED else 100.0)
+            wide[(run, metric)] = table.astype(float) * display_scale(metric)
         return wide[(run, metric)]
 
     records: list[dict[str, Any]] = []

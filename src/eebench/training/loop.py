@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from eebench.exits.performance import per_sample_performance
+from eebench.tasks import Task, task_of
 from eebench.models.multi_exit import MultiExitNet
 from eebench.training.distributed import World, sync_batchnorm
 from eebench.training.regimes import Phase, PhasePlan, expand
@@ -100,8 +100,9 @@ def select_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def loss_function(multilabel: bool) -> nn.Module:
-    return nn.BCEWithLogitsLoss() if multilabel else nn.CrossEntropyLoss()
+def loss_function(task: str | Task):
+    """The task's training loss, ``loss(output [B, C], target)`` (cross-entropy, BCE or MSE)."""
+    return task_of(task).loss()
 
 
 @torch.no_grad()
@@ -119,10 +120,10 @@ def predict(model: MultiExitNet, dataset: Dataset, batch_size: int, device: torc
     return torch.cat(logits, dim=1).numpy(), torch.cat(labels).numpy()
 
 
-def head_scores(logits: np.ndarray, labels: np.ndarray, multilabel: bool) -> np.ndarray:
-    """Per-head validation score used for early stopping: accuracy (single-label) or sample-F1 (multi-label)."""
-    performance = per_sample_performance(logits, labels, multilabel)
-    return performance["f1" if multilabel else "accuracy"].mean(axis=1)
+def head_scores(logits: np.ndarray, labels: np.ndarray, task: str | Task) -> np.ndarray:
+    """Per-head validation score used for early stopping, larger = better: accuracy (single-label), sample-F1
+    (multi-label) or minus the MSE, the validation loss (regression; paper B §4.1)."""
+    return task_of(task).stopping_scores(logits, labels)
 
 
 def _parts(model: MultiExitNet, plan: PhasePlan) -> list[tuple[nn.Module, bool]]:
@@ -249,7 +250,7 @@ def train_phase(
     phase: Phase | PhasePlan,
     train_set: Dataset,
     val_set: Dataset,
-    multilabel: bool,
+    task: str | Task,
     config: TrainingConfig,
     device: torch.device,
     run: Run | None = None,
@@ -269,7 +270,7 @@ def train_phase(
     run = run or Run()
     world = run.world
     scored = plan.scored_heads
-    criterion = loss_function(multilabel)
+    criterion = loss_function(task)
     scaling = loss_scaling(config.loss_scaling)
     layout = HeadLayout(tuple(model.head_blocks), len(model.blocks))
     equilibrium = GradientEquilibrium(model.blocks, model.head_blocks) if scaling.gradient_equilibrium else None
@@ -359,7 +360,7 @@ def train_phase(
                     raise run.stopped(f"batch {done} of epoch {epoch} of phase {plan.name!r}")
             start = 0
             val_logits, val_labels = predict(model, val_set, config.eval_batch_size, device, placement)
-            scores = world.broadcast(head_scores(val_logits, val_labels, multilabel)[scored])
+            scores = world.broadcast(head_scores(val_logits, val_labels, task)[scored])
             improved = stopper.update(scores, model)
             train_loss = epoch_loss[0] / max(epoch_loss[1], 1)
             seconds += time.perf_counter() - began
@@ -391,7 +392,7 @@ def train_phases(
     phases: tuple[Phase, ...],
     train_set: Dataset,
     val_set: Dataset,
-    multilabel: bool,
+    task: str | Task,
     config: TrainingConfig,
     seed: int,
     device: torch.device,
@@ -418,6 +419,6 @@ def train_phases(
         run.flag = flag
         for index in range(first, len(plans)):
             run.history = run.history + train_phase(
-                model, plans[index], train_set, val_set, multilabel, config, device, run, index
+                model, plans[index], train_set, val_set, task, config, device, run, index
             )
     return run.history

@@ -1,0 +1,154 @@
+"""Tasks: what a dataset's labels are, and so how a network is trained on them and scored.
+
+One registry entry per task decides the training loss, the per-sample metrics every sweep, budget table and
+B_EE is built from (each a mean over samples, so any exit assignment's score is the mean of its samples'
+values), which of them is better when lower, and the per-head validation score of early stopping.
+
+- ``single_label``: softmax + cross-entropy; accuracy (argmax == label) and F1 (equal to accuracy: one true
+  and one predicted label per sample). Early stopping on accuracy (paper B §4.1).
+- ``multi_label``: sigmoid + binary cross-entropy; a label is predicted when its sigmoid is >= 0.5 (logit >= 0,
+  exact on the logit); accuracy = exact match (sklearn's ``accuracy_score``) and paper A's sample-averaged F1
+  (sklearn's ``f1_score(average="samples", zero_division=0)``). Early stopping on F1.
+- ``regression``: one real output per sample, mean squared error as the loss and the metric ``mse`` (lower is
+  better; paper B Table 2/14). Early stopping on the validation loss, the MSE (paper B §4.1: "accuracy for
+  classification tasks and loss for regression tasks").
+
+Importing this module does not import torch: sweeps and tables use it without a network.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, Callable
+
+import numpy as np
+
+from eebench.registry import Registry
+
+# Metrics whose smaller value is the better one, wherever budgets pick points, tables mark the best and B_EE
+# takes its sign. A metric name means the same thing under every task.
+LOWER_IS_BETTER: frozenset[str] = frozenset({"mse"})
+# Metrics that are not fractions in [0, 1]: tables and figures show them as computed, every other in percent.
+UNSCALED: frozenset[str] = frozenset({"mse"})
+
+
+def display_scale(metric: str) -> float:
+    """Factor from a metric's value to the number tables and figures show (100: a fraction shown in percent)."""
+    return 1.0 if metric in UNSCALED else 100.0
+
+
+class Task(ABC):
+    name: str
+    metrics: tuple[str, ...]
+    stopping_metric: str  # the per-head validation metric early stopping tracks
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    @abstractmethod
+    def label_shape(self, logits_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The labels' shape for logits of shape [H, N, C]."""
+
+    @abstractmethod
+    def _performance(self, logits: np.ndarray, labels: np.ndarray) -> dict[str, np.ndarray]:
+        """Per-sample metrics, each [H, N] float64, on checked shapes."""
+
+    @abstractmethod
+    def loss(self) -> Callable[[Any, Any], Any]:
+        """``loss(output [B, C], target) -> scalar`` tensor; torch is imported only here."""
+
+    def performance(self, logits: np.ndarray, labels: np.ndarray) -> dict[str, np.ndarray]:
+        """``{metric: [H, N]}`` float64 for every metric of the task, in ``metrics`` order."""
+        logits, labels = np.asarray(logits), np.asarray(labels)
+        if logits.ndim != 3:
+            raise ValueError(f"logits must be [H, N, C], got shape {logits.shape}")
+        expected = self.label_shape(logits.shape)
+        if labels.shape != expected:
+            raise ValueError(f"{self.name} labels must have shape {expected} for logits {logits.shape}, "
+                             f"got {labels.shape}")
+        return self._performance(logits, labels)
+
+    def stopping_scores(self, logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """Per-head validation score [H] of early stopping, larger = better (a lower-is-better metric negated)."""
+        mean = self.performance(logits, labels)[self.stopping_metric].mean(axis=1)
+        return -mean if self.stopping_metric in LOWER_IS_BETTER else mean
+
+
+TASKS: Registry[Task] = Registry("task")
+
+
+def task_of(task: str | Task) -> Task:
+    return task if isinstance(task, Task) else TASKS.get(task)
+
+
+def per_sample_performance(logits: np.ndarray, labels: np.ndarray, task: str | Task) -> dict[str, np.ndarray]:
+    """``{metric: [H, N]}`` of ``task``'s metrics (see the module docstring)."""
+    return task_of(task).performance(logits, labels)
+
+
+def all_metrics() -> tuple[str, ...]:
+    """Every metric name any task reports, in registry order without repeats (columns of sweep CSVs)."""
+    return tuple(dict.fromkeys(metric for name in TASKS for metric in TASKS.get(name).metrics))
+
+
+class SingleLabel(Task):
+    metrics = ("accuracy", "f1")
+    stopping_metric = "accuracy"
+
+    def label_shape(self, logits_shape):
+        return tuple(logits_shape[1:2])
+
+    def _performance(self, logits, labels):
+        correct = (logits.argmax(axis=-1) == labels[None, :]).astype(np.float64)
+        return {"accuracy": correct, "f1": correct.copy()}
+
+    def loss(self):
+        import torch
+
+        return torch.nn.CrossEntropyLoss()  # also takes the soft [B, C] targets of CutMix/MixUp
+
+
+class MultiLabel(Task):
+    metrics = ("accuracy", "f1")
+    stopping_metric = "f1"
+
+    def label_shape(self, logits_shape):
+        return tuple(logits_shape[1:])
+
+    def _performance(self, logits, labels):
+        predicted = logits >= 0
+        truth = labels.astype(bool)[None, :, :]
+        exact = (predicted == truth).all(axis=-1).astype(np.float64)
+        true_positives = (predicted & truth).sum(axis=-1)
+        denominator = predicted.sum(axis=-1) + truth.sum(axis=-1)
+        # 2 TP / (|predicted| + |true|); 0 when both sets are empty (zero_division=0).
+        f1 = np.divide(2.0 * true_positives, denominator, out=np.zeros(denominator.shape), where=denominator > 0)
+        return {"accuracy": exact, "f1": f1}
+
+    def loss(self):
+        import torch
+
+        return torch.nn.BCEWithLogitsLoss()
+
+
+class Regression(Task):
+    metrics = ("mse",)
+    stopping_metric = "mse"
+
+    def label_shape(self, logits_shape):
+        if logits_shape[2] != 1:
+            raise ValueError(f"regression logits must have one output per sample, got shape {logits_shape}")
+        return tuple(logits_shape[1:2])
+
+    def _performance(self, logits, labels):
+        error = logits[..., 0].astype(np.float64) - labels.astype(np.float64)[None, :]
+        return {"mse": error * error}
+
+    def loss(self):
+        import torch
+
+        mse = torch.nn.MSELoss()
+        return lambda output, target: mse(output[..., 0], target.to(output.dtype))
+
+
+for _task in (SingleLabel("single_label"), MultiLabel("multi_label"), Regression("regression")):
+    TASKS.register(_task.name, _task)
