@@ -14,7 +14,6 @@ if not workflow.overwrite_configfiles:
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
-include: "workflow/rules/cache.smk"
 include: "workflow/rules/sweep.smk"
 include: "workflow/rules/metrics.smk"
 include: "workflow/rules/render.smk"

@@ -245,3 +245,60 @@ def test_a_criterion_must_apply_to_the_datasets_task(tmp_path):
         ee.check_config(config)
     config["tables"]["t"]["criterion"] = "regression_patience"
     ee.check_config(config)
+
+
+def _digits_config(**extra):
+    return {"datasets": {"digits": {"split_seed": 0}},
+            "models": {"cnn": {"dataset": "digits", "backbone": "cnn",
+                               "params": {"widths": [4, 4], "strides": [1, 1]}}},
+            "tables": {"t": {"kind": "budgets", "model": "cnn", "criterion": "confidence", "regimes": ["joint"]}},
+            **extra}
+
+
+@pytest.mark.parametrize(("criteria", "criterion", "match"), [
+    ({"confidence": {"criterion": "entropy"}}, "confidence", "criteria.confidence: the name of a registered"),
+    ({"sharp": {"criterion": "no_such"}}, "sharp", "criteria.sharp.criterion: unknown criterion 'no_such'"),
+    ({"sharp": {"criterion": "confidence", "temperature": 2}}, "sharp",
+     "criteria.sharp: exit criterion 'confidence': unknown parameter 'temperature'; accepted: none"),
+    ({}, "sharp", "tables.t: unknown criterion 'sharp'; choose a registered one or a name under 'criteria:'"),
+    ({"sharp": {"criterion": "rank_patience", "agreement": "kendall", "tolerance": 2}}, "sharp",
+     "criteria.sharp: exit criterion 'rank_patience': tolerance .* must be in \\[-1, 1\\]"),
+])
+def test_named_criteria_are_checked_when_the_config_is_loaded(criteria, criterion, match):
+    config = _digits_config(criteria=criteria)
+    config["tables"]["t"]["criterion"] = criterion
+    with pytest.raises(ee.ConfigError, match=match):
+        ee.check_config(config)
+
+
+def test_a_named_criterion_stands_for_its_registered_criterion_and_parameters():
+    config = _digits_config(criteria={"pbee": {"criterion": "patience"},
+                                      "kendall_09": {"criterion": "rank_patience", "agreement": "kendall",
+                                                     "tolerance": 0.9}})
+    config["tables"]["t"]["criterion"] = "kendall_09"
+    ee.check_config(config)
+    assert ee.criterion_setting(config, "kendall_09") == ("rank_patience", {"agreement": "kendall", "tolerance": 0.9})
+    assert ee.criterion_setting(config, "pbee") == ("patience", {})
+    assert ee.criterion_setting(config, "entropy") == ("entropy", {})
+    assert ee.criterion_names(config)[-2:] == ["pbee", "kendall_09"] and "confidence" in ee.criterion_names(config)
+
+
+def test_a_model_may_train_softmax_heads_on_multi_label_data_and_criteria_set_the_threshold():
+    config = _digits_config(datasets={"digits": {"split_seed": 0}, "composite": {"loader": "digits_composite",
+                                                                                    "split_seed": 0}},
+                            criteria={"entropy_t03": {"criterion": "entropy", "positive_threshold": 0.3}})
+    config["models"]["soft"] = {"base": "cnn", "dataset": "composite", "task": "multi_label_softmax"}
+    config["tables"]["t"].update(model="soft", criterion="entropy_t03")
+    ee.check_config(config)
+    assert ee.network_settings(ee.model_entry(config, "soft"))["task"] == "multi_label_softmax"
+    assert "task" not in ee.network_settings(ee.model_entry(config, "cnn"))
+    assert ee.model_task(config, ee.model_entry(config, "cnn")) == "single_label"
+
+    config["criteria"]["entropy_t03"]["positive_threshold"] = 3
+    with pytest.raises(ee.ConfigError, match="criteria.entropy_t03: task 'multi_label_softmax': positive_threshold"):
+        ee.check_config(config)
+    config["criteria"]["entropy_t03"]["positive_threshold"] = 0.3
+    config["models"]["soft"]["dataset"] = "digits"
+    with pytest.raises(ee.ConfigError, match="models.soft.task: 'multi_label_softmax' cannot learn dataset "
+                                             "'digits''s labels \\(a single_label task\\); choose one of: single_label"):
+        ee.check_config(config)

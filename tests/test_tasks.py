@@ -116,3 +116,36 @@ def test_every_metric_of_every_task_is_listed():
 
     assert all_metrics() == ("accuracy", "f1", "mse")
     assert LOWER_IS_BETTER == {"mse"} <= set(all_metrics())
+
+
+def test_softmax_multi_label_predicts_the_labels_above_the_positive_threshold():
+    from scipy.special import softmax
+
+    logits = np.log(np.array([[[0.5, 0.3, 0.15, 0.05], [0.25, 0.25, 0.25, 0.25]]]))  # softmax = these rows
+    labels = np.array([[1, 1, 0, 0], [1, 0, 0, 0]])
+    task = TASKS.get("multi_label_softmax")
+    assert task.params == {"positive_threshold": 0.1}
+    np.testing.assert_allclose(task.probabilities(logits), softmax(logits, axis=-1))
+    # threshold 0.1: row 0 predicts {0, 1, 2} (F1 = 2*2/(3+2)), row 1 all four (F1 = 2*1/(4+1))
+    result = per_sample_performance(logits, labels, task)
+    np.testing.assert_allclose(result["f1"], [[0.8, 0.4]])
+    np.testing.assert_array_equal(result["accuracy"], [[0.0, 0.0]])
+    # threshold 0.26: row 0 predicts {0, 1}: exact; row 1 nothing
+    stricter = task.configured(positive_threshold=0.26)
+    np.testing.assert_allclose(per_sample_performance(logits, labels, stricter)["f1"], [[1.0, 0.0]])
+    np.testing.assert_array_equal(per_sample_performance(logits, labels, stricter)["accuracy"], [[1.0, 0.0]])
+    assert task.params["positive_threshold"] == 0.1  # configuring made a copy
+    with pytest.raises(ValueError, match="positive_threshold must lie strictly between 0 and 1"):
+        task.configured(positive_threshold=1.0)
+    with pytest.raises(TypeError, match="task 'multi_label': unknown parameter 'positive_threshold'"):
+        TASKS.get("multi_label").configured(positive_threshold=0.2)
+
+
+def test_softmax_multi_label_loss_is_cross_entropy_to_the_label_set_as_a_distribution():
+    import torch
+    import torch.nn.functional as F
+
+    output = torch.tensor([[0.5, -1.0, 2.0], [0.0, 0.0, 1.0]])
+    target = torch.tensor([[1.0, 0.0, 1.0], [0.0, 0.0, 0.0]])
+    expected = (F.cross_entropy(output[:1], torch.tensor([[0.5, 0.0, 0.5]]), reduction="sum") + 0.0) / 2
+    assert TASKS.get("multi_label_softmax").loss()(output, target).item() == pytest.approx(expected.item())

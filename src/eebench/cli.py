@@ -85,14 +85,16 @@ def cmd_train(args):
     from eebench.steps import train_model
 
     _train(args, lambda: train_model(args.data, args.model, args.training, args.regime, args.seed, args.out,
-                                     init=args.init, resume=args.resume, restart=args.restart, meta=args.meta))
+                                     init=args.init, resume=args.resume, restart=args.restart, meta=args.meta,
+                                     logits=args.logits))
 
 
 def cmd_train_static_head(args):
     from eebench.steps import train_static_head
 
     _train(args, lambda: train_static_head(args.data, args.model, args.training, args.block, args.seed, args.out,
-                                           resume=args.resume, restart=args.restart, meta=args.meta))
+                                           resume=args.resume, restart=args.restart, meta=args.meta,
+                                           logits=args.logits))
 
 
 def cmd_cache_logits(args):
@@ -105,7 +107,8 @@ def cmd_cache_logits(args):
 def cmd_sweep(args):
     from eebench.exits.sweep import run_sweep
 
-    run_sweep(args.logits, args.criterion, args.out, max_points=args.max_points or None)
+    run_sweep(args.logits, args.criterion, args.out, max_points=args.max_points or None, params=args.params,
+              name=args.name)
 
 
 def cmd_budgets(args):
@@ -158,12 +161,14 @@ def build_parser() -> argparse.ArgumentParser:
                                 ("train-static-head", cmd_train_static_head, "train one static per-head baseline")):
         p = add(name, handler, help)
         p.add_argument("--data", required=True, help="prepared dataset (.npz)")
-        p.add_argument("--model", type=_json, required=True, help='JSON: {"backbone", "params", "ic", "placement"}')
+        p.add_argument("--model", type=_json, required=True, help='JSON: {"backbone", "params", "ic", "placement"[, "task"]}')
         p.add_argument("--training", type=_json, default={}, help="JSON training settings (TrainingConfig)")
         p.add_argument("--meta", type=_json, default=None,
                        help='JSON names recorded with the run, e.g. {"model": "cnn_mlp", "dataset": "digits"}')
         p.add_argument("--seed", type=int, required=True)
         p.add_argument("--out", required=True)
+        p.add_argument("--logits", default=None, metavar="PATH",
+                       help="also write the trained model's logit cache there (what cache-logits writes)")
         p.add_argument("--threads", type=int, default=0, help="torch threads of the job (split among --nproc workers)")
         p.add_argument("--resume", default=None, metavar="PATH",
                        help="resume checkpoint: continue from it if present, write it periodically and on "
@@ -186,7 +191,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("sweep", cmd_sweep, "sweep an exit criterion's thresholds over a logit cache")
     p.add_argument("--logits", required=True)
-    p.add_argument("--criterion", required=True)
+    p.add_argument("--criterion", required=True, help="a registered exit criterion")
+    p.add_argument("--params", type=_json, default={}, help="its parameters as JSON (default: its defaults)")
+    p.add_argument("--name", default=None, help="the name written in the CSV's criterion column (default: "
+                                                   "the criterion's)")
     p.add_argument("--out", required=True)
     p.add_argument("--max-points", type=int, default=0, help="0 = every distinct operating point")
 

@@ -67,12 +67,13 @@ def registries() -> dict[str, Any]:
     from eebench.render.tables import TABLES
     from eebench.training import REGIMES
     from eebench.claims import CLAIMS
+    from eebench.tasks import TASKS
     from eebench.training.scaling import SCALINGS
 
     return {
         "dataset": DATASETS, "backbone": BACKBONES, "ic": IC_TYPES, "regime": REGIMES,
         "criterion": CRITERIA, "table": TABLES, "figure": FIGURES, "loss_scaling": SCALINGS,
-        "claim": CLAIMS,
+        "claim": CLAIMS, "task": TASKS,
     }
 
 
@@ -117,7 +118,7 @@ def dataset_params(config: dict[str, Any], dataset: str) -> dict[str, Any]:
 
 DEFAULT_BUDGETS = [0.25, 0.5, 0.75, 1.0]  # the schema's default of the top-level `budgets`
 # Rules whose jobs carry a model setting, so a model entry may set their resources (models.<name>.resources).
-MODEL_RULES = ("train_model", "train_static_head", "cache_logits")
+MODEL_RULES = ("train_model", "train_static_head")
 
 
 def expand_includes(config: dict[str, Any]) -> dict[str, Any]:
@@ -257,6 +258,7 @@ def _resolve_models(config_json: str) -> dict[str, dict[str, Any]]:
             "params": entry.get("params", {}),
             "ic": entry.get("ic", dict(FINAL_IC)),
             "placement": entry.get("placement"),
+            "task": entry.get("task"),  # None: the dataset's
             "training": {**config.get("training", {}), **entry.get("training", {})},
             "resources": entry.get("resources", {}),
         }
@@ -275,8 +277,12 @@ def model_resources(config: dict[str, Any], model: str) -> dict[str, dict[str, A
 
 
 def network_settings(entry: dict[str, Any]) -> dict[str, Any]:
-    """What ``eebench train --model`` takes: the network of a resolved model entry."""
-    return {key: entry[key] for key in ("backbone", "params", "ic", "placement")}
+    """What ``eebench train --model`` takes: the network of a resolved model entry, and its task when it is not
+    the dataset's (a softmax multi-label model: another loss, so other runs)."""
+    settings = {key: entry[key] for key in ("backbone", "params", "ic", "placement")}
+    if entry.get("task") is not None:
+        settings["task"] = entry["task"]
+    return settings
 
 
 def plain_backbone(settings: dict[str, Any]) -> dict[str, Any]:
@@ -360,6 +366,48 @@ def describe_model(entry: dict[str, Any]) -> str:
     return text
 
 
+# Exit criteria ---------------------------------------------------------------------------------------------
+
+
+def criterion_setting(config: dict[str, Any], name: str) -> tuple[str, dict[str, Any]]:
+    """The registered criterion and parameters a criterion name stands for: an entry under ``criteria:``
+    (``{criterion: <registered>, <its parameters>}``), else a registered criterion with its defaults."""
+    entry = config.get("criteria", {}).get(name)
+    if entry is None:
+        return name, {}
+    return entry["criterion"], {key: value for key, value in entry.items() if key != "criterion"}
+
+
+def criterion_names(config: dict[str, Any]) -> list[str]:
+    """Every criterion name a table or figure may use: the registered ones and the config's named settings."""
+    return [*registries()["criterion"].names(), *config.get("criteria", {})]
+
+
+def _check_criteria(config: dict[str, Any]) -> None:
+    """Each named criterion setting: a registered criterion, not shadowing one, with parameters it accepts and
+    values it accepts (it is called once on a tiny input, so its own checks name the problem)."""
+    import numpy as np
+
+    from eebench.exits.criteria import CRITERIA
+    from eebench.tasks import TASKS, task_parameter_names
+
+    for name, entry in config.get("criteria", {}).items():
+        key = f"criteria.{name}"
+        if name in CRITERIA:
+            raise ConfigError(f"{key}: the name of a registered criterion; give the setting another name")
+        _require("criterion", entry.get("criterion"), f"{key}.criterion")
+        registered, params = criterion_setting(config, name)
+        task = CRITERIA.get(registered).applies_to[0]
+        task_params = {k: params.pop(k) for k in list(params) if k in task_parameter_names()}
+        if task_params:  # e.g. positive_threshold: checked by the task that takes it
+            task = next(t for t in TASKS if task_params.keys() <= TASKS.get(t).parameters.keys())
+        logits = np.zeros((2, 3, 1 if task == "regression" else 4), dtype=np.float32)
+        try:
+            CRITERIA.get(registered)(logits, TASKS.get(task).configured(**task_params), **params)
+        except (TypeError, ValueError, StopIteration) as error:
+            raise ConfigError(f"{key}: {error}") from None
+
+
 # Tables and figures ----------------------------------------------------------------------------------------
 
 
@@ -418,6 +466,7 @@ def check_config(config: dict[str, Any]) -> None:
             if key in params and not Path(params[key]).is_dir():
                 raise ConfigError(f"datasets.{name}.{key}: directory {params[key]} does not exist "
                                   f"(resolved from {Path.cwd()}); put the {loader} files there or fix the path")
+    _check_criteria(config)
     models = resolve_models(config)
     for name, entry in models.items():
         key = f"models.{name}"
@@ -431,6 +480,7 @@ def check_config(config: dict[str, Any]) -> None:
                 raise ConfigError(f"{key}.params.{param}: {path} does not exist (resolved from {Path.cwd()}); "
                                   f"it is read from disk only, never downloaded")
         _require("ic", entry["ic"].get("type"), f"{key}.ic.type")
+        _require_task_fits(config, entry, key)
         _check_against(entry["training"], "training", f"{key}.training")
         try:
             head_blocks(entry)
@@ -447,20 +497,43 @@ def check_config(config: dict[str, Any]) -> None:
                                   f"logits combine every IC's output: no static per-head baseline, so no B_EE")
             _require("regime", run.regime, f"{key}: regime")
             if run.criterion:  # a table of training records has none
-                _require("criterion", run.criterion, f"{key}: criterion")
+                if run.criterion not in criterion_names(config):
+                    raise ConfigError(f"{key}: unknown criterion {run.criterion!r}; choose a registered one or a "
+                                      f"name under 'criteria:' ({', '.join(criterion_names(config))})")
                 _require_criterion_fits(config, models[run.model], run.criterion, key)
         if spec.get("rule") == "val" and sweep_points:
             raise ConfigError(f"{key}.rule: 'val' maps validation thresholds onto the test sweep exactly, which "
                               f"needs every operating point (sweep.max_points: 0, not {sweep_points})")
 
 
+def model_task(config: dict[str, Any], model: dict[str, Any]) -> str:
+    """The task a resolved model entry trains for: its own ``task``, else its dataset's."""
+    from eebench.data import DATASETS
+
+    return model.get("task") or DATASETS.get(dataset_loader(config, model["dataset"])).task
+
+
+def _require_task_fits(config: dict[str, Any], model: dict[str, Any], key: str) -> None:
+    """A model's own task must read the labels its dataset has (softmax or sigmoid heads on multi-hot labels)."""
+    from eebench.data import DATASETS
+    from eebench.tasks import TASKS
+
+    if model.get("task") is None:
+        return
+    _require("task", model["task"], f"{key}.task")
+    own = DATASETS.get(dataset_loader(config, model["dataset"])).task
+    if TASKS.get(model["task"]).labels != TASKS.get(own).labels:
+        fitting = [t for t in TASKS if TASKS.get(t).labels == TASKS.get(own).labels]
+        raise ConfigError(f"{key}.task: {model['task']!r} cannot learn dataset {model['dataset']!r}'s labels "
+                          f"(a {own} task); choose one of: {', '.join(fitting)}")
+
+
 def _require_criterion_fits(config: dict[str, Any], model: dict[str, Any], criterion: str, key: str) -> None:
     """A criterion is defined for some tasks only (max-softmax has no meaning for a regression output)."""
-    from eebench.data import DATASETS
     from eebench.exits.criteria import CRITERIA, applicable
 
-    task = DATASETS.get(dataset_loader(config, model["dataset"])).task
-    if task not in CRITERIA.get(criterion).applies_to:
+    task = model_task(config, model)
+    if task not in CRITERIA.get(criterion_setting(config, criterion)[0]).applies_to:
         raise ConfigError(f"{key}: criterion {criterion!r} does not apply to dataset {model['dataset']!r}, a "
                           f"{task} task; criteria for {task}: {', '.join(applicable(task))}")
 

@@ -84,7 +84,7 @@ def save_torch(path: str | os.PathLike, obj: Any) -> None:
 
 # What each result file is, as ``expected`` texts: one wording per kind of file, wherever it is read.
 PREPARED_DATASET = "a prepared dataset written by `eebench prepare-data`"
-LOGIT_CACHE = "a logit cache written by `eebench cache-logits`"
+LOGIT_CACHE = "a logit cache written by `eebench train --logits` or `eebench cache-logits`"
 MODEL_CHECKPOINT = "a model checkpoint written by `eebench train`"
 SWEEP_CSV = "a sweep CSV written by `eebench sweep`"
 BUDGETS_CSV = "a budget table written by `eebench budgets`"

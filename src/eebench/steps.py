@@ -20,10 +20,20 @@ from eebench.training import (
 from eebench.training.resume import file_sha256
 
 log = logging.getLogger(__name__)
+CACHE_BATCH_SIZE = 512  # evaluation batch of a logit cache (either path: the same batches, the same floats)
 
 
 def _model_spec(data_path: str | Path, model: dict[str, Any]) -> tuple[ModelSpec, Any]:
+    """The network of a model setting on a dataset, and the dataset's info with the task the model trains for
+    (the setting's own ``task``, e.g. softmax heads on multi-label data, else the dataset's)."""
     info = read_info(data_path)
+    if model.get("task") is not None:
+        from eebench.tasks import TASKS
+
+        own = TASKS.get(info.task)
+        if TASKS.get(model["task"]).labels != own.labels:
+            raise ValueError(f"task {model['task']!r} cannot learn {data_path}'s labels (a {own.name} dataset)")
+        info = replace(info, task=model["task"])
     spec = ModelSpec(
         backbone=model["backbone"],
         backbone_params=model.get("params", {}),
@@ -72,10 +82,11 @@ def _fingerprint(data_path, spec, phases, config: TrainingConfig, seed: int, ini
 
 
 def _fit(data_path, spec, info, phases, training: dict, seed: int, init: str | None, meta: dict, out: str,
-         resume: str | None = None, restart: bool = False) -> None:
-    """Train and write the model to ``out``. With ``resume``, checkpoint there and continue from it (see
-    ``eebench.training.resume``); the file is removed once ``out`` is written. Under torchrun every rank runs
-    this, and rank 0 alone writes."""
+         resume: str | None = None, restart: bool = False, logits: str | None = None) -> None:
+    """Train and write the model to ``out``; with ``logits``, also its logit cache there (as ``cache_logits``
+    would write it from ``out``, without a second process loading torch, the model and the data again). With
+    ``resume``, checkpoint there and continue from it (see ``eebench.training.resume``); the file is removed
+    once ``out`` is written. Under torchrun every rank runs this, and rank 0 alone writes."""
     config = TrainingConfig(**training)
     with process_world() as world:
         # The weights start from a private generator (build_model), so the training stream below is the same
@@ -93,28 +104,34 @@ def _fit(data_path, spec, info, phases, training: dict, seed: int, init: str | N
         val_set, _ = load_split(data_path, "val")
         resume_file = None
         if resume is not None:
-            fingerprint = _fingerprint(data_path, spec, phases, config, seed, init, meta, world.size)
+            fingerprint = {**_fingerprint(data_path, spec, phases, config, seed, init, meta, world.size),
+                           "task": info.task}
             resume_file = ResumeFile(resume, fingerprint, restart=restart)
         history = train_phases(model, phases, train_set, val_set, info.task, config, seed, world.device,
                                resume=resume_file, world=world)
         if world.rank == 0:
+            costs = model_costs(spec)
             save_torch(out, {
                 "spec": spec.to_dict(), "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
                 "meta": meta, "training": training, "history": history, "init_history": init_history,
-                "costs": model_costs(spec),
+                "costs": costs, "task": info.task,
             })
+            if logits is not None:
+                _write_cache(model, costs, data_path, logits, meta, info.task, world.device)
             if resume_file is not None:
                 resume_file.remove()
         world.barrier()
 
 
 def train_model(data: str, model: dict, training: dict, regime: str, seed: int, out: str, init: str | None = None,
-                resume: str | None = None, restart: bool = False, meta: dict | None = None) -> None:
+                resume: str | None = None, restart: bool = False, meta: dict | None = None,
+                logits: str | None = None) -> None:
     """Train a multi-exit model under ``regime``; with ``init`` (a ``backbone`` run of the same network) the
     regime's shared backbone phase is skipped. A regime that never trains ICs (``backbone``) trains the plain
     network, so its run is the same for every IC variant. ``resume``: where to keep the resume checkpoint;
     not a declared output, as Snakemake deletes those when a job fails. ``restart`` discards an existing one.
-    ``meta``: the names of the model setting and dataset entry, recorded in the checkpoint."""
+    ``meta``: the names of the model setting and dataset entry, recorded in the checkpoint. ``logits``: where
+    to write the trained model's logit cache as well."""
     entry = REGIMES.get(regime)
     if init is not None and not entry.reuses_backbone:
         raise ValueError(f"regime {regime!r} does not start with the backbone phase; --init makes no sense")
@@ -125,11 +142,12 @@ def train_model(data: str, model: dict, training: dict, regime: str, seed: int, 
         spec = spec.plain()
     run_meta = _run_meta(info, model, meta, regime=regime, seed=seed)
     _fit(data, spec, info, entry.phases_to_run(from_backbone=init is not None), training, seed, init, run_meta,
-         out, resume, restart)
+         out, resume, restart, logits)
 
 
 def train_static_head(data: str, model: dict, training: dict, block: int, seed: int, out: str,
-                      resume: str | None = None, restart: bool = False, meta: dict | None = None) -> None:
+                      resume: str | None = None, restart: bool = False, meta: dict | None = None,
+                      logits: str | None = None) -> None:
     """Static baseline of paper A §3: the network truncated after ``block`` (0-based) with the classifier it
     has there, trained alone with its backbone unfrozen — the backbone phase applied to the truncated
     network. At the last block this is the plain backbone (the ``backbone`` regime's run)."""
@@ -139,7 +157,7 @@ def train_static_head(data: str, model: dict, training: dict, block: int, seed: 
         raise ValueError(f"--block {block}: the model has heads after blocks {heads} only")
     spec = spec.plain() if block == heads[-1] else replace(spec, placement=[block], truncate_at=block)
     run_meta = _run_meta(info, model, meta, regime="static", seed=seed, block=block)
-    _fit(data, spec, info, (BACKBONE_PHASE,), training, seed, None, run_meta, out, resume, restart)
+    _fit(data, spec, info, (BACKBONE_PHASE,), training, seed, None, run_meta, out, resume, restart, logits)
 
 
 def model_costs(spec: ModelSpec) -> dict[str, Any]:
@@ -151,24 +169,33 @@ def model_costs(spec: ModelSpec) -> dict[str, Any]:
     return {"head_flops": [float(c) for c in costs], "backbone_flops": float(backbone_cost)}
 
 
-def cache_logits(checkpoint: str, data: str, out: str, batch_size: int = 512) -> None:
+def cache_logits(checkpoint: str, data: str, out: str, batch_size: int = CACHE_BATCH_SIZE) -> None:
     """One pass over validation and test for all heads -> logits [H, N, C], labels and per-head FLOPs.
 
     The FLOPs come from the checkpoint when training recorded them (counting them here would first import
-    torch's compiler stack, ~2 s per job, which a training process has already paid), else they are counted."""
+    torch's compiler stack, ~2 s per job, which a training process has already paid), else they are counted.
+    The workflow's training jobs write the cache themselves (``--logits``); this is the same cache from a
+    checkpoint alone."""
     saved = read_checkpoint(checkpoint, MODEL_CHECKPOINT, keys=("spec", "state_dict", "meta"))
     spec = ModelSpec.from_dict(saved["spec"])
     model = build_model(spec)
     model.load_state_dict(saved["state_dict"])
     device = select_device()
     model.to(device)
+    task = saved.get("task") or read_info(data).task  # checkpoints before tasks were recorded: the dataset's
+    _write_cache(model, saved.get("costs") or model_costs(spec), data, out, saved["meta"], task, device,
+                 batch_size)
+
+
+def _write_cache(model: torch.nn.Module, costs: dict[str, Any], data: str, out: str, meta: dict, task: str,
+                 device: torch.device, batch_size: int = CACHE_BATCH_SIZE) -> None:
     arrays: dict[str, Any] = {}
     for split in ("val", "test"):
-        dataset, info = load_split(data, split)
+        dataset, _ = load_split(data, split)
+        # fp32 and the default memory layout whatever training used, so a cache is the same from either path.
         arrays[f"{split}_logits"], arrays[f"{split}_labels"] = predict(model, dataset, batch_size, device)
-    costs = saved.get("costs") or model_costs(spec)
     save_npz(
         out, **arrays, head_flops=np.asarray(costs["head_flops"], dtype=np.float64),
-        backbone_flops=np.float64(costs["backbone_flops"]), task=np.array(info.task),
-        head_blocks=np.asarray(model.head_blocks), meta=np.array(json.dumps(saved["meta"])),
+        backbone_flops=np.float64(costs["backbone_flops"]), task=np.array(task),
+        head_blocks=np.asarray(model.head_blocks), meta=np.array(json.dumps(meta)),
     )

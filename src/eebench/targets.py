@@ -126,11 +126,6 @@ def run_meta(config: dict[str, Any], model: str) -> dict[str, Any]:
     return {"model": model, "dataset": entry["dataset"]}
 
 
-def run_data(config: dict[str, Any], run: str) -> str:
-    """The prepared dataset of a model run path '<model>/...'."""
-    return data_path(ee.model_entry(config, run.split("/", 1)[0])["dataset"])
-
-
 # Metrics and rendering -------------------------------------------------------------------------------------
 
 

@@ -9,6 +9,12 @@ values), which of them is better when lower, and the per-head validation score o
 - ``multi_label``: sigmoid + binary cross-entropy; a label is predicted when its sigmoid is >= 0.5 (logit >= 0,
   exact on the logit); accuracy = exact match (sklearn's ``accuracy_score``) and paper A's sample-averaged F1
   (sklearn's ``f1_score(average="samples", zero_division=0)``). Early stopping on F1.
+- ``multi_label_softmax`` (paper A §3 and §4.2, "Alternatively, we also utilize CE loss with softmax
+  activation, requiring the selection of a specific threshold above which a label is considered positive"):
+  the multi-hot target normalised to a distribution, softmax + cross-entropy; a label is predicted when its
+  softmax probability is >= ``positive_threshold`` (a parameter of the task, default 0.1, so one trained
+  model is evaluated at several thresholds: paper A's {0.01, 0.05, 0.1, 0.2, 0.3}); metrics as multi-label.
+  A model setting asks for it with ``task:`` on a multi-label dataset.
 - ``regression``: one real output per sample, mean squared error as the loss and the metric ``mse`` (lower is
   better; paper B Table 2/14). Early stopping on the validation loss, the MSE (paper B §4.1: "accuracy for
   classification tasks and loss for regression tasks").
@@ -40,9 +46,34 @@ class Task(ABC):
     name: str
     metrics: tuple[str, ...]
     stopping_metric: str  # the per-head validation metric early stopping tracks
+    labels: str  # what the dataset's labels are: "class" (an index), "multi_hot" or "real"; a model's task
+    # must read the labels its dataset has
+    multilabel: bool = False  # a prediction is a set of labels
+    activation: str = "softmax"  # of the heads' outputs: "softmax", "sigmoid" (per label) or "identity"
+    parameters: dict[str, Any] = {}  # evaluation parameters (names and defaults), set per sweep
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, **params: Any) -> None:
         self.name = name
+        unknown = sorted(params.keys() - self.parameters.keys())
+        if unknown:
+            raise TypeError(f"task {name!r}: unknown parameter {unknown[0]!r}; accepted: "
+                            f"{', '.join(self.parameters) or 'none'}")
+        self.params = {**self.parameters, **params}
+
+    def configured(self, **params: Any) -> "Task":
+        """This task with evaluation parameters set (e.g. the positive threshold of a softmax multi-label
+        model); a task without parameters accepts none."""
+        return type(self)(self.name, **params) if params else self
+
+    def probabilities(self, logits: np.ndarray) -> np.ndarray:
+        """Class probabilities of the heads' outputs (softmax, or per-label sigmoids)."""
+        from scipy.special import softmax
+
+        return softmax(logits, axis=-1)
+
+    def predicted_positive(self, logits: np.ndarray) -> np.ndarray:
+        """[..., C] bool: the labels each output predicts (the argmax alone for a single label)."""
+        return np.eye(logits.shape[-1], dtype=bool)[logits.argmax(axis=-1)]
 
     @abstractmethod
     def label_shape(self, logits_shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -85,6 +116,12 @@ def per_sample_performance(logits: np.ndarray, labels: np.ndarray, task: str | T
     return task_of(task).performance(logits, labels)
 
 
+def task_parameter_names() -> set[str]:
+    """Every evaluation parameter any task takes (a criterion setting's keys that configure the task, not the
+    criterion)."""
+    return {key for name in TASKS for key in TASKS.get(name).parameters}
+
+
 def all_metrics() -> tuple[str, ...]:
     """Every metric name any task reports, in registry order without repeats (columns of sweep CSVs)."""
     return tuple(dict.fromkeys(metric for name in TASKS for metric in TASKS.get(name).metrics))
@@ -93,6 +130,7 @@ def all_metrics() -> tuple[str, ...]:
 class SingleLabel(Task):
     metrics = ("accuracy", "f1")
     stopping_metric = "accuracy"
+    labels = "class"
 
     def label_shape(self, logits_shape):
         return tuple(logits_shape[1:2])
@@ -110,12 +148,23 @@ class SingleLabel(Task):
 class MultiLabel(Task):
     metrics = ("accuracy", "f1")
     stopping_metric = "f1"
+    labels = "multi_hot"
+    multilabel = True
+    activation = "sigmoid"
 
     def label_shape(self, logits_shape):
         return tuple(logits_shape[1:])
 
+    def probabilities(self, logits):
+        from scipy.special import expit
+
+        return expit(logits)
+
+    def predicted_positive(self, logits):
+        return logits >= 0  # sigmoid >= 0.5, exact on the logit
+
     def _performance(self, logits, labels):
-        predicted = logits >= 0
+        predicted = self.predicted_positive(logits)
         truth = labels.astype(bool)[None, :, :]
         exact = (predicted == truth).all(axis=-1).astype(np.float64)
         true_positives = (predicted & truth).sum(axis=-1)
@@ -130,9 +179,40 @@ class MultiLabel(Task):
         return torch.nn.BCEWithLogitsLoss()
 
 
+class MultiLabelSoftmax(MultiLabel):
+    parameters = {"positive_threshold": 0.1}  # paper A §4.2 evaluates {0.01, 0.05, 0.1, 0.2, 0.3}
+    activation = "softmax"
+
+    def __init__(self, name: str, **params: Any) -> None:
+        super().__init__(name, **params)
+        threshold = self.params["positive_threshold"]
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 < threshold < 1:
+            raise ValueError(f"task {name!r}: positive_threshold must lie strictly between 0 and 1, "
+                             f"got {threshold!r}")
+
+    def probabilities(self, logits):
+        return Task.probabilities(self, logits)
+
+    def predicted_positive(self, logits):
+        return self.probabilities(logits) >= self.params["positive_threshold"]
+
+    def loss(self):
+        import torch
+
+        cross_entropy = torch.nn.CrossEntropyLoss()
+
+        def loss(output, target):
+            # The label set as a distribution over its labels (an empty set contributes nothing).
+            mass = target.sum(dim=-1, keepdim=True)
+            return cross_entropy(output, target / mass.clamp(min=1.0))
+        return loss
+
+
 class Regression(Task):
     metrics = ("mse",)
     stopping_metric = "mse"
+    labels = "real"
+    activation = "identity"
 
     def label_shape(self, logits_shape):
         if logits_shape[2] != 1:
@@ -150,5 +230,6 @@ class Regression(Task):
         return lambda output, target: mse(output[..., 0], target.to(output.dtype))
 
 
-for _task in (SingleLabel("single_label"), MultiLabel("multi_label"), Regression("regression")):
+for _task in (SingleLabel("single_label"), MultiLabel("multi_label"), MultiLabelSoftmax("multi_label_softmax"),
+              Regression("regression")):
     TASKS.register(_task.name, _task)

@@ -80,7 +80,7 @@ def test_info_and_resolved_params_are_stored(tmp_path):
     info = prepare_dataset("digits", {"split_seed": 3}, tmp_path / "d.npz")
     assert info == DatasetInfo("digits", 10, "single_label", (1, 8, 8)) == read_info(tmp_path / "d.npz")
     stored = arrays(tmp_path / "d.npz")
-    assert json.loads(str(stored["params"])) == {"split_seed": 3, "val_fraction": 0.2, "test_fraction": 0.2}
+    assert json.loads(str(stored["params"])) == {"split_seed": 3, "val_fraction": 0.2, "test_fraction": 0.2, "classes": None}
 
 
 def test_unknown_split_raises(tmp_path):
@@ -250,3 +250,19 @@ def test_composite_m_values_are_honoured(tmp_path):
     prepare_dataset("digits_composite", params, tmp_path / "c.npz")
     y = arrays(tmp_path / "c.npz")["y_train"]
     assert np.all(y.sum(axis=1) == 3)
+
+
+def test_digits_class_subset_keeps_those_classes_renumbered_within_the_full_sets_splits(tmp_path):
+    full = prepare_dataset("digits", {"split_seed": 0}, tmp_path / "all.npz")
+    info = prepare_dataset("digits", {"split_seed": 0, "classes": [7, 2, 9]}, tmp_path / "sub.npz")
+    assert info.num_classes == 3 and full.num_classes == 10
+    with np.load(tmp_path / "all.npz") as a, np.load(tmp_path / "sub.npz") as b:
+        for split in ("train", "val", "test"):
+            chosen = np.isin(a[f"y_{split}"], [7, 2, 9])
+            np.testing.assert_array_equal(b[f"index_{split}"], a[f"index_{split}"][chosen])
+            np.testing.assert_array_equal(b[f"x_{split}"], a[f"x_{split}"][chosen])
+            renumbered = {7: 0, 2: 1, 9: 2}
+            assert b[f"y_{split}"].tolist() == [renumbered[label] for label in a[f"y_{split}"][chosen]]
+    for bad in ([3], [1, 1], [0, 10]):
+        with pytest.raises(ValueError, match="classes must be at least 2 distinct labels in \\[0, 10\\)"):
+            prepare_dataset("digits", {"split_seed": 0, "classes": bad}, tmp_path / "bad.npz")

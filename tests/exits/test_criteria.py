@@ -11,6 +11,7 @@ from scipy.stats import entropy as scipy_entropy
 from eebench.exits.criteria import CRITERIA, applicable
 
 CLASSIFICATION_CRITERIA = applicable("single_label")
+HEAD_COUNTS = ("patience", "rank_patience")  # criteria whose score is a streak of heads, not a probability
 
 
 def random_logits(seed: int = 0, shape: tuple[int, int, int] = (4, 50, 7)) -> np.ndarray:
@@ -31,8 +32,13 @@ def test_every_criterion_gives_finite_unit_scores_per_head_and_sample(name, task
             warnings.simplefilter("error")  # overflow or log(0) would warn
             scores = CRITERIA.get(name)(values, task)
         assert scores.shape == values.shape[:2]
+        if name == "hybrid":  # -inf until the ranking has stayed stable for `patience` heads
+            assert (np.isfinite(scores) | np.isneginf(scores)).all()
+            scores = scores[np.isfinite(scores)]
         assert np.isfinite(scores).all() and (scores >= 0).all()
-        if name != "patience":  # patience counts heads; the others are probabilities or 1 - entropies
+        if name in HEAD_COUNTS:
+            assert (scores == np.round(scores)).all() and (scores <= values.shape[0] - 1).all()
+        else:  # probabilities or 1 - entropies (hybrid's finite scores are its base's)
             assert (scores <= 1 + 1e-6).all()
 
 
@@ -142,3 +148,238 @@ def test_criteria_refuse_outputs_of_another_task():
         CRITERIA.get("confidence")(np.zeros((2, 3, 1)), "regression")
     with pytest.raises(ValueError, match="'regression_patience'.*single_label"):
         CRITERIA.get("regression_patience")(np.zeros((2, 3, 4)), "single_label")
+
+
+# Rank patience and hybrid (paper A §3, §4.2) ------------------------------------------------------------------
+
+
+def first_exit(scores: np.ndarray, threshold: float) -> np.ndarray:
+    """The exit rule: the first head whose score is >= threshold, else the last head."""
+    passed = scores >= threshold
+    return np.where(passed.any(axis=0), passed.argmax(axis=0), scores.shape[0] - 1)
+
+
+def streaks_from(agrees: np.ndarray) -> np.ndarray:
+    """Reference streaks by the per-sample loop: agrees [H-1, N], head h+1 agrees with head h."""
+    streak = np.zeros((agrees.shape[0] + 1, agrees.shape[1]))
+    for n in range(agrees.shape[1]):
+        for h in range(1, agrees.shape[0] + 1):
+            streak[h, n] = streak[h - 1, n] + 1 if agrees[h - 1, n] else 0
+    return streak
+
+
+def probabilities(logits: np.ndarray, task: str) -> np.ndarray:
+    wide = logits.astype(np.float64)
+    return expit(wide) if task == "multi_label" else softmax(wide, axis=-1)
+
+
+@pytest.mark.parametrize("task", ["single_label", "multi_label"])
+def test_rank_patience_ndcg_agreement_is_sklearn_ndcg_of_the_current_ranking_against_previous_probabilities(task):
+    from sklearn.metrics import ndcg_score
+
+    from eebench.exits.criteria import _consecutive_ndcg
+    from eebench.tasks import task_of
+
+    logits = random_logits(4, (4, 60, 6))
+    relevance = probabilities(logits, task)
+    expected = np.array([[ndcg_score([relevance[h - 1, n]], [logits[h, n]]) for n in range(60)]
+                         for h in range(1, 4)])
+    np.testing.assert_allclose(_consecutive_ndcg(logits, task_of(task)), expected, rtol=1e-12, atol=1e-12)
+    tolerance = float(np.median(1 - expected))  # some heads agree, some do not
+    np.testing.assert_array_equal(
+        CRITERIA.get("rank_patience")(logits, task, agreement="ndcg", tolerance=tolerance),
+        streaks_from(1 - expected < tolerance))
+
+
+def test_rank_patience_ndcg_averages_tied_logits_as_sklearn_does():
+    from sklearn.metrics import ndcg_score
+
+    from eebench.exits.criteria import _consecutive_ndcg
+    from eebench.tasks import task_of
+
+    logits = np.random.default_rng(5).integers(-2, 3, size=(3, 80, 6)).astype(np.float32)  # many ties
+    logits[1, 0] = 1.0  # a constant ranking: every class tied
+    relevance = probabilities(logits, "single_label")
+    expected = np.array([[ndcg_score([relevance[h - 1, n]], [logits[h, n]]) for n in range(80)]
+                         for h in range(1, 3)])
+    np.testing.assert_allclose(_consecutive_ndcg(logits, task_of("single_label")), expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("task", ["single_label", "multi_label"])
+def test_rank_patience_kendall_is_scipy_tau_b_with_ties_and_constant_rankings(task):
+    from scipy.stats import kendalltau
+
+    from eebench.exits.criteria import _consecutive_kendall
+
+    logits = np.random.default_rng(6).integers(-2, 3, size=(4, 80, 6)).astype(np.float32)  # many ties
+    logits[1, 0] = 1.0  # constant ranking: tau undefined against heads 0 and 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # scipy warns on the constant row
+        expected = np.array([[kendalltau(logits[h - 1, n], logits[h, n]).statistic for n in range(80)]
+                             for h in range(1, 4)])
+    assert np.isnan(expected[:2, 0]).all()
+    np.testing.assert_allclose(_consecutive_kendall(logits), expected, rtol=1e-12, atol=1e-12)
+    scores = CRITERIA.get("rank_patience")(logits, task, agreement="kendall", tolerance=0.3)
+    with np.errstate(invalid="ignore"):
+        np.testing.assert_array_equal(scores, streaks_from(expected >= 0.3))  # NaN: no agreement
+    assert scores[1, 0] == 0 and scores[2, 0] == 0
+
+
+def test_rank_patience_ndcg_hand_computed_streaks():
+    from eebench.exits.criteria import _consecutive_ndcg
+    from eebench.tasks import task_of
+
+    a, r = np.log([0.75, 0.25]), np.log([0.25, 0.75])  # two classes, the ranking reversed
+    heads = [[a, a, a], [a, r, a], [a, r, r], [a, a, r]]  # [H=4][N=3] head logits per sample
+    logits = np.array(heads)
+    # Ranking [0.75, 0.25] the wrong way round: DCG 0.25 + 0.75 / log2(3) against the ideal 0.75 + 0.25 / log2(3).
+    loss = 1 - (0.25 + 0.75 / np.log2(3)) / (0.75 + 0.25 / np.log2(3))  # 0.2033
+    np.testing.assert_allclose(1 - _consecutive_ndcg(logits, task_of("single_label")),
+                               [[0, loss, 0], [0, 0, loss], [0, loss, 0]], atol=1e-12)
+    score = CRITERIA.get("rank_patience")
+    np.testing.assert_array_equal(score(logits, "single_label", agreement="ndcg", tolerance=0.01),
+                                  [[0, 0, 0], [1, 0, 1], [2, 1, 0], [3, 0, 1]])
+    np.testing.assert_array_equal(score(logits, "single_label", agreement="ndcg", tolerance=0.25),
+                                  [[0, 0, 0], [1, 1, 1], [2, 2, 2], [3, 3, 3]])
+    # The loss must be strictly below the tolerance ("values below"): a loss equal to it does not agree.
+    exact = float(1 - _consecutive_ndcg(logits, task_of("single_label"))[0, 1])
+    np.testing.assert_array_equal(score(logits, "single_label", agreement="ndcg", tolerance=exact),
+                                  [[0, 0, 0], [1, 0, 1], [2, 1, 0], [3, 0, 1]])
+
+
+@pytest.mark.parametrize("task", ["single_label", "multi_label"])
+def test_rank_patience_kendall_hand_computed_streaks(task):
+    a, swap, rev, const = [4, 3, 2, 1], [4, 3, 1, 2], [1, 2, 3, 4], [0, 0, 0, 0]  # tau(a, swap) = 4/6
+    heads = [[a, a, a, a], [a, swap, const, rev], [a, swap, const, rev], [a, a, a, rev]]
+    logits = np.array(heads, dtype=np.float32)  # [H=4, N=4, C=4]
+    score = CRITERIA.get("rank_patience")
+    np.testing.assert_array_equal(score(logits, task, agreement="kendall", tolerance=0.9),
+                                  [[0, 0, 0, 0], [1, 0, 0, 0], [2, 1, 0, 1], [3, 0, 0, 2]])
+    np.testing.assert_array_equal(score(logits, task, agreement="kendall", tolerance=0.6),
+                                  [[0, 0, 0, 0], [1, 1, 0, 0], [2, 2, 0, 1], [3, 3, 0, 2]])
+    # Even the loosest tolerance never lets a constant ranking agree (tau undefined).
+    np.testing.assert_array_equal(score(logits, task, agreement="kendall", tolerance=-1.0),
+                                  [[0, 0, 0, 0], [1, 1, 0, 1], [2, 2, 0, 2], [3, 3, 0, 3]])
+
+
+def test_streak_counts_runs_of_agreement_and_restarts_at_the_first_head():
+    from eebench.exits.criteria import _streak
+
+    agrees = np.array([[True, False], [True, False], [False, True], [True, True]])  # row 0 ignored
+    before = agrees.copy()
+    np.testing.assert_array_equal(_streak(agrees), [[0, 0], [1, 0], [0, 1], [1, 2]])
+    np.testing.assert_array_equal(agrees, before)
+
+
+def test_rank_patience_is_the_same_in_sample_chunks(monkeypatch):
+    from eebench.exits import criteria
+
+    logits = random_logits(7, (4, 50, 6))
+    whole = {agreement: CRITERIA.get("rank_patience")(logits, "multi_label", agreement=agreement, tolerance=0.2)
+             for agreement in ("ndcg", "kendall")}
+    monkeypatch.setattr(criteria, "_CHUNK_ELEMENTS", 4 * 6 * 3)  # chunks of 3 samples, the last one of 2
+    for agreement, expected in whole.items():
+        np.testing.assert_array_equal(
+            CRITERIA.get("rank_patience")(logits, "multi_label", agreement=agreement, tolerance=0.2), expected)
+    assert any((expected > 0).any() for expected in whole.values())
+
+
+@pytest.mark.parametrize("task", ["single_label", "multi_label"])
+def test_rank_criteria_on_extreme_logits_give_scores_without_warnings(task):
+    extreme = np.array([[[1e4, -1e4, 0.0], [-1e4, -1e4, -1e4], [-800.0, -900.0, -1e4]],
+                        [[1e4, -1e4, 0.0], [-1e4, -1e4, -1e4], [-800.0, -900.0, -1e4]]], dtype=np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for agreement in ("ndcg", "kendall"):
+            scores = CRITERIA.get("rank_patience")(extreme, task, agreement=agreement, tolerance=0.01)
+            # Identical heads agree, but a constant ranking never does (Kendall's tau undefined).
+            assert scores[1, 0] == 1 and (scores[1, 1] == 0 or agreement == "ndcg")
+            hybrid = CRITERIA.get("hybrid")(extreme, task, agreement=agreement, tolerance=0.01, patience=1)
+            assert not (np.isnan(hybrid) | np.isposinf(hybrid)).any()
+
+
+@pytest.mark.parametrize("base", ["confidence", "entropy"])
+@pytest.mark.parametrize("agreement, tolerance", [("ndcg", 0.1), ("kendall", 0.5)])
+def test_hybrid_is_the_base_score_where_the_rank_streak_reaches_patience(base, agreement, tolerance):
+    logits = random_logits(8, (5, 100, 6))
+    for task in ("single_label", "multi_label"):
+        streak = CRITERIA.get("rank_patience")(logits, task, agreement=agreement, tolerance=tolerance)
+        for patience in (1, 2):
+            expected = np.where(streak >= patience, CRITERIA.get(base)(logits, task), -np.inf)
+            scores = CRITERIA.get("hybrid")(logits, task, base=base, agreement=agreement, tolerance=tolerance,
+                                            patience=patience)
+            np.testing.assert_array_equal(scores, expected)
+            assert np.isfinite(scores).any() and np.isneginf(scores).any()
+
+
+def test_hybrid_waits_for_a_stable_ranking_after_the_confidence_threshold_is_met():
+    from eebench.exits.sweep import sweep
+
+    confident, flipped = [5.0, 0.0, -5.0], [5.0, -5.0, 0.0]  # same top class; tau(confident, flipped) = 1/3
+    # Sample 0 keeps its ranking; sample 1 is as confident at head 0 but its ranking flips at head 1.
+    logits = np.array([[confident, confident], [confident, flipped], [confident, flipped], [confident, flipped]])
+    plain = CRITERIA.get("confidence")(logits, "single_label")
+    assert (plain > 0.99).all()
+    hybrid = CRITERIA.get("hybrid")(logits, "single_label", agreement="kendall", tolerance=0.9, patience=1)
+    assert first_exit(plain, 0.99).tolist() == [0, 0]
+    assert first_exit(hybrid, 0.99).tolist() == [1, 2]
+    patient = CRITERIA.get("hybrid")(logits, "single_label", agreement="kendall", tolerance=0.9, patience=2)
+    assert first_exit(patient, 0.99).tolist() == [2, 3]
+    # The sweep takes the -inf scores: at the base's threshold, hybrid exits after heads 2 and 3 (1-based).
+    performance = {"accuracy": np.ones((4, 2))}
+    for scores, exit_head in ((plain, 1.0), (hybrid, 2.5)):
+        frame = sweep(scores, performance, np.arange(1.0, 5.0), 4.0)
+        assert frame[frame["threshold"] >= 0.99].iloc[0]["avg_exit_head"] == pytest.approx(exit_head)
+
+
+def test_rank_criteria_parameters_are_their_config_keys():
+    from eebench.exits.criteria import parameters
+
+    assert {k: p.default for k, p in parameters("rank_patience").items()} == {"agreement": "ndcg", "tolerance": None}
+    assert {k: p.default for k, p in parameters("hybrid").items()} == {
+        "base": "confidence", "agreement": "ndcg", "tolerance": None, "patience": 2}
+
+
+@pytest.mark.parametrize(("agreement", "default"), [("ndcg", 0.01), ("kendall", 0.9)])
+def test_without_a_tolerance_each_agreement_takes_its_own_default(agreement, default):
+    logits = random_logits(3)
+    np.testing.assert_array_equal(
+        CRITERIA.get("rank_patience")(logits, "single_label", agreement=agreement),
+        CRITERIA.get("rank_patience")(logits, "single_label", agreement=agreement, tolerance=default))
+    other = 0.05 if agreement == "ndcg" else 0.7
+    assert not np.array_equal(
+        CRITERIA.get("rank_patience")(logits, "single_label", agreement=agreement),
+        CRITERIA.get("rank_patience")(logits, "single_label", agreement=agreement, tolerance=other))
+
+
+@pytest.mark.parametrize("name, params, match", [
+    ("rank_patience", {"agreement": "spearman"}, "agreement must be one of 'ndcg', 'kendall'"),
+    ("rank_patience", {"agreement": "ndcg", "tolerance": 0.0}, "tolerance"),
+    ("rank_patience", {"agreement": "ndcg", "tolerance": 1.5}, "tolerance"),
+    ("rank_patience", {"agreement": "kendall", "tolerance": 1.01}, "tolerance"),
+    ("rank_patience", {"agreement": "kendall", "tolerance": "high"}, "tolerance"),
+    ("hybrid", {"base": "patience"}, "base must be one of 'confidence', 'entropy'"),
+    ("hybrid", {"patience": 0}, "patience must be an integer >= 1"),
+    ("hybrid", {"patience": 1.5}, "patience"),
+    ("hybrid", {"agreement": "kendall", "tolerance": -2}, "tolerance"),
+])
+def test_rank_criteria_reject_bad_parameters_naming_them(name, params, match):
+    with pytest.raises(ValueError, match=f"'{name}'.*{match}"):
+        CRITERIA.get(name)(random_logits(), "multi_label", **params)
+    with pytest.raises(TypeError, match="unknown parameter 'patiences'"):
+        CRITERIA.get(name)(random_logits(), "multi_label", patiences=2)
+
+
+def test_softmax_multi_label_criteria_use_softmax_probabilities_and_the_positive_threshold():
+    from eebench.tasks import TASKS
+
+    logits = np.log(np.array([[[0.5, 0.3, 0.15, 0.05]], [[0.97, 0.01, 0.01, 0.01]]]))
+    task = TASKS.get("multi_label_softmax")  # positive threshold 0.1
+    # confidence: the smallest positive probability (0.15 of {0.5, 0.3, 0.15}); head 2: {0.97} alone
+    np.testing.assert_allclose(CRITERIA.get("confidence")(logits, task)[:, 0], [0.15, 0.97])
+    np.testing.assert_allclose(CRITERIA.get("confidence")(logits, task.configured(positive_threshold=0.2))[:, 0],
+                               [0.3, 0.97])
+    # entropy: the softmax's, as single-label
+    np.testing.assert_allclose(CRITERIA.get("entropy")(logits, task), CRITERIA.get("entropy")(logits, "single_label"))
+    # patience: the set of positive labels changed from {0, 1, 2} to {0}
+    assert CRITERIA.get("patience")(logits, task)[:, 0].tolist() == [0.0, 0.0]

@@ -134,6 +134,7 @@ def write_cache(path, n_heads=3, n_classes=4, task="single_label", seed=0, meta=
         arrays[f"{split}_labels"] = {
             "single_label": lambda: rng.integers(0, n_classes, n).astype(np.int64),
             "multi_label": lambda: (rng.random((n, n_classes)) < 0.4).astype(np.uint8),
+            "multi_label_softmax": lambda: (rng.random((n, n_classes)) < 0.4).astype(np.uint8),
             "regression": lambda: rng.normal(size=n).astype(np.float32),
         }[task]()
     meta = meta if meta is not None else {"dataset": "digits", "backbone": "cnn", "regime": "joint", "seed": seed}
@@ -188,3 +189,35 @@ def test_run_sweep_refuses_unknown_criterion_and_clashing_meta(tmp_path):
     with pytest.raises(ValueError, match="split"):
         run_sweep(tmp_path / "c.npz", "confidence", tmp_path / "s.csv")
     assert not (tmp_path / "s.csv").exists()
+
+
+def test_run_sweep_passes_parameters_and_writes_the_settings_name(tmp_path):
+    arrays = write_cache(tmp_path / "c.npz")
+    real = CRITERIA.get("patience")
+    frame = run_sweep(tmp_path / "c.npz", "patience", tmp_path / "s.csv", name="pbee")
+    assert set(frame["criterion"]) == {"pbee"}
+    expected = sweep(real(arrays["test_logits"], "single_label"),
+                     per_sample_performance(arrays["test_logits"], arrays["test_labels"], "single_label"),
+                     np.arange(1.0, 4.0), 3.0)
+    test = frame[frame["split"] == "test"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(test[expected.columns], expected)
+    with pytest.raises(TypeError, match="'confidence': unknown parameter 'tolerance'"):
+        run_sweep(tmp_path / "c.npz", "confidence", tmp_path / "t.csv", params={"tolerance": 0.1})
+    assert not (tmp_path / "t.csv").exists()
+
+
+def test_a_settings_positive_threshold_configures_the_softmax_multi_label_task(tmp_path):
+    arrays = write_cache(tmp_path / "c.npz", task="multi_label_softmax")
+    frame = run_sweep(tmp_path / "c.npz", "entropy", tmp_path / "s.csv", params={"positive_threshold": 0.3},
+                      name="entropy_t03")
+    task = TASKS.get("multi_label_softmax").configured(positive_threshold=0.3)
+    logits, labels = arrays["test_logits"], arrays["test_labels"]
+    expected = sweep(CRITERIA.get("entropy")(logits, task), per_sample_performance(logits, labels, task),
+                     np.arange(1.0, 4.0), 3.0)
+    test = frame[frame["split"] == "test"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(test[expected.columns], expected)
+    default = run_sweep(tmp_path / "c.npz", "entropy", tmp_path / "d.csv")  # threshold 0.1: other F1
+    assert not np.allclose(default.loc[default["split"] == "test", "f1"].to_numpy(), test["f1"].to_numpy())
+    write_cache(tmp_path / "sigmoid.npz", task="multi_label")
+    with pytest.raises(TypeError, match="sigmoid.npz: task 'multi_label': unknown parameter 'positive_threshold'"):
+        run_sweep(tmp_path / "sigmoid.npz", "entropy", tmp_path / "e.csv", params={"positive_threshold": 0.3})

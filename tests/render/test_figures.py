@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.image import imread
@@ -39,21 +40,21 @@ def bee_frame() -> pd.DataFrame:
 
 def test_numbers_frame() -> None:
     fig, numbers = FIGURES.get("bee")(bee_frame(), tasks=TASKS, title="B_EE")
-    assert list(numbers.columns) == ["model", "metric", "head", "mean", "std", "n_seeds"]
-    assert list(numbers["model"]) == ["imagenet"] * 6 + ["voc"] * 6
+    assert list(numbers.columns) == ["line", "metric", "head", "mean", "std", "n_values"]
+    assert list(numbers["line"]) == ["imagenet"] * 6 + ["voc"] * 6
     assert list(numbers["metric"]) == (["accuracy"] * 3 + ["f1"] * 3) * 2
     assert list(numbers["head"]) == [1, 2, 3] * 4
-    row = numbers.set_index(["model", "metric", "head"])
+    row = numbers.set_index(["line", "metric", "head"])
     # imagenet accuracy head 1: 1 and 3 pp -> mean 2, sample std sqrt(2).
     assert row.loc[("imagenet", "accuracy", 1), "mean"] == pytest.approx(2.0)
     assert row.loc[("imagenet", "accuracy", 1), "std"] == pytest.approx(math.sqrt(2.0))
     assert row.loc[("voc", "accuracy", 1), "mean"] == pytest.approx(0.0)
     assert row.loc[("voc", "accuracy", 3), "std"] == pytest.approx(math.sqrt(2.0))
     # a NaN seed is dropped: one value left, so no sample std.
-    assert row.loc[("imagenet", "f1", 3), "n_seeds"] == 1
+    assert row.loc[("imagenet", "f1", 3), "n_values"] == 1
     assert row.loc[("imagenet", "f1", 3), "mean"] == pytest.approx(2.0)
     assert math.isnan(row.loc[("imagenet", "f1", 3), "std"])
-    assert row.loc[("imagenet", "f1", 1), "n_seeds"] == 2
+    assert row.loc[("imagenet", "f1", 1), "n_values"] == 2
 
     assert len(fig.axes) == 2
     labels = [text.get_text() for text in fig.axes[-1].get_legend().get_texts()]
@@ -69,11 +70,33 @@ def test_legend_defaults_to_model_name_and_models_select_and_order_lines() -> No
     fig, numbers = FIGURES.get("bee")(bee_frame(), models=["voc", "imagenet"], regime="joint",
                                       criterion="confidence")
     assert [t.get_text() for t in fig.axes[-1].get_legend().get_texts()] == ["voc", "imagenet"]
-    assert list(numbers["model"]) == ["voc"] * 6 + ["imagenet"] * 6
+    assert list(numbers["line"]) == ["voc"] * 6 + ["imagenet"] * 6
     with pytest.raises(ValueError, match="'resnet' absent"):
         FIGURES.get("bee")(bee_frame(), models=["resnet"])
     with pytest.raises(ValueError, match="several rows per"):
         FIGURES.get("bee")(pd.concat([bee_frame(), bee_frame().assign(regime="mixed")]))
+
+
+def test_lines_pool_several_settings_like_paper_as_learning_rate_grid() -> None:
+    """lines=[{label, models}]: every seed of every setting of a line is one value of its mean and std (paper A:
+    "mean benefits and standard deviations from experiments with different hyperparameters")."""
+    frame = pd.concat([bee_frame(), bee_frame().assign(model=lambda f: f["model"] + "_lr4",
+                                                       B_EE=lambda f: f["B_EE"] + 0.02)])
+    lines = [{"label": "single-label", "models": ["imagenet", "imagenet_lr4"]}, {"label": "multi", "models": ["voc"]}]
+    fig, numbers = FIGURES.get("bee")(frame, lines=lines, metrics=("accuracy",))
+    row = numbers.set_index(["line", "metric", "head"])
+    # imagenet accuracy head 1: seeds give 1 and 3 pp, the lr4 setting 3 and 5 pp -> mean 3, n 4.
+    assert row.loc[("single-label", "accuracy", 1), "mean"] == pytest.approx(3.0)
+    assert row.loc[("single-label", "accuracy", 1), "std"] == pytest.approx(np.std([1, 3, 3, 5], ddof=1))
+    assert row.loc[("single-label", "accuracy", 1), "n_values"] == 4
+    assert row.loc[("multi", "accuracy", 1), "n_values"] == 2  # voc_lr4 is in no line: left out
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["single-label", "multi"]
+    spec = {"lines": lines, "regime": "joint", "criterion": "confidence"}
+    assert [run.model for run in FIGURES.get("bee").runs(spec)] == ["imagenet", "imagenet_lr4", "voc"]
+    with pytest.raises(ValueError, match="either as models= .* or as lines="):
+        FIGURES.get("bee")(frame, lines=lines, models=["voc"])
+    with pytest.raises(ValueError, match="in two lines"):
+        FIGURES.get("bee")(frame, lines=[{"label": "a", "models": ["voc"]}, {"label": "b", "models": ["voc"]}])
 
 
 def test_render_figure_writes_pdf_png_csv(tmp_path) -> None:

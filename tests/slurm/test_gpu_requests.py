@@ -1,12 +1,12 @@
-"""A paper-scale config's resources reach sbatch: GPU, memory, wall time and CPUs of the training and caching
-jobs, read from the sbatch command lines the SLURM plugin really runs; rendering and the other local rules
+"""A paper-scale config's resources reach sbatch: GPU, memory, wall time and CPUs of the training jobs (which
+also cache their logits), read from the sbatch command lines the SLURM plugin really runs; rendering and the other local rules
 never reach sbatch.
 
 A fake ``sbatch`` first on PATH appends its argv to a file and execs the real one, so the jobs run on the
 test cluster. The node claims as many CPUs and as much memory as the config asks for (nothing enforces
 either here) and one GPU backed by /dev/null, so the jobs are scheduled and then train on the CPU. To keep
 this fast, the config is shrunk where it does not touch resources: one seed, one epoch, one regime in the
-table (joint: one training job and one caching job), a tiny CIFAR-100 in the official pickle layout (20 train
+table (mixed: two training jobs, phase 1 and mixed's phase 2), a tiny CIFAR-100 in the official pickle layout (20 train
 images, half of them for validation)."""
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from .conftest import (BIN, FAST_POLLING, PROFILE, REPO, comment_rule, job_count
 pytestmark = pytest.mark.slow  # real SLURM jobs: about a minute
 
 PAPER_CONFIG = REPO / "config/paper/resnet34_cifar100.yaml"
-GPU_RULES = ("train_model", "train_static_head", "cache_logits")
+GPU_RULES = ("train_model", "train_static_head")
 GPU_PARTITION = "gpu"  # a second partition on the test node, chosen for train_model on the command line
 
 
@@ -100,7 +100,7 @@ def paper_run(slurm_cluster, tmp_path_factory):
     config["seeds"] = config["seeds"][:1]
     config["training"].update(max_epochs=1, patience=1, num_workers=0)
     table = next(iter(config["tables"]))
-    config["tables"][table]["regimes"] = ["joint"]
+    config["tables"][table]["regimes"] = ["mixed"]
     (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     target = f"paper/tables/{table}.tex"
 
@@ -113,13 +113,13 @@ def paper_run(slurm_cluster, tmp_path_factory):
     return dict(workdir=workdir, config=config, target=target, plan=plan, run=run, calls=calls)
 
 
-def test_training_and_caching_jobs_carry_the_configs_gpu_memory_time_and_cpus(paper_run):
+def test_training_jobs_carry_the_configs_gpu_memory_time_and_cpus(paper_run):
     config, calls = paper_run["config"], paper_run["calls"]
     rules = set(paper_run["plan"]) - {"total"}
     by_rule: dict[str, list[list[str]]] = {}
     for argv in calls:
         by_rule.setdefault(comment_rule(option(argv, "--comment"), rules), []).append(argv)
-    assert set(by_rule) == {"train_model", "cache_logits"}, by_rule.keys()
+    assert set(by_rule) == {"train_model"} and len(by_rule["train_model"]) == 2, by_rule.keys()
     for rule, argvs in by_rule.items():
         gpus = resource(config, rule, "gpu")
         assert gpus >= 1, f"{PAPER_CONFIG.name} asks no GPU for {rule}"
@@ -134,7 +134,7 @@ def test_every_gpu_job_ran_on_the_cluster_and_local_rules_never_reached_sbatch(p
     run, plan, workdir = paper_run["run"], paper_run["plan"], paper_run["workdir"]
     assert (workdir / paper_run["target"]).stat().st_size > 0
     expected = remote_counts(plan)
-    assert expected == Counter({"train_model": 1, "cache_logits": 1}), plan
+    assert expected == Counter({"train_model": 2}), plan
     calls = paper_run["calls"]
     assert len(calls) == sum(expected.values())
     comments = [option(argv, "--comment") for argv in calls]
@@ -150,13 +150,13 @@ def test_every_gpu_job_ran_on_the_cluster_and_local_rules_never_reached_sbatch(p
     assert "render_table" in ran_locally
 
 
-def test_partition_from_the_command_line_or_the_cluster_default(paper_run):
-    """The config's partition is "" (the cluster's default): the plugin then asks sinfo for the default
-    partition and names it. `--set-resources train_model:slurm_partition=gpu` overrides it for one rule."""
+def test_partition_from_the_command_line(paper_run):
+    """The config's partition is "" (the cluster's default, which tests/slurm/test_slurm_run.py checks);
+    `--set-resources train_model:slurm_partition=gpu` overrides it for the rule."""
     rules = set(paper_run["plan"]) - {"total"}
-    partitions = {comment_rule(option(argv, "--comment"), rules): option(argv, "-p", "--partition")
+    partitions = {(comment_rule(option(argv, "--comment"), rules), option(argv, "-p", "--partition"))
                   for argv in paper_run["calls"]}
-    assert resource(paper_run["config"], "cache_logits", "partition") == ""
-    assert partitions == {"train_model": GPU_PARTITION, "cache_logits": "debug"}
+    assert resource(paper_run["config"], "train_model", "partition") == ""
+    assert partitions == {("train_model", GPU_PARTITION)}
     for job_id in paper_run["run"].slurm_ids():
-        assert show_job(job_id)["Partition"] in (GPU_PARTITION, "debug")
+        assert show_job(job_id)["Partition"] == GPU_PARTITION

@@ -31,7 +31,7 @@ def test_regimes_table_runs_through_sbatch(slurm_cluster, tmp_path):
     small_config(tmp_path)
     plan = job_counts(snakemake(tmp_path, TARGET, "--profile", str(PROFILE), "--dry-run").output)
     expected = remote_counts(plan)
-    assert expected == Counter({"train_model": 4, "cache_logits": 3}), plan  # backbone/disjoint/joint/mixed
+    assert expected == Counter({"train_model": 4}), plan  # backbone/disjoint/joint/mixed, each caching its logits
 
     run = snakemake(tmp_path, TARGET, "--profile", str(PROFILE), *FAST_POLLING)
 
@@ -43,6 +43,8 @@ def test_regimes_table_runs_through_sbatch(slurm_cluster, tmp_path):
     assert {job_id: job["JobState"] for job_id, job in jobs.items()} == dict.fromkeys(ids, "COMPLETED")
     rules = set(plan) - {"total"}
     assert Counter(comment_rule(job["Comment"], rules) for job in jobs.values()) == expected
+    # The config names no partition (""): the plugin asks sinfo for the cluster's default and names it.
+    assert {job["Partition"] for job in jobs.values()} == {"debug"}
     # The local rules ran here, in the Snakemake process, never through sbatch.
     ran_locally = {rule for rule in local_rules() if f"localrule {rule}:" in run.output}
     assert ran_locally == {rule for rule in plan if rule in local_rules()}

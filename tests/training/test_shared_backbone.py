@@ -98,3 +98,38 @@ def test_cached_costs_from_the_checkpoint_equal_counted_costs(data, tmp_path):
         assert a["head_flops"].tolist() == b["head_flops"].tolist() == saved["costs"]["head_flops"]
         # A static model's 100% budget is the full backbone's: blocks 0-2 and the final classifier.
         assert a["backbone_flops"] == b["backbone_flops"] > a["head_flops"][0]
+
+
+@pytest.mark.parametrize("step", ["train_model", "train_static_head"])
+def test_the_training_jobs_cache_equals_caching_its_checkpoint(data, tmp_path, step):
+    """The workflow's training jobs write the logit cache themselves (--logits); it must be the cache
+    `cache-logits` makes from the written checkpoint, array for array."""
+    from eebench.steps import cache_logits
+
+    if step == "train_model":
+        train_model(data, LINEAR, TRAINING, "joint", 0, tmp_path / "m.pt", logits=tmp_path / "in_job.npz")
+    else:
+        train_static_head(data, MLP, TRAINING, 1, 0, tmp_path / "m.pt", logits=tmp_path / "in_job.npz")
+    cache_logits(str(tmp_path / "m.pt"), str(data), str(tmp_path / "from_checkpoint.npz"))
+    with np.load(tmp_path / "in_job.npz") as a, np.load(tmp_path / "from_checkpoint.npz") as b:
+        assert sorted(a.files) == sorted(b.files)
+        for key in a.files:
+            np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+        assert a["val_logits"].shape[0] == (3 if step == "train_model" else 1)
+
+
+def test_a_softmax_multi_label_model_trains_on_the_label_distribution_and_caches_its_task(data, tmp_path):
+    from eebench.exits.sweep import load_cache
+    from eebench.training import loop
+
+    composite = tmp_path / "composite.npz"
+    prepare_dataset("digits_composite", {"split_seed": 0, "train_samples": 200, "val_samples": 50,
+                                         "test_samples": 50}, composite)
+    soft = {**LINEAR, "task": "multi_label_softmax"}
+    train_model(composite, soft, TRAINING, "joint", 0, tmp_path / "m.pt", logits=tmp_path / "c.npz")
+    assert load(tmp_path / "m.pt")["task"] == "multi_label_softmax"
+    cache = load_cache(tmp_path / "c.npz")
+    assert cache["task"].name == "multi_label_softmax" and cache["test_labels"].shape == (50, 10)
+    assert loop.loss_function("multi_label_softmax") is not None
+    with pytest.raises(ValueError, match="task 'multi_label_softmax' cannot learn .*digits.npz's labels"):
+        train_model(data, soft, TRAINING, "joint", 0, tmp_path / "x.pt")

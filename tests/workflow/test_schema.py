@@ -84,7 +84,7 @@ def test_missing_dataset_root_is_named_before_anything_runs(tmp_path):
     [
         (lambda c: c["training"].update(lerning_rate=0.1), "lerning_rate"),
         (lambda c: c["tables"]["regimes"].update(regimes=["disjoint", "jiont"]), "jiont"),
-        (lambda c: c["tables"]["regimes"].update(criterion="patience-7"), "patience-7"),
+        (lambda c: c["tables"]["regimes"].update(criterion="patience/7"), "patience/7"),
         (lambda c: c["datasets"].update(mnist={"loader": "mnist"}), "mnist"),
         (lambda c: c["models"]["cnn"].update(ic={"type": "mlp", "hiden": [3]}), "hiden"),
         (lambda c: c["models"].update({"a/b": {"base": "cnn"}}), "a/b"),
@@ -93,7 +93,7 @@ def test_missing_dataset_root_is_named_before_anything_runs(tmp_path):
         (lambda c: c["figures"]["cost_curves"].update(models=["cnn"]), "oneOf|valid under each"),
         (lambda c: c["resources"]["train_model"].update(mem_mb=0), "less than the minimum of 1"),
         (lambda c: c["resources"]["train_model"].update(runtime=-5), "less than the minimum of 1"),
-        (lambda c: c["resources"]["cache_logits"].update(gpu=-1), "less than the minimum of 0"),
+        (lambda c: c["resources"]["train_static_head"].update(gpu=-1), "less than the minimum of 0"),
         (lambda c: c["training"].update(batch_size="64"), "is not of type 'integer'"),
         (lambda c: c.update(seeds=[0, 0]), "non-unique"),
     ],

@@ -62,7 +62,7 @@ def test_resources_fall_back_to_default():
     config = {"resources": {"default": {"threads": 1, "gpu": 0}, "train_model": {"gpu": 2}}}
     assert targets.resource(config, "train_model", "gpu") == 2
     assert targets.resource(config, "train_model", "threads") == 1
-    assert targets.resource(config, "cache_logits", "gpu") == 0
+    assert targets.resource(config, "sweep_exits", "gpu") == 0
 
 
 def test_a_model_settings_own_resources_come_first_and_are_inherited_whole():
@@ -73,7 +73,7 @@ def test_a_model_settings_own_resources_come_first_and_are_inherited_whole():
     assert targets.resource(config, "train_model", "gpu", "small") == 1
     assert targets.resource(config, "train_model", "gpu", "big") == 4
     assert targets.resource(config, "train_model", "threads", "big") == 4  # not set by the model: the rule's
-    assert targets.resource(config, "cache_logits", "gpu", "big") == 0  # another rule: the default
+    assert targets.resource(config, "train_static_head", "gpu", "big") == 0  # another rule: the default
     assert targets.resource(config, "train_model", "gpu", "bigger") == 4  # through base:
 
 

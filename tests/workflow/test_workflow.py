@@ -27,8 +27,8 @@ def test_one_table_plans_only_what_it_needs(tmp_path):
     result = snakemake(tmp_path, "--dry-run", "paper/tables/regimes.tex")
     # digits only: 3 seeds x (backbone + the seven regimes); no static heads, no multi-label, no B_EE.
     assert job_counts(result.stdout) == {
-        "prepare_dataset": 1, "train_model": 24, "cache_logits": 21, "sweep_exits": 21,
-        "compute_budgets": 21, "render_table": 1, "total": 89,
+        "prepare_dataset": 1, "train_model": 24, "sweep_exits": 21,
+        "compute_budgets": 21, "render_table": 1, "total": 68,
     }
     assert "digits_composite" not in result.stdout
 
@@ -212,7 +212,7 @@ def test_editing_one_variant_reruns_that_variant_only(default_run):
     counts = job_counts(result.stdout)
     planned = planned_outputs(result.stdout)
     # cnn_mlp's three regimes x three seeds, and what reads them; its phase 1 (cnn's) and nothing of cnn.
-    assert counts["train_model"] == 9 and counts["cache_logits"] == 9 and "train_static_head" not in counts
+    assert counts["train_model"] == 9 and "train_static_head" not in counts
     assert all("/cnn_mlp/" in p for p in planned if p.startswith("results/"))
     # The three tables showing cnn_mlp, and the placement table whose caption changed; nothing else.
     assert sorted(p for p in planned if p.startswith("paper/")) == [

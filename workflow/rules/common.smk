@@ -27,7 +27,7 @@ wildcard_constraints:
     dataset=_one_of(config["datasets"]),
     model=_one_of(config["models"]),
     regime=_one_of(ee.registries()["regime"].names()),
-    criterion=_one_of(ee.registries()["criterion"].names()),
+    criterion=_one_of(ee.criterion_names(config)),
     rule=_one_of(("best", "last", "val")),
     budgets=r"\d+(\.\d+)?(-\d+(\.\d+)?)*",
     table=_one_of(config.get("tables", {})),
@@ -96,12 +96,17 @@ def get_max_points(wildcards):
     return config["sweep"]["max_points"]
 
 
+def get_criterion(wildcards):
+    """The registered criterion a criterion name stands for (a `criteria:` entry's, or itself)."""
+    return ee.criterion_setting(config, wildcards.criterion)[0]
+
+
+def get_criterion_params(wildcards):
+    return ee.shell_json(ee.criterion_setting(config, wildcards.criterion)[1])
+
+
 def get_init_flag(wildcards, input):
     return f"--init {input.init}" if "init" in input.keys() else ""
-
-
-def get_run_data(wildcards):
-    return targets.run_data(config, wildcards.run)
 
 
 def get_budget_fractions(wildcards):

@@ -2,7 +2,10 @@ rule train_model:
     input:
         unpack(get_train_inputs),
     output:
-        "results/models/{model}/{regime}/seed{seed}/model.pt",
+        model="results/models/{model}/{regime}/seed{seed}/model.pt",
+        # The logit cache (val and test logits of every head, labels, FLOPs) is written by the training job
+        # itself: a separate job would import torch and load the model and data again for a moment's work.
+        logits="results/logits/{model}/{regime}/seed{seed}.npz",
     log:
         "results/logs/train_model/{model}/{regime}/seed{seed}.log",
     benchmark:
@@ -26,14 +29,16 @@ rule train_model:
     shell:
         "eebench train --data {input.data} --model {params.network} --training {params.training} "
         "--meta {params.meta} --regime {wildcards.regime} --seed {wildcards.seed} {params.init} "
-        "--threads {threads} --nproc {params.nproc} --resume {params.resume} --out {output} > {log} 2>&1"
+        "--threads {threads} --nproc {params.nproc} --resume {params.resume} --out {output.model} "
+        "--logits {output.logits} > {log} 2>&1"
 
 
 rule train_static_head:
     input:
         data=get_model_data,
     output:
-        "results/models/{model}/static/block{block}/seed{seed}/model.pt",
+        model="results/models/{model}/static/block{block}/seed{seed}/model.pt",
+        logits="results/logits/{model}/static/block{block}/seed{seed}.npz",
     log:
         "results/logs/train_static_head/{model}/block{block}/seed{seed}.log",
     benchmark:
@@ -55,4 +60,5 @@ rule train_static_head:
     shell:
         "eebench train-static-head --data {input.data} --model {params.network} "
         "--training {params.training} --meta {params.meta} --block {wildcards.block} --seed {wildcards.seed} "
-        "--threads {threads} --nproc {params.nproc} --resume {params.resume} --out {output} > {log} 2>&1"
+        "--threads {threads} --nproc {params.nproc} --resume {params.resume} --out {output.model} "
+        "--logits {output.logits} > {log} 2>&1"

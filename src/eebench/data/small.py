@@ -51,19 +51,44 @@ def load_in_memory(prepared: Mapping[str, np.ndarray], split: str, augment: bool
     return TransformedTensors(x, y, RandomShift(1)) if augment else TensorDataset(x, y)
 
 
+def subset_classes(dataset: str, y: np.ndarray, classes: Sequence[int] | None,
+                   num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """The samples of a class subset and their labels renumbered 0..k-1 in the subset's order (paper A §4.1:
+    "ImageNet with a varying number of output classes"); all samples and labels unchanged for None."""
+    if classes is None:
+        return np.arange(len(y)), y
+    chosen = list(classes)
+    if len(chosen) < 2 or len(set(chosen)) != len(chosen) or not all(0 <= c < num_classes for c in chosen):
+        raise ValueError(f"dataset {dataset!r}: classes must be at least 2 distinct labels in [0, {num_classes}), "
+                         f"got {classes!r}")
+    keep = np.flatnonzero(np.isin(y, chosen))
+    renumber = np.full(num_classes, -1, dtype=np.int64)
+    renumber[chosen] = np.arange(len(chosen))
+    return keep, renumber[y[keep]]
+
+
 @DATASETS.register("digits")
 class Digits(DatasetEntry):
-    """Single-label, 10 classes, (1, 8, 8)."""
+    """Single-label, 10 classes (or the ``classes`` subset, renumbered in the given order), (1, 8, 8)."""
 
     def prepare(
-        self, *, split_seed: int, val_fraction: float = 0.2, test_fraction: float = 0.2
+        self, *, split_seed: int, val_fraction: float = 0.2, test_fraction: float = 0.2,
+        classes: list[int] | None = None,
     ) -> tuple[DatasetInfo, dict[str, np.ndarray]]:
         x, y, index = split_digits("digits", split_seed, val_fraction, test_fraction)
+        kept, labels = subset_classes("digits", y, classes, DIGIT_CLASSES)
+        in_subset = np.zeros(len(y), dtype=bool)
+        in_subset[kept] = True
+        relabelled = np.full(len(y), -1, dtype=np.int64)
+        relabelled[kept] = labels
         arrays: dict[str, np.ndarray] = {}
         for split in SPLITS:
-            arrays |= {f"x_{split}": x[index[split]], f"y_{split}": y[index[split]]}
-            arrays[f"index_{split}"] = index[split]  # into load_digits(): provenance, and for tests
-        return DatasetInfo("digits", DIGIT_CLASSES, self.task, (1, 8, 8)), arrays
+            # The split of the full set, restricted to the subset: stratified, so still in class proportion.
+            rows = index[split][in_subset[index[split]]]
+            arrays |= {f"x_{split}": x[rows], f"y_{split}": relabelled[rows]}
+            arrays[f"index_{split}"] = rows  # into load_digits(): provenance, and for tests
+        num_classes = DIGIT_CLASSES if classes is None else len(classes)
+        return DatasetInfo("digits", num_classes, self.task, (1, 8, 8)), arrays
 
     def load(self, prepared: Mapping[str, np.ndarray], split: str, augment: bool) -> Dataset:
         return load_in_memory(prepared, split, augment)

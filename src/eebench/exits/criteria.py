@@ -7,7 +7,9 @@ are sigmoid heads: a label is predicted positive when its sigmoid is >= 0.5, i.e
 """
 from __future__ import annotations
 
-from typing import Callable
+import functools
+import inspect
+from typing import Any, Callable
 
 import numpy as np
 from scipy.special import expit, log_expit, log_softmax
@@ -15,27 +17,46 @@ from scipy.special import expit, log_expit, log_softmax
 from eebench.registry import Registry
 from eebench.tasks import Task, task_of
 
-Criterion = Callable[[np.ndarray, Task], np.ndarray]
+Criterion = Callable[..., np.ndarray]  # (logits [H, N, C], task, **params) -> scores [H, N]
 
 CRITERIA: Registry[Criterion] = Registry("criterion")
-CLASSIFICATION = ("single_label", "multi_label")
+CLASSIFICATION = ("single_label", "multi_label", "multi_label_softmax")
 
 
 def criterion(name: str, tasks: tuple[str, ...] = CLASSIFICATION) -> Callable[[Criterion], Criterion]:
-    """Register a criterion for the tasks it is defined on (``applies_to``, checked at DAG build and on call)."""
+    """Register a criterion for the tasks it is defined on (``applies_to``, checked at DAG build and on call).
+    Its parameters, if any, are keyword-only and typed, with defaults: they are the keys a config's named
+    criterion may set (``parameters``), as a dataset's ``prepare`` parameters are its config keys."""
 
-    def register(score: Callable[[np.ndarray, Task], np.ndarray]) -> Criterion:
-        def checked(logits: np.ndarray, task: str | Task) -> np.ndarray:
+    def register(score: Criterion) -> Criterion:
+        @functools.wraps(score)
+        def checked(logits: np.ndarray, task: str | Task, **params: Any) -> np.ndarray:
             task = task_of(task)
             if task.name not in tasks:
                 raise ValueError(f"exit criterion {name!r} is defined for {', '.join(tasks)} outputs, not "
                                  f"{task.name}; criteria for {task.name}: {', '.join(applicable(task.name))}")
-            return score(np.asarray(logits), task)
+            unknown = sorted(params.keys() - parameters(name).keys())
+            if unknown:
+                raise TypeError(f"exit criterion {name!r}: unknown parameter {unknown[0]!r}; accepted: "
+                                f"{', '.join(parameters(name)) or 'none'}")
+            return score(np.asarray(logits), task, **params)
 
-        checked.__doc__, checked.__name__, checked.applies_to = score.__doc__, score.__name__, tasks
+        checked.applies_to = tasks
         return CRITERIA.register(name, checked)
 
     return register
+
+
+def parameters(name: str) -> dict[str, inspect.Parameter]:
+    """The keyword-only parameters of a registered criterion (its config keys), with their defaults."""
+    return dict(_parameters(name))
+
+
+@functools.lru_cache(maxsize=None)
+def _parameters(name: str) -> tuple[tuple[str, inspect.Parameter], ...]:
+    # Read once per criterion: the check runs on every call, and real exiting calls per sample and head.
+    signature = inspect.signature(CRITERIA.get(name).__wrapped__)
+    return tuple((p.name, p) for p in signature.parameters.values() if p.kind is inspect.Parameter.KEYWORD_ONLY)
 
 
 def applicable(task: str) -> list[str]:
@@ -52,9 +73,9 @@ def confidence(logits: np.ndarray, task: Task) -> np.ndarray:
     the score stays continuous and monotone in the logits. (Taken literally, "all positive labels" would be
     vacuously true there and every such sample would exit at the first head with an empty, always wrong,
     prediction.)"""
-    if task.name == "multi_label":
-        probabilities = expit(logits)
-        positive = logits >= 0
+    if task.multilabel:
+        probabilities = task.probabilities(logits)
+        positive = task.predicted_positive(logits)
         smallest_positive = np.where(positive, probabilities, 1.0).min(axis=-1)
         score = np.where(positive.any(axis=-1), smallest_positive, probabilities.max(axis=-1))
         return score.astype(logits.dtype, copy=False)
@@ -68,8 +89,9 @@ def confidence(logits: np.ndarray, task: Task) -> np.ndarray:
 def entropy(logits: np.ndarray, task: Task) -> np.ndarray:
     """1 - normalised entropy, so exiting at score >= t means normalised entropy <= 1 - t. Single-label: the
     softmax entropy divided by log C. Multi-label: the mean over labels of each sigmoid's binary entropy
-    divided by log 2. Both normalised entropies lie in [0, 1]."""
-    if task.name == "multi_label":
+    divided by log 2 (sigmoid heads; a softmax multi-label head's entropy is the softmax's, paper A §4.2). Both
+    normalised entropies lie in [0, 1]."""
+    if task.activation == "sigmoid":
         log_p, log_not_p = log_expit(logits), log_expit(-logits)
         bits = -(np.exp(log_p) * log_p + np.exp(log_not_p) * log_not_p) / np.log(2.0)
         normalised = bits.mean(axis=-1)
@@ -90,12 +112,20 @@ def patience(logits: np.ndarray, task: Task) -> np.ndarray:
     sweep's thresholds 0, 1, ..., H-1 are the patiences. Predictions: the argmax (single-label) or the set of
     positive labels, logit >= 0 (multi-label: agreement is an identical set). Vectorised: the streak at head
     h is h minus the index of the last head <= h where the prediction changed."""
-    predictions = logits >= 0 if task.name == "multi_label" else logits.argmax(axis=-1)[..., None]
-    changed = np.ones(logits.shape[:2], dtype=bool)  # [H, N]; head 0 starts a streak
-    changed[1:] = (predictions[1:] != predictions[:-1]).any(axis=-1)
-    heads = np.arange(logits.shape[0])[:, None]
-    last_change = np.maximum.accumulate(np.where(changed, heads, 0), axis=0)
-    return (heads - last_change).astype(np.float64)
+    predictions = task.predicted_positive(logits) if task.multilabel else logits.argmax(axis=-1)[..., None]
+    agrees = np.zeros(logits.shape[:2], dtype=bool)  # [H, N]
+    agrees[1:] = (predictions[1:] == predictions[:-1]).all(axis=-1)
+    return _streak(agrees)
+
+
+def _streak(agrees: np.ndarray) -> np.ndarray:
+    """Per-head streak lengths [H, N] (float64) from ``agrees`` [H, N], "head h agrees with head h-1" (row 0
+    is ignored: the first head starts a streak). The streak at head h is h minus the index of the last head
+    <= h where the agreement broke (head 0 when none did), so it is vectorised over heads and samples."""
+    breaks = ~np.asarray(agrees, dtype=bool)
+    heads = np.arange(breaks.shape[0])[:, None]
+    last_break = np.maximum.accumulate(np.where(breaks, heads, 0), axis=0)
+    return (heads - last_break).astype(np.float64)
 
 
 @criterion("regression_patience", tasks=("regression",))
@@ -110,3 +140,163 @@ def regression_patience(logits: np.ndarray, task: Task) -> np.ndarray:
     score = np.full(predictions.shape, -np.inf)
     score[1:] = -np.abs(np.diff(predictions, axis=0))
     return score
+
+
+# Rank patience and hybrid (paper A §3 "Early-exiting strategies", §4.2) -------------------------------------
+
+RANK_AGREEMENTS: tuple[str, ...] = ("ndcg", "kendall")
+HYBRID_BASES: tuple[str, ...] = ("confidence", "entropy")
+# Elements per sample chunk of an [H, n, C] block: bounds the temporaries (nDCG's sorts, Kendall's pairwise
+# signs) to tens of MB whatever N is.
+_CHUNK_ELEMENTS = 1 << 22
+
+
+def _sample_chunks(shape: tuple[int, ...]) -> list[slice]:
+    n_heads, n_samples, n_classes = shape
+    step = max(1, _CHUNK_ELEMENTS // max(1, n_heads * n_classes))
+    return [slice(start, start + step) for start in range(0, n_samples, step)]
+
+
+def _ndcg(relevance: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """sklearn's ``ndcg_score`` per row: ``relevance`` [..., C] (non-negative) judged by the ranking of ``scores``
+    [..., C], -> [...]. Ties in ``scores`` are handled as sklearn does by default: a tied group's gain is the mean
+    relevance of the group times its summed discounts. A row with no relevance (ideal DCG 0) scores 0."""
+    relevance = np.asarray(relevance, dtype=np.float64)
+    n_classes = scores.shape[-1]
+    discount = 1 / (np.log(np.arange(n_classes) + 2) / np.log(2))  # sklearn's expression, for equal rounding
+    order = np.argsort(-scores, axis=-1, kind="stable")
+    ranked_scores = np.take_along_axis(scores, order, axis=-1)
+    gains = np.take_along_axis(relevance, order, axis=-1)
+    tied = ranked_scores[..., 1:] == ranked_scores[..., :-1]  # position k+1 ties with position k
+    if tied.any():
+        positions = np.arange(n_classes)
+        starts_group = np.concatenate([np.ones_like(tied[..., :1]), ~tied], axis=-1)
+        ends_group = np.concatenate([~tied, np.ones_like(tied[..., :1])], axis=-1)
+        start = np.maximum.accumulate(np.where(starts_group, positions, 0), axis=-1)
+        end = np.minimum.accumulate(np.where(ends_group, positions, n_classes)[..., ::-1], axis=-1)[..., ::-1]
+        cumulative = np.concatenate([np.zeros_like(gains[..., :1]), np.cumsum(gains, axis=-1)], axis=-1)
+        group_sum = (np.take_along_axis(cumulative, end + 1, axis=-1)
+                     - np.take_along_axis(cumulative, start, axis=-1))
+        # Untied positions keep their own gain exactly (a cumsum difference would round it).
+        gains = np.where(end > start, group_sum / (end - start + 1), gains)
+    dcg = gains @ discount
+    ideal = np.sort(relevance, axis=-1)[..., ::-1] @ discount
+    return np.divide(dcg, ideal, out=np.zeros_like(dcg), where=ideal > 0)
+
+
+def _consecutive_ndcg(logits: np.ndarray, task: Task) -> np.ndarray:
+    """[H-1, N]: row h-1 is the nDCG of head h's ranking (its logits) against head h-1's class probabilities
+    as relevances (softmax for single-label, sigmoid for multi-label)."""
+    n_heads, n_samples, _ = logits.shape
+    out = np.empty((max(n_heads - 1, 0), n_samples))
+    for chunk in _sample_chunks(logits.shape):
+        block = logits[:, chunk]
+        wide = block[:-1].astype(np.float64)
+        if task.activation == "sigmoid":
+            relevance = expit(wide)
+        else:
+            relevance = np.exp(log_softmax(wide, axis=-1))
+        out[:, chunk] = _ndcg(relevance, block[1:])
+    return out
+
+
+def _consecutive_kendall(logits: np.ndarray) -> np.ndarray:
+    """[H-1, N]: row h-1 is Kendall's tau-b between heads h-1 and h's logits over the C classes, equal to
+    ``scipy.stats.kendalltau(logits[h-1, n], logits[h, n])`` (its default variant, ties included): NaN where a
+    head's ranking is constant (tau undefined). Counted over the C(C-1)/2 class pairs, one class at a time
+    (pairs (i, j > i)) per chunk of samples, vectorised over heads and samples."""
+    n_heads, n_samples, n_classes = logits.shape
+    concordance = np.zeros((max(n_heads - 1, 0), n_samples), dtype=np.int64)  # concordant - discordant pairs
+    untied = np.zeros((n_heads, n_samples), dtype=np.int64)  # pairs not tied within each head
+    for chunk in _sample_chunks(logits.shape):
+        block = logits[:, chunk]
+        for i in range(n_classes - 1):
+            later, this = block[..., i + 1:], block[..., i:i + 1]
+            # sign(x_j - x_i) by comparisons (exact; no inf - inf)
+            sign = np.greater(later, this).view(np.int8) - np.less(later, this).view(np.int8)
+            concordance[:, chunk] += (sign[1:] * sign[:-1]).sum(axis=-1, dtype=np.int32)
+            untied[:, chunk] += np.count_nonzero(sign, axis=-1)
+    # scipy's expression, in this order: con_minus_dis / sqrt(tot - xtie) / sqrt(tot - ytie), x the earlier head.
+    # A constant head has no untied pair, so its concordance is 0 too: 0 / 0 gives scipy's NaN.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tau = concordance / np.sqrt(untied[:-1]) / np.sqrt(untied[1:])
+    return np.clip(tau, -1.0, 1.0)
+
+
+# The tolerance when a setting gives none: a middle value of paper A's grid for each agreement measure (§4.2:
+# nDCG loss below {0.001, 0.01, 0.05, 0.1, 0.15}; Kendall's tau above {0.7, 0.8, 0.9, 0.95}).
+DEFAULT_TOLERANCE = {"ndcg": 0.01, "kendall": 0.9}
+
+
+def _check_rank_parameters(name: str, agreement: Any, tolerance: Any) -> float:
+    """The tolerance to use (the agreement's default for None), or ValueError naming the bad parameter."""
+    if agreement not in RANK_AGREEMENTS:
+        raise ValueError(f"exit criterion {name!r}: agreement must be one of "
+                         f"{', '.join(map(repr, RANK_AGREEMENTS))}, got {agreement!r}")
+    if tolerance is None:
+        return DEFAULT_TOLERANCE[agreement]
+    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float, np.integer, np.floating)):
+        raise ValueError(f"exit criterion {name!r}: tolerance must be a number, got {tolerance!r}")
+    if agreement == "ndcg" and not 0 < tolerance <= 1:
+        raise ValueError(f"exit criterion {name!r}: tolerance (the largest nDCG loss 1 - nDCG that still agrees, "
+                         f"strictly) must be in (0, 1] for agreement 'ndcg', got {tolerance!r}")
+    if agreement == "kendall" and not -1 <= tolerance <= 1:
+        raise ValueError(f"exit criterion {name!r}: tolerance (the smallest Kendall's tau that agrees) must be in "
+                         f"[-1, 1] for agreement 'kendall', got {tolerance!r}")
+    return float(tolerance)
+
+
+def _rank_agreement(logits: np.ndarray, task: Task, agreement: str, tolerance: float) -> np.ndarray:
+    """[H, N] bool: head h's class ranking agrees with head h-1's (row 0 False)."""
+    agrees = np.zeros(logits.shape[:2], dtype=bool)
+    if agreement == "ndcg":
+        agrees[1:] = 1.0 - _consecutive_ndcg(logits, task) < tolerance
+    else:
+        with np.errstate(invalid="ignore"):  # an undefined tau (NaN) does not agree
+            agrees[1:] = _consecutive_kendall(logits) >= tolerance
+    return agrees
+
+
+@criterion("rank_patience")
+def rank_patience(logits: np.ndarray, task: Task, *, agreement: str = "ndcg", tolerance: float | None = None) -> np.ndarray:
+    """Rank-patience exiting (paper A §3, "the model is permitted to exit if the rank of class probabilities
+    remains adequately consistent across consecutive layers", and §4.2, Fig. 4). The score at head h is the
+    number of consecutive heads before h whose class ranking agrees with the next one's, as ``patience`` counts
+    identical predictions: 0 at the first head and wherever the agreement breaks. "score >= t" is "the ranking
+    stayed consistent for t heads", so the sweep's thresholds are the patiences t (paper A: t in {2, ..., 6}).
+
+    Head h agrees with head h-1 when (our readings of paper A, which gives no formula; ``tolerance`` None is
+    ``DEFAULT_TOLERANCE[agreement]``, a middle value of the paper's grid):
+
+    - ``agreement="ndcg"``: 1 - nDCG < ``tolerance``. Paper A's "nDCG scores values below {0.001, ..., 0.15}"
+      is read as the nDCG *loss* 1 - nDCG below the tolerance (nDCG itself near 0 would be no agreement). nDCG is
+      sklearn's ``ndcg_score(y_true=[head h-1's class probabilities], y_score=[head h's logits])``: the previous
+      head's probabilities (softmax for single-label, sigmoid for multi-label) are the relevances and the current
+      head's ranking is judged. Ties in the current head's logits are averaged as sklearn does by default.
+    - ``agreement="kendall"``: Kendall's tau-b (``scipy.stats.kendalltau``'s default) between the two heads'
+      logits over the C classes >= ``tolerance``, here the minimum correlation (paper A: {0.7, 0.8, 0.9, 0.95}).
+      A constant ranking (tau undefined) does not
+      agree. Logits rank classes as their probabilities do, without the ties of saturated probabilities.
+    """
+    tolerance = _check_rank_parameters("rank_patience", agreement, tolerance)
+    return _streak(_rank_agreement(logits, task, agreement, tolerance))
+
+
+@criterion("hybrid")
+def hybrid(logits: np.ndarray, task: Task, *, base: str = "confidence", agreement: str = "ndcg",
+           tolerance: float | None = None, patience: int = 2) -> np.ndarray:
+    """Hybrid exiting (paper A §3, after PCEE-BERT): the base criterion's score (the registered ``confidence``
+    or ``entropy``) where the ``rank_patience`` streak (same ``agreement`` and ``tolerance``) at that head is
+    >= ``patience``, and -inf elsewhere. "score >= t" is "confident (or low-entropy) enough AND the ranking
+    stayed consistent for ``patience`` heads": a head that meets the threshold still waits for a stable
+    ranking ("allowing the model to process additional layers before deciding to exit, even if the confidence
+    or entropy threshold has been met"), and the sweep runs over the base's thresholds. (Our reading of paper A:
+    PCEE-BERT itself counts consecutive confident layers; paper A makes the patience factor the rank's.)"""
+    if base not in HYBRID_BASES:
+        raise ValueError(f"exit criterion 'hybrid': base must be one of {', '.join(map(repr, HYBRID_BASES))}, "
+                         f"got {base!r}")
+    if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) or patience < 1:
+        raise ValueError(f"exit criterion 'hybrid': patience must be an integer >= 1, got {patience!r}")
+    tolerance = _check_rank_parameters("hybrid", agreement, tolerance)
+    streak = _streak(_rank_agreement(logits, task, agreement, tolerance))
+    return np.where(streak >= patience, CRITERIA.get(base)(logits, task), -np.inf)

@@ -18,7 +18,7 @@ import pandas as pd
 
 from eebench.exits.criteria import CRITERIA
 from eebench.io import LOGIT_CACHE, ResultFileError, read_npz, write_csv
-from eebench.tasks import TASKS, all_metrics
+from eebench.tasks import TASKS, all_metrics, task_parameter_names
 
 SWEEP_COLUMNS: tuple[str, ...] = ("threshold", "avg_exit_head", "flops_fraction")
 SPLITS: tuple[str, ...] = ("val", "test")
@@ -132,17 +132,27 @@ def _csv_value(value: Any) -> Any:
 
 
 def run_sweep(
-    logits_path: str | Path, criterion: str, out_path: str | Path, max_points: int | None = None
+    logits_path: str | Path, criterion: str, out_path: str | Path, max_points: int | None = None,
+    params: Mapping[str, Any] | None = None, name: str | None = None,
 ) -> pd.DataFrame:
-    """Sweep ``criterion`` over a logit cache's val and test splits and write one CSV (atomically).
+    """Sweep ``criterion`` (a registered criterion, called with ``params``) over a logit cache's val and test
+    splits and write one CSV (atomically).
 
-    Columns: every ``meta`` key (in the cache's order), ``criterion``, ``split``, then the :func:`sweep`
-    columns (``threshold, avg_exit_head, flops_fraction`` and the task's metrics: ``accuracy, f1`` for
+    Columns: every ``meta`` key (in the cache's order), ``criterion`` (``name``, the config's name of the
+    criterion with its parameters; default the registered name), ``split``, then the :func:`sweep` columns
+    (``threshold, avg_exit_head, flops_fraction`` and the task's metrics: ``accuracy, f1`` for
     classification, ``mse`` for regression).
     """
     score = CRITERIA.get(criterion)
+    params = dict(params or {})
     cache = load_cache(logits_path)
-    task = cache["task"]
+    # A setting's task parameters (a softmax multi-label model's positive threshold) configure the cache's task,
+    # which decides both the criterion's positive labels and the performance; the rest are the criterion's.
+    task_params = {key: params.pop(key) for key in list(params) if key in task_parameter_names()}
+    try:
+        task = cache["task"].configured(**task_params)
+    except TypeError as error:
+        raise TypeError(f"{logits_path}: {error}") from None
     identity = {key: _csv_value(value) for key, value in cache["meta"].items()}
     clashes = [key for key in identity if key in (*SWEEP_COLUMNS, *all_metrics(), "criterion", "split")]
     if clashes:
@@ -151,13 +161,13 @@ def run_sweep(
     for split in SPLITS:
         logits, labels = cache[f"{split}_logits"], cache[f"{split}_labels"]
         frame = sweep(
-            score(logits, task),
+            score(logits, task, **params),
             task.performance(logits, labels),
             cache["head_flops"],
             cache["backbone_flops"],
             max_points=max_points,
         )
-        labels_of_rows = {**identity, "criterion": criterion, "split": split}
+        labels_of_rows = {**identity, "criterion": name or criterion, "split": split}
         frames.append(frame.assign(**labels_of_rows)[[*labels_of_rows, *frame.columns]])
     result = pd.concat(frames, ignore_index=True)
     write_csv(out_path, result)

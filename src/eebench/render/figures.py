@@ -6,7 +6,7 @@ global figure state behind in long-running workflow processes.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import matplotlib
 
@@ -21,7 +21,7 @@ from eebench.io import BEE_CSV, SWEEP_CSV, atomic_path, read_csv, write_csv  # n
 from eebench.metrics import BUDGET_TOLERANCE, budget_performance  # noqa: E402
 from eebench.registry import Registry  # noqa: E402
 from eebench.tasks import display_scale  # noqa: E402
-from eebench.render.base import reads, regime_label  # noqa: E402
+from eebench.render.base import RunKey, reads, regime_label  # noqa: E402
 
 FigureFn = Callable[..., tuple[Figure, pd.DataFrame]]
 FIGURES: Registry[FigureFn] = Registry("figure")
@@ -41,12 +41,19 @@ def _legend_label(model: str, tasks: dict[str, str] | None) -> str:
     return model
 
 
+def _bee_runs(spec) -> list[RunKey]:
+    """A B_EE figure's runs: every model of its lines (or of ``models``) under its regime and criterion."""
+    models = [m for line in spec["lines"] for m in line["models"]] if "lines" in spec else list(spec["models"])
+    return [RunKey(model, spec["regime"], spec["criterion"]) for model in dict.fromkeys(models)]
+
+
 @FIGURES.register("bee")
-@reads("bee")
+@reads("bee", _bee_runs)
 def bee(
     frame: pd.DataFrame,
     *,
     models: Sequence[str] | None = None,
+    lines: Sequence[Mapping[str, Any]] | None = None,
     regime: str | None = None,
     criterion: str | None = None,
     metrics: Sequence[str] = ("accuracy", "f1"),
@@ -54,16 +61,25 @@ def bee(
     tasks: dict[str, str] | None = None,
     model_descriptions: dict[str, str] | None = None,
 ) -> tuple[Figure, pd.DataFrame]:
-    """B_EE per exit head, one subplot per metric and one line per model setting, like paper A Fig. 3 (where
-    the settings are a single- and a multi-label dataset).
+    """B_EE per exit head, one subplot per metric, like paper A Figs 2-3: one line per model setting
+    (``models``), or per group of settings (``lines: [{label, models}]``), e.g. the same data trained with
+    several learning rates, pooled as paper A does ("mean benefits and standard deviations from experiments
+    with different hyperparameters").
 
-    y is B_EE in percentage points (an MSE as computed), mean ± sample std (ddof=1) over seeds; NaN values are
-    dropped and the remaining count is ``n_seeds``. The dashed line at zero separates a favourable from an unfavourable
-    trade-off. ``models``, ``regime`` and ``criterion`` select the runs (in that order of lines) when the frame
-    holds more; ``tasks`` maps model -> e.g. "single-label"/"multi-label" for the legend.
-    ``numbers`` has columns model, metric, head, mean, std, n_seeds.
+    y is B_EE in percentage points (an MSE as computed), mean ± sample std (ddof=1) over the line's values
+    (every seed of every setting in it); NaN values are dropped and the remaining count is ``n_values``. The
+    dashed line at zero separates a favourable from an unfavourable trade-off. ``regime`` and ``criterion``
+    select the runs when the frame holds more; ``tasks`` maps a line -> e.g. "single-label"/"multi-label" for
+    the legend. ``numbers`` has columns line, metric, head, mean, std, n_values.
     """
-    del model_descriptions  # the legend names the models; their settings are in the config
+    del model_descriptions  # the legend names the lines; their settings are in the config
+    if lines is not None and models is not None:
+        raise ValueError("give the B_EE figure's lines either as models= (one each) or as lines=, not both")
+    if lines is not None:
+        line_of = {model: str(line["label"]) for line in lines for model in line["models"]}
+        if len(line_of) != sum(len(line["models"]) for line in lines):
+            raise ValueError("a model setting is in two lines of the B_EE figure")
+        models = list(line_of)
     metrics = list(metrics)
     for column, wanted in (("criterion", criterion), ("regime", regime)):
         if wanted is not None:
@@ -83,27 +99,29 @@ def bee(
             "(pass regime= and criterion=, or restrict the input files)"
         )
 
-    order = list(models) if models is not None else list(pd.unique(frame["model"]))
+    if lines is None:
+        line_of = {model: model for model in (models if models is not None else pd.unique(frame["model"]))}
+    order = list(dict.fromkeys(line_of.values()))
     values = frame.dropna(subset=["B_EE"]).assign(
         B_EE=lambda f: f["B_EE"] * f["metric"].map(display_scale),
-        # Categoricals keep models in the requested order (else of appearance) and metrics as requested.
-        model=lambda f: pd.Categorical(f["model"], categories=order),
+        # Categoricals keep lines in the requested order (else of appearance) and metrics as requested.
+        line=lambda f: pd.Categorical(f["model"].map(line_of), categories=order),
         metric=lambda f: pd.Categorical(f["metric"], categories=metrics),
     )
     numbers = (
-        values.groupby(["model", "metric", "head"], observed=True)["B_EE"]
-        .agg(mean="mean", std=lambda s: s.std(ddof=1), n_seeds="count")
+        values.groupby(["line", "metric", "head"], observed=True)["B_EE"]
+        .agg(mean="mean", std=lambda s: s.std(ddof=1), n_values="count")
         .reset_index()
-        .astype({"model": str, "metric": str})
+        .astype({"line": str, "metric": str})
     )
 
     fig = Figure(figsize=(4.0 * len(metrics), 3.2), layout="constrained")
     axes = fig.subplots(1, len(metrics), squeeze=False, sharey=True)[0]
     for ax, metric in zip(axes, metrics):
-        for model, line in numbers[numbers["metric"] == metric].groupby("model", sort=False):
+        for name, points in numbers[numbers["metric"] == metric].groupby("line", sort=False):
             ax.errorbar(
-                line["head"], line["mean"], yerr=line["std"].fillna(0.0),
-                marker="o", markersize=3, capsize=3, label=_legend_label(str(model), tasks),
+                points["head"], points["mean"], yerr=points["std"].fillna(0.0),
+                marker="o", markersize=3, capsize=3, label=_legend_label(str(name), tasks),
             )
         ax.axhline(0.0, color="black", linestyle="--", linewidth=0.8)
         ax.set_title(_METRIC_TITLES.get(metric, metric))
