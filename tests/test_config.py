@@ -299,6 +299,15 @@ def test_a_model_may_train_softmax_heads_on_multi_label_data_and_criteria_set_th
         ee.check_config(config)
     config["criteria"]["entropy_t03"]["positive_threshold"] = 0.3
     config["models"]["soft"]["dataset"] = "digits"
-    with pytest.raises(ee.ConfigError, match="models.soft.task: 'multi_label_softmax' cannot learn dataset "
-                                             "'digits''s labels \\(a single_label task\\); choose one of: single_label"):
+    with pytest.raises(ee.ConfigError, match="models.soft.task: 'multi_label_softmax' cannot learn dataset 'digits''s "
+                                             "labels \\(a single_label task\\); choose one of: single_label"):
+        ee.check_config(config)
+
+
+def test_a_learned_exit_setting_is_checked_too():
+    config = _digits_config(criteria={"learned": {"criterion": "learned_exit", "loss": "bce", "alpha": 0.3}})
+    config["tables"]["t"]["criterion"] = "learned"
+    ee.check_config(config)
+    config["criteria"]["learned"]["loss"] = "huber"
+    with pytest.raises(ee.ConfigError, match="criteria.learned: exit criterion 'learned_exit': loss must be one of"):
         ee.check_config(config)

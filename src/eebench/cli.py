@@ -161,7 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 ("train-static-head", cmd_train_static_head, "train one static per-head baseline")):
         p = add(name, handler, help)
         p.add_argument("--data", required=True, help="prepared dataset (.npz)")
-        p.add_argument("--model", type=_json, required=True, help='JSON: {"backbone", "params", "ic", "placement"[, "task"]}')
+        p.add_argument("--model", type=_json, required=True,
+                       help='JSON: {"backbone", "params", "ic", "placement"[, "task"]}')
         p.add_argument("--training", type=_json, default={}, help="JSON training settings (TrainingConfig)")
         p.add_argument("--meta", type=_json, default=None,
                        help='JSON names recorded with the run, e.g. {"model": "cnn_mlp", "dataset": "digits"}')

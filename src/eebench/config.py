@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import inspect
 import json
 import shlex
 from pathlib import Path
@@ -126,8 +127,8 @@ def expand_includes(config: dict[str, Any]) -> dict[str, Any]:
     one Snakemake run plans (or runs) all of them, e.g. every paper-scale config together. Each file stays what
     it was alone: its global ``training:`` and per-rule ``resources:`` are made each of its models' own, its
     budgets each of its tables' and figures' own. Names shared between files must mean the same setting (the
-    first file's resources are kept), and output names must be unique; the suite's own keys (``seeds``, ``sweep``, ``budgets``, ``resources``) apply
-    to every file, which must agree with them. Without ``include`` the config is returned unchanged."""
+    first file's resources are kept), and output names must be unique; the suite's own keys (``seeds``,
+    ``sweep``, ``budgets``, ``resources``) apply to every file, which must agree with them. Without ``include`` the config is returned unchanged."""
     if "include" not in config:
         return config
     merged = {key: copy.deepcopy(value) for key, value in config.items() if key != "include"}
@@ -402,6 +403,9 @@ def _check_criteria(config: dict[str, Any]) -> None:
         if task_params:  # e.g. positive_threshold: checked by the task that takes it
             task = next(t for t in TASKS if task_params.keys() <= TASKS.get(t).parameters.keys())
         logits = np.zeros((2, 3, 1 if task == "regression" else 4), dtype=np.float32)
+        if CRITERIA.get(registered).learns:  # checked on a tiny fit of one step
+            labels = np.zeros(TASKS.get(task).label_shape(logits.shape), dtype=np.int64)
+            params = {**params, "fit_on": (logits, labels), "epochs": 1}
         try:
             CRITERIA.get(registered)(logits, TASKS.get(task).configured(**task_params), **params)
         except (TypeError, ValueError, StopIteration) as error:
@@ -425,8 +429,11 @@ def render_spec(config: dict[str, Any], section: str, name: str) -> dict[str, An
     if section == "tables":
         entry.setdefault("caption", "")
         entry.setdefault("label", "")
-    if renderer(section, config[section][name]["kind"]).reads in ("budgets", "sweeps"):
+    render = renderer(section, config[section][name]["kind"])
+    takes = inspect.signature(render).parameters
+    if render.reads == "budgets" or "rule" in takes:  # tables' engine reads both; figures that take them
         entry.setdefault("rule", "best")
+    if render.reads == "budgets" or "budgets" in takes:
         entry.setdefault("budgets", list(config.get("budgets", [0.25, 0.5, 0.75, 1.0])))
     models = _resolved(config)  # read only
     shown = dict.fromkeys(run.model for run in render_runs(config, section, name))

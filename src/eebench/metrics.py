@@ -185,6 +185,20 @@ def budget_performance(
     return pd.DataFrame(table)
 
 
+def speedup_area(sweep_df: pd.DataFrame, metric: str) -> float:
+    """The area under a criterion's performance-speed-up curve (paper A §3: "The effectiveness of a strategy is
+    indicated by the area under this curve; the larger the area, the more effective the strategy"): the
+    trapezoid integral of ``metric`` over the speed-up 1 / flops_fraction of every operating point of one
+    split. Every threshold criterion's sweep of a model runs from all samples at the first head to all at the
+    last, so its curves span the same speed-ups and their areas compare (a learned exit, one point, has
+    none)."""
+    _require_columns(sweep_df, ["flops_fraction", metric])
+    _require_one_split(sweep_df)
+    speedup = 1.0 / sweep_df["flops_fraction"].to_numpy(dtype=float)
+    order = np.argsort(speedup, kind="stable")
+    return float(np.trapezoid(sweep_df[metric].to_numpy(dtype=float)[order], speedup[order]))
+
+
 def e_closest(sweep_df: pd.DataFrame, head: int, metric: str):
     """Index label of the operating point whose avg_exit_head is closest to ``head`` (1-based): paper A's
     E_closest(h_j) = argmin_E |E - h_j|. Ties (equal distance within 1e-9, e.g. E = 1.5 and 2.5 for head 2,

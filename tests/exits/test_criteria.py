@@ -22,6 +22,15 @@ def test_paper_criteria_are_registered():
     assert {"confidence", "entropy"} <= set(CRITERIA.names())
 
 
+def score(name, logits, task):
+    """A criterion's scores; one that learns is fitted on the same logits with arbitrary labels."""
+    if not CRITERIA.get(name).learns:
+        return CRITERIA.get(name)(logits, task)
+    labels = (np.zeros(logits.shape[1:], dtype=np.uint8) if task.startswith("multi")
+              else np.arange(logits.shape[1]) % logits.shape[2])
+    return CRITERIA.get(name)(logits, task, fit_on=(logits, labels), epochs=5)
+
+
 @pytest.mark.parametrize("task", ["single_label", "multi_label"])
 @pytest.mark.parametrize("name", CLASSIFICATION_CRITERIA)
 def test_every_criterion_gives_finite_unit_scores_per_head_and_sample(name, task):
@@ -30,7 +39,7 @@ def test_every_criterion_gives_finite_unit_scores_per_head_and_sample(name, task
     for values in (logits, extreme):
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # overflow or log(0) would warn
-            scores = CRITERIA.get(name)(values, task)
+            scores = score(name, values, task)
         assert scores.shape == values.shape[:2]
         if name == "hybrid":  # -inf until the ranking has stayed stable for `patience` heads
             assert (np.isfinite(scores) | np.isneginf(scores)).all()
@@ -38,7 +47,7 @@ def test_every_criterion_gives_finite_unit_scores_per_head_and_sample(name, task
         assert np.isfinite(scores).all() and (scores >= 0).all()
         if name in HEAD_COUNTS:
             assert (scores == np.round(scores)).all() and (scores <= values.shape[0] - 1).all()
-        else:  # probabilities or 1 - entropies (hybrid's finite scores are its base's)
+        else:  # probabilities or 1 - entropies (hybrid's finite scores are its base's; a learned exit's)
             assert (scores <= 1 + 1e-6).all()
 
 
@@ -47,13 +56,14 @@ def test_criteria_are_pure(name):
     logits = random_logits(1)
     before = logits.copy()
     for task in CRITERIA.get(name).applies_to:
-        CRITERIA.get(name)(logits[..., :1] if task == "regression" else logits, task)
+        score(name, logits[..., :1] if task == "regression" else logits, task)
     np.testing.assert_array_equal(logits, before)
 
 
 def test_confidence_single_label_is_max_softmax():
     logits = random_logits(2)
-    np.testing.assert_allclose(CRITERIA.get("confidence")(logits, "single_label"), softmax(logits, axis=-1).max(-1), rtol=1e-6)
+    np.testing.assert_allclose(CRITERIA.get("confidence")(logits, "single_label"), softmax(logits, axis=-1).max(-1),
+                               rtol=1e-6)
 
 
 def test_confidence_single_label_hand_computed():

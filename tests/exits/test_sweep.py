@@ -171,7 +171,13 @@ def test_run_sweep_writes_both_splits_with_identity_columns(tmp_path, criterion,
     assert len(returned) == len(frame)
     test = frame[frame["split"] == "test"].reset_index(drop=True)
     logits, labels = arrays["test_logits"], arrays["test_labels"]
-    expected = sweep(CRITERIA.get(criterion)(logits, task), per_sample_performance(logits, labels, task),
+    fit_on = (arrays["val_logits"], arrays["val_labels"]) if CRITERIA.get(criterion).learns else None
+    if fit_on is not None:  # fitted once on val, applied to val and test together
+        both = CRITERIA.get(criterion)(np.concatenate([fit_on[0], logits], axis=1), task, fit_on=fit_on)
+        scores = both[:, fit_on[0].shape[1]:]
+    else:
+        scores = CRITERIA.get(criterion)(logits, task)
+    expected = sweep(scores, per_sample_performance(logits, labels, task),
                      np.arange(1.0, 4.0), 3.0)
     pd.testing.assert_frame_equal(test[expected.columns], expected, check_exact=True)  # floats round-trip
 

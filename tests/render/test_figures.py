@@ -40,7 +40,7 @@ def bee_frame() -> pd.DataFrame:
 
 def test_numbers_frame() -> None:
     fig, numbers = FIGURES.get("bee")(bee_frame(), tasks=TASKS, title="B_EE")
-    assert list(numbers.columns) == ["line", "metric", "head", "mean", "std", "n_values"]
+    assert list(numbers.columns) == ["line", "metric", "head", "mean", "std", "n_values", "p_below_first"]
     assert list(numbers["line"]) == ["imagenet"] * 6 + ["voc"] * 6
     assert list(numbers["metric"]) == (["accuracy"] * 3 + ["f1"] * 3) * 2
     assert list(numbers["head"]) == [1, 2, 3] * 4
@@ -114,3 +114,50 @@ def test_render_figure_writes_pdf_png_csv(tmp_path) -> None:
     assert image.ndim == 3 and image.shape[0] > 0 and image.shape[1] > 0
     _, numbers = FIGURES.get("bee")(frame, tasks=TASKS)
     pd.testing.assert_frame_equal(pd.read_csv(out.with_suffix(".csv")), numbers, check_dtype=False)
+
+
+def test_p_below_first_is_a_one_sided_mann_whitney_u_over_every_value_of_the_line() -> None:
+    from scipy.stats import mannwhitneyu
+
+    frame = bee_frame()
+    _, numbers = FIGURES.get("bee")(frame, models=["imagenet", "voc"], metrics=("accuracy",))
+    own = frame.query("model == 'voc' and metric == 'accuracy'")["B_EE"].dropna() * 100
+    first = frame.query("model == 'imagenet' and metric == 'accuracy'")["B_EE"].dropna() * 100
+    expected = mannwhitneyu(own, first, alternative="less").pvalue
+    assert numbers.loc[numbers["line"] == "voc", "p_below_first"].tolist() == pytest.approx([expected] * 3)
+    assert numbers.loc[numbers["line"] == "imagenet", "p_below_first"].isna().all()
+    assert expected < 0.5  # voc's benefits are the smaller ones here
+
+
+def test_a_line_may_name_its_own_criterion() -> None:
+    frame = pd.concat([bee_frame(), bee_frame().query("model == 'voc'").assign(
+        criterion="entropy", B_EE=lambda f: f["B_EE"] - 0.05)])
+    lines = [{"label": "confidence", "models": ["voc"]},
+             {"label": "entropy", "models": ["voc"], "criterion": "entropy"}]
+    _, numbers = FIGURES.get("bee")(frame, lines=lines, criterion="confidence", metrics=("accuracy",))
+    row = numbers.set_index(["line", "head"])
+    assert row.loc[("entropy", 1), "mean"] == pytest.approx(row.loc[("confidence", 1), "mean"] - 5.0)
+    spec = {"lines": lines, "criterion": "confidence", "regime": "joint"}
+    assert [(r.model, r.criterion) for r in FIGURES.get("bee").runs(spec)] == [("voc", "confidence"),
+                                                                                ("voc", "entropy")]
+
+
+def test_speedup_curves_report_each_criterions_area_per_seed() -> None:
+    from eebench.metrics import speedup_area
+
+    def rows(criterion, seed, accuracy):
+        return pd.DataFrame({"model": "m", "regime": "joint", "criterion": criterion, "seed": seed, "split": "test",
+                             "flops_fraction": [1.0, 0.5, 0.25], "accuracy": accuracy})
+
+    frame = pd.concat([rows("confidence", 0, [0.9, 0.8, 0.5]), rows("confidence", 1, [0.9, 0.7, 0.5]),
+                       rows("entropy", 0, [0.9, 0.6, 0.4]), rows("entropy", 1, [0.9, 0.6, 0.4])])
+    # speed-ups 1, 2, 4: trapezoids (0.9 + 0.8) / 2 * 1 + (0.8 + 0.5) / 2 * 2 = 2.15 (seed 0), 2.0 (seed 1)
+    assert speedup_area(rows("confidence", 0, [0.9, 0.8, 0.5]), "accuracy") == pytest.approx(2.15)
+    _, numbers = FIGURES.get("speedup_curves")(frame, model="m", regime="joint", criteria=["confidence", "entropy"])
+    by = numbers.set_index("criterion")
+    assert by.loc["confidence", "area_mean"] == pytest.approx(207.5)  # percent
+    assert by.loc["confidence", "area_std"] == pytest.approx(np.std([215.0, 200.0], ddof=1))
+    assert by.loc["entropy", "area_mean"] == pytest.approx(100 * ((0.9 + 0.6) / 2 + (0.6 + 0.4)))
+    assert by.loc["confidence", "area_mean"] > by.loc["entropy", "area_mean"]
+    with pytest.raises(ValueError, match="'patience' of m/joint has no test rows"):
+        FIGURES.get("speedup_curves")(frame, model="m", regime="joint", criteria=["patience"])

@@ -168,9 +168,24 @@ def test_default_dag_renders_the_bee_figure(default_run):
     for suffix in (".pdf", ".png"):
         assert (default_run / f"paper/figures/bee{suffix}").stat().st_size > 1000
     numbers = pd.read_csv(default_run / "paper/figures/bee.csv")
-    assert set(numbers["model"]) == {"cnn", "cnn_composite"}
+    assert set(numbers["line"]) == {"cnn", "cnn_composite"}
     assert set(numbers["metric"]) == {"accuracy", "f1"}
     assert sorted(numbers["head"].unique()) == [1, 2, 3, 4]
+
+
+@pytest.mark.slow
+def test_default_dag_compares_the_exit_strategies_of_paper_a(default_run):
+    """Figs 4-5 in miniature: B_EE per head of every strategy, and each strategy's performance-speed-up area."""
+    numbers = pd.read_csv(default_run / "paper/figures/exit_strategies.csv")
+    assert list(pd.unique(numbers["line"])) == ["Confidence", "Entropy", "Rank-patience (nDCG)",
+                                               "Rank-patience (Kendall)", "Hybrid (confidence + nDCG)", "Learned exit"]
+    assert numbers.loc[numbers["line"] == "Confidence", "p_below_first"].isna().all()
+    assert numbers.loc[numbers["line"] != "Confidence", "p_below_first"].between(0, 1).all()
+    areas = pd.read_csv(default_run / "paper/figures/exit_strategy_areas.csv").set_index("criterion")
+    assert list(areas.index) == ["confidence", "entropy", "rank_ndcg", "rank_kendall", "hybrid_confidence", "learned"]
+    assert (areas["n_seeds"] == 3).all() and (areas["area_mean"] > 0).all()
+    for stem in ("exit_strategies", "exit_strategy_areas"):
+        assert (default_run / f"paper/figures/{stem}.png").stat().st_size > 1000
 
 
 @pytest.mark.slow
@@ -178,7 +193,8 @@ def test_default_is_a_real_trade_off(default_run):
     """The last exit must beat the first by at least 5 points, so exiting early costs something."""
     for seed in (0, 1, 2):
         cache = np.load(default_run / f"results/logits/cnn/joint/seed{seed}.npz")
-        accuracy = per_sample_performance(cache["test_logits"], cache["test_labels"], "single_label")["accuracy"].mean(1)
+        performance = per_sample_performance(cache["test_logits"], cache["test_labels"], "single_label")
+        accuracy = performance["accuracy"].mean(1)
         assert accuracy[-1] - accuracy[0] >= 0.05, accuracy
 
 
@@ -193,7 +209,8 @@ def test_editing_rendering_code_reruns_rendering_only(default_run):
         counts = job_counts(snakemake(default_run, "--dry-run").stdout)
     finally:
         render_module.write_bytes(original)
-    tables, figures = len(yaml.safe_load((REPO / "config.yaml").read_text())["tables"]), 2
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    tables, figures = len(config["tables"]), len(config["figures"])
     assert counts == {"render_figure": figures, "render_table": tables, "all": 1, "total": tables + figures + 1}
 
 

@@ -570,12 +570,17 @@ class Voc2007(DatasetEntry):
         return DatasetInfo("voc2007", len(VOC_CLASSES), self.task, (3, image_size, image_size)), arrays
 
     def load(self, prepared: Mapping[str, np.ndarray], split: str, augment: bool) -> Dataset:
-        from torchvision import transforms
+        return multi_label_images(prepared, split, augment)
 
-        size = DatasetInfo.from_json(str(prepared["info"])).input_shape[-1]
-        # A plain resize, not a random crop: cropping can cut out a labelled object and make its label wrong.
-        steps: list[Callable] = [transforms.Resize((size, size))]
-        if augment:
-            steps.append(transforms.RandomHorizontalFlip())
-        steps += [transforms.ToTensor(), transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
-        return image_files(prepared, split, transforms.Compose(steps))
+
+def multi_label_images(prepared: Mapping[str, np.ndarray], split: str, augment: bool) -> Dataset:
+    """The images of a multi-label split, resized to the prepared size; flipped at random when augmenting.
+    A plain resize, not a random crop: cropping can cut out a labelled object and make its label wrong."""
+    from torchvision import transforms
+
+    size = DatasetInfo.from_json(str(prepared["info"])).input_shape[-1]
+    steps: list[Callable] = [transforms.Resize((size, size))]
+    if augment:
+        steps.append(transforms.RandomHorizontalFlip())
+    steps += [transforms.ToTensor(), transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
+    return image_files(prepared, split, transforms.Compose(steps))

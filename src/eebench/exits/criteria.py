@@ -23,14 +23,20 @@ CRITERIA: Registry[Criterion] = Registry("criterion")
 CLASSIFICATION = ("single_label", "multi_label", "multi_label_softmax")
 
 
-def criterion(name: str, tasks: tuple[str, ...] = CLASSIFICATION) -> Callable[[Criterion], Criterion]:
+def criterion(name: str, tasks: tuple[str, ...] = CLASSIFICATION,
+              learns: bool = False) -> Callable[[Criterion], Criterion]:
     """Register a criterion for the tasks it is defined on (``applies_to``, checked at DAG build and on call).
     Its parameters, if any, are keyword-only and typed, with defaults: they are the keys a config's named
-    criterion may set (``parameters``), as a dataset's ``prepare`` parameters are its config keys."""
+    criterion may set (``parameters``), as a dataset's ``prepare`` parameters are its config keys.
+
+    A criterion that ``learns`` (the learned exit) is fitted on labelled logits given as ``fit_on=(logits,
+    labels)`` (the sweep passes the validation split) and scores ``logits`` with what it learnt; the others
+    ignore ``fit_on``."""
 
     def register(score: Criterion) -> Criterion:
         @functools.wraps(score)
-        def checked(logits: np.ndarray, task: str | Task, **params: Any) -> np.ndarray:
+        def checked(logits: np.ndarray, task: str | Task, fit_on: tuple[np.ndarray, np.ndarray] | None = None,
+                    **params: Any) -> np.ndarray:
             task = task_of(task)
             if task.name not in tasks:
                 raise ValueError(f"exit criterion {name!r} is defined for {', '.join(tasks)} outputs, not "
@@ -39,9 +45,14 @@ def criterion(name: str, tasks: tuple[str, ...] = CLASSIFICATION) -> Callable[[C
             if unknown:
                 raise TypeError(f"exit criterion {name!r}: unknown parameter {unknown[0]!r}; accepted: "
                                 f"{', '.join(parameters(name)) or 'none'}")
-            return score(np.asarray(logits), task, **params)
+            if not learns:
+                return score(np.asarray(logits), task, **params)
+            if fit_on is None:
+                raise ValueError(f"exit criterion {name!r} learns from labelled logits: pass fit_on=(logits, "
+                                 f"labels)")
+            return score(np.asarray(logits), task, fit_on=fit_on, **params)
 
-        checked.applies_to = tasks
+        checked.applies_to, checked.learns = tasks, learns
         return CRITERIA.register(name, checked)
 
     return register
@@ -56,7 +67,8 @@ def parameters(name: str) -> dict[str, inspect.Parameter]:
 def _parameters(name: str) -> tuple[tuple[str, inspect.Parameter], ...]:
     # Read once per criterion: the check runs on every call, and real exiting calls per sample and head.
     signature = inspect.signature(CRITERIA.get(name).__wrapped__)
-    return tuple((p.name, p) for p in signature.parameters.values() if p.kind is inspect.Parameter.KEYWORD_ONLY)
+    return tuple((p.name, p) for p in signature.parameters.values()
+                 if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name != "fit_on")
 
 
 def applicable(task: str) -> list[str]:
@@ -258,7 +270,8 @@ def _rank_agreement(logits: np.ndarray, task: Task, agreement: str, tolerance: f
 
 
 @criterion("rank_patience")
-def rank_patience(logits: np.ndarray, task: Task, *, agreement: str = "ndcg", tolerance: float | None = None) -> np.ndarray:
+def rank_patience(logits: np.ndarray, task: Task, *, agreement: str = "ndcg",
+                  tolerance: float | None = None) -> np.ndarray:
     """Rank-patience exiting (paper A §3, "the model is permitted to exit if the rank of class probabilities
     remains adequately consistent across consecutive layers", and §4.2, Fig. 4). The score at head h is the
     number of consecutive heads before h whose class ranking agrees with the next one's, as ``patience`` counts
@@ -300,3 +313,7 @@ def hybrid(logits: np.ndarray, task: Task, *, base: str = "confidence", agreemen
     tolerance = _check_rank_parameters("hybrid", agreement, tolerance)
     streak = _streak(_rank_agreement(logits, task, agreement, tolerance))
     return np.where(streak >= patience, CRITERIA.get(base)(logits, task), -np.inf)
+
+
+# Registers learned_exit, which is defined with `criterion` above.
+from eebench.exits import learned as _learned  # noqa: E402,F401

@@ -157,11 +157,18 @@ def run_sweep(
     clashes = [key for key in identity if key in (*SWEEP_COLUMNS, *all_metrics(), "criterion", "split")]
     if clashes:
         raise ValueError(f"{logits_path}: meta key(s) {', '.join(clashes)} clash with sweep columns")
+    scores = {split: None for split in SPLITS}
+    if getattr(score, "learns", False):
+        # Fitted once, on the validation split, and applied to both (one call, so one fit).
+        joint = score(np.concatenate([cache[f"{split}_logits"] for split in SPLITS], axis=1), task,
+                      fit_on=(cache["val_logits"], cache["val_labels"]), **params)
+        edges = np.cumsum([cache[f"{split}_logits"].shape[1] for split in SPLITS])[:-1]
+        scores = dict(zip(SPLITS, np.split(joint, edges, axis=1)))
     frames = []
     for split in SPLITS:
         logits, labels = cache[f"{split}_logits"], cache[f"{split}_labels"]
         frame = sweep(
-            score(logits, task, **params),
+            score(logits, task, **params) if scores[split] is None else scores[split],
             task.performance(logits, labels),
             cache["head_flops"],
             cache["backbone_flops"],

@@ -18,7 +18,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from eebench.io import BEE_CSV, SWEEP_CSV, atomic_path, read_csv, write_csv  # noqa: E402
-from eebench.metrics import BUDGET_TOLERANCE, budget_performance  # noqa: E402
+from eebench.metrics import BUDGET_TOLERANCE, budget_performance, speedup_area  # noqa: E402
 from eebench.registry import Registry  # noqa: E402
 from eebench.tasks import display_scale  # noqa: E402
 from eebench.render.base import RunKey, reads, regime_label  # noqa: E402
@@ -41,10 +41,42 @@ def _legend_label(model: str, tasks: dict[str, str] | None) -> str:
     return model
 
 
+def _line_runs(spec: Mapping[str, Any]) -> dict[tuple[str, str], str]:
+    """(model, criterion) -> line label of a B_EE figure: one line per model (``models``), or per entry of
+    ``lines: [{label, models, criterion}]`` (a line's criterion overrides the figure's)."""
+    if "lines" not in spec:
+        return {(model, spec["criterion"]): model for model in spec["models"]}
+    runs: dict[tuple[str, str], str] = {}
+    for line in spec["lines"]:
+        for model in line["models"]:
+            key = (model, line.get("criterion", spec["criterion"]))
+            if key in runs:
+                raise ValueError(f"model {key[0]!r} under criterion {key[1]!r} is in two lines of the B_EE figure")
+            runs[key] = str(line["label"])
+    return runs
+
+
+def _p_below_first(values: pd.DataFrame, order: list[str]) -> dict[tuple[str, str], float]:
+    """Per (line, metric): the p-value of paper A's "significantly less" (§4.2, "p <= 0.05"): a one-sided
+    Mann-Whitney U test (scipy.stats.mannwhitneyu, alternative "less") that the line's B_EE values (every head,
+    setting and seed) lie below the first line's. Rank-based, because B_EE values are bounded differences of
+    accuracies, far from normal, and the lines' values are independent samples (different data or models),
+    not pairs. {(line, metric): p}; the first line has none."""
+    from scipy.stats import mannwhitneyu
+
+    p: dict[tuple[str, str], float] = {}
+    for metric, rows in values.groupby("metric"):
+        first = rows.loc[rows["line"] == order[0], "B_EE"].to_numpy()
+        for line in order[1:]:
+            own = rows.loc[rows["line"] == line, "B_EE"].to_numpy()
+            p[(line, metric)] = (float(mannwhitneyu(own, first, alternative="less").pvalue)
+                                 if len(own) and len(first) else np.nan)
+    return p
+
+
 def _bee_runs(spec) -> list[RunKey]:
-    """A B_EE figure's runs: every model of its lines (or of ``models``) under its regime and criterion."""
-    models = [m for line in spec["lines"] for m in line["models"]] if "lines" in spec else list(spec["models"])
-    return [RunKey(model, spec["regime"], spec["criterion"]) for model in dict.fromkeys(models)]
+    """A B_EE figure's runs: every (model, criterion) of its lines under its regime."""
+    return [RunKey(model, spec["regime"], criterion) for model, criterion in _line_runs(spec)]
 
 
 @FIGURES.register("bee")
@@ -75,37 +107,42 @@ def bee(
     del model_descriptions  # the legend names the lines; their settings are in the config
     if lines is not None and models is not None:
         raise ValueError("give the B_EE figure's lines either as models= (one each) or as lines=, not both")
-    if lines is not None:
-        line_of = {model: str(line["label"]) for line in lines for model in line["models"]}
-        if len(line_of) != sum(len(line["models"]) for line in lines):
-            raise ValueError("a model setting is in two lines of the B_EE figure")
-        models = list(line_of)
+    if regime is not None:
+        frame = frame[frame["regime"] == regime]
+    if criterion is None and (lines is None or any("criterion" not in line for line in lines)):
+        criteria = pd.unique(frame["criterion"])  # the frame's only criterion, if it has one
+        if len(criteria) > 1:
+            raise ValueError("several rows per (model, metric, head, seed); the frame mixes criteria "
+                             "(pass criterion=, or restrict the input files)")
+        criterion = criteria[0] if len(criteria) else None
+    if lines is None:
+        models = list(models) if models is not None else list(pd.unique(frame["model"]))
+        line_of = {(model, criterion): model for model in models}
+    else:
+        line_of = _line_runs({"lines": lines, "criterion": criterion})
+    present = set(zip(frame["model"], frame["criterion"]))
+    absent = [model if name == criterion else f"{model} ({name})"
+              for model, name in line_of if (model, name) not in present]
+    if absent:
+        raise ValueError(f"model(s) {', '.join(map(repr, absent))} absent from the B_EE frame")
+    frame = frame.assign(line=[line_of.get(key) for key in zip(frame["model"], frame["criterion"])])
+    frame = frame.dropna(subset=["line"])
     metrics = list(metrics)
-    for column, wanted in (("criterion", criterion), ("regime", regime)):
-        if wanted is not None:
-            frame = frame[frame[column] == wanted]
-    if models is not None:
-        absent = [model for model in models if model not in set(frame["model"])]
-        if absent:
-            raise ValueError(f"model(s) {', '.join(map(repr, absent))} absent from the B_EE frame")
-        frame = frame[frame["model"].isin(models)]
     frame = frame[frame["metric"].isin(metrics)]
     absent = [metric for metric in metrics if metric not in set(frame["metric"])]
     if absent:
         raise ValueError(f"metric(s) {', '.join(map(repr, absent))} absent from the B_EE frame")
-    if frame.duplicated(["model", "metric", "head", "seed"]).any():
+    if frame.duplicated(["model", "criterion", "metric", "head", "seed"]).any():
         raise ValueError(
-            "several rows per (model, metric, head, seed); the frame mixes regimes or criteria "
-            "(pass regime= and criterion=, or restrict the input files)"
+            "several rows per (model, criterion, metric, head, seed); the frame mixes regimes "
+            "(pass regime=, or restrict the input files)"
         )
 
-    if lines is None:
-        line_of = {model: model for model in (models if models is not None else pd.unique(frame["model"]))}
     order = list(dict.fromkeys(line_of.values()))
     values = frame.dropna(subset=["B_EE"]).assign(
         B_EE=lambda f: f["B_EE"] * f["metric"].map(display_scale),
         # Categoricals keep lines in the requested order (else of appearance) and metrics as requested.
-        line=lambda f: pd.Categorical(f["model"].map(line_of), categories=order),
+        line=lambda f: pd.Categorical(f["line"], categories=order),
         metric=lambda f: pd.Categorical(f["metric"], categories=metrics),
     )
     numbers = (
@@ -114,6 +151,8 @@ def bee(
         .reset_index()
         .astype({"line": str, "metric": str})
     )
+    p_values = _p_below_first(values.astype({"line": str, "metric": str}), order)
+    numbers["p_below_first"] = [p_values.get(key, np.nan) for key in zip(numbers["line"], numbers["metric"])]
 
     fig = Figure(figsize=(4.0 * len(metrics), 3.2), layout="constrained")
     axes = fig.subplots(1, len(metrics), squeeze=False, sharey=True)[0]
@@ -255,6 +294,55 @@ def cost_curves(
     if title:
         ax.set_title(title)
     return fig, numbers
+
+
+@FIGURES.register("speedup_curves")
+@reads("sweeps")
+def speedup_curves(
+    frame: pd.DataFrame,
+    *,
+    model: str,
+    regime: str,
+    criteria: Sequence[str],
+    metric: str = "accuracy",
+    labels: Mapping[str, str] | None = None,
+    title: str | None = None,
+    model_descriptions: Mapping[str, str] | None = None,
+) -> tuple[Figure, pd.DataFrame]:
+    """Paper A §3's evaluation framework: test performance against the speed-up (backbone FLOPs / average
+    FLOPs) of every operating point, one curve per criterion (mean over seeds on a common speed-up grid), and
+    each curve's area (``eebench.metrics.speedup_area``, per seed, then mean ± std): "the larger the area, the
+    more effective the strategy". A criterion with one operating point (the learned exit at its 0.5 threshold
+    is a whole sweep here) is drawn like the others. ``numbers``: one row per criterion: criterion, area_mean,
+    area_std, n_seeds."""
+    del model_descriptions
+    rows = frame[(frame["model"] == model) & (frame["regime"] == regime) & (frame["split"] == "test")]
+    scale = display_scale(metric)
+    fig = Figure(figsize=(5.0, 3.6), layout="constrained")
+    ax = fig.subplots()
+    areas = []
+    for name in criteria:
+        runs = rows[rows["criterion"] == name]
+        if runs.empty:
+            raise ValueError(f"criterion {name!r} of {model}/{regime} has no test rows in the sweep frame")
+        per_seed = [speedup_area(seed_rows, metric) * scale for _, seed_rows in runs.groupby("seed")]
+        areas.append({"criterion": name, "area_mean": float(np.mean(per_seed)),
+                      "area_std": float(np.std(per_seed, ddof=1)) if len(per_seed) > 1 else np.nan,
+                      "n_seeds": len(per_seed)})
+        speedup = 1.0 / runs["flops_fraction"].to_numpy(dtype=float)
+        grid = np.linspace(speedup.min(), speedup.max(), 100)
+        curves = []
+        for _, seed_rows in runs.groupby("seed"):
+            x = 1.0 / seed_rows["flops_fraction"].to_numpy(dtype=float)
+            order = np.argsort(x, kind="stable")
+            curves.append(np.interp(grid, x[order], seed_rows[metric].to_numpy(dtype=float)[order]) * scale)
+        ax.plot(grid, np.mean(curves, axis=0), label=(labels or {}).get(name, name))
+    ax.set_xlabel("Speed-up [backbone FLOPs / average FLOPs]")
+    ax.set_ylabel(_axis_label(metric, "on test"))
+    ax.legend(fontsize="small")
+    if title:
+        ax.set_title(title)
+    return fig, pd.DataFrame(areas)
 
 
 def render_figure(kind: str, spec: dict, input_paths: list[str], out_pdf: str) -> None:
