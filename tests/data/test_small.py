@@ -29,7 +29,8 @@ def arrays(path) -> dict[str, np.ndarray]:
 
 def test_registered_names_are_the_config_strings():
     assert DATASETS.names() == [
-        "cifar10", "cifar100", "coco", "digits", "digits_composite", "imagenet", "imagenette", "newsgroups20", "stsb",
+        "cifar10", "cifar100", "coco", "digits", "digits_composite", "imagenet", "imagenet_composite", "imagenette",
+        "newsgroups20", "stsb",
         "tinyimagenet", "voc2007",
     ]  # fmt: skip
 

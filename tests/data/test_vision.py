@@ -206,6 +206,62 @@ def test_imagenet_splits_and_items(imagenet_root, tmp_path):
     assert all(f.decode().startswith("val/") for f in i["files_test"])
 
 
+def test_imagenet_class_subset_keeps_those_folders_renumbered_in_the_given_order(imagenet_root, tmp_path):
+    subset = [WNIDS[2], WNIDS[0]]
+    params = {"root": str(imagenet_root), "split_seed": 0, "val_fraction": 0.25, "image_size": 16,
+              "classes": subset}
+    info = prepare_dataset("imagenet", params, tmp_path / "s.npz")
+    assert info.num_classes == 2
+    s = arrays(tmp_path / "s.npz")
+    assert s["classes"].tolist() == subset
+    assert len(s["files_train"]) + len(s["files_val"]) == 8 and len(s["files_test"]) == 4
+    for split in ("train", "val", "test"):
+        for file, label in zip(s[f"files_{split}"], s[f"y_{split}"]):
+            assert Path(file.decode()).parent.name == subset[label]
+    for bad, match in (([WNIDS[0], "n99999999"], "not there: \\['n99999999'\\]"), ([WNIDS[0]], "at least 2")):
+        with pytest.raises(ValueError, match=match):
+            prepare_dataset("imagenet", {**params, "classes": bad}, tmp_path / "bad.npz")
+
+
+def test_imagenet_composites_are_mosaics_of_distinct_classes_labelled_by_their_cells(imagenet_root, tmp_path):
+    """Paper A §4.2's multi-label ImageNet (read as digits_composite's 2 x 2 mosaics): every composite holds m
+    images of distinct classes, its label is the set of their classes, and the item is the mosaic made from
+    those files; test composites use the official val images only."""
+    from torchvision import transforms
+
+    params = {"root": str(imagenet_root), "split_seed": 0, "val_fraction": 0.25, "image_size": 16,
+              "classes": list(WNIDS), "m_values": [2], "train_samples": 12, "val_samples": 4, "test_samples": 6}
+    info = prepare_dataset("imagenet_composite", params, tmp_path / "c.npz")
+    assert info == DatasetInfo("imagenet_composite", 3, "multi_label", (3, 16, 16))
+    c = arrays(tmp_path / "c.npz")
+    for split, count in (("train", 12), ("val", 4), ("test", 6)):
+        files, sources, labels = c[f"files_{split}"], c[f"source_{split}"], c[f"y_{split}"]
+        assert sources.shape == (count, 4) and labels.shape == (count, 3)
+        for source, label in zip(sources, labels):
+            folders = [Path(files[i].decode()).parent.name for i in source if i >= 0]
+            assert len(folders) == 2 == len(set(folders))  # m = 2 distinct classes
+            assert sorted(WNIDS.index(f) for f in folders) == np.flatnonzero(label).tolist()
+            assert all(files[i].decode().startswith("val/" if split == "test" else "train/") for i in source if i >= 0)
+    dataset, _ = load_split(tmp_path / "c.npz", "test")
+    x, y = dataset[0]
+    assert x.shape == (3, 16, 16) and y.tolist() == c["y_test"][0].tolist()
+    cell = transforms.Compose([transforms.Resize((8, 8)), transforms.ToTensor(),
+                               transforms.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))])
+    for k, source in enumerate(c["source_test"][0]):
+        row, col = divmod(k, 2)
+        part = x[:, row * 8:(row + 1) * 8, col * 8:(col + 1) * 8]
+        if source < 0:
+            assert (part == 0).all()
+        else:
+            with Image.open(imagenet_root / c["files_test"][source].decode()) as image:
+                assert torch.allclose(part, cell(image.convert("RGB")))
+    with pytest.raises(ValueError, match="image_size must be a multiple of 2"):
+        prepare_dataset("imagenet_composite", {**params, "image_size": 15}, tmp_path / "bad.npz")
+    drawn = prepare_dataset("imagenet_composite", {k: v for k, v in params.items() if k != "classes"} | {
+        "num_classes": 2}, tmp_path / "drawn.npz")
+    assert drawn.num_classes == 2 and set(arrays(tmp_path / "drawn.npz")["classes"]) < set(WNIDS)
+
+
 def test_imagenet_is_deterministic_and_evaluation_is_not_random(imagenet_root, tmp_path):
     for seed, file in ((0, "a"), (0, "b"), (2, "c")):
         params = {"root": str(imagenet_root), "split_seed": seed, "val_fraction": 0.25, "image_size": 16}

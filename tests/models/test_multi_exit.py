@@ -132,3 +132,24 @@ def test_plain_spec_has_only_the_final_classifier():
     model = build_model(spec(ic={"type": "mlp", "hidden": [7]}, placement=[0, 2]).plain())
     assert model.head_blocks == [3]
     assert set(backbone_state(model)) == set(model.state_dict())
+
+
+def test_a_resnet_starts_from_a_local_torchvision_state_dict_without_its_classifier(tmp_path):
+    """Paper A §3: "a pre-trained classification model with an unfrozen backbone" (ResNet-50; resnet18 here
+    for speed, the same code): every backbone weight comes from the file, the ImageNet classifier is dropped,
+    and a file of another network is refused naming it."""
+    from torchvision.models import resnet18
+
+    torch.manual_seed(1)
+    pretrained = resnet18(weights=None)
+    torch.save(pretrained.state_dict(), tmp_path / "resnet18.pth")
+    blocks = BACKBONES.get("resnet18")((3, 32, 32), weights=str(tmp_path / "resnet18.pth")).blocks
+    ours = dict(torch.nn.Sequential(*blocks).named_parameters())
+    theirs = dict(pretrained.named_parameters())
+    assert torch.equal(blocks[0][0][0].weight, theirs["conv1.weight"])  # the stem, inside block 0
+    assert torch.equal(blocks[-1].conv2.weight, theirs["layer4.1.conv2.weight"])
+    assert sum(p.numel() for p in ours.values()) == sum(p.numel() for k, p in theirs.items() if not k.startswith("fc."))
+    with pytest.raises(ValueError, match="resnet18: the weights in .* do not fit"):
+        BACKBONES.get("resnet18")((1, 32, 32), weights=str(tmp_path / "resnet18.pth"))  # a 1-channel stem
+    with pytest.raises(FileNotFoundError, match="resnet50: weights file .*nope.pth not found"):
+        BACKBONES.get("resnet50")((3, 32, 32), weights=str(tmp_path / "nope.pth"))

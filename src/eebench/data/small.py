@@ -94,6 +94,31 @@ class Digits(DatasetEntry):
         return load_in_memory(prepared, split, augment)
 
 
+def composite_plan(
+    y: np.ndarray, num_samples: int, m_values: Sequence[int], num_classes: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Which base image goes where in each composite of paper A §4.2 ("combine images from m randomly chosen
+    categories"), for base images labelled ``y``: each sample draws m from ``m_values``, then m distinct
+    classes, one random base image of each, and m distinct cells of a GRID x GRID mosaic. Returns the
+    multi-hot labels [S, num_classes] (float32) and, per cell, the index of the base image placed there or -1
+    [S, GRID*GRID]. (Preparation, once per dataset: a loop over samples is fine here.)"""
+    cells = GRID * GRID
+    pools = [np.flatnonzero(y == c) for c in range(num_classes)]
+    m = rng.choice(np.asarray(m_values), size=num_samples)
+    # Ranking i.i.d. uniforms gives a uniformly random permutation; its first m entries are m distinct draws.
+    classes = np.argsort(rng.random((num_samples, num_classes)), axis=1)[:, :cells]
+    positions = np.argsort(rng.random((num_samples, cells)), axis=1)
+    picks = rng.random((num_samples, cells))
+    labels = np.zeros((num_samples, num_classes), dtype=np.float32)
+    source = np.full((num_samples, cells), -1, dtype=np.int64)
+    for s in range(num_samples):
+        for k in range(m[s]):
+            pool = pools[classes[s, k]]
+            source[s, positions[s, k]] = pool[int(picks[s, k] * len(pool))]
+            labels[s, classes[s, k]] = 1.0
+    return labels, source
+
+
 def compose_grid(
     x: np.ndarray,
     y: np.ndarray,
@@ -102,34 +127,15 @@ def compose_grid(
     num_classes: int,
     rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Composite multi-label samples as in paper A §4.2, from base images ``x`` [N, C, H, W] labelled ``y``.
-
-    Each sample draws m from ``m_values``, then m distinct classes, one random base image of each, and m
-    distinct cells of a GRID x GRID mosaic; other cells stay zero. Returns the mosaics [S, C, GRID*H,
-    GRID*W], their multi-hot labels [S, num_classes] (float32) and, per cell, the index into ``x`` of the
-    image placed there or -1 [S, GRID*GRID].
-    """
-    cells = GRID * GRID
+    """The composites of :func:`composite_plan` made from base images ``x`` [N, C, H, W]: the mosaics [S, C,
+    GRID*H, GRID*W] (empty cells zero), their labels and the base image of each cell."""
+    labels, source = composite_plan(y, num_samples, m_values, num_classes, rng)
     _, channels, h, w = x.shape
-    pools = [np.flatnonzero(y == c) for c in range(num_classes)]
-    m = rng.choice(np.asarray(m_values), size=num_samples)
-    # Ranking i.i.d. uniforms gives a uniformly random permutation; its first m entries are m distinct draws.
-    classes = np.argsort(rng.random((num_samples, num_classes)), axis=1)[:, :cells]
-    positions = np.argsort(rng.random((num_samples, cells)), axis=1)
-    picks = rng.random((num_samples, cells))
-
     mosaics = np.zeros((num_samples, channels, GRID * h, GRID * w), dtype=x.dtype)
-    labels = np.zeros((num_samples, num_classes), dtype=np.float32)
-    source = np.full((num_samples, cells), -1, dtype=np.int64)
-    for s in range(num_samples):
-        for k in range(m[s]):
-            pool = pools[classes[s, k]]
-            image = pool[int(picks[s, k] * len(pool))]
-            cell = positions[s, k]
-            row, col = divmod(int(cell), GRID)
-            mosaics[s, :, row * h : (row + 1) * h, col * w : (col + 1) * w] = x[image]
-            labels[s, classes[s, k]] = 1.0
-            source[s, cell] = image
+    for cell in range(GRID * GRID):
+        row, col = divmod(cell, GRID)
+        filled = source[:, cell] >= 0
+        mosaics[filled, :, row * h : (row + 1) * h, col * w : (col + 1) * w] = x[source[filled, cell]]
     return mosaics, labels, source
 
 

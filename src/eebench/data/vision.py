@@ -299,8 +299,11 @@ class ImageFolderEntry(DatasetEntry):
     LAYOUT: str  # what the error messages say is expected
 
     def prepare_folders(
-        self, root: str, split_seed: int, val_fraction: float, image_size: int, augmentation: Mapping[str, Any]
+        self, root: str, split_seed: int, val_fraction: float, image_size: int, augmentation: Mapping[str, Any],
+        subset: list[str] | None = None,
     ) -> tuple[DatasetInfo, dict[str, np.ndarray]]:
+        """``subset``: only these class folders, labelled 0..k-1 in the order given (paper A §4.1: ImageNet with
+        a varying number of classes)."""
         check_fraction(self.NAME, "val_fraction", val_fraction)
         check_image_size(self.NAME, image_size)
         settings = Augmentation.checked(self.NAME, **augmentation)
@@ -320,6 +323,12 @@ class ImageFolderEntry(DatasetEntry):
                 raise ValueError(f"dataset {self.NAME!r}: {base / folder} has {len(found)} class folders, "
                                  f"expected {self.NUM_CLASSES}")
             classes = found
+            if subset is not None:
+                unknown = [name for name in subset if name not in class_to_idx]
+                if unknown or len(set(subset)) != len(subset) or len(subset) < 2:
+                    raise ValueError(f"dataset {self.NAME!r}: classes must be at least 2 distinct class folders of "
+                                     f"{base / folder}, got {subset!r} (not there: {unknown})")
+                class_to_idx = {name: index for index, name in enumerate(subset)}
             try:
                 samples = make_dataset(str(base / folder), class_to_idx, extensions=IMG_EXTENSIONS)
             except FileNotFoundError as error:  # a class folder without images
@@ -329,6 +338,7 @@ class ImageFolderEntry(DatasetEntry):
         files, labels = listed["train"]
         kept, held = stratified_split(labels, val_fraction, split_seed)
         test_files, test_labels = listed["val"]
+        classes = list(subset) if subset is not None else classes
         arrays = {
             "root": np.array(str(base)),
             "classes": np.array(classes),
@@ -369,9 +379,10 @@ class ImageNet(ImageFolderEntry):
         split_seed: int,
         val_fraction: float = 0.01,
         image_size: int = 224,
+        classes: list[str] | None = None,
         **augmentation: Any,
     ) -> tuple[DatasetInfo, dict[str, np.ndarray]]:
-        return self.prepare_folders(root, split_seed, val_fraction, image_size, augmentation)
+        return self.prepare_folders(root, split_seed, val_fraction, image_size, augmentation, subset=classes)
 
 
 @DATASETS.register("imagenette")
@@ -584,3 +595,102 @@ def multi_label_images(prepared: Mapping[str, np.ndarray], split: str, augment: 
         steps.append(transforms.RandomHorizontalFlip())
     steps += [transforms.ToTensor(), transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
     return image_files(prepared, split, transforms.Compose(steps))
+
+
+class CompositeImages(Dataset):
+    """Paper A's composite images, made per item: each of the GRID x GRID cells holds one base image resized
+    to the cell (or stays empty: zero after normalisation, the mean); ``sources`` [S, cells] indexes
+    ``files`` (-1 = empty)."""
+
+    def __init__(self, root: Path, files: np.ndarray, sources: np.ndarray, targets: np.ndarray, size: int,
+                 augment: bool) -> None:
+        from torchvision import transforms
+
+        from eebench.data.small import GRID
+
+        self.root, self.files, self.sources, self.targets = root, files, sources, targets
+        self.grid, self.cell = GRID, size // GRID
+        self.image = transforms.Compose([transforms.Resize((self.cell, self.cell)), transforms.ToTensor(),
+                                         transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+        self.flip = transforms.RandomHorizontalFlip() if augment else None
+
+    def __len__(self) -> int:
+        return len(self.sources)
+
+    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
+        canvas = torch.zeros(3, self.grid * self.cell, self.grid * self.cell)
+        for cell, source in enumerate(self.sources[index]):
+            if source < 0:
+                continue
+            row, col = divmod(cell, self.grid)
+            with Image.open(self.root / self.files[source].decode()) as image:
+                canvas[:, row * self.cell:(row + 1) * self.cell, col * self.cell:(col + 1) * self.cell] = \
+                    self.image(image.convert("RGB"))
+        return (self.flip(canvas) if self.flip else canvas), torch.as_tensor(self.targets[index])
+
+
+@DATASETS.register("imagenet_composite")
+class ImageNetComposite(ImageFolderEntry):
+    """Paper A §4.2's multi-label ImageNet: "we randomly select n = 10 classes and combine images from m
+    randomly chosen categories (m in {2, 4}), creating composite images that belong to multiple classes".
+    Reading (the paper does not say how images are combined): as ``digits_composite``, a 2 x 2 mosaic of m
+    images of distinct classes in m random cells, each image resized to a cell, the other cells empty.
+    Base images come from the ImageFolder tree: train and val composites from the train folder's split
+    (``val_fraction``), test composites from the official val folder, so no base image is in two splits.
+    ``classes`` (wnids) or, when absent, ``num_classes`` folders drawn with ``split_seed``. The sample counts
+    are not given by the paper."""
+
+    NAME = "imagenet_composite"
+    task = "multi_label"
+    LAYOUT = ImageNet.LAYOUT
+
+    def prepare(
+        self,
+        *,
+        root: str,
+        split_seed: int,
+        val_fraction: float = 0.1,
+        image_size: int = 224,
+        classes: list[str] | None = None,
+        num_classes: int = 10,
+        m_values: list[int] | None = None,
+        train_samples: int = 20000,
+        val_samples: int = 2000,
+        test_samples: int = 5000,
+    ) -> tuple[DatasetInfo, dict[str, np.ndarray]]:
+        from torchvision.datasets.folder import find_classes
+
+        from eebench.data.small import GRID, composite_plan
+
+        name = self.NAME
+        m_values = [2, 4] if m_values is None else [int(m) for m in m_values]
+        sizes = {"train": train_samples, "val": val_samples, "test": test_samples}
+        if classes is None:
+            if not (Path(root) / "train").is_dir():
+                raise missing(name, Path(root).resolve() / "train", self.LAYOUT.format(folder="train"))
+            found, _ = find_classes(str(Path(root) / "train"))
+            if not 2 <= num_classes <= len(found):
+                raise ValueError(f"dataset {name!r}: num_classes must be in 2..{len(found)}, got {num_classes!r}")
+            chosen = np.random.default_rng(split_seed).choice(len(found), num_classes, replace=False)
+            classes = [found[i] for i in sorted(chosen)]
+        n = len(classes)
+        if not m_values or not all(1 <= m <= min(GRID * GRID, n) for m in m_values):
+            raise ValueError(f"dataset {name!r}: m_values must be a non-empty list of integers in 1..{min(4, n)}")
+        for split, size in sizes.items():
+            if size < 1:
+                raise ValueError(f"dataset {name!r}: {split}_samples must be positive, got {size!r}")
+        if image_size % GRID:
+            raise ValueError(f"dataset {name!r}: image_size must be a multiple of {GRID} (the mosaic's cells), "
+                             f"got {image_size!r}")
+        info, arrays = self.prepare_folders(root, split_seed, val_fraction, image_size, {}, subset=list(classes))
+        for k, split in enumerate(("train", "val", "test")):
+            rng = np.random.default_rng([split_seed, k])  # one stream per split: sizes do not interact
+            labels, source = composite_plan(arrays[f"y_{split}"], sizes[split], m_values, n, rng)
+            arrays[f"source_{split}"], arrays[f"y_{split}"] = source, labels
+        arrays.pop("augmentation")
+        return DatasetInfo(name, n, self.task, info.input_shape), arrays
+
+    def load(self, prepared: Mapping[str, np.ndarray], split: str, augment: bool) -> Dataset:
+        size = DatasetInfo.from_json(str(prepared["info"])).input_shape[-1]
+        return CompositeImages(Path(str(prepared["root"])), prepared[f"files_{split}"],
+                               prepared[f"source_{split}"], prepared[f"y_{split}"], size, augment)

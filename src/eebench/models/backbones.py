@@ -70,18 +70,28 @@ def cnn(input_shape: tuple[int, ...], widths: list[int], strides: list[int]) -> 
     return Blocks(nn.ModuleList(blocks), list(widths))
 
 
-def _resnet(depth: int, input_shape: tuple[int, ...], cifar_stem: bool = False) -> Blocks:
+def _resnet(depth: int, input_shape: tuple[int, ...], cifar_stem: bool = False,
+            weights: str | None = None) -> Blocks:
     """torchvision's ResNet, one block per residual block; the stem joins the first. ``cifar_stem`` swaps
     the 7x7/2 convolution and max-pool for a 3x3/1 convolution, the usual change for 32x32 inputs.
-    Weights start random: nothing is downloaded."""
+    Weights start random, or from ``weights``: the path of a LOCAL torchvision ResNet state dict of this depth
+    (e.g. ``resnet50-11ad3fa6.pth``; paper A §3/§4: "a pre-trained classification model with an unfrozen
+    backbone", ResNet-50), read with ``torch.load(weights_only=True)``; its ImageNet classifier (``fc.*``) is
+    dropped. Nothing is downloaded."""
     from torchvision.models import resnet18, resnet34, resnet50
 
+    name = f"resnet{depth}"
+    if weights is not None and not Path(weights).is_file():
+        raise FileNotFoundError(f"{name}: weights file {weights} not found (a local torchvision ResNet state dict; "
+                                f"nothing is downloaded)")
     net = {18: resnet18, 34: resnet34, 50: resnet50}[depth](weights=None)
     if cifar_stem:
         net.conv1 = nn.Conv2d(input_shape[0], 64, kernel_size=3, stride=1, padding=1, bias=False)
         net.maxpool = nn.Identity()
     elif input_shape[0] != 3:
         net.conv1 = nn.Conv2d(input_shape[0], 64, kernel_size=7, stride=2, padding=3, bias=False)
+    if weights is not None and not _on_meta_device():
+        _load_torchvision_state(net, Path(weights), name, "fc.")
     stem = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool)
     residual = [block for layer in (net.layer1, net.layer2, net.layer3, net.layer4) for block in layer]
     widths = [(block.conv3 if hasattr(block, "conv3") else block.conv2).out_channels for block in residual]
@@ -89,18 +99,18 @@ def _resnet(depth: int, input_shape: tuple[int, ...], cifar_stem: bool = False) 
 
 
 @BACKBONES.register("resnet18")
-def resnet18(input_shape: tuple[int, ...], cifar_stem: bool = False) -> Blocks:
-    return _resnet(18, input_shape, cifar_stem)
+def resnet18(input_shape: tuple[int, ...], cifar_stem: bool = False, weights: str | None = None) -> Blocks:
+    return _resnet(18, input_shape, cifar_stem, weights)
 
 
 @BACKBONES.register("resnet34")
-def resnet34(input_shape: tuple[int, ...], cifar_stem: bool = False) -> Blocks:
-    return _resnet(34, input_shape, cifar_stem)
+def resnet34(input_shape: tuple[int, ...], cifar_stem: bool = False, weights: str | None = None) -> Blocks:
+    return _resnet(34, input_shape, cifar_stem, weights)
 
 
 @BACKBONES.register("resnet50")
-def resnet50(input_shape: tuple[int, ...], cifar_stem: bool = False) -> Blocks:
-    return _resnet(50, input_shape, cifar_stem)
+def resnet50(input_shape: tuple[int, ...], cifar_stem: bool = False, weights: str | None = None) -> Blocks:
+    return _resnet(50, input_shape, cifar_stem, weights)
 
 
 # --- ResNet-20 for CIFAR ------------------------------------------------------------------------------------------
@@ -206,19 +216,20 @@ class ViTEmbedding(nn.Module):
         return self.dropout(x + self.pos_embedding)
 
 
-def _load_torchvision_state(net: nn.Module, path: Path) -> None:
-    """Load a torchvision ViT state dict (``vit_b_16``'s layout: conv_proj.*, class_token, encoder.*, heads.*)
-    into ``net``; ``heads.*`` (the pre-trained classifier) is dropped, every other key must fit."""
+def _load_torchvision_state(net: nn.Module, path: Path, backbone: str, classifier: str) -> None:
+    """Load a torchvision state dict (e.g. ``vit_b_16``'s: conv_proj.*, class_token, encoder.*, heads.*; a
+    ResNet's: conv1.*, bn1.*, layer*.*, fc.*) into ``net``; the pre-trained classifier (keys starting with
+    ``classifier``) is dropped, every other key must fit."""
     state = torch.load(path, map_location="cpu", weights_only=True)
-    state = {k: v for k, v in state.items() if not k.startswith("heads.")}
+    state = {k: v for k, v in state.items() if not k.startswith(classifier)}
     try:
         missing, unexpected = net.load_state_dict(state, strict=False)
     except RuntimeError as error:  # shape mismatches
-        raise ValueError(f"vit: the weights in {path} do not fit this ViT's parameters: {error}") from None
-    missing = [k for k in missing if not k.startswith("heads.")]
+        raise ValueError(f"{backbone}: the weights in {path} do not fit this network's parameters: {error}") from None
+    missing = [k for k in missing if not k.startswith(classifier)]
     if missing or unexpected:
-        raise ValueError(f"vit: the weights in {path} are not a torchvision ViT state dict of this size "
-                         f"(missing keys {missing}, unexpected keys {unexpected})")
+        raise ValueError(f"{backbone}: the weights in {path} are not a torchvision {backbone} state dict of this "
+                         f"size (missing keys {missing}, unexpected keys {unexpected})")
 
 
 def _on_meta_device() -> bool:
@@ -271,7 +282,7 @@ def vit(input_shape: tuple[int, ...], patch_size: int, hidden_dim: int, mlp_dim:
         nn.init.trunc_normal_(net.conv_proj.weight, std=math.sqrt(1 / (input_shape[0] * patch_size ** 2)))
         nn.init.zeros_(net.conv_proj.bias)
     if weights is not None and not _on_meta_device():
-        _load_torchvision_state(net, Path(weights))
+        _load_torchvision_state(net, Path(weights), "vit", "heads.")
     parts: list[list[nn.Module]] = [[layer] for layer in net.encoder.layers]
     parts[0].insert(0, ViTEmbedding(net))
     parts[-1].append(net.encoder.ln)
