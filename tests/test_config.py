@@ -245,6 +245,10 @@ def test_a_criterion_must_apply_to_the_datasets_task(tmp_path):
         ee.check_config(config)
     config["tables"]["t"]["criterion"] = "regression_patience"
     ee.check_config(config)
+    config["tables"]["t"]["metric"] = "accuracy"
+    with pytest.raises(ee.ConfigError, match="tables.t: metric 'accuracy' of model 's', a regression model; its "
+                                             "metrics: mse"):
+        ee.check_config(config)
 
 
 def _digits_config(**extra):

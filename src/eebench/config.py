@@ -508,6 +508,7 @@ def check_config(config: dict[str, Any]) -> None:
                     raise ConfigError(f"{key}: unknown criterion {run.criterion!r}; choose a registered one or a "
                                       f"name under 'criteria:' ({', '.join(criterion_names(config))})")
                 _require_criterion_fits(config, models[run.model], run.criterion, key)
+        _require_metrics_fit(config, models, section, spec, key)
         if spec.get("rule") == "val" and sweep_points:
             raise ConfigError(f"{key}.rule: 'val' maps validation thresholds onto the test sweep exactly, which "
                               f"needs every operating point (sweep.max_points: 0, not {sweep_points})")
@@ -533,6 +534,19 @@ def _require_task_fits(config: dict[str, Any], model: dict[str, Any], key: str) 
         fitting = [t for t in TASKS if TASKS.get(t).labels == TASKS.get(own).labels]
         raise ConfigError(f"{key}.task: {model['task']!r} cannot learn dataset {model['dataset']!r}'s labels "
                           f"(a {own} task); choose one of: {', '.join(fitting)}")
+
+
+def _require_metrics_fit(config: dict[str, Any], models: dict[str, Any], section: str, spec: dict[str, Any],
+                         key: str) -> None:
+    """A table cell's metric must be one its model's task reports (no accuracy of a regression model)."""
+    from eebench.tasks import TASKS
+
+    listed = getattr(renderer(section, spec["kind"]), "cell_metrics", None)
+    for run, metric in listed(spec) if listed is not None else ():
+        task = TASKS.get(model_task(config, models[run.model]))
+        if metric not in task.metrics:
+            raise ConfigError(f"{key}: metric {metric!r} of model {run.model!r}, a {task.name} model; its metrics: "
+                              f"{', '.join(task.metrics)}")
 
 
 def _require_criterion_fits(config: dict[str, Any], model: dict[str, Any], criterion: str, key: str) -> None:

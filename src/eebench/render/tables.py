@@ -91,6 +91,12 @@ class Layout:
     bold: str = "block"  # best per column within each "block", over the whole "table", or "none"
     numbers_columns: tuple[str, ...] | None = None  # a kind's own selection of NUMBERS_COLUMNS
 
+    def cell_metrics(self) -> list[tuple[RunKey, str]]:
+        """(run, metric) of every cell and reference, each once: what the budget CSVs must hold."""
+        cells = [cell for block in self.blocks for row in block.rows for cell in row.cells]
+        pairs = [(cell.reference, cell.metric) for cell in cells if cell.reference is not None]
+        return list(dict.fromkeys([*pairs, *((cell.run, cell.metric) for cell in cells)]))
+
     def runs(self) -> list[RunKey]:
         """Every run the cells read, each once, in table order; reference runs first."""
         cells = [cell for block in self.blocks for row in block.rows for cell in row.cells]
@@ -152,6 +158,7 @@ def table_kind(name: str, runs: Callable[[Mapping[str, Any]], list[RunKey]] | No
         render.__name__ = render.__qualname__ = build.__name__
         render.__doc__ = build.__doc__
         render.layout = build  # type: ignore[attr-defined]
+        render.cell_metrics = lambda spec: _layout_of(build, spec).cell_metrics()  # type: ignore[attr-defined]
         TABLES.register(name, reads("budgets", runs=runs or listed)(render))
         return render
 
