@@ -401,14 +401,16 @@ def _check_criteria(config: dict[str, Any]) -> None:
         task = CRITERIA.get(registered).applies_to[0]
         task_params = {k: params.pop(k) for k in list(params) if k in task_parameter_names()}
         if task_params:  # e.g. positive_threshold: checked by the task that takes it
-            task = next(t for t in TASKS if task_params.keys() <= TASKS.get(t).parameters.keys())
+            task = next((t for t in TASKS if task_params.keys() <= TASKS.get(t).parameters.keys()), None)
+            if task is None:
+                raise ConfigError(f"{key}: no task takes all of {', '.join(sorted(task_params))} together")
         logits = np.zeros((2, 3, 1 if task == "regression" else 4), dtype=np.float32)
         if CRITERIA.get(registered).learns:  # checked on a tiny fit of one step
             labels = np.zeros(TASKS.get(task).label_shape(logits.shape), dtype=np.int64)
             params = {**params, "fit_on": (logits, labels), "epochs": 1}
         try:
             CRITERIA.get(registered)(logits, TASKS.get(task).configured(**task_params), **params)
-        except (TypeError, ValueError, StopIteration) as error:
+        except (TypeError, ValueError) as error:
             raise ConfigError(f"{key}: {error}") from None
 
 

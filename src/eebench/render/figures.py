@@ -102,7 +102,8 @@ def bee(
     (every seed of every setting in it); NaN values are dropped and the remaining count is ``n_values``. The
     dashed line at zero separates a favourable from an unfavourable trade-off. ``regime`` and ``criterion``
     select the runs when the frame holds more; ``tasks`` maps a line -> e.g. "single-label"/"multi-label" for
-    the legend. ``numbers`` has columns line, metric, head, mean, std, n_values.
+    the legend. ``numbers`` has columns line, metric, head, mean, std, n_values, p_below_first (see
+    :func:`_p_below_first`).
     """
     del model_descriptions  # the legend names the lines; their settings are in the config
     if lines is not None and models is not None:
@@ -115,11 +116,10 @@ def bee(
             raise ValueError("several rows per (model, metric, head, seed); the frame mixes criteria "
                              "(pass criterion=, or restrict the input files)")
         criterion = criteria[0] if len(criteria) else None
-    if lines is None:
-        models = list(models) if models is not None else list(pd.unique(frame["model"]))
-        line_of = {(model, criterion): model for model in models}
-    else:
-        line_of = _line_runs({"lines": lines, "criterion": criterion})
+    if lines is None and models is None:
+        models = list(pd.unique(frame["model"]))
+    line_of = _line_runs({"lines": lines, "criterion": criterion} if lines is not None
+                         else {"models": models, "criterion": criterion})
     present = set(zip(frame["model"], frame["criterion"]))
     absent = [model if name == criterion else f"{model} ({name})"
               for model, name in line_of if (model, name) not in present]
