@@ -156,8 +156,7 @@ def test_loss_scaling_variants_share_phase1_and_static_heads_but_not_their_own_r
 
 def test_a_gpf_model_cannot_feed_b_ee():
     config = load_config(REPO / "config.yaml")
-    config["figures"]["bee"]["models"] = ["cnn", "cnn_gpf"]
-    config["figures"]["bee"]["tasks"]["cnn_gpf"] = "single-label"
+    config["figures"]["bee"]["lines"].append({"label": "GPF", "models": ["cnn_gpf"]})
     with pytest.raises(ee.ConfigError, match=r"figures\.bee: model 'cnn_gpf' has gpf ICs.*no B_EE"):
         ee.check_config(config)
 

@@ -19,7 +19,7 @@ from torch import nn
 
 from eebench.data import prepare_dataset
 from eebench.exits.criteria import CRITERIA
-from eebench.exits.sweep import load_cache, sweep
+from eebench.exits.sweep import exit_heads, load_cache, sweep
 from eebench.inference import (backbone_logits, exit_heads_batched, exit_heads_one_by_one, load_trained,
                                split_inputs)
 from eebench.models import ModelSpec, build_model
@@ -57,13 +57,6 @@ def trained(tmp_path_factory):
     cache = load_cache(cache_path)
     assert len(x) == cache["test_logits"].shape[1]
     return model, x, cache
-
-
-def cache_exit_heads(scores: np.ndarray, threshold: float) -> np.ndarray:
-    """The exit head the cached scores [H, N] imply: the first head with score >= threshold, else the last."""
-    passed = scores >= threshold
-    passed[-1] = True
-    return passed.argmax(axis=0)
 
 
 def swept(cache, criterion):
@@ -137,7 +130,7 @@ def run_checked(path, model, x, criterion, threshold, task, params=None):
 def assert_agrees_with_cache(exit_head, logits, cached_logits, scores, threshold, eps) -> np.ndarray:
     """Every sample exits where the cached scores say (within the rounding band ``eps`` of the threshold: between
     the exits at threshold -eps and +eps) with its cached logits at that head. Returns the ambiguous samples."""
-    low, exact, high = (cache_exit_heads(scores, t) for t in (threshold - eps, threshold, threshold + eps))
+    low, exact, high = (exit_heads(scores, t) for t in (threshold - eps, threshold, threshold + eps))
     ambiguous = low != high
     assert ((low <= exit_head) & (exit_head <= high)).all(), f"exit heads outside the cache's at {threshold}"
     mismatch = np.flatnonzero((exit_head != exact) & ~ambiguous)
@@ -160,7 +153,7 @@ def test_real_exits_agree_with_the_sweep_at_its_own_thresholds(trained, criterio
         exit_head, exit_logits = run_checked(path, model, x, criterion, row.threshold, task)
         ambiguous = assert_agrees_with_cache(exit_head, exit_logits, logits, scores, row.threshold, EPS[criterion])
         # the cache's exit heads are the sweep's row; the real ones differ at most by the rounding-band samples
-        assert cache_exit_heads(scores, row.threshold).mean() + 1 == pytest.approx(row.avg_exit_head, abs=1e-12)
+        assert exit_heads(scores, row.threshold).mean() + 1 == pytest.approx(row.avg_exit_head, abs=1e-12)
         assert exit_head.mean() + 1 == pytest.approx(row.avg_exit_head, abs=ambiguous.sum() / n + 1e-12)
         exits_seen |= set(exit_head.tolist())
     # the agreement is not trivial: every head is some sample's exit at some threshold
@@ -181,7 +174,7 @@ def test_real_exits_agree_exactly_between_the_sweeps_thresholds(trained, criteri
         exit_head, exit_logits = run_checked(path, model, x, criterion, threshold, task)
         ambiguous = assert_agrees_with_cache(exit_head, exit_logits, logits, scores, threshold, EPS[criterion])
         assert not ambiguous.any()
-        np.testing.assert_array_equal(exit_head, cache_exit_heads(scores, threshold))
+        np.testing.assert_array_equal(exit_head, exit_heads(scores, threshold))
         assert exit_head.mean() + 1 == pytest.approx(frame["avg_exit_head"].iloc[k], abs=1e-12)
 
 
@@ -216,7 +209,7 @@ def test_the_row_counter_catches_blocks_run_on_exited_samples(trained):
     model, x, cache = trained
     scores = CRITERIA.get("confidence")(cache["test_logits"], cache["task"])
     threshold = float(np.median(scores[0]))
-    exit_head = cache_exit_heads(scores, threshold)
+    exit_head = exit_heads(scores, threshold)
     assert (exit_head < len(model.head_blocks) - 1).any()
     with RowCounter(model) as counter, torch.no_grad():
         model(x)

@@ -151,8 +151,10 @@ def expand_includes(config: dict[str, Any]) -> dict[str, Any]:
         for name, entry in part.get("models", {}).items():
             entry = _with_file_settings(entry, part)
             _merge_named(merged, owners, "models", name, entry, path)
-        for name, entry in part.get("datasets", {}).items():
-            _merge_named(merged, owners, "datasets", name, entry, path)
+        for section in ("datasets", "criteria"):  # a criterion setting's name is in its result paths too
+            for name, entry in part.get(section, {}).items():
+                merged.setdefault(section, {})
+                _merge_named(merged, owners, section, name, entry, path)
         for section in ("tables", "figures"):
             for name, spec in part.get(section, {}).items():
                 spec = copy.deepcopy(spec)
@@ -179,7 +181,7 @@ def _with_file_settings(entry: dict[str, Any], part: dict[str, Any]) -> dict[str
 
 
 def _merge_named(merged: dict, owners: dict, section: str, name: str, entry: dict, path: str) -> None:
-    """Add a dataset or model entry; one already there must be the same setting. Resources are not part of a
+    """Add a dataset, model or criterion entry; one already there must be the same setting. Resources are not part of a
     setting (they never change a result): the first file's are kept."""
     if name not in merged[section]:
         owners[(section, name)] = path
@@ -428,6 +430,7 @@ def render_spec(config: dict[str, Any], section: str, name: str) -> dict[str, An
     or sweeps, ``rule`` and ``budgets`` with their defaults; and a description of every model it shows."""
     entry = dict(config[section][name])
     entry.pop("kind")
+    entry.pop("seeds", None)  # the workflow's: which result files the renderer is given
     if section == "tables":
         entry.setdefault("caption", "")
         entry.setdefault("label", "")
@@ -437,6 +440,9 @@ def render_spec(config: dict[str, Any], section: str, name: str) -> dict[str, An
         entry.setdefault("rule", "best")
     if render.reads == "budgets" or "budgets" in takes:
         entry.setdefault("budgets", list(config.get("budgets", [0.25, 0.5, 0.75, 1.0])))
+    if "criterion_setting" in takes:  # a renderer that scores logits itself needs the criterion's parameters
+        registered, params = criterion_setting(config, entry.get("criterion", "confidence"))
+        entry["criterion_setting"] = {"criterion": registered, "params": params}
     models = _resolved(config)  # read only
     shown = dict.fromkeys(run.model for run in render_runs(config, section, name))
     entry["model_descriptions"] = {model: describe_model(models[model]) for model in shown}

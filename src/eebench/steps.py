@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from eebench.data import load_split, read_info
+from eebench.data.core import inputs_fingerprint
 from eebench.io import MODEL_CHECKPOINT, read_checkpoint, save_npz, save_torch
 from eebench.models import ModelSpec, backbone_state, build_model, head_blocks, head_costs
 from eebench.training import (
@@ -198,4 +199,5 @@ def _write_cache(model: torch.nn.Module, costs: dict[str, Any], data: str, out: 
         out, **arrays, head_flops=np.asarray(costs["head_flops"], dtype=np.float64),
         backbone_flops=np.float64(costs["backbone_flops"]), task=np.array(task),
         head_blocks=np.asarray(model.head_blocks), meta=np.array(json.dumps(meta)),
+        test_inputs=np.array(inputs_fingerprint(data, "test")),
     )

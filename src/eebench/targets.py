@@ -140,6 +140,8 @@ def bee_inputs(config: dict[str, Any], model: str, regime: str, criterion: str, 
 def stage_path(config: dict[str, Any], stage: str, spec: dict[str, Any], run: RunKey, seed: int | str) -> str:
     if stage == "models":
         return trained_model_path(config, run.model, run.regime, seed)
+    if stage == "logits":
+        return logits_path(trained_model_path(config, run.model, run.regime, seed))
     if stage == "budgets":
         return budgets_path(run.model, run.regime, run.criterion, spec["rule"], spec["budgets"], seed)
     if stage == "bee":
@@ -154,7 +156,8 @@ def render_inputs(config: dict[str, Any], section: str, name: str) -> list[str]:
     spec = ee.render_spec(config, section, name)
     stage = ee.renderer(section, config[section][name]["kind"]).reads
     runs = dict.fromkeys(ee.render_runs(config, section, name))  # in order, each once
-    return [stage_path(config, stage, spec, run, seed) for run in runs for seed in config["seeds"]]
+    seeds = config[section][name].get("seeds", config["seeds"])  # an entry may read fewer (or other) seeds
+    return [stage_path(config, stage, spec, run, seed) for run in runs for seed in seeds]
 
 
 def code_files(*packages: str) -> list[str]:

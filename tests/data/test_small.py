@@ -267,3 +267,29 @@ def test_digits_class_subset_keeps_those_classes_renumbered_within_the_full_sets
     for bad in ([3], [1, 1], [0, 10]):
         with pytest.raises(ValueError, match="classes must be at least 2 distinct labels in \\[0, 10\\)"):
             prepare_dataset("digits", {"split_seed": 0, "classes": bad}, tmp_path / "bad.npz")
+
+
+def test_composite_classes_label_the_same_mosaics_with_those_columns(tmp_path):
+    from eebench.data.core import inputs_fingerprint
+
+    base = {"split_seed": 0, **SMALL_COMPOSITE}
+    prepare_dataset("digits_composite", base, tmp_path / "all.npz")
+    info = prepare_dataset("digits_composite", {**base, "classes": [3]}, tmp_path / "has3.npz")
+    assert info.num_classes == 1 and info.task == "multi_label"
+    full, has3 = arrays(tmp_path / "all.npz"), arrays(tmp_path / "has3.npz")
+    for split in ("train", "val", "test"):
+        np.testing.assert_array_equal(has3[f"x_{split}"], full[f"x_{split}"])
+        np.testing.assert_array_equal(has3[f"y_{split}"], full[f"y_{split}"][:, [3]])
+        assert inputs_fingerprint(tmp_path / "has3.npz", split) == inputs_fingerprint(tmp_path / "all.npz", split)
+    # A 3 is present exactly where one of the cells holds an image of a 3.
+    digits = load_digits().target
+    sources = full["source_test"]
+    holds_3 = ((sources >= 0) & (digits[np.maximum(sources, 0)] == 3)).any(axis=1)
+    np.testing.assert_array_equal(has3["y_test"][:, 0] == 1.0, holds_3)
+    # The test composites do not depend on the training split's size, so a smaller train set keeps them.
+    prepare_dataset("digits_composite", {**base, "train_samples": 120}, tmp_path / "small.npz")
+    assert inputs_fingerprint(tmp_path / "small.npz", "test") == inputs_fingerprint(tmp_path / "all.npz", "test")
+    assert inputs_fingerprint(tmp_path / "small.npz", "train") != inputs_fingerprint(tmp_path / "all.npz", "train")
+    for bad in ([], [3, 3], [10]):
+        with pytest.raises(ValueError, match="classes"):
+            prepare_dataset("digits_composite", {**base, "classes": bad}, tmp_path / "bad.npz")

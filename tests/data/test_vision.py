@@ -367,3 +367,23 @@ def test_voc2007_missing_files_name_the_path(voc_root, tmp_path):
     (broken / "VOCdevkit" / "VOC2007" / "ImageSets" / "Main" / "train.txt").write_text("000009\n")
     with pytest.raises(DatasetMissingError, match=r"000009\.xml"):
         prepare_dataset("voc2007", {"root": str(broken), "split_seed": 0}, tmp_path / "v.npz")
+
+
+def test_voc2007_classes_keep_those_label_columns_of_the_same_images(voc_root, tmp_path):
+    from eebench.data.core import inputs_fingerprint
+
+    prepare_dataset("voc2007", {"root": str(voc_root), "split_seed": 0}, tmp_path / "all.npz")
+    info = prepare_dataset("voc2007", {"root": str(voc_root), "split_seed": 0, "classes": ["person", "dog"]},
+                           tmp_path / "two.npz")
+    assert info.num_classes == 2 and info.task == "multi_label"
+    full, two = arrays(tmp_path / "all.npz"), arrays(tmp_path / "two.npz")
+    assert two["classes"].tolist() == ["person", "dog"]
+    for split in VOC_SPLITS:
+        columns = [VOC_CLASSES.index("person"), VOC_CLASSES.index("dog")]
+        np.testing.assert_array_equal(two[f"y_{split}"], full[f"y_{split}"][:, columns])
+        np.testing.assert_array_equal(two[f"files_{split}"], full[f"files_{split}"])
+        assert inputs_fingerprint(tmp_path / "two.npz", split) == inputs_fingerprint(tmp_path / "all.npz", split)
+    assert two["y_train"].tolist() == [[1.0, 1.0], [0.0, 0.0]]  # 000001: dog and person; 000002: train
+    with pytest.raises(ValueError, match="'unicorn' is neither a class index"):
+        prepare_dataset("voc2007", {"root": str(voc_root), "split_seed": 0, "classes": ["unicorn"]},
+                        tmp_path / "bad.npz")

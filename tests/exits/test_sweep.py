@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from eebench.exits.criteria import CRITERIA
+from eebench.exits import sweep as sweep_module
 from eebench.exits.sweep import load_cache, run_sweep, sweep
 from eebench.io import save_npz
 from eebench.tasks import TASKS, per_sample_performance
@@ -227,3 +228,11 @@ def test_a_settings_positive_threshold_configures_the_softmax_multi_label_task(t
     write_cache(tmp_path / "sigmoid.npz", task="multi_label")
     with pytest.raises(TypeError, match="sigmoid.npz: task 'multi_label': unknown parameter 'positive_threshold'"):
         run_sweep(tmp_path / "sigmoid.npz", "entropy", tmp_path / "e.csv", params={"positive_threshold": 0.3})
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_package_exit_heads_match_brute_force(seed):
+    rng = np.random.default_rng(seed)
+    scores = rng.integers(0, 5, size=(int(rng.integers(1, 6)), 40)) / 4
+    for threshold in (-1.0, 0.0, 0.25, 0.5, 0.6, 1.0, 2.0):
+        np.testing.assert_array_equal(sweep_module.exit_heads(scores, threshold), exit_heads(scores, threshold))

@@ -161,3 +161,97 @@ def test_speedup_curves_report_each_criterions_area_per_seed() -> None:
     assert by.loc["confidence", "area_mean"] > by.loc["entropy", "area_mean"]
     with pytest.raises(ValueError, match="'patience' of m/joint has no test rows"):
         FIGURES.get("speedup_curves")(frame, model="m", regime="joint", criteria=["patience"])
+
+
+def test_a_point_criterion_is_the_operating_point_its_threshold_selects_without_an_area() -> None:
+    def rows(criterion, seed, thresholds, flops, accuracy):
+        return pd.DataFrame({"model": "m", "regime": "joint", "criterion": criterion, "seed": seed, "split": "test",
+                             "threshold": thresholds, "flops_fraction": flops, "accuracy": accuracy})
+
+    frame = pd.concat([
+        rows("confidence", 0, [0.1, 0.6, np.inf], [0.25, 0.5, 1.0], [0.5, 0.8, 0.9]),
+        # Threshold 0.5 selects the first row whose threshold is >= 0.5: 0.7 (seed 0), 0.5 itself (seed 1).
+        rows("learned", 0, [0.2, 0.7, np.inf], [0.25, 0.5, 1.0], [0.4, 0.7, 0.9]),
+        rows("learned", 1, [0.5, 0.9, np.inf], [0.25, 0.5, 1.0], [0.6, 0.8, 0.9]),
+    ])
+    _, numbers = FIGURES.get("speedup_curves")(frame, model="m", regime="joint", criteria=["confidence", "learned"],
+                                               points={"learned": 0.5})
+    by = numbers.set_index("criterion")
+    assert math.isnan(by.loc["learned", "area_mean"]) and by.loc["confidence", "area_mean"] > 0
+    assert by.loc["learned", "speedup_mean"] == pytest.approx((2.0 + 4.0) / 2)
+    assert by.loc["learned", "value_mean"] == pytest.approx((70.0 + 60.0) / 2)
+    assert by.loc["learned", "value_std"] == pytest.approx(np.std([70.0, 60.0], ddof=1))
+    assert math.isnan(by.loc["confidence", "speedup_mean"])
+    with pytest.raises(ValueError, match="points: 'entropy' not among"):
+        FIGURES.get("speedup_curves")(frame, model="m", regime="joint", criteria=["confidence"], points={"entropy": 0.5})
+
+
+def binary_cache(path, logits, labels, fingerprint="same"):
+    """A one-class multi-label logit cache: logits [H, N] (test; val is a copy), labels [N]."""
+    import json
+
+    from eebench.io import save_npz
+
+    logits = np.asarray(logits, dtype=np.float32)[..., None]
+    labels = np.asarray(labels, dtype=np.uint8)[:, None]
+    save_npz(path, val_logits=logits, test_logits=logits, val_labels=labels, test_labels=labels,
+             head_flops=np.arange(1.0, logits.shape[0] + 1), backbone_flops=np.float64(logits.shape[0]),
+             task=np.array("multi_label"), meta=np.array(json.dumps({"model": path.stem})),
+             test_inputs=np.array(fingerprint))
+    return str(path)
+
+
+# Three binary models (rows) on five test examples; a logit >= 0 is "present" (sigmoid >= 0.5).
+EXIT_LOGITS = {
+    "a": [[1, -1, -1, 1, -1], [1, 1, -1, 1, -1], [1, 1, 1, 1, -1]],   # exits at heads 1, 2, 3, 1, 3
+    "b": [[-1, 1, -1, -1, -1], [1, 1, -1, 1, -1], [1, 1, 1, 1, -1]],  # 2, 1, 3, 2, 3
+    "c": [[-1, -1, -1, -1, -1], [-1, 1, -1, -1, -1], [-1, 1, 1, 1, 1]],  # 3 (unrecognised), 2, 3, 3, 3
+}
+EXIT_LABELS = {"a": [1, 1, 0, 1, 1], "b": [1, 1, 1, 0, 0], "c": [0, 1, 0, 1, 0]}
+
+
+def test_exit_heads_figure_marks_each_classs_exit_head_on_examples_with_two_classes(tmp_path):
+    from eebench.exits.sweep import load_cache
+
+    paths = [binary_cache(tmp_path / f"{m}.npz", EXIT_LOGITS[m], EXIT_LABELS[m]) for m in "abc"]
+    caches = [load_cache(p) for p in paths]
+    _, numbers = FIGURES.get("exit_heads")(caches, models=["a", "b", "c"], regime="joint",
+                                           labels={"a": "class a"})
+    # Examples holding >= 2 of the classes: 0 (a, b), 1 (a, b, c), 3 (a, c); 2 and 4 hold one each.
+    assert sorted(set(numbers["example"])) == [0, 1, 3]
+    cell = numbers.set_index(["example", "model"])
+    assert [cell.loc[(e, "a"), "exit_head"] for e in (0, 1, 3)] == [1, 2, 1]
+    assert [cell.loc[(e, "b"), "exit_head"] for e in (0, 1, 3)] == [2, 1, 2]
+    assert [cell.loc[(e, "c"), "exit_head"] for e in (0, 1, 3)] == [3, 2, 3]
+    assert cell.loc[(0, "a"), "label"] == "class a" and cell.loc[(0, "b"), "label"] == "b"
+    assert not cell.loc[(0, "c"), "present"] and cell.loc[(1, "c"), "present"]
+    # Example 1: a and c both exit at head 2 (same head); b exits at 1. Example 0 and 3: all differ.
+    same = {key for key, flag in cell["same_head"].items() if flag}
+    assert same == {(1, "a"), (1, "c")}
+    # Recognised: the exit head predicts "present" (c finds its class on example 3 only at the last head, and
+    # never on example 0, where it is absent).
+    assert cell.loc[(3, "c"), "recognised"] and not cell.loc[(0, "c"), "recognised"]
+    # At most `examples`, the first in test order; a stricter threshold exits later.
+    _, first_two = FIGURES.get("exit_heads")(caches, models=["a", "b", "c"], regime="joint", examples=2)
+    assert sorted(set(first_two["example"])) == [0, 1]
+    _, strict = FIGURES.get("exit_heads")(caches, models=["a", "b", "c"], regime="joint", threshold=0.99)
+    assert (strict["exit_head"] == 3).all()
+
+
+def test_exit_heads_figure_refuses_models_tested_on_other_images(tmp_path):
+    from eebench.exits.sweep import load_cache
+
+    caches = [load_cache(binary_cache(tmp_path / f"{m}.npz", EXIT_LOGITS[m], EXIT_LABELS[m], fingerprint=m))
+              for m in "ab"]
+    with pytest.raises(ValueError, match="same images"):
+        FIGURES.get("exit_heads")(caches, models=["a", "b"], regime="joint")
+    with pytest.raises(ValueError, match="one seed"):
+        FIGURES.get("exit_heads")(caches, models=["a"], regime="joint")
+
+
+def test_render_figure_reads_logit_caches_for_the_exit_heads_figure(tmp_path):
+    paths = [binary_cache(tmp_path / f"{m}.npz", EXIT_LOGITS[m], EXIT_LABELS[m]) for m in "abc"]
+    out = tmp_path / "figures" / "heads.pdf"
+    render_figure("exit_heads", {"models": ["a", "b", "c"], "regime": "joint"}, paths, str(out))
+    numbers = pd.read_csv(out.with_suffix(".csv"))
+    assert len(numbers) == 9 and out.read_bytes().startswith(b"%PDF") and imread(out.with_suffix(".png")).ndim == 3

@@ -101,7 +101,12 @@ def test_paper_config_plans_every_table_and_figure_with_its_gpus(path, dry_run):
                + [f"paper/figures/{f}.pdf" for f in figures if f"paper/figures/{f}.pdf" not in planned])
     assert not missing, f"{path.name}: not planned: {missing}"
     assert counts.get("render_table", 0) == len(tables) and counts.get("render_figure", 0) == len(figures)
-    assert counts["train_model"] > 0 and "train_static_head" not in counts  # paper B: no static heads
+    assert counts["train_model"] > 0
+    # Static per-head baselines are paper A's B_EE figures' (kind: bee); paper B has none.
+    if any(spec["kind"] == "bee" for spec in figures.values()):
+        assert counts.get("train_static_head", 0) > 0
+    else:
+        assert "train_static_head" not in counts
 
     # Every GPU job asks what the config's resources say (its model setting's own, else the rule's), and
     # training runs one process per GPU.
@@ -168,6 +173,7 @@ def test_names_shared_between_paper_configs_mean_the_same_settings():
     file's results, and table1.yaml's runs are the per-setting files' runs); output names never collide."""
     seen_models: dict[str, tuple[str, dict]] = {}
     seen_datasets: dict[str, tuple[str, dict]] = {}
+    seen_criteria: dict[str, tuple[str, dict]] = {}
     outputs: dict[str, str] = {}
     for path in PAPER_CONFIGS:
         config = load(path)
@@ -182,6 +188,9 @@ def test_names_shared_between_paper_configs_mean_the_same_settings():
         for name, params in config["datasets"].items():
             first = seen_datasets.setdefault(name, (path.name, params))
             assert first[1] == params, f"dataset {name!r} differs between {first[0]} and {path.name}"
+        for name, setting in config.get("criteria", {}).items():  # a sweep's path carries the name
+            first = seen_criteria.setdefault(name, (path.name, setting))
+            assert first[1] == setting, f"criterion {name!r} differs between {first[0]} and {path.name}"
         for section in ("tables", "figures"):
             for name in config.get(section, {}):
                 first = outputs.setdefault(f"{section}/{name}", path.name)
@@ -229,3 +238,192 @@ def test_the_suite_of_every_paper_config_plans_all_of_them_at_once(tmp_path, ber
     jobs = {job["output"]: job for job in planned_jobs(stdout)}
     vit_t = [job for output, job in jobs.items() if output.startswith("results/models/vit_t_imagenet/")]
     assert vit_t and all("gpu=4" in job["resources"] and "--nproc 4 " in job["shell"] for job in vit_t)
+    # Paper A's ImageNet-1k runs (Fig. 2) keep their 4 GPUs, static heads included; its other runs ask one.
+    paper_a = [job for output, job in jobs.items() if output.startswith("results/models/a_")]
+    in_1k = [job for job in paper_a if job["output"].startswith("results/models/a_resnet50_imagenet1000_")]
+    assert {job["rule"] for job in in_1k} == set(GPU_RULES)
+    assert all("gpu=4" in job["resources"] for job in in_1k)
+    assert all("gpu=1" in job["resources"] for job in paper_a if job not in in_1k)
+
+
+# Paper A (Bałazy et al.): Figs 2-6 ------------------------------------------------------------------------------
+
+FIG2, FIG3, FIG4, FIG5, FIG6 = (REPO / "config" / "paper" / f"{stem}.yaml" for stem in (
+    "a_fig2_imagenet_classes", "a_fig3_single_vs_multi_label", "a_fig4_rank_patience_voc", "a_fig5_learned_exit",
+    "a_fig6_voc_binary_classes"))
+PAPER_A_CONFIGS = [FIG2, FIG3, FIG4, FIG5, FIG6]
+RESNET50_WEIGHTS = "models/resnet50-0676ba61.pth"  # torchvision's IMAGENET1K_V1, a local file
+LR_GRID = {0.001, 0.0001, 0.00001}                   # §4.1, §4.2: lambda in {1e-3, 1e-4, 1e-5}
+
+
+def resolved(path: Path) -> tuple[dict, dict[str, dict]]:
+    config = load(path)
+    return config, ee.resolve_models(config)
+
+
+def line_entries(spec: dict) -> list[tuple[str, list[str], str]]:
+    """(label, models, criterion) of each line of a B_EE figure."""
+    return [(line["label"], line["models"], line.get("criterion", spec["criterion"])) for line in spec["lines"]]
+
+
+def lr_grid_of_one_setting(models: dict[str, dict], names: list[str]) -> str:
+    """The dataset of a pooled lr grid: the entries differ in the learning rate only, one each of the grid."""
+    entries = [models[name] for name in names]
+    assert {entry["training"]["lr"] for entry in entries} == LR_GRID and len(entries) == 3, names
+    stripped = [{**entry, "training": {**entry["training"], "lr": None}, "resources": None} for entry in entries]
+    assert all(entry == stripped[0] for entry in stripped), names
+    return entries[0]["dataset"]
+
+
+def test_paper_a_models_fine_tune_the_pretrained_resnet50():
+    assert set(PAPER_A_CONFIGS) <= set(PAPER_CONFIGS)
+    for path in PAPER_A_CONFIGS:
+        config, models = resolved(path)
+        for name, entry in models.items():
+            assert name.startswith("a_"), name
+            # §4: "a pre-trained ResNet50 model as the backbone", an IC after every bottleneck block (§3)
+            assert entry["backbone"] == "resnet50" and entry["params"] == {"weights": RESNET50_WEIGHTS}, name
+            assert entry["ic"] == {"type": "sdn"} and entry["placement"] is None, name
+            assert entry["training"]["lr"] in LR_GRID, name
+        assert all(name.startswith("a_") for name in config["datasets"])
+        assert all(name.startswith("a_") for name in config["figures"])
+
+
+def test_paper_a_fig2_pools_three_learning_rates_per_class_count():
+    config, models = resolved(FIG2)
+    (spec,) = config["figures"].values()
+    assert spec["kind"] == "bee" and spec["criterion"] == "confidence" and spec["seeds"] == [0]
+    counts, subsets = [], []
+    for label, names, criterion in line_entries(spec):
+        assert criterion == "confidence"
+        dataset = config["datasets"][lr_grid_of_one_setting(models, names)]
+        assert dataset["loader"] == "imagenet"
+        classes = dataset.get("classes")
+        counts.append(1000 if classes is None else len(classes))
+        subsets.append(classes)
+        assert label == f"{counts[-1]} classes"
+    assert counts == [2, 10, 100, 1000]
+    # Nested random subsets: each the start of the next.
+    assert all(small == large[:len(small)] for small, large in zip(subsets[:-2], subsets[1:-1]))
+
+
+def test_paper_a_fig3_pools_the_sigmoid_and_softmax_variants_of_each_multi_label_dataset():
+    config, models = resolved(FIG3)
+    (spec,) = config["figures"].values()
+    assert spec["seeds"] == [0]
+    by_label: dict[str, list[tuple[str | None, str, str]]] = {}
+    for label, names, criterion in line_entries(spec):
+        dataset = lr_grid_of_one_setting(models, names)
+        by_label.setdefault(label, []).append((models[names[0]]["task"], criterion, dataset))
+    (single, single_runs), *multi = by_label.items()  # the first line: the p-values' reference
+    assert single.startswith("Single-label") and {run[:2] for run in single_runs} == {(None, "confidence"),
+                                                                                     (None, "entropy")}
+    assert config["datasets"][single_runs[0][2]]["loader"] == "imagenet"
+    thresholds = {0.01, 0.05, 0.1, 0.2, 0.3}  # §4.2: softmax positives
+    loaders = []
+    for label, runs in multi:
+        datasets = {config["datasets"][dataset].get("loader", dataset) for *_, dataset in runs}
+        assert len({dataset for *_, dataset in runs}) == 1, label  # one dataset per line
+        loaders += datasets
+        sigmoid = {criterion for task, criterion, _ in runs if task is None}
+        softmax = {criterion for task, criterion, _ in runs if task == "multi_label_softmax"}
+        assert sigmoid == {"confidence", "entropy"} and len(runs) == 2 + len(thresholds), label
+        settings = [config["criteria"][name] for name in softmax]
+        assert all(setting["criterion"] == "entropy" for setting in settings)
+        assert {setting["positive_threshold"] for setting in settings} == thresholds
+    assert sorted(loaders) == ["coco", "imagenet_composite", "voc2007"]
+    # The composites' n = 10 classes are the single-label line's 10 classes (and Fig. 2's).
+    composite = config["datasets"]["a_imagenet_composite"]
+    assert composite["classes"] == config["datasets"][single_runs[0][2]]["classes"] == \
+        load(FIG2)["datasets"]["a_imagenet10"]["classes"]
+    assert composite["m_values"] == [2, 4] and len(composite["classes"]) == 10
+
+
+def test_paper_a_fig4_covers_the_rank_patience_and_hybrid_grid_on_voc():
+    config, models = resolved(FIG4)
+    (spec,) = config["figures"].values()
+    entries = line_entries(spec)
+    assert entries[0][2] == "confidence"
+    assert {lr_grid_of_one_setting(models, names) for _, names, _ in entries} == {"a_voc2007"}
+    assert all(models[names[0]]["task"] is None for _, names, _ in entries)  # the sigmoid models
+    ndcg, kendall = {0.001, 0.01, 0.05, 0.1, 0.15}, {0.7, 0.8, 0.9, 0.95}
+    settings = [config["criteria"][criterion] for _, _, criterion in entries[1:]]
+    rank = {(s["agreement"], s["tolerance"]) for s in settings if s["criterion"] == "rank_patience"}
+    assert rank == {("ndcg", t) for t in ndcg} | {("kendall", t) for t in kendall}
+    hybrid = [(s["base"], s["agreement"], s["tolerance"], s["patience"]) for s in settings if s["criterion"] == "hybrid"]
+    assert sorted(hybrid) == sorted({(base, agreement, t, p) for base in ("confidence", "entropy")
+                                     for agreement, tolerances in (("ndcg", ndcg), ("kendall", kendall))
+                                     for t in tolerances for p in range(2, 7)})
+    assert len(settings) == len(rank) + len(hybrid)
+
+
+def test_paper_a_fig5_sets_the_learned_exit_beside_confidence_and_entropy_per_dataset():
+    config, models = resolved(FIG5)
+    loaders = []
+    for spec in config["figures"].values():
+        entries = line_entries(spec)
+        (dataset,) = {lr_grid_of_one_setting(models, names) for _, names, _ in entries}
+        loaders.append(config["datasets"][dataset]["loader"])
+        assert [criterion for _, _, criterion in entries[:2]] == ["confidence", "entropy"]
+        learned = [config["criteria"][criterion] for _, _, criterion in entries[2:]]
+        assert learned and all(s["criterion"] == "learned_exit" and s["loss"] == "mse_regularised" for s in learned)
+        assert len({s["alpha"] for s in learned}) == len(learned)  # one line per setting
+    assert sorted(loaders) == ["coco", "imagenet_composite", "voc2007"]
+
+
+def test_paper_a_bee_figures_plan_a_static_baseline_for_every_head(dry_run, tmp_path, bert_dir):
+    """§4: "each internal classifier head is fine-tuned independently ... resulting in H distinct static
+    models": every B_EE model's 15 IC blocks get a static-head job (seed 0), its last head is the phase-1 run."""
+    for path in (FIG2, FIG3, FIG4, FIG5):
+        config = with_fixtures(load(path), tmp_path / path.stem, bert_dir)
+        planned = planned_outputs(dry_run(path))
+        wanted_static, wanted_models = set(), set()
+        for spec in config["figures"].values():
+            for _, names, _ in line_entries(spec):
+                for name in names:
+                    assert len(ee.head_blocks(ee.model_entry(config, name))) == 16  # 15 ICs + the final head
+                    *static, backbone = targets.static_head_paths(config, name, 0)
+                    wanted_static.update(static)
+                    wanted_models |= {backbone, targets.model_path(name, "joint", 0)}
+        assert {out for out in planned if "/static/" in out and out.endswith("model.pt")} == wanted_static, path.name
+        assert wanted_models <= planned, path.name
+        assert not any("/seed1/" in out or "/seed2/" in out for out in planned), path.name  # seed 0 only
+
+
+def test_paper_a_fig6_plans_ten_binary_models_on_the_same_voc_images_and_one_seed(dry_run):
+    config, models = resolved(FIG6)
+    (spec,) = config["figures"].values()
+    assert spec["kind"] == "exit_heads" and spec["seeds"] == [0] and spec["min_classes"] == 2
+    assert len(spec["models"]) == 10
+    datasets = [config["datasets"][models[name]["dataset"]] for name in spec["models"]]
+    assert all(d["loader"] == "voc2007" and len(d["classes"]) == 1 for d in datasets)
+    assert len({d["classes"][0] for d in datasets}) == 10  # ten distinct classes
+    # The same images: the datasets differ in their label column only; the models in their dataset only.
+    assert all({**d, "classes": None} == {**datasets[0], "classes": None} for d in datasets)
+    networks = [{**models[name], "dataset": None} for name in spec["models"]]
+    assert all(network == networks[0] for network in networks)
+    stdout = dry_run(FIG6)
+    counts = job_counts(stdout)
+    assert counts["train_model"] == 10 and "train_static_head" not in counts
+    assert {job["output"].split(",")[0].strip() for job in planned_jobs(stdout) if job["rule"] == "train_model"} \
+        == {targets.model_path(name, "joint", 0) for name in spec["models"]}
+
+
+def test_the_suite_merges_every_files_criterion_settings(monkeypatch):
+    """expand_includes merges the files' `criteria:` as it does datasets and models: the suite's are exactly
+    their union, and one name given two settings fails naming both files."""
+    monkeypatch.chdir(REPO)
+    union: dict[str, dict] = {}
+    for path in PAPER_CONFIGS:
+        union.update(load(path).get("criteria", {}))
+    assert union and ee.expand_includes(load(SUITE))["criteria"] == union
+
+
+def test_a_criterion_name_with_two_settings_in_a_suite_fails_naming_both_files(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for name, tolerance in (("one.yaml", 0.01), ("two.yaml", 0.05)):
+        (tmp_path / name).write_text(yaml.safe_dump(
+            {"criteria": {"rank": {"criterion": "rank_patience", "agreement": "ndcg", "tolerance": tolerance}}}))
+    with pytest.raises(ee.ConfigError, match=r"criteria\.rank differs between one\.yaml and two\.yaml"):
+        ee.expand_includes({"include": ["one.yaml", "two.yaml"]})
+

@@ -58,6 +58,31 @@ def test_render_spec_fills_rule_budgets_and_names_the_settings():
     assert "mlp hidden=[64]" in spec["model_descriptions"]["cnn_mlp"]
 
 
+def test_figures_of_paper_a_read_their_own_seeds_and_pool_the_learning_rate_grid():
+    # Fig. 2: one run per learning rate (seed 0), lines of 2, 5 and 10 classes.
+    inputs = targets.render_inputs(CONFIG, "figures", "bee_classes")
+    assert inputs[:2] == ["results/bee/cnn_2classes/joint/confidence/seed0.csv",
+                          "results/bee/cnn_2classes_lr1e-3/joint/confidence/seed0.csv"]
+    assert len(inputs) == 6 and all(p.endswith("seed0.csv") for p in inputs)
+    # Fig. 3: every seed; the softmax model's five positive thresholds are five criterion settings.
+    inputs = targets.render_inputs(CONFIG, "figures", "bee")
+    assert len(inputs) == (1 + 2 + 5) * len(CONFIG["seeds"])
+    assert "results/bee/cnn_composite_softmax/joint/softmax_entropy_0.3/seed2.csv" in inputs
+    # Fig. 6: the ten binary models' logit caches, one seed.
+    inputs = targets.render_inputs(CONFIG, "figures", "class_exit_heads")
+    assert inputs == [f"results/logits/cnn_has{k}/joint/seed0.npz" for k in range(10)]
+
+
+def test_render_spec_resolves_a_named_criterion_for_renderers_that_score_logits():
+    config = load_config(REPO / "config.yaml")
+    config["figures"]["class_exit_heads"]["criterion"] = "softmax_entropy_0.2"
+    spec = render_spec(config, "figures", "class_exit_heads")
+    assert spec["criterion_setting"] == {"criterion": "entropy", "params": {"positive_threshold": 0.2}}
+    assert "seeds" not in spec  # the workflow's key: which files the renderer is given
+    assert render_spec(CONFIG, "figures", "class_exit_heads")["criterion_setting"] == {
+        "criterion": "confidence", "params": {}}
+
+
 def test_resources_fall_back_to_default():
     config = {"resources": {"default": {"threads": 1, "gpu": 0}, "train_model": {"gpu": 2}}}
     assert targets.resource(config, "train_model", "gpu") == 2
@@ -83,10 +108,11 @@ def test_code_inputs_are_the_modules_source_files():
     assert files[-1].endswith("eebench/metrics.py") and all(Path(f).exists() for f in files)
 
 
-def test_bee_figure_reads_every_model_and_seed():
+def test_bee_figure_reads_every_model_criterion_and_seed_in_line_order():
     inputs = targets.render_inputs(CONFIG, "figures", "bee")
-    assert inputs == [f"results/bee/{m}/joint/confidence/seed{s}.csv"
-                      for m in ("cnn", "cnn_composite") for s in (0, 1, 2)]
+    runs = [("cnn", "confidence"), ("cnn_composite", "confidence"), ("cnn_composite", "entropy"),
+            *(("cnn_composite_softmax", f"softmax_entropy_{t}") for t in ("0.01", "0.05", "0.1", "0.2", "0.3"))]
+    assert inputs == [f"results/bee/{m}/joint/{c}/seed{s}.csv" for m, c in runs for s in (0, 1, 2)]
 
 
 def test_cost_curves_read_sweeps():
@@ -98,11 +124,14 @@ def test_every_renderer_reads_a_stage_with_a_result_path():
     from eebench.render import FIGURES, TABLES
     from eebench.render.base import METRIC_STAGES, RunKey
 
-    assert set(METRIC_STAGES) == {"budgets", "bee", "sweeps", "models"}
+    assert set(METRIC_STAGES) == {"budgets", "bee", "sweeps", "models", "logits"}
     spec = {"rule": "best", "budgets": [1.0]}
     for registry in (TABLES, FIGURES):
         for name in registry.names():
             assert targets.stage_path(CONFIG, registry.get(name).reads, spec, RunKey("cnn", "joint", "entropy"), 0)
+    # The logits stage is the training job's second output (of the shared run, where one is shared).
+    assert targets.stage_path(CONFIG, "logits", spec, RunKey("cnn_mlp", "backbone", "entropy"), 1) == \
+        "results/logits/cnn/backbone/seed1.npz"
 
 
 def test_training_time_reads_the_checkpoints_with_the_shared_phase1_run():

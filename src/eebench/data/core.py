@@ -12,7 +12,7 @@ import os
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -131,6 +131,22 @@ def read_info(prepared_path: str | os.PathLike) -> DatasetInfo:
     return _stored_info(prepared_path, read_npz(prepared_path, PREPARED_DATASET, keys=("info",)))
 
 
+def inputs_fingerprint(prepared_path: str | os.PathLike, split: str) -> str:
+    """SHA-1 of a split's inputs as prepared (every ``*_<split>`` array but the labels ``y_<split>``): equal for
+    two datasets that label the same images differently (e.g. ``classes`` subsets), so results of models
+    trained on them can be compared sample by sample. The root directory is left out: the same files hold the
+    same images wherever they lie."""
+    import hashlib
+
+    arrays = read_npz(prepared_path, PREPARED_DATASET, keys=("info",))
+    digest = hashlib.sha1()
+    for key in sorted(k for k in arrays if k.endswith(f"_{split}") and k != f"y_{split}"):
+        value = np.ascontiguousarray(arrays[key])
+        digest.update(f"{key}|{value.dtype.str}|{value.shape}|".encode())
+        digest.update(value.tobytes())
+    return digest.hexdigest()
+
+
 def load_split(
     prepared_path: str | os.PathLike, split: str, augment: bool = False
 ) -> tuple[Dataset, DatasetInfo]:
@@ -158,6 +174,27 @@ def stratified_split(
     index = np.arange(len(labels))
     kept, held = train_test_split(index, test_size=held_fraction, random_state=seed, stratify=labels)
     return np.sort(kept), np.sort(held)
+
+
+def label_columns(dataset: str, classes: Sequence[int | str] | None, names: Sequence[Any]) -> list[int]:
+    """The label columns a multi-label dataset keeps: ``classes`` (indices or names of ``names``), in the given
+    order; every column for None. One class makes a binary dataset: paper A Fig. 6 trains "ten early-exit
+    models, each dedicated to a unique class", on the same images."""
+    if classes is None:
+        return list(range(len(names)))
+    lookup = {str(name): i for i, name in enumerate(names)}
+    columns = []
+    for value in classes:
+        if isinstance(value, str) and value in lookup:
+            columns.append(lookup[value])
+        elif isinstance(value, (int, np.integer)) and not isinstance(value, bool) and 0 <= value < len(names):
+            columns.append(int(value))
+        else:
+            raise ValueError(f"dataset {dataset!r}: classes: {value!r} is neither a class index in [0, "
+                             f"{len(names)}) nor a class name ({', '.join(map(str, names))})")
+    if not columns or len(set(columns)) != len(columns):
+        raise ValueError(f"dataset {dataset!r}: classes must be one or more distinct classes, got {list(classes)!r}")
+    return columns
 
 
 def check_fraction(dataset: str, key: str, value: float) -> None:

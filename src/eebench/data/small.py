@@ -16,6 +16,7 @@ from eebench.data.core import (
     RandomShift,
     TransformedTensors,
     check_fraction,
+    label_columns,
     stratified_split,
 )
 
@@ -143,7 +144,8 @@ def compose_grid(
 class DigitsComposite(DatasetEntry):
     """Multi-label, 10 classes, (1, 16, 16): the offline analogue of paper A's composite ImageNet (n = 10,
     m in {2, 4}). Each split's mosaics use only that split of the ``digits`` base split (same seed and
-    fractions), so no base image appears in two splits."""
+    fractions), so no base image appears in two splits. ``classes`` keeps those label columns (in that order)
+    of the same mosaics: ``classes: [3]`` is the binary "is there a 3?" task of paper A Fig. 6."""
 
     task = "multi_label"
 
@@ -157,8 +159,10 @@ class DigitsComposite(DatasetEntry):
         train_samples: int = 3000,
         val_samples: int = 600,
         test_samples: int = 600,
+        classes: list[int] | None = None,
     ) -> tuple[DatasetInfo, dict[str, np.ndarray]]:
         name = "digits_composite"
+        columns = label_columns(name, classes, range(DIGIT_CLASSES))
         m_values = [int(m) for m in m_values]
         if not m_values or not all(1 <= m <= min(GRID * GRID, DIGIT_CLASSES) for m in m_values):
             raise ValueError(f"dataset {name!r}: m_values must be a non-empty list of integers in 1..4")
@@ -174,10 +178,11 @@ class DigitsComposite(DatasetEntry):
             mosaics, labels, source = compose_grid(
                 x[base], y[base], sizes[split], m_values, DIGIT_CLASSES, rng
             )
-            arrays |= {f"x_{split}": mosaics, f"y_{split}": labels}
+            # The mosaics do not depend on ``classes``: every subset labels the same images.
+            arrays |= {f"x_{split}": mosaics, f"y_{split}": np.ascontiguousarray(labels[:, columns])}
             # Index into load_digits() of the image in each cell (-1 = empty): provenance, and for tests.
             arrays[f"source_{split}"] = np.where(source >= 0, base[np.maximum(source, 0)], -1)
-        return DatasetInfo(name, DIGIT_CLASSES, self.task, (1, 8 * GRID, 8 * GRID)), arrays
+        return DatasetInfo(name, len(columns), self.task, (1, 8 * GRID, 8 * GRID)), arrays
 
     def load(self, prepared: Mapping[str, np.ndarray], split: str, augment: bool) -> Dataset:
         return load_in_memory(prepared, split, augment)

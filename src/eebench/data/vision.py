@@ -26,6 +26,7 @@ from eebench.data.core import (
     RandomShift,
     TransformedTensors,
     check_fraction,
+    label_columns,
     missing,
     stratified_split,
 )
@@ -539,8 +540,9 @@ class Voc2007(DatasetEntry):
     """Multi-label, 20 classes, (3, image_size, image_size), from a VOCdevkit tree with the official
     train/val/test image sets. The splits are the official ones, so ``split_seed`` (accepted so every dataset
     takes the same key) changes nothing. Objects marked difficult are skipped unless ``keep_difficult``; an
-    image whose objects are all difficult then has an all-zero label. ``cutmix_alpha`` and ``mixup_alpha`` are
-    accepted only to be refused with the reason (they must stay 0): CutMix/MixUp here make soft single-label
+    image whose objects are all difficult then has an all-zero label. ``classes`` (names or indices) keeps
+    those label columns, e.g. one class for paper A Fig. 6's binary models. ``cutmix_alpha`` and
+    ``mixup_alpha`` are accepted only to be refused with the reason (they must stay 0): CutMix/MixUp here make soft single-label
     targets, and VOC is multi-label."""
 
     task = "multi_label"
@@ -552,15 +554,18 @@ class Voc2007(DatasetEntry):
         split_seed: int,
         image_size: int = 224,
         keep_difficult: bool = False,
+        classes: list[str] | None = None,
         cutmix_alpha: float = 0.0,
         mixup_alpha: float = 0.0,
     ) -> tuple[DatasetInfo, dict[str, np.ndarray]]:
         del split_seed  # the official splits are fixed
+        columns = label_columns("voc2007", classes, VOC_CLASSES)
         check_image_size("voc2007", image_size)
         refuse_batch_mixing("voc2007", cutmix_alpha, mixup_alpha)
         base = Path(root).resolve()
         voc = base / "VOCdevkit" / "VOC2007"
-        arrays: dict[str, np.ndarray] = {"root": np.array(str(base)), "classes": np.array(VOC_CLASSES)}
+        names = [VOC_CLASSES[c] for c in columns]
+        arrays: dict[str, np.ndarray] = {"root": np.array(str(base)), "classes": np.array(names)}
         for split in ("train", "val", "test"):
             listing = voc / "ImageSets" / "Main" / f"{split}.txt"
             if not listing.is_file():
@@ -577,8 +582,9 @@ class Voc2007(DatasetEntry):
             arrays[f"files_{split}"] = encode_paths(
                 [f"VOCdevkit/VOC2007/JPEGImages/{image_id}.jpg" for image_id in ids]
             )
-            arrays[f"y_{split}"] = np.stack(labels) if labels else np.zeros((0, len(VOC_CLASSES)), np.float32)
-        return DatasetInfo("voc2007", len(VOC_CLASSES), self.task, (3, image_size, image_size)), arrays
+            y = np.stack(labels) if labels else np.zeros((0, len(VOC_CLASSES)), np.float32)
+            arrays[f"y_{split}"] = np.ascontiguousarray(y[:, columns])
+        return DatasetInfo("voc2007", len(columns), self.task, (3, image_size, image_size)), arrays
 
     def load(self, prepared: Mapping[str, np.ndarray], split: str, augment: bool) -> Dataset:
         return multi_label_images(prepared, split, augment)

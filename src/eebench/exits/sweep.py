@@ -126,6 +126,38 @@ def sweep(
     return frame
 
 
+def exit_heads(scores: np.ndarray, threshold: float) -> np.ndarray:
+    """Each sample's exit head [N] (0-based) under the sweep's rule: the first head whose score is >= threshold,
+    else the last head."""
+    scores = np.asarray(scores)
+    ready = scores >= threshold
+    ready[-1] = True
+    return ready.argmax(axis=0)
+
+
+def criterion_scores(
+    cache: Mapping[str, Any], criterion: str, params: Mapping[str, Any] | None = None, source: Any = "cache",
+) -> tuple[Any, dict[str, np.ndarray]]:
+    """The task (configured by the setting's task parameters) and the scores [H, N] of ``criterion`` (with
+    ``params``) on each split of a loaded cache. A criterion that learns is fitted once, on the validation
+    split, and applied to both."""
+    score = CRITERIA.get(criterion)
+    params = dict(params or {})
+    # A setting's task parameters (a softmax multi-label model's positive threshold) configure the cache's task,
+    # which decides both the criterion's positive labels and the performance; the rest are the criterion's.
+    task_params = {key: params.pop(key) for key in list(params) if key in task_parameter_names()}
+    try:
+        task = cache["task"].configured(**task_params)
+    except TypeError as error:
+        raise TypeError(f"{source}: {error}") from None
+    if not getattr(score, "learns", False):
+        return task, {split: score(cache[f"{split}_logits"], task, **params) for split in SPLITS}
+    joint = score(np.concatenate([cache[f"{split}_logits"] for split in SPLITS], axis=1), task,
+                  fit_on=(cache["val_logits"], cache["val_labels"]), **params)
+    edges = np.cumsum([cache[f"{split}_logits"].shape[1] for split in SPLITS])[:-1]
+    return task, dict(zip(SPLITS, np.split(joint, edges, axis=1)))
+
+
 def _csv_value(value: Any) -> Any:
     """Meta values become CSV cells: scalars as they are, anything nested as JSON text."""
     return value if value is None or np.isscalar(value) else json.dumps(value, sort_keys=True)
@@ -143,32 +175,17 @@ def run_sweep(
     (``threshold, avg_exit_head, flops_fraction`` and the task's metrics: ``accuracy, f1`` for
     classification, ``mse`` for regression).
     """
-    score = CRITERIA.get(criterion)
-    params = dict(params or {})
     cache = load_cache(logits_path)
-    # A setting's task parameters (a softmax multi-label model's positive threshold) configure the cache's task,
-    # which decides both the criterion's positive labels and the performance; the rest are the criterion's.
-    task_params = {key: params.pop(key) for key in list(params) if key in task_parameter_names()}
-    try:
-        task = cache["task"].configured(**task_params)
-    except TypeError as error:
-        raise TypeError(f"{logits_path}: {error}") from None
+    task, scores = criterion_scores(cache, criterion, params, source=logits_path)
     identity = {key: _csv_value(value) for key, value in cache["meta"].items()}
     clashes = [key for key in identity if key in (*SWEEP_COLUMNS, *all_metrics(), "criterion", "split")]
     if clashes:
         raise ValueError(f"{logits_path}: meta key(s) {', '.join(clashes)} clash with sweep columns")
-    scores = {split: None for split in SPLITS}
-    if getattr(score, "learns", False):
-        # Fitted once, on the validation split, and applied to both (one call, so one fit).
-        joint = score(np.concatenate([cache[f"{split}_logits"] for split in SPLITS], axis=1), task,
-                      fit_on=(cache["val_logits"], cache["val_labels"]), **params)
-        edges = np.cumsum([cache[f"{split}_logits"].shape[1] for split in SPLITS])[:-1]
-        scores = dict(zip(SPLITS, np.split(joint, edges, axis=1)))
     frames = []
     for split in SPLITS:
         logits, labels = cache[f"{split}_logits"], cache[f"{split}_labels"]
         frame = sweep(
-            score(logits, task, **params) if scores[split] is None else scores[split],
+            scores[split],
             task.performance(logits, labels),
             cache["head_flops"],
             cache["backbone_flops"],

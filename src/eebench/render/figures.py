@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import matplotlib
+import matplotlib.patches
 
 matplotlib.use("Agg")
 
@@ -305,6 +306,7 @@ def speedup_curves(
     regime: str,
     criteria: Sequence[str],
     metric: str = "accuracy",
+    points: Mapping[str, float] | None = None,
     labels: Mapping[str, str] | None = None,
     title: str | None = None,
     model_descriptions: Mapping[str, str] | None = None,
@@ -312,45 +314,192 @@ def speedup_curves(
     """Paper A §3's evaluation framework: test performance against the speed-up (backbone FLOPs / average
     FLOPs) of every operating point, one curve per criterion (mean over seeds on a common speed-up grid), and
     each curve's area (``eebench.metrics.speedup_area``, per seed, then mean ± std): "the larger the area, the
-    more effective the strategy". A criterion with one operating point (the learned exit at its 0.5 threshold
-    is a whole sweep here) is drawn like the others. ``numbers``: one row per criterion: criterion, area_mean,
-    area_std, n_seeds."""
+    more effective the strategy".
+
+    A criterion in ``points`` (name -> threshold) is one operating point, drawn as a marker beside the curves
+    (mean ± std over seeds on both axes): paper A's learned exit, whose classifier "exits" where its output
+    exceeds 0.5 (§4.2), so ``points: {learned: 0.5}``. Its point is the sweep row that threshold selects (the
+    first row whose threshold is >= it: the sweep's rows are the distinct operating points), and it has no area.
+
+    ``numbers``: one row per criterion: criterion, area_mean, area_std, n_seeds, and for a point criterion
+    speedup_mean, speedup_std, value_mean, value_std (the metric, in percent where it is a percentage)."""
     del model_descriptions
+    points = dict(points or {})
+    unknown = sorted(points.keys() - set(criteria))
+    if unknown:
+        raise ValueError(f"points: {', '.join(map(repr, unknown))} not among the figure's criteria")
     rows = frame[(frame["model"] == model) & (frame["regime"] == regime) & (frame["split"] == "test")]
     scale = display_scale(metric)
     fig = Figure(figsize=(5.0, 3.6), layout="constrained")
     ax = fig.subplots()
-    areas = []
+    summary = []
     for name in criteria:
         runs = rows[rows["criterion"] == name]
         if runs.empty:
             raise ValueError(f"criterion {name!r} of {model}/{regime} has no test rows in the sweep frame")
-        per_seed = [speedup_area(seed_rows, metric) * scale for _, seed_rows in runs.groupby("seed")]
-        areas.append({"criterion": name, "area_mean": float(np.mean(per_seed)),
-                      "area_std": float(np.std(per_seed, ddof=1)) if len(per_seed) > 1 else np.nan,
-                      "n_seeds": len(per_seed)})
+        label = (labels or {}).get(name, name)
+        seeds = [seed_rows for _, seed_rows in runs.groupby("seed")]
+        if name in points:
+            chosen = [_row_at_threshold(seed_rows, points[name]) for seed_rows in seeds]
+            speedup = np.array([1.0 / row["flops_fraction"] for row in chosen])
+            value = np.array([row[metric] for row in chosen]) * scale
+            spread = (lambda v: float(np.std(v, ddof=1)) if len(v) > 1 else np.nan)
+            summary.append({"criterion": name, "area_mean": np.nan, "area_std": np.nan, "n_seeds": len(seeds),
+                            "speedup_mean": float(speedup.mean()), "speedup_std": spread(speedup),
+                            "value_mean": float(value.mean()), "value_std": spread(value)})
+            ax.errorbar(speedup.mean(), value.mean(), xerr=np.nan_to_num(spread(speedup)),
+                        yerr=np.nan_to_num(spread(value)), marker="*", markersize=10, linestyle="none",
+                        capsize=3, label=f"{label} (threshold {points[name]:g})")
+            continue
+        per_seed = [speedup_area(seed_rows, metric) * scale for seed_rows in seeds]
+        summary.append({"criterion": name, "area_mean": float(np.mean(per_seed)),
+                        "area_std": float(np.std(per_seed, ddof=1)) if len(per_seed) > 1 else np.nan,
+                        "n_seeds": len(per_seed)})
         speedup = 1.0 / runs["flops_fraction"].to_numpy(dtype=float)
         grid = np.linspace(speedup.min(), speedup.max(), 100)
         curves = []
-        for _, seed_rows in runs.groupby("seed"):
+        for seed_rows in seeds:
             x = 1.0 / seed_rows["flops_fraction"].to_numpy(dtype=float)
             order = np.argsort(x, kind="stable")
             curves.append(np.interp(grid, x[order], seed_rows[metric].to_numpy(dtype=float)[order]) * scale)
-        ax.plot(grid, np.mean(curves, axis=0), label=(labels or {}).get(name, name))
+        ax.plot(grid, np.mean(curves, axis=0), label=label)
     ax.set_xlabel("Speed-up [backbone FLOPs / average FLOPs]")
     ax.set_ylabel(_axis_label(metric, "on test"))
     ax.legend(fontsize="small")
     if title:
         ax.set_title(title)
-    return fig, pd.DataFrame(areas)
+    columns = ["criterion", "area_mean", "area_std", "n_seeds"]
+    if points:
+        columns += ["speedup_mean", "speedup_std", "value_mean", "value_std"]
+    return fig, pd.DataFrame(summary).reindex(columns=columns)
+
+
+def _row_at_threshold(sweep_rows: pd.DataFrame, threshold: float) -> pd.Series:
+    """The operating point a threshold selects: the first sweep row whose threshold is >= it (row k holds for
+    every threshold in (t[k-1], t[k]]; the last row's is +inf)."""
+    ordered = sweep_rows.sort_values("threshold", kind="stable")
+    position = int(np.searchsorted(ordered["threshold"].to_numpy(dtype=float), threshold, side="left"))
+    return ordered.iloc[min(position, len(ordered) - 1)]
+
+
+def _exit_head_runs(spec) -> list[RunKey]:
+    return [RunKey(model, spec["regime"], spec.get("criterion", "confidence")) for model in spec["models"]]
+
+
+@FIGURES.register("exit_heads")
+@reads("logits", _exit_head_runs)
+def exit_heads(
+    caches: Sequence[Mapping[str, Any]],
+    *,
+    models: Sequence[str],
+    regime: str,
+    criterion: str = "confidence",
+    criterion_setting: Mapping[str, Any] | None = None,
+    threshold: float = 0.5,
+    min_classes: int = 2,
+    examples: int = 40,
+    labels: Mapping[str, str] | None = None,
+    title: str | None = None,
+    model_descriptions: Mapping[str, str] | None = None,
+) -> tuple[Figure, pd.DataFrame]:
+    """Paper A Fig. 6: one binary early-exit model per class (``models``, each trained on one label column of
+    the same images), and the head at which each exits on test examples holding at least ``min_classes`` of
+    those classes. A model exits at the first head whose ``criterion`` score is >= ``threshold`` (with the
+    default, confidence at 0.5, "if the classifier recognizes its class as present, it exits at the current
+    head"), else at its last head.
+
+    Columns: the first ``examples`` such test examples, in test order; rows: the models. A cell is coloured by
+    the exit head where the example holds the model's class and left blank where it does not; two models
+    exiting at the same head on one example are ringed in orange, and the example whose classes' exit heads lie
+    furthest apart is framed in red (paper A: "an example with objects of significantly different recognition
+    difficulty"). ``numbers``: one row per (example, model): example (index in the test split), model, label,
+    present, exit_head (1-based), recognised (the exit head predicts the class present), same_head (another
+    model whose class is present exits at the same head)."""
+    del model_descriptions
+    from eebench.exits.sweep import criterion_scores, exit_heads as first_ready_heads
+
+    setting = dict(criterion_setting or {"criterion": criterion, "params": {}})
+    # One cache per model, in the models' order (the workflow's input order; a shared run's cache may carry
+    # another entry's name).
+    if len(caches) != len(models):
+        raise ValueError(f"the exit-head figure shows one run per model: {len(models)} models, {len(caches)} logit "
+                         f"caches (give it one seed: seeds: [s])")
+    by_model = dict(zip(models, caches))
+    fingerprints = {model: str(by_model[model].get("test_inputs", "")) for model in models}
+    if "" in fingerprints.values() or len(set(fingerprints.values())) > 1:
+        raise ValueError("the exit-head figure compares models sample by sample, so they must be tested on the "
+                         "same images (datasets differing only in `classes`); test-input fingerprints: "
+                         + ", ".join(f"{m}: {f[:12] or 'none (cache written before fingerprints)'}"
+                                     for m, f in fingerprints.items()))
+    present_columns, heads, recognised = [], [], []
+    for model in models:
+        cache = by_model[model]
+        labels_of_model = np.asarray(cache["test_labels"])
+        if not cache["task"].multilabel or labels_of_model.ndim != 2 or labels_of_model.shape[1] != 1:
+            raise ValueError(f"model {model!r} is not a binary (one-class multi-label) model: its test labels "
+                             f"have shape {labels_of_model.shape}")
+        task, scores = criterion_scores(cache, setting["criterion"], setting["params"], source=model)
+        head = first_ready_heads(scores["test"], threshold)
+        positive = task.predicted_positive(cache["test_logits"])[head, np.arange(head.size), 0]
+        present_columns.append(labels_of_model[:, 0] > 0.5)
+        heads.append(head)
+        recognised.append(positive)
+    present = np.stack(present_columns)  # [M, N]
+    head = np.stack(heads)  # [M, N], 0-based
+    chosen = np.flatnonzero(present.sum(axis=0) >= min_classes)[:examples]
+    if chosen.size == 0:
+        raise ValueError(f"no test example holds {min_classes} or more of the models' classes")
+    present, head, hit = present[:, chosen], head[:, chosen], np.stack(recognised)[:, chosen]
+    # Same head: another present-class model of the example exits at the same head.
+    same = np.zeros_like(present)
+    for i in range(len(models)):
+        others = present & (head == head[i]) & (np.arange(len(models)) != i)[:, None]
+        same[i] = present[i] & others.any(axis=0)
+    spread = np.where(present, head, -1).max(axis=0) - np.where(present, head, np.iinfo(head.dtype).max).min(axis=0)
+    widest = int(np.argmax(spread))
+
+    n_heads = int(caches[0]["test_logits"].shape[0])
+    fig = Figure(figsize=(max(5.0, 0.18 * chosen.size + 2.0), 0.3 * len(models) + 1.6), layout="constrained")
+    ax = fig.subplots()
+    grid = np.ma.masked_where(~present, head + 1.0)
+    cmap = matplotlib.colormaps["viridis"].resampled(n_heads)
+    image = ax.imshow(grid, aspect="auto", cmap=cmap, vmin=0.5, vmax=n_heads + 0.5, interpolation="nearest")
+    rows, cols = np.nonzero(same)
+    ax.scatter(cols, rows, s=40, facecolors="none", edgecolors="orange", linewidths=1.5, label="same exit head")
+    ax.add_patch(matplotlib.patches.Rectangle((widest - 0.5, -0.5), 1.0, len(models), fill=False,
+                                              edgecolor="red", linewidth=1.5))
+    ax.set_yticks(range(len(models)), [(labels or {}).get(m, m) for m in models])
+    ax.set_xticks(range(chosen.size), [str(i) for i in chosen], rotation=90, fontsize="x-small")
+    ax.set_xlabel("Test example")
+    fig.colorbar(image, ax=ax, ticks=range(1, n_heads + 1), label="Exit head")
+    if rows.size:
+        ax.legend(loc="lower right", fontsize="x-small", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    if title:
+        ax.set_title(title)
+    numbers = pd.DataFrame({
+        "example": np.repeat(chosen[None, :], len(models), axis=0).ravel(),
+        "model": np.repeat(np.asarray(models, dtype=object), chosen.size),
+        "label": np.repeat(np.asarray([(labels or {}).get(m, m) for m in models], dtype=object), chosen.size),
+        "present": present.ravel(),
+        "exit_head": (head + 1).ravel(),
+        "recognised": hit.ravel(),
+        "same_head": same.ravel(),
+    })
+    return fig, numbers
 
 
 def render_figure(kind: str, spec: dict, input_paths: list[str], out_pdf: str) -> None:
     """Build figure ``kind`` and write ``<stem>.pdf``, ``<stem>.png`` (150 dpi) and ``<stem>.csv``."""
     renderer = FIGURES.get(kind)
-    expected = {"bee": BEE_CSV, "sweeps": SWEEP_CSV}[renderer.reads]
-    frame = pd.concat([read_csv(path, expected, columns=("model",)) for path in input_paths], ignore_index=True)
-    fig, numbers = renderer(frame, **spec)
+    if renderer.reads == "logits":  # per-sample figures read the caches themselves
+        from eebench.exits.sweep import load_cache
+
+        data: Any = [load_cache(path) | {"path": path} for path in input_paths]
+    else:
+        expected = {"bee": BEE_CSV, "sweeps": SWEEP_CSV}[renderer.reads]
+        data = pd.concat([read_csv(path, expected, columns=("model",)) for path in input_paths],
+                         ignore_index=True)
+    fig, numbers = renderer(data, **spec)
     out = Path(out_pdf)
     # Blank the timestamp / software metadata so re-rendering the same numbers gives identical files.
     with atomic_path(out.with_suffix(".pdf")) as tmp:
