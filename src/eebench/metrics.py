@@ -185,18 +185,33 @@ def budget_performance(
     return pd.DataFrame(table)
 
 
-def speedup_area(sweep_df: pd.DataFrame, metric: str) -> float:
-    """The area under a criterion's performance-speed-up curve (paper A §3: "The effectiveness of a strategy is
-    indicated by the area under this curve; the larger the area, the more effective the strategy"): the
-    trapezoid integral of ``metric`` over the speed-up 1 / flops_fraction of every operating point of one
-    split. Every threshold criterion's sweep of a model runs from all samples at the first head to all at the
-    last, so its curves span the same speed-ups and their areas compare (a learned exit, one point, has
-    none)."""
+def achievable_curve(sweep_df: pd.DataFrame, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """A criterion's performance-speed-up curve as the speed-up 1 / flops_fraction of each operating point
+    (ascending) and the best ``metric`` among the points at that speed-up or more: what the criterion can
+    deliver when asked for at least that speed-up. A step function (non-increasing for a higher-is-better
+    metric); between two points it holds the faster point's value, never a straight line between them."""
     _require_columns(sweep_df, ["flops_fraction", metric])
     _require_one_split(sweep_df)
     speedup = 1.0 / sweep_df["flops_fraction"].to_numpy(dtype=float)
     order = np.argsort(speedup, kind="stable")
-    return float(np.trapezoid(sweep_df[metric].to_numpy(dtype=float)[order], speedup[order]))
+    values = sweep_df[metric].to_numpy(dtype=float)[order]
+    best = np.minimum if metric in LOWER_IS_BETTER else np.maximum
+    return speedup[order], best.accumulate(values[::-1])[::-1]
+
+
+def speedup_area(sweep_df: pd.DataFrame, metric: str) -> float:
+    """The area under a criterion's performance-speed-up curve (paper A §3: "The effectiveness of a strategy is
+    indicated by the area under this curve; the larger the area, the more effective the strategy"): the
+    integral of :func:`achievable_curve` over the speed-up, from the slowest to the fastest operating point.
+
+    Reading: the curve is the achievable envelope, a step function, not straight lines between points. A
+    trapezoid rule would credit a criterion with few operating points for performance it never delivers: one
+    whose only points are "everyone at head 1" (fast, wrong) and "everyone at the last head" (slow, right)
+    would get half the rectangle between them, several times the area of a dense criterion that really
+    trades performance for speed. Every threshold criterion's sweep spans the same speed-ups (all samples at
+    the first head to all at the last), so the areas compare; a learned exit, one point, has none."""
+    speedup, best = achievable_curve(sweep_df, metric)
+    return float(np.sum(np.diff(speedup) * best[1:]))
 
 
 def e_closest(sweep_df: pd.DataFrame, head: int, metric: str):

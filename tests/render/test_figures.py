@@ -151,16 +151,36 @@ def test_speedup_curves_report_each_criterions_area_per_seed() -> None:
 
     frame = pd.concat([rows("confidence", 0, [0.9, 0.8, 0.5]), rows("confidence", 1, [0.9, 0.7, 0.5]),
                        rows("entropy", 0, [0.9, 0.6, 0.4]), rows("entropy", 1, [0.9, 0.6, 0.4])])
-    # speed-ups 1, 2, 4: trapezoids (0.9 + 0.8) / 2 * 1 + (0.8 + 0.5) / 2 * 2 = 2.15 (seed 0), 2.0 (seed 1)
-    assert speedup_area(rows("confidence", 0, [0.9, 0.8, 0.5]), "accuracy") == pytest.approx(2.15)
+    # Speed-ups 1, 2, 4; the best performance at speed-up >= s is 0.8 on (1, 2] and 0.5 on (2, 4]:
+    # 0.8 * 1 + 0.5 * 2 = 1.8 (seed 0), 0.7 + 1.0 = 1.7 (seed 1).
+    assert speedup_area(rows("confidence", 0, [0.9, 0.8, 0.5]), "accuracy") == pytest.approx(1.8)
     _, numbers = FIGURES.get("speedup_curves")(frame, model="m", regime="joint", criteria=["confidence", "entropy"])
     by = numbers.set_index("criterion")
-    assert by.loc["confidence", "area_mean"] == pytest.approx(207.5)  # percent
-    assert by.loc["confidence", "area_std"] == pytest.approx(np.std([215.0, 200.0], ddof=1))
-    assert by.loc["entropy", "area_mean"] == pytest.approx(100 * ((0.9 + 0.6) / 2 + (0.6 + 0.4)))
+    assert by.loc["confidence", "area_mean"] == pytest.approx(175.0)  # percent
+    assert by.loc["confidence", "area_std"] == pytest.approx(np.std([180.0, 170.0], ddof=1))
+    assert by.loc["entropy", "area_mean"] == pytest.approx(100 * (0.6 * 1 + 0.4 * 2))
     assert by.loc["confidence", "area_mean"] > by.loc["entropy", "area_mean"]
     with pytest.raises(ValueError, match="'patience' of m/joint has no test rows"):
         FIGURES.get("speedup_curves")(frame, model="m", regime="joint", criteria=["patience"])
+
+
+def test_the_area_credits_only_what_a_criterion_delivers() -> None:
+    """Two points, everyone at head 1 (speed-up 50, F1 0) and everyone at the last head (1, 0.9): no speed-up
+    is bought with performance, so the area is 0, not the trapezoid's 0.9 / 2 * 49; a dense criterion that
+    keeps 0.6 up to speed-up 10 gets 0.6 * 9. An envelope point slower but worse than a faster one is
+    dominated (the step holds the faster, better value)."""
+    from eebench.metrics import achievable_curve, speedup_area
+
+    def sweep_rows(flops, f1):
+        return pd.DataFrame({"split": "test", "flops_fraction": flops, "f1": f1})
+
+    assert speedup_area(sweep_rows([1.0, 0.02], [0.9, 0.0]), "f1") == 0.0
+    assert speedup_area(sweep_rows([1.0, 0.1, 0.02], [0.9, 0.6, 0.0]), "f1") == pytest.approx(0.6 * 9)
+    speedup, best = achievable_curve(sweep_rows([1.0, 0.5, 0.25], [0.9, 0.5, 0.7]), "f1")
+    assert speedup.tolist() == [1.0, 2.0, 4.0] and best.tolist() == [0.9, 0.7, 0.7]
+    # Lower is better (MSE): the smallest error at that speed-up or more.
+    assert achievable_curve(pd.DataFrame({"split": "test", "flops_fraction": [1.0, 0.5], "mse": [0.2, 0.5]}),
+                            "mse")[1].tolist() == [0.2, 0.5]
 
 
 def test_a_point_criterion_is_the_operating_point_its_threshold_selects_without_an_area() -> None:

@@ -218,7 +218,8 @@ def test_default_dag_compares_the_exit_strategies_of_paper_a(default_run):
     assert numbers.loc[numbers["line"] != "Confidence", "p_below_first"].between(0, 1).all()
     areas = pd.read_csv(default_run / "paper/figures/exit_strategy_areas.csv").set_index("criterion")
     assert list(areas.index) == ["confidence", "entropy", "rank_ndcg", "rank_kendall", "hybrid_confidence", "learned"]
-    assert (areas["n_seeds"] == 3).all() and (areas["area_mean"].drop("learned") > 0).all()
+    assert (areas["n_seeds"] == 3).all() and (areas["area_mean"].drop("learned") >= 0).all()
+    assert areas.loc["confidence", "area_mean"] > 0  # a dense curve: it buys speed-up with some F1
     # The learned exit is one operating point (threshold 0.5), beside the curves.
     assert np.isnan(areas.loc["learned", "area_mean"]) and areas.loc["learned", "speedup_mean"] >= 1.0
     for stem in ("exit_strategies", "exit_strategy_areas"):

@@ -19,7 +19,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from eebench.io import BEE_CSV, SWEEP_CSV, atomic_path, read_csv, write_csv  # noqa: E402
-from eebench.metrics import BUDGET_TOLERANCE, budget_performance, speedup_area  # noqa: E402
+from eebench.metrics import BUDGET_TOLERANCE, achievable_curve, budget_performance, speedup_area  # noqa: E402
 from eebench.registry import Registry  # noqa: E402
 from eebench.tasks import display_scale  # noqa: E402
 from eebench.render.base import RunKey, reads, regime_label  # noqa: E402
@@ -312,8 +312,8 @@ def speedup_curves(
     model_descriptions: Mapping[str, str] | None = None,
 ) -> tuple[Figure, pd.DataFrame]:
     """Paper A §3's evaluation framework: test performance against the speed-up (backbone FLOPs / average
-    FLOPs) of every operating point, one curve per criterion (mean over seeds on a common speed-up grid), and
-    each curve's area (``eebench.metrics.speedup_area``, per seed, then mean ± std): "the larger the area, the
+    FLOPs), one curve per criterion (its achievable envelope, ``eebench.metrics.achievable_curve``, mean over
+    seeds on a common speed-up grid), and each curve's area (``eebench.metrics.speedup_area``, per seed, then mean ± std): "the larger the area, the
     more effective the strategy".
 
     A criterion in ``points`` (name -> threshold) is one operating point, drawn as a marker beside the curves
@@ -356,13 +356,14 @@ def speedup_curves(
                         "area_std": float(np.std(per_seed, ddof=1)) if len(per_seed) > 1 else np.nan,
                         "n_seeds": len(per_seed)})
         speedup = 1.0 / runs["flops_fraction"].to_numpy(dtype=float)
-        grid = np.linspace(speedup.min(), speedup.max(), 100)
+        grid = np.linspace(speedup.min(), speedup.max(), 200)
         curves = []
         for seed_rows in seeds:
-            x = 1.0 / seed_rows["flops_fraction"].to_numpy(dtype=float)
-            order = np.argsort(x, kind="stable")
-            curves.append(np.interp(grid, x[order], seed_rows[metric].to_numpy(dtype=float)[order]) * scale)
-        ax.plot(grid, np.mean(curves, axis=0), label=label)
+            x, best = achievable_curve(seed_rows, metric)
+            # At speed-up s: the best point at s or faster (NaN beyond this seed's fastest point).
+            at = np.searchsorted(x, grid, side="left")
+            curves.append(np.where(at < len(x), best[np.minimum(at, len(x) - 1)], np.nan) * scale)
+        ax.plot(grid, np.nanmean(curves, axis=0), label=label)
     ax.set_xlabel("Speed-up [backbone FLOPs / average FLOPs]")
     ax.set_ylabel(_axis_label(metric, "on test"))
     ax.legend(fontsize="small")
