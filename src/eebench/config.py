@@ -318,10 +318,16 @@ def _head_blocks(settings_json: str) -> tuple[int, ...]:
     return tuple(model_head_blocks(spec))
 
 
+# Settings a single-loss run (phase 1, a static head) does not depend on: loss scaling weighs several heads'
+# losses (eq. 2, 3), never eq. (1)'s one; gradient dominance (paper B §3.1) compares heads' gradients, and a
+# single head's is trivially the total.
+MULTI_HEAD_ONLY = ("loss_scaling", "gradient_dominance_every")
+
+
 def phase1_training(training: dict[str, Any]) -> dict[str, Any]:
-    """The training settings a single-loss run (phase 1, a static head) depends on: loss scaling weighs
-    several heads' losses (eq. 2, 3), never eq. (1)'s one, so it is left out."""
-    return {key: value for key, value in training.items() if key != "loss_scaling"}
+    """The training settings a single-loss run (phase 1, a static head) depends on (see MULTI_HEAD_ONLY), so
+    that settings differing only in those share it."""
+    return {key: value for key, value in training.items() if key not in MULTI_HEAD_ONLY}
 
 
 def _phase1_identity(entry: dict[str, Any]) -> str:

@@ -275,3 +275,33 @@ def test_render_figure_reads_logit_caches_for_the_exit_heads_figure(tmp_path):
     render_figure("exit_heads", {"models": ["a", "b", "c"], "regime": "joint"}, paths, str(out))
     numbers = pd.read_csv(out.with_suffix(".csv"))
     assert len(numbers) == 9 and out.read_bytes().startswith(b"%PDF") and imread(out.with_suffix(".png")).ndim == 3
+
+
+def dominance_checkpoint(regime, seed, offset=0.0):
+    """Phase 1 (two epochs of 4 steps, the final head, records every 2 steps) in init_history, then a joint
+    phase (one epoch, heads 0-1)."""
+    backbone = [{"phase": "backbone", "epoch": e, "steps_per_epoch": 4,
+                 "gradient_dominance": [{"step": (e - 1) * 4 + k, "heads": [1], "gd": [1.0]} for k in (0, 2)]}
+                for e in (1, 2)]
+    joint = [{"phase": "joint", "epoch": 1, "steps_per_epoch": 4,
+              "gradient_dominance": [{"step": k, "heads": [0, 1], "gd": [0.2 + offset, 0.9 - offset]}
+                                     for k in (0, 2)]}]
+    return {"meta": {"model": "m", "regime": regime, "seed": seed}, "init_history": backbone, "history": joint}
+
+
+def test_gradient_dominance_figure_places_records_over_every_phase_and_averages_seeds():
+    from eebench.render.figures import dominance_records
+
+    records = dominance_records(dominance_checkpoint("mixed", 0))
+    assert records["epochs"].tolist() == [0.0, 0.5, 1.0, 1.5, 2.0, 2.0, 2.5, 2.5]
+    assert records["head"].tolist() == [1, 1, 1, 1, 0, 1, 0, 1]
+    _, numbers = FIGURES.get("gradient_dominance")(
+        [dominance_checkpoint("mixed", 0), dominance_checkpoint("mixed", 1, offset=0.1)], model="m",
+        regimes=["mixed"])
+    first = numbers[(numbers["head"] == 1) & (numbers["epochs"] == 2.0)].iloc[0]  # IC (head 1, 1-based)
+    assert first["mean"] == pytest.approx(0.25) and first["std"] == pytest.approx(np.std([0.2, 0.3], ddof=1))
+    assert first["n_seeds"] == 2
+    assert set(numbers.loc[numbers["epochs"] < 2, "head"]) == {2}  # phase 1: the final head only
+    with pytest.raises(ValueError, match="gradient_dominance_every"):
+        FIGURES.get("gradient_dominance")([{"meta": {"regime": "joint", "seed": 0}, "history": [{"phase": "joint"}]}],
+                                          model="m", regimes=["joint"])

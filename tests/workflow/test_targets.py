@@ -83,6 +83,13 @@ def test_render_spec_resolves_a_named_criterion_for_renderers_that_score_logits(
         "criterion": "confidence", "params": {}}
 
 
+def test_logging_gradient_dominance_shares_phase1_and_the_figure_reads_the_checkpoints():
+    # Phase 1 has one loss, so a setting that only logs gradient dominance starts from cnn's phase-1 run.
+    assert targets.train_inputs(CONFIG, "cnn_gd", "mixed", "0")["init"] == "results/models/cnn/backbone/seed0/model.pt"
+    assert targets.render_inputs(CONFIG, "figures", "gradient_dominance") == [
+        "results/models/cnn_gd/joint/seed0/model.pt", "results/models/cnn_gd/mixed/seed0/model.pt"]
+
+
 def test_resources_fall_back_to_default():
     config = {"resources": {"default": {"threads": 1, "gpu": 0}, "train_model": {"gpu": 2}}}
     assert targets.resource(config, "train_model", "gpu") == 2

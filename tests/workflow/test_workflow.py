@@ -196,6 +196,16 @@ def test_default_dag_renders_paper_a_fig4_tolerance_grid_against_confidence(defa
 
 
 @pytest.mark.slow
+def test_default_dag_renders_paper_b_fig2_gradient_dominance(default_run):
+    numbers = pd.read_csv(default_run / "paper/figures/gradient_dominance.csv")
+    assert list(pd.unique(numbers["regime"])) == ["joint", "mixed"]
+    assert set(numbers["head"]) == {1, 2, 3, 4} and numbers["mean"].between(-1, 1).all()
+    # Mixed's records start after its phase-1 epochs (cnn's shared run, which logs none); joint's at 0.
+    assert numbers.loc[numbers["regime"] == "joint", "epochs"].min() == 0
+    assert numbers.loc[numbers["regime"] == "mixed", "epochs"].min() >= 1
+
+
+@pytest.mark.slow
 def test_default_dag_renders_paper_a_fig6_one_binary_model_per_class(default_run):
     numbers = pd.read_csv(default_run / "paper/figures/class_exit_heads.csv")
     assert list(pd.unique(numbers["model"])) == [f"cnn_has{k}" for k in range(10)]

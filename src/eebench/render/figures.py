@@ -489,6 +489,69 @@ def exit_heads(
     return fig, numbers
 
 
+def dominance_records(saved: Mapping[str, Any]) -> pd.DataFrame:
+    """A checkpoint's gradient-dominance records (``training.gradient_dominance_every``), one row per (record,
+    head): phase, epochs (training progress in epochs, counted over every phase of the run, the shared phase 1
+    it started from included), head (0-based), gd."""
+    rows, done = [], 0.0
+    epochs = [*saved.get("init_history", []), *saved["history"]]
+    for epoch in epochs:
+        for record in epoch.get("gradient_dominance", []):
+            within = record["step"] / epoch["steps_per_epoch"] - (epoch["epoch"] - 1)  # in [0, 1)
+            for head, gd in zip(record["heads"], record["gd"]):
+                rows.append({"phase": epoch["phase"], "epochs": done + within, "head": head, "gd": gd})
+        done += 1.0
+    return pd.DataFrame(rows, columns=["phase", "epochs", "head", "gd"])
+
+
+def _regime_runs(spec) -> list[RunKey]:
+    return [RunKey(spec["model"], regime, "") for regime in spec["regimes"]]
+
+
+@FIGURES.register("gradient_dominance")
+@reads("models", _regime_runs)
+def gradient_dominance_figure(
+    checkpoints: Sequence[Mapping[str, Any]],
+    *,
+    model: str,
+    regimes: Sequence[str],
+    title: str | None = None,
+    model_descriptions: Mapping[str, str] | None = None,
+) -> tuple[Figure, pd.DataFrame]:
+    """Paper B Fig. 2: each head's gradient dominance (§3.1, cosine of its gradient on the backbone with the
+    total gradient) over training, one panel per regime, mean over seeds (records of the seeds share their
+    steps). ``numbers``: regime, head (1-based), epochs, mean, std, n_seeds."""
+    del model_descriptions
+    frames = []
+    for saved in checkpoints:
+        records = dominance_records(saved)
+        if records.empty:
+            raise ValueError(f"{saved.get('path', 'a checkpoint')} has no gradient-dominance records: train it "
+                             f"with training.gradient_dominance_every > 0")
+        meta = saved["meta"]
+        frames.append(records.assign(regime=meta["regime"], seed=meta["seed"]))
+    frame = pd.concat(frames, ignore_index=True)
+    numbers = (frame.assign(epochs=frame["epochs"].round(6), head=frame["head"] + 1)
+               .groupby(["regime", "head", "epochs"], sort=True)["gd"]
+               .agg(mean="mean", std=lambda s: s.std(ddof=1), n_seeds="count").reset_index())
+    fig = Figure(figsize=(4.0 * len(regimes), 3.2), layout="constrained")
+    axes = fig.subplots(1, len(regimes), squeeze=False, sharey=True)[0]
+    for ax, regime in zip(axes, regimes):
+        rows = numbers[numbers["regime"] == regime]
+        if rows.empty:
+            raise ValueError(f"no gradient-dominance records of {model}/{regime}")
+        for head, line in rows.groupby("head"):
+            ax.plot(line["epochs"], line["mean"], label=f"head {head}", linewidth=1.0)
+        ax.set_title(regime_label(regime))
+        ax.set_xlabel("Training epochs")
+    axes[0].set_ylabel("Gradient dominance (cosine)")
+    axes[-1].legend(fontsize="small")
+    if title:
+        fig.suptitle(title)
+    numbers["regime"] = pd.Categorical(numbers["regime"], categories=list(regimes))
+    return fig, numbers.sort_values(["regime", "head", "epochs"]).astype({"regime": str}).reset_index(drop=True)
+
+
 def render_figure(kind: str, spec: dict, input_paths: list[str], out_pdf: str) -> None:
     """Build figure ``kind`` and write ``<stem>.pdf``, ``<stem>.png`` (150 dpi) and ``<stem>.csv``."""
     renderer = FIGURES.get(kind)
@@ -496,6 +559,11 @@ def render_figure(kind: str, spec: dict, input_paths: list[str], out_pdf: str) -
         from eebench.exits.sweep import load_cache
 
         data: Any = [load_cache(path) | {"path": path} for path in input_paths]
+    elif renderer.reads == "models":  # what training recorded, from the checkpoints
+        from eebench.io import MODEL_CHECKPOINT, read_checkpoint
+
+        data = [{**read_checkpoint(path, MODEL_CHECKPOINT, keys=("meta", "history")), "path": path}
+                for path in input_paths]
     else:
         expected = {"bee": BEE_CSV, "sweeps": SWEEP_CSV}[renderer.reads]
         data = pd.concat([read_csv(path, expected, columns=("model",)) for path in input_paths],

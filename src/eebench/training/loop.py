@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from eebench.analysis.dominance import gradient_dominance
 from eebench.tasks import Task, task_of
 from eebench.models.multi_exit import MultiExitNet
 from eebench.training.distributed import World, sync_batchnorm
@@ -48,11 +49,16 @@ class TrainingConfig:
     # GPU efficiency (nothing changes on the CPU under "auto"): bf16 autocast, channels-last convolutions.
     precision: str = "auto"  # auto (bf16 where CUDA supports it, else fp32) | fp32 | bf16
     memory_format: str = "auto"  # auto (channels_last on CUDA for image inputs) | contiguous | channels_last
+    # Paper B §3.1: log every head's gradient dominance on the backbone every this many steps (0: off). Extra
+    # gradient computations only: the training itself is unchanged.
+    gradient_dominance_every: int = 0
 
     def __post_init__(self) -> None:
         for key in ("batch_size", "max_epochs", "patience", "restart_epochs", "eval_batch_size"):
             if getattr(self, key) < 1:
                 raise ValueError(f"training: {key} must be at least 1, got {getattr(self, key)!r}")
+        if self.gradient_dominance_every < 0:
+            raise ValueError("training: gradient_dominance_every must be 0 (off) or positive")
         if self.checkpoint_every_batches < 0:
             raise ValueError("training: checkpoint_every_batches must be 0 (epoch ends only) or positive")
         if self.precision not in ("auto", "fp32", "bf16"):
@@ -278,6 +284,13 @@ def train_phase(
     placement.prepare(model)
     trainable = set_trainable(model, plan)
     model.zero_grad(set_to_none=True)  # an earlier phase's gradients on parts this one freezes
+    dominance_every = config.gradient_dominance_every
+    if dominance_every and world.size > 1:
+        raise ValueError("training: gradient_dominance_every is logged in single-process training only (the "
+                         "extra gradients would bypass DDP's reducer); train on one GPU or the CPU")
+    # Paper B §3.1 compares gradients on the shared backbone (a phase that freezes it has none to compare).
+    backbone_params = [p for p in model.blocks.parameters() if p.requires_grad] if dominance_every else []
+    dominance: list[dict] = []  # this epoch's gradient-dominance records
     optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay)
     num_samples = len(train_set)  # type: ignore[arg-type]
     steps_per_epoch = max(1, len(epoch_batches(num_samples, config.batch_size, run.seed, phase_index, 1,
@@ -297,6 +310,7 @@ def train_phase(
         stopper = EarlyStopping(**resumed["early_stopping"])
         history, epoch, start = resumed["phase_history"], resumed["epoch"], resumed["batch"]
         epoch_loss, seconds = resumed["epoch_loss"], resumed.get("seconds", 0.0)
+        dominance = list(resumed.get("dominance", []))
         set_rng_state(resumed["rng"][world.rank])
     net = world.wrap(model, _has_unused_trainable_parts(model, plan))
 
@@ -305,7 +319,7 @@ def train_phase(
             "phase_index": phase_index, "epoch": next_epoch, "batch": next_batch, "model": _cpu_state(model),
             "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
             "early_stopping": dict(vars(stopper)), "epoch_loss": list(epoch_loss), "phase_history": list(history),
-            "seconds": seconds,
+            "seconds": seconds, "dominance": list(dominance),
         })
 
     every = config.checkpoint_every_batches
@@ -331,11 +345,15 @@ def train_phase(
                     equilibrium.set_heads(list(heads) if scaled else None)
                 with placement.autocast():
                     outputs = net(x)
-                    loss = sum((float(weights[h]) if scaled else 1.0) * criterion(outputs[h].float(), y)
-                               for h in heads)
+                    terms = [(float(weights[h]) if scaled else 1.0) * criterion(outputs[h].float(), y) for h in heads]
+                    loss = sum(terms)
                     auxiliary = getattr(model, "auxiliary_loss", None)
                     if auxiliary is not None and any(h < model.num_heads - 1 for h in heads):
                         loss = loss + auxiliary  # e.g. GPF's imitation loss
+                step = (epoch - 1) * steps_per_epoch + batch
+                if dominance_every and step % dominance_every == 0 and backbone_params:
+                    dominance.append({"step": step, "heads": list(heads),
+                                      "gd": [round(v, 6) for v in gradient_dominance(terms, loss, backbone_params)]})
                 optimizer.zero_grad(set_to_none=True)
                 if world.size > 1:
                     # DDP averages over ranks; weighting by the rank's share of the global batch makes that the
@@ -371,6 +389,8 @@ def train_phase(
             }
             if any(len(heads) > 1 for heads in plan.loss_sets):
                 entry["loss_weights"] = [round(float(weights[h]), 6) for h in range(model.num_heads)]
+            if dominance:  # with the steps of an epoch, so a step places a record within its epoch
+                entry["gradient_dominance"], entry["steps_per_epoch"], dominance = dominance, steps_per_epoch, []
             history.append(entry)
             log.info("phase %s epoch %d loss %.4f val %s%s", plan.name, epoch, train_loss,
                      " ".join(f"{s:.4f}" for s in scores),
