@@ -123,6 +123,13 @@ def cmd_bee(args):
     run_bee(args.sweep, args.static, args.out)
 
 
+def cmd_analyze(args):
+    _threads(args)
+    from eebench.analysis.layers import run_analysis
+
+    run_analysis(args.analysis, args.checkpoint, args.data, args.out, args.params)
+
+
 def cmd_render_table(args):
     from eebench.render.tables import render_table
 
@@ -209,6 +216,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("bee", cmd_bee, "benefit B_EE of early exits over static heads (paper A)")
     p.add_argument("--sweep", required=True)
     p.add_argument("--static", nargs="+", required=True, help="static heads' logit caches")
+    p.add_argument("--out", required=True)
+
+    p = add("analyze", cmd_analyze, "a per-layer analysis of a trained model (paper B §3.3-3.4)")
+    p.add_argument("--analysis", required=True, help="numerical_rank | mutual_information")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--data", required=True, help="the prepared dataset it was trained on (its test split is read)")
+    p.add_argument("--params", type=_json, default={}, help="the analysis's parameters as JSON (samples, ...)")
+    p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", required=True)
 
     for name, handler in (("render-table", cmd_render_table), ("render-figure", cmd_render_figure)):

@@ -70,11 +70,12 @@ def registries() -> dict[str, Any]:
     from eebench.claims import CLAIMS
     from eebench.tasks import TASKS
     from eebench.training.scaling import SCALINGS
+    from eebench.analysis.layers import LAYER_ANALYSES
 
     return {
         "dataset": DATASETS, "backbone": BACKBONES, "ic": IC_TYPES, "regime": REGIMES,
         "criterion": CRITERIA, "table": TABLES, "figure": FIGURES, "loss_scaling": SCALINGS,
-        "claim": CLAIMS, "task": TASKS,
+        "claim": CLAIMS, "task": TASKS, "analysis": LAYER_ANALYSES,
     }
 
 
@@ -385,6 +386,14 @@ def criterion_setting(config: dict[str, Any], name: str) -> tuple[str, dict[str,
     if entry is None:
         return name, {}
     return entry["criterion"], {key: value for key, value in entry.items() if key != "criterion"}
+
+
+def analysis_settings(config: dict[str, Any], name: str) -> dict[str, Any]:
+    """A per-layer analysis's settings: its defaults (eebench.analysis.layers.parameters) updated by the
+    config's ``analysis.<name>`` (one setting per analysis and config: it is not in the result path)."""
+    from eebench.analysis.layers import parameters
+
+    return {**parameters(name), **config.get("analysis", {}).get(name, {})}
 
 
 def criterion_names(config: dict[str, Any]) -> list[str]:

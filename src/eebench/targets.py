@@ -55,6 +55,10 @@ def budgets_path(model: str, regime: str, criterion: str, rule: str, budgets: Se
     return f"results/budgets/{model}/{regime}/{criterion}/{rule}/{slug}/seed{seed}.csv"
 
 
+def analysis_path(analysis: str, model: str, regime: str, seed: int | str) -> str:
+    return f"results/analysis/{analysis}/{model}/{regime}/seed{seed}.csv"
+
+
 def bee_path(model: str, regime: str, criterion: str, seed: int | str) -> str:
     return f"results/bee/{model}/{regime}/{criterion}/seed{seed}.csv"
 
@@ -142,6 +146,8 @@ def stage_path(config: dict[str, Any], stage: str, spec: dict[str, Any], run: Ru
         return trained_model_path(config, run.model, run.regime, seed)
     if stage == "logits":
         return logits_path(trained_model_path(config, run.model, run.regime, seed))
+    if stage == "analysis":
+        return analysis_path(spec["analysis"], run.model, run.regime, seed)
     if stage == "budgets":
         return budgets_path(run.model, run.regime, run.criterion, spec["rule"], spec["budgets"], seed)
     if stage == "bee":

@@ -305,3 +305,17 @@ def test_gradient_dominance_figure_places_records_over_every_phase_and_averages_
     with pytest.raises(ValueError, match="gradient_dominance_every"):
         FIGURES.get("gradient_dominance")([{"meta": {"regime": "joint", "seed": 0}, "history": [{"phase": "joint"}]}],
                                           model="m", regimes=["joint"])
+
+
+def test_layer_profile_is_the_mean_and_std_of_each_blocks_value_over_seeds():
+    frame = pd.DataFrame([
+        {"model": "m", "regime": regime, "seed": seed, "analysis": "numerical_rank", "block": block,
+         "samples": 50, "features": 64, "value": value}
+        for regime, values in {"joint": [[10, 6], [12, 8]], "mixed": [[9, 9], [9, 7]]}.items()
+        for seed, seed_values in enumerate(values) for block, value in enumerate(seed_values)])
+    _, numbers = FIGURES.get("layer_profile")(frame, analysis="numerical_rank", model="m", regimes=["mixed", "joint"])
+    assert numbers["regime"].tolist() == ["mixed", "mixed", "joint", "joint"] and numbers["block"].tolist() == [1, 2, 1, 2]
+    assert numbers["mean"].tolist() == [9.0, 8.0, 11.0, 7.0]
+    assert numbers["std"].tolist() == pytest.approx([0.0, np.std([9, 7], ddof=1), np.std([10, 12], ddof=1), np.std([6, 8], ddof=1)])
+    with pytest.raises(ValueError, match="regime\\(s\\) backbone"):
+        FIGURES.get("layer_profile")(frame, analysis="numerical_rank", model="m", regimes=["backbone"])

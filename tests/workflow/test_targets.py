@@ -90,6 +90,15 @@ def test_logging_gradient_dominance_shares_phase1_and_the_figure_reads_the_check
         "results/models/cnn_gd/joint/seed0/model.pt", "results/models/cnn_gd/mixed/seed0/model.pt"]
 
 
+def test_layer_analyses_read_the_trained_checkpoints_with_the_configs_settings():
+    from eebench.config import analysis_settings
+
+    assert targets.render_inputs(CONFIG, "figures", "numerical_rank") == [
+        f"results/analysis/numerical_rank/cnn/{r}/seed0.csv" for r in ("backbone", "joint", "mixed")]
+    assert analysis_settings(CONFIG, "mutual_information") == {"samples": 500, "bins": 30}
+    assert analysis_settings({}, "numerical_rank") == {"samples": 500, "rtol": 0.001, "rows": "positions"}
+
+
 def test_resources_fall_back_to_default():
     config = {"resources": {"default": {"threads": 1, "gpu": 0}, "train_model": {"gpu": 2}}}
     assert targets.resource(config, "train_model", "gpu") == 2
@@ -131,8 +140,8 @@ def test_every_renderer_reads_a_stage_with_a_result_path():
     from eebench.render import FIGURES, TABLES
     from eebench.render.base import METRIC_STAGES, RunKey
 
-    assert set(METRIC_STAGES) == {"budgets", "bee", "sweeps", "models", "logits"}
-    spec = {"rule": "best", "budgets": [1.0]}
+    assert set(METRIC_STAGES) == {"budgets", "bee", "sweeps", "models", "logits", "analysis"}
+    spec = {"rule": "best", "budgets": [1.0], "analysis": "numerical_rank"}
     for registry in (TABLES, FIGURES):
         for name in registry.names():
             assert targets.stage_path(CONFIG, registry.get(name).reads, spec, RunKey("cnn", "joint", "entropy"), 0)

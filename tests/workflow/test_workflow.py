@@ -206,6 +206,16 @@ def test_default_dag_renders_paper_b_fig2_gradient_dominance(default_run):
 
 
 @pytest.mark.slow
+def test_default_dag_renders_paper_b_figs_4_5_per_layer_analyses(default_run):
+    for name in ("numerical_rank", "mutual_information"):
+        numbers = pd.read_csv(default_run / f"paper/figures/{name}.csv")
+        assert list(pd.unique(numbers["regime"])) == ["backbone", "joint", "mixed"]
+        assert numbers["block"].tolist() == [1, 2, 3, 4] * 3 and (numbers["n_seeds"] == 1).all()
+    ranks = pd.read_csv(default_run / "results/analysis/numerical_rank/cnn/joint/seed0.csv")
+    assert (ranks["value"] <= ranks["channels"]).all() and (ranks["value"] > 0).all()
+
+
+@pytest.mark.slow
 def test_default_dag_renders_paper_a_fig6_one_binary_model_per_class(default_run):
     numbers = pd.read_csv(default_run / "paper/figures/class_exit_heads.csv")
     assert list(pd.unique(numbers["model"])) == [f"cnn_has{k}" for k in range(10)]

@@ -28,6 +28,7 @@ wildcard_constraints:
     model=_one_of(config["models"]),
     regime=_one_of(ee.registries()["regime"].names()),
     criterion=_one_of(ee.criterion_names(config)),
+    analysis=_one_of(ee.registries()["analysis"].names()),
     rule=_one_of(("best", "last", "val")),
     budgets=r"\d+(\.\d+)?(-\d+(\.\d+)?)*",
     table=_one_of(config.get("tables", {})),
@@ -41,6 +42,7 @@ localrules:
     sweep_exits,
     compute_budgets,
     compute_bee,
+    analyze_layers,
     render_table,
     render_figure,
 
@@ -115,6 +117,14 @@ def get_budget_fractions(wildcards):
 
 def get_bee_inputs(wildcards):
     return targets.bee_inputs(config, wildcards.model, wildcards.regime, wildcards.criterion, wildcards.seed)
+
+
+def get_analyzed_model(wildcards):
+    return targets.trained_model_path(config, wildcards.model, wildcards.regime, wildcards.seed)
+
+
+def get_analysis_settings(wildcards):
+    return ee.shell_json(ee.analysis_settings(config, wildcards.analysis))
 
 
 def get_table_inputs(wildcards):

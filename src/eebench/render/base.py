@@ -9,8 +9,9 @@ from typing import Any, Callable, Mapping, TypeVar
 F = TypeVar("F", bound=Callable)
 
 # Per-run stages a renderer can read; eebench.targets maps each to its result path ("models": the trained
-# checkpoints themselves, for what training recorded; "logits": the logit caches, for per-sample figures).
-METRIC_STAGES = ("budgets", "bee", "sweeps", "models", "logits")
+# checkpoints themselves, for what training recorded; "logits": the logit caches, for per-sample figures;
+# "analysis": the per-layer analyses of trained models, the one the entry's ``analysis`` names).
+METRIC_STAGES = ("budgets", "bee", "sweeps", "models", "logits", "analysis")
 
 
 # Regimes as paper B prints them (Appendix C); any other regime is its name capitalised.

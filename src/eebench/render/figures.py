@@ -552,6 +552,49 @@ def gradient_dominance_figure(
     return fig, numbers.sort_values(["regime", "head", "epochs"]).astype({"regime": str}).reset_index(drop=True)
 
 
+_ANALYSIS_LABELS = {"numerical_rank": "Numerical rank", "mutual_information": "I(X; Z) [nats]"}
+
+
+@FIGURES.register("layer_profile")
+@reads("analysis", _regime_runs)
+def layer_profile(
+    frame: pd.DataFrame,
+    *,
+    analysis: str,
+    model: str,
+    regimes: Sequence[str],
+    title: str | None = None,
+    labels: Mapping[str, str] | None = None,
+    model_descriptions: Mapping[str, str] | None = None,
+) -> tuple[Figure, pd.DataFrame]:
+    """Paper B Figs 4-5: a per-layer analysis (numerical rank §3.3, mutual information §3.4) of the backbone's
+    blocks, one line per regime, mean ± std over seeds. ``numbers``: regime, block (1-based), features,
+    mean, std, n_seeds."""
+    del model_descriptions
+    rows = frame[frame["analysis"] == analysis]
+    present = set(rows["regime"])
+    absent = [regime for regime in regimes if regime not in present]
+    if absent:
+        raise ValueError(f"no {analysis} results of {model} for regime(s) {', '.join(absent)}")
+    rows = rows[rows["regime"].isin(regimes)].assign(block=lambda f: f["block"] + 1)
+    numbers = (rows.groupby(["regime", "block", "features"], sort=False)["value"]
+               .agg(mean="mean", std=lambda s: s.std(ddof=1), n_seeds="count").reset_index())
+    numbers["regime"] = pd.Categorical(numbers["regime"], categories=list(regimes))
+    numbers = numbers.sort_values(["regime", "block"]).astype({"regime": str}).reset_index(drop=True)
+    fig = Figure(figsize=(5.0, 3.6), layout="constrained")
+    ax = fig.subplots()
+    for regime, line in numbers.groupby("regime", sort=False):
+        ax.errorbar(line["block"], line["mean"], yerr=line["std"].fillna(0.0), marker="o", markersize=3,
+                    capsize=3, label=(labels or {}).get(regime, regime_label(regime)))
+    ax.set_xlabel("Block")
+    ax.set_ylabel(_ANALYSIS_LABELS.get(analysis, analysis))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.legend(fontsize="small")
+    if title:
+        ax.set_title(title)
+    return fig, numbers
+
+
 def render_figure(kind: str, spec: dict, input_paths: list[str], out_pdf: str) -> None:
     """Build figure ``kind`` and write ``<stem>.pdf``, ``<stem>.png`` (150 dpi) and ``<stem>.csv``."""
     renderer = FIGURES.get(kind)
@@ -565,7 +608,8 @@ def render_figure(kind: str, spec: dict, input_paths: list[str], out_pdf: str) -
         data = [{**read_checkpoint(path, MODEL_CHECKPOINT, keys=("meta", "history")), "path": path}
                 for path in input_paths]
     else:
-        expected = {"bee": BEE_CSV, "sweeps": SWEEP_CSV}[renderer.reads]
+        expected = {"bee": BEE_CSV, "sweeps": SWEEP_CSV, "analysis": "a per-layer analysis CSV written by "
+                    "`eebench analyze`"}[renderer.reads]
         data = pd.concat([read_csv(path, expected, columns=("model",)) for path in input_paths],
                          ignore_index=True)
     fig, numbers = renderer(data, **spec)
