@@ -43,18 +43,22 @@ def test_variants_share_phase1_and_identical_static_heads_in_the_plan(tmp_path):
     copy_default_config(tmp_path)
     planned = planned_outputs(snakemake(tmp_path, "--dry-run").stdout)
     trained = [p for p in planned if p.startswith("results/models/")]
-    # One phase-1 run per dataset and seed, under the first setting that has it.
+    # One phase-1 run per dataset, task, phase-1 training settings and seed, under the first setting that has it:
+    # every seed of the settings B_EE figures read with all seeds; seed 0 of paper A Fig. 2's class subsets and
+    # learning rates. The loss-scaling, GPF, IC and gradient-dominance variants share cnn's.
+    every_seed = ("cnn", "cnn_composite", "cnn_composite_softmax")
+    seed_0 = ("cnn_2classes", "cnn_2classes_lr1e-3", "cnn_5classes", "cnn_5classes_lr1e-3", "cnn_lr1e-3")
+    runs = [(m, s) for m in every_seed for s in (0, 1, 2)] + [(m, 0) for m in seed_0]
     assert sorted(p for p in trained if "/backbone/" in p) == sorted(
-        f"results/models/{m}/backbone/seed{s}/model.pt" for m in ("cnn", "cnn_composite") for s in (0, 1, 2))
+        f"results/models/{m}/backbone/seed{s}/model.pt" for m, s in runs)
     # Every variant trains its own regimes; loss-scaling and GPF variants share cnn's phase 1 too.
     for model in ("cnn", "cnn_mlp", "cnn_every2", "cnn_composite", "cnn_inc", "cnn_dec", "cnn_sdn", "cnn_ge",
                   "cnn_gpf"):
         assert f"results/models/{model}/joint/seed0/model.pt" in trained
     assert "results/models/cnn_ge/mixed/seed0/model.pt" in trained
-    # Static heads: blocks 0-2 of the two datasets (block 3's is the phase-1 run); no variant duplicates them.
+    # Static heads: blocks 0-2 of the same runs (block 3's is the phase-1 run); no variant duplicates them.
     assert sorted(p for p in trained if "/static/" in p) == sorted(
-        f"results/models/{m}/static/block{b}/seed{s}/model.pt"
-        for m in ("cnn", "cnn_composite") for b in (0, 1, 2) for s in (0, 1, 2))
+        f"results/models/{m}/static/block{b}/seed{s}/model.pt" for m, s in runs for b in (0, 1, 2))
 
 
 def test_a_config_file_on_the_command_line_is_the_whole_experiment(tmp_path):
@@ -155,11 +159,11 @@ def test_default_dag_checks_the_claims_and_times_every_regime(default_run):
     phase1 = time.xs("phase1_epochs", level="quantity")["mean"]
     assert (phase1[["disjoint", "mixed", "mixed_gradual"]] > 0).all()
     assert (phase1[["joint", "branchwise", "separate", "alternating"]] == 0).all()
-    # The SDN variant logs its loss weights: head 0 (1 of 4 blocks) ramps from 0.01 + 0.25/30 towards 0.25 and
+    # The SDN variant logs its loss weights: head 0 (1 of 4 blocks) ramps from 0.01 + 0.25/20 towards 0.25 and
     # stays there; the final head's stays 1.
     history = read_checkpoint(default_run / "results/models/cnn_sdn/joint/seed0/model.pt", "a checkpoint")["history"]
     weights = np.array([epoch["loss_weights"] for epoch in history])
-    assert weights[0, 0] == pytest.approx(0.01 + 0.25 / 30) and weights[1, 0] > weights[0, 0]
+    assert weights[0, 0] == pytest.approx(0.01 + 0.25 / 20, abs=1e-6) and weights[1, 0] > weights[0, 0]
     assert (np.diff(weights[:, 0]) >= 0).all() and weights[:, 0].max() <= 0.25 and (weights[:, -1] == 1).all()
 
 
@@ -241,7 +245,8 @@ def test_default_dag_compares_the_exit_strategies_of_paper_a(default_run):
     assert (areas["n_seeds"] == 3).all() and (areas["area_mean"].drop("learned") >= 0).all()
     assert areas.loc["confidence", "area_mean"] > 0  # a dense curve: it buys speed-up with some F1
     # The learned exit is one operating point (threshold 0.5), beside the curves.
-    assert np.isnan(areas.loc["learned", "area_mean"]) and areas.loc["learned", "speedup_mean"] >= 1.0
+    # (Its speed-up may sit just below 1: a sample that reaches the last head has also paid for every IC.)
+    assert np.isnan(areas.loc["learned", "area_mean"]) and areas.loc["learned", "speedup_mean"] > 0.99
     for stem in ("exit_strategies", "exit_strategy_areas"):
         assert (default_run / f"paper/figures/{stem}.png").stat().st_size > 1000
 
