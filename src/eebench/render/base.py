@@ -48,6 +48,12 @@ def product_runs(spec: Mapping[str, Any]) -> list[RunKey]:
     ]
 
 
+def regime_runs(spec: Mapping[str, Any]) -> list[RunKey]:
+    """The runs of an entry that names one ``model`` and its ``regimes`` (no criterion: what it reads was not
+    swept)."""
+    return [RunKey(spec["model"], regime, "") for regime in spec["regimes"]]
+
+
 def reads(stage: str, runs: Callable[[Mapping[str, Any]], list[RunKey]] = product_runs) -> Callable[[F], F]:
     """Mark a renderer with the metric stage whose per-run CSVs it reads and the function that lists the runs
     of its config entry (one CSV per run and seed)."""

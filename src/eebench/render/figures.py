@@ -22,7 +22,7 @@ from eebench.io import BEE_CSV, SWEEP_CSV, atomic_path, read_csv, write_csv  # n
 from eebench.metrics import BUDGET_TOLERANCE, achievable_curve, budget_performance, speedup_area  # noqa: E402
 from eebench.registry import Registry  # noqa: E402
 from eebench.tasks import display_scale  # noqa: E402
-from eebench.render.base import RunKey, reads, regime_label  # noqa: E402
+from eebench.render.base import RunKey, reads, regime_label, regime_runs  # noqa: E402
 
 FigureFn = Callable[..., tuple[Figure, pd.DataFrame]]
 FIGURES: Registry[FigureFn] = Registry("figure")
@@ -504,12 +504,8 @@ def dominance_records(saved: Mapping[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["phase", "epochs", "head", "gd"])
 
 
-def _regime_runs(spec) -> list[RunKey]:
-    return [RunKey(spec["model"], regime, "") for regime in spec["regimes"]]
-
-
 @FIGURES.register("gradient_dominance")
-@reads("models", _regime_runs)
+@reads("models", regime_runs)
 def gradient_dominance_figure(
     checkpoints: Sequence[Mapping[str, Any]],
     *,
@@ -556,7 +552,7 @@ _ANALYSIS_LABELS = {"numerical_rank": "Numerical rank", "mutual_information": "I
 
 
 @FIGURES.register("layer_profile")
-@reads("analysis", _regime_runs)
+@reads("analysis", regime_runs)
 def layer_profile(
     frame: pd.DataFrame,
     *,

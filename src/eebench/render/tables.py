@@ -32,7 +32,7 @@ import pandas as pd
 from eebench.io import BUDGETS_CSV, MODEL_CHECKPOINT, read_checkpoint, read_csv, write_csv, write_text
 from eebench.metrics import BUDGET_RULE_DESCRIPTIONS
 from eebench.registry import Registry
-from eebench.render.base import RunKey, product_runs, reads, regime_label
+from eebench.render.base import RunKey, product_runs, reads, regime_label, regime_runs
 from eebench.tasks import LOWER_IS_BETTER, display_scale
 
 TableFn = Callable[..., tuple[str, pd.DataFrame]]
@@ -523,11 +523,7 @@ def training_record(path: str | Path) -> dict[str, Any]:
             "phase1_epochs": len(phase1), "seconds": float(np.sum(seconds))}
 
 
-def _time_runs(spec: Mapping[str, Any]) -> list[RunKey]:
-    return [RunKey(spec["model"], regime, "") for regime in spec["regimes"]]
-
-
-@reads("models", runs=_time_runs)
+@reads("models", runs=regime_runs)
 def training_time(frame: pd.DataFrame, *, model: str, regimes: list[str], caption: str, label: str,
                   model_descriptions: Mapping[str, str] | None = None, **unused: Any) -> tuple[str, pd.DataFrame]:
     """Paper B §4.7: per regime, epochs to convergence (every phase; phase 1 counted for the regimes that start
