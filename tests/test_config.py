@@ -105,6 +105,26 @@ def test_static_settings_truncate_and_the_last_block_is_the_plain_backbone():
     assert ee.static_settings(settings, 3, 3) == {**settings, "ic": {"type": "linear"}, "placement": []}
 
 
+@pytest.mark.parametrize(
+    ("baseline", "message"),
+    [
+        ("nowhere", r"models\.cnn_lr\.static_baseline: unknown model 'nowhere'"),
+        ("cnn_b", r"models\.cnn_lr\.static_baseline: 'cnn_b' has dataset 'digits_b', this setting 'digits'"),
+        ("cnn_every2", r"models\.cnn_lr\.static_baseline: 'cnn_every2' has heads after blocks \[1, 3\], "
+                       r"this setting after \[0, 1, 2, 3\]"),
+        ("cnn_mlp", r"models\.cnn_lr\.static_baseline: 'cnn_mlp' takes its own baseline from 'cnn'"),
+    ],
+)
+def test_a_static_baseline_must_have_the_same_data_and_heads(baseline, message):
+    config = make_config()
+    config["models"]["cnn_mlp"]["static_baseline"] = "cnn"
+    ee.check_config(config)  # a fitting one passes
+    assert ee.static_baseline(config, "cnn_mlp") == "cnn" and ee.static_baseline(config, "cnn") == "cnn"
+    config["models"]["cnn_lr"]["static_baseline"] = baseline
+    with pytest.raises(ee.ConfigError, match=message):
+        ee.check_config(config)
+
+
 def test_check_config_validates_resolved_entries_against_the_schema():
     config = make_config()
     config["models"]["cnn_wide"]["params"] = {"widths": [16, 16, 16, 16], "depth": 3}

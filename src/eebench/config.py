@@ -263,6 +263,7 @@ def _resolve_models(config_json: str) -> dict[str, dict[str, Any]]:
             "ic": entry.get("ic", dict(FINAL_IC)),
             "placement": entry.get("placement"),
             "task": entry.get("task"),  # None: the dataset's
+            "static_baseline": entry.get("static_baseline"),  # None: its own static heads
             "training": {**config.get("training", {}), **entry.get("training", {})},
             "resources": entry.get("resources", {}),
         }
@@ -345,6 +346,13 @@ def phase1_owner(config: dict[str, Any], model: str) -> str:
     """The model whose ``backbone`` run ``model`` reuses: the first entry with the same phase-1 identity."""
     models = _resolved(config)  # read only
     return _first_with(models, _phase1_identity(models[model]), _phase1_identity)
+
+
+def static_baseline(config: dict[str, Any], model: str) -> str:
+    """The model whose static heads (and plain backbone) are ``model``'s B_EE baseline: its ``static_baseline``
+    entry, else itself. Paper A §4.1 trains "H distinct static models" per dataset and compares every early-exit
+    variant of that dataset with them (README, readings)."""
+    return _resolved(config)[model]["static_baseline"] or model
 
 
 def static_owner(config: dict[str, Any], model: str, block: int) -> str:
@@ -511,6 +519,7 @@ def check_config(config: dict[str, Any]) -> None:
                                   f"it is read from disk only, never downloaded")
         _require("ic", entry["ic"].get("type"), f"{key}.ic.type")
         _require_task_fits(config, entry, key)
+        _require_static_baseline_fits(models, name, key)
         _check_against(entry["training"], "training", f"{key}.training")
         try:
             head_blocks(entry)
@@ -557,6 +566,25 @@ def _require_task_fits(config: dict[str, Any], model: dict[str, Any], key: str) 
         fitting = [t for t in TASKS if TASKS.get(t).labels == TASKS.get(own).labels]
         raise ConfigError(f"{key}.task: {model['task']!r} cannot learn dataset {model['dataset']!r}'s labels "
                           f"(a {own} task); choose one of: {', '.join(fitting)}")
+
+
+def _require_static_baseline_fits(models: dict[str, Any], name: str, key: str) -> None:
+    """A shared static baseline must be a setting of the same data and heads, with static heads of its own."""
+    baseline = models[name]["static_baseline"]
+    if baseline is None:
+        return
+    if baseline not in models:
+        raise ConfigError(f"{key}.static_baseline: unknown model {baseline!r} (models: {', '.join(models)})")
+    if models[baseline]["static_baseline"] is not None:
+        raise ConfigError(f"{key}.static_baseline: {baseline!r} takes its own baseline from "
+                          f"{models[baseline]['static_baseline']!r}; name that one")
+    for field in ("dataset", "backbone"):
+        if models[baseline][field] != models[name][field]:
+            raise ConfigError(f"{key}.static_baseline: {baseline!r} has {field} {models[baseline][field]!r}, "
+                              f"this setting {models[name][field]!r}")
+    if head_blocks(models[baseline]) != head_blocks(models[name]):
+        raise ConfigError(f"{key}.static_baseline: {baseline!r} has heads after blocks "
+                          f"{list(head_blocks(models[baseline]))}, this setting after {list(head_blocks(models[name]))}")
 
 
 def _require_metrics_fit(config: dict[str, Any], models: dict[str, Any], section: str, spec: dict[str, Any],

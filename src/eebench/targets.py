@@ -113,7 +113,8 @@ def train_inputs(config: dict[str, Any], model: str, regime: str, seed: str) -> 
 
 def static_head_paths(config: dict[str, Any], model: str, seed: int | str) -> list[str]:
     """The static baseline of every head of ``model``, in head order; the last head's is the plain backbone,
-    i.e. the phase-1 run."""
+    i.e. the phase-1 run. A ``static_baseline:`` setting lends its own (same data, same heads)."""
+    model = ee.static_baseline(config, model)
     blocks = ee.head_blocks(ee.model_entry(config, model))
     paths = [static_model_path(ee.static_owner(config, model, block), block, seed) for block in blocks[:-1]]
     return [*paths, trained_model_path(config, model, BACKBONE_REGIME, seed)]

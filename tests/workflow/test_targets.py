@@ -44,6 +44,16 @@ def test_variants_share_phase1_and_identical_static_heads():
         "results/models/cnn_composite/backbone/seed0/model.pt"
 
 
+def test_a_static_baseline_setting_lends_its_static_heads_and_backbone():
+    # Paper A §4.1: one set of static models per dataset; the softmax variant is compared with the sigmoid's.
+    assert targets.static_head_paths(CONFIG, "cnn_composite_softmax", 0) == \
+        targets.static_head_paths(CONFIG, "cnn_composite", 0) == [
+            *(f"results/models/cnn_composite/static/block{b}/seed0/model.pt" for b in (0, 1, 2)),
+            "results/models/cnn_composite/backbone/seed0/model.pt"]
+    assert targets.bee_inputs(CONFIG, "cnn_composite_softmax", "joint", "softmax_entropy_0.1", "0")["static"][-1] \
+        == "results/logits/cnn_composite/backbone/seed0.npz"
+
+
 def test_phase1_trains_the_plain_network_whatever_the_variant():
     plain = targets.train_settings(CONFIG, "cnn_mlp", "backbone")
     assert plain == {**targets.train_settings(CONFIG, "cnn", "backbone")}

@@ -12,7 +12,6 @@ import inspect
 from typing import Any, Callable
 
 import numpy as np
-from scipy.special import expit, log_expit, log_softmax
 
 from eebench.registry import Registry
 from eebench.tasks import Task, task_of
@@ -103,6 +102,8 @@ def entropy(logits: np.ndarray, task: Task) -> np.ndarray:
     softmax entropy divided by log C. Multi-label: the mean over labels of each sigmoid's binary entropy
     divided by log 2 (sigmoid heads; a softmax multi-label head's entropy is the softmax's, paper A §4.2). Both
     normalised entropies lie in [0, 1]."""
+    from scipy.special import log_expit, log_softmax  # here: scipy costs a light job's import time otherwise
+
     if task.activation == "sigmoid":
         log_p, log_not_p = log_expit(logits), log_expit(-logits)
         bits = -(np.exp(log_p) * log_p + np.exp(log_not_p) * log_not_p) / np.log(2.0)
@@ -199,6 +200,8 @@ def _ndcg(relevance: np.ndarray, scores: np.ndarray) -> np.ndarray:
 def _consecutive_ndcg(logits: np.ndarray, task: Task) -> np.ndarray:
     """[H-1, N]: row h-1 is the nDCG of head h's ranking (its logits) against head h-1's class probabilities
     as relevances (softmax for single-label, sigmoid for multi-label)."""
+    from scipy.special import expit, log_softmax
+
     n_heads, n_samples, _ = logits.shape
     out = np.empty((max(n_heads - 1, 0), n_samples))
     for chunk in _sample_chunks(logits.shape):
