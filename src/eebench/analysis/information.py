@@ -71,20 +71,22 @@ def kde_mutual_information(representation: torch.Tensor | np.ndarray, noise: flo
 
         I ≈ -(1/n) Σ_i log (1/n) Σ_j exp(-‖z_i - z_j‖² / (2σ²)),
 
-    and the Bhattacharyya bound the lower one (the same sum with 4σ² for 2σ²; ``bound: lower``). Both lie in
-    [0, log n]: 0 when all representations coincide, log k for k equal, well-separated groups.
+    and the Bhattacharyya bound the lower one (``bound: lower``: the same sum with σ² replaced by 4σ², so the
+    lower estimate at ``noise`` is the upper one at 4 × ``noise``). Both lie in [0, log n]: 0 when all
+    representations coincide, log k for k equal groups far apart at the scale σ.
 
     σ is relative: σ² = ``noise`` × the layer's total variance tr Cov(Z) (the mean squared distance of the
-    representations from their mean; pairs are 2 tr Cov apart on average). Why not a fixed σ, or a fraction
-    of the per-unit variance (Saxe et al.'s layers have at most 12 units): pairwise distances grow with the
-    number of units D, so at a per-unit noise the exponent is ~D/noise and a layer of 256-1024 units is log n
-    for any reasonable noise (measured on the default CNN: log 360 at every block even with noise 10 × the
+    representations from their mean; pairs are 2 tr Cov apart on average). Why not a fixed σ (Saxe et al.'s
+    small networks), or a fraction of the per-unit variance: pairwise distances grow with the number of
+    units D, so at a per-unit noise the exponent is ~D/noise and a layer of 256-1024 units is log n for any
+    reasonable noise (measured on the default CNN: log 360 at every block even with noise 10 × the mean
     per-unit variance). Scaled by tr Cov(Z), the estimate is invariant to a global rescaling of Z (BatchNorm
-    sets each layer's scale, not its information) and to the number of units, and comparable across layers.
+    sets each layer's scale, not its information) and to duplicated units, and comparable across layers.
     By Jensen's inequality the upper estimate is at most 1/``noise`` (the mean exponent), whatever n; the
-    default 0.25 (σ = half the layers' RMS radius) keeps that ceiling (4 nats) below log n of a few hundred
+    default 0.25 (σ = half the layer's RMS radius) keeps that ceiling (4 nats) below log n of a few hundred
     samples, so the estimate measures how the representations cluster at that resolution, not the sample
-    count (from 360 to 1440 samples the default CNN's estimates change by about 2 %)."""
+    count (the default CNN's blocks on its 1077 training images instead of its 360 test images: within 1 %;
+    at noise 0.1 the estimates are 4-5.4 nats, near log 360 = 5.9, and still grow with the samples)."""
     if bound not in BOUNDS:
         raise ValueError(f"bound must be one of {', '.join(BOUNDS)}, got {bound!r}")
     if not noise > 0:

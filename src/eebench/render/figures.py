@@ -573,7 +573,8 @@ def layer_profile(
     absent = [regime for regime in regimes if regime not in present]
     if absent:
         raise ValueError(f"no {analysis} results of {model} for regime(s) {', '.join(absent)}")
-    variant = rows["variant"].fillna("").astype(str) if "variant" in rows else ""
+    # A CSV's empty variant (one value per block) reads as NaN.
+    variant = rows["variant"].map(lambda v: "" if pd.isna(v) else str(v)) if "variant" in rows else ""
     rows = rows[rows["regime"].isin(regimes)].assign(block=lambda f: f["block"] + 1, variant=variant)
     variants = list(pd.unique(rows["variant"]))
     numbers = (rows.groupby(["variant", "regime", "block", "features"], sort=False)["value"]
