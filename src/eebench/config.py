@@ -70,12 +70,13 @@ def registries() -> dict[str, Any]:
     from eebench.claims import CLAIMS
     from eebench.tasks import TASKS
     from eebench.training.scaling import SCALINGS
+    from eebench.analysis.information import MI_ESTIMATORS
     from eebench.analysis.layers import LAYER_ANALYSES
 
     return {
         "dataset": DATASETS, "backbone": BACKBONES, "ic": IC_TYPES, "regime": REGIMES,
         "criterion": CRITERIA, "table": TABLES, "figure": FIGURES, "loss_scaling": SCALINGS,
-        "claim": CLAIMS, "task": TASKS, "analysis": LAYER_ANALYSES,
+        "claim": CLAIMS, "task": TASKS, "analysis": LAYER_ANALYSES, "mi_estimator": MI_ESTIMATORS,
     }
 
 

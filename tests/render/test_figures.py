@@ -319,3 +319,17 @@ def test_layer_profile_is_the_mean_and_std_of_each_blocks_value_over_seeds():
     assert numbers["std"].tolist() == pytest.approx([0.0, np.std([9, 7], ddof=1), np.std([10, 12], ddof=1), np.std([6, 8], ddof=1)])
     with pytest.raises(ValueError, match="regime\\(s\\) backbone"):
         FIGURES.get("layer_profile")(frame, analysis="numerical_rank", model="m", regimes=["backbone"])
+    assert (numbers["variant"] == "").all()  # one value per block: one panel
+
+
+def test_layer_profile_draws_one_panel_per_variant_of_the_analysis():
+    frame = pd.DataFrame([
+        {"model": "m", "regime": regime, "seed": 0, "analysis": "numerical_rank", "block": block, "samples": 50,
+         "features": 64, "variant": variant, "value": value}
+        for regime in ("joint", "mixed") for block in (0, 1)
+        for variant, value in {"variance_rtol=0.001": 30 + block, "variance_rtol=0.01": 10 + block}.items()])
+    fig, numbers = FIGURES.get("layer_profile")(frame, analysis="numerical_rank", model="m", regimes=["mixed", "joint"])
+    assert [ax.get_title() for ax in fig.axes] == ["variance_rtol=0.001", "variance_rtol=0.01"]
+    assert numbers["variant"].tolist() == ["variance_rtol=0.001"] * 4 + ["variance_rtol=0.01"] * 4
+    assert numbers["regime"].tolist() == ["mixed", "mixed", "joint", "joint"] * 2
+    assert numbers["mean"].tolist() == [30, 31, 30, 31, 10, 11, 10, 11]

@@ -33,10 +33,20 @@ def validate(config):
         (next(c["then"]["properties"]["claims"]["items"]["enum"] for c in SCHEMA["$defs"]["table"]["allOf"]
               if c["if"]["properties"]["kind"].get("const") == "claims"), "claim"),
         (SCHEMA["$defs"]["loss_scaling"]["oneOf"][1]["properties"]["type"]["enum"], "loss_scaling"),
+        (list(SCHEMA["properties"]["analysis"]["properties"]), "analysis"),
+        (SCHEMA["properties"]["analysis"]["properties"]["mutual_information"]["properties"]["estimator"]["enum"],
+         "mi_estimator"),
     ],
 )
 def test_schema_names_equal_registry_names(schema_names, kind):
     assert sorted(schema_names) == registries()[kind].names()
+
+
+def test_analysis_schemas_list_exactly_the_analyses_parameters_with_their_defaults():
+    from eebench.analysis.layers import parameters
+
+    for name, entry in SCHEMA["properties"]["analysis"]["properties"].items():
+        assert {key: value["default"] for key, value in entry["properties"].items()} == parameters(name), name
 
 
 def test_dataset_schemas_list_exactly_the_loaders_parameters():

@@ -105,8 +105,9 @@ def test_layer_analyses_read_the_trained_checkpoints_with_the_configs_settings()
 
     assert targets.render_inputs(CONFIG, "figures", "numerical_rank") == [
         f"results/analysis/numerical_rank/cnn/{r}/seed0.csv" for r in ("backbone", "joint", "mixed")]
-    assert analysis_settings(CONFIG, "mutual_information") == {"samples": 500, "bins": 30}
-    assert analysis_settings({}, "numerical_rank") == {"samples": 500, "rtol": 0.001, "rows": "positions"}
+    assert analysis_settings(CONFIG, "mutual_information") == {"samples": 500, "estimator": "kde", "noise": 0.25,
+                                                                "bound": "upper", "bins": 30}
+    assert analysis_settings({}, "numerical_rank") == {"samples": 500, "variance_rtol": [0.001, 0.01], "rows": "samples"}
 
 
 def test_resources_fall_back_to_default():

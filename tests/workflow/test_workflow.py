@@ -212,12 +212,15 @@ def test_default_dag_renders_paper_b_fig2_gradient_dominance(default_run):
 
 @pytest.mark.slow
 def test_default_dag_renders_paper_b_figs_4_5_per_layer_analyses(default_run):
-    for name in ("numerical_rank", "mutual_information"):
+    for name, variants in (("numerical_rank", 2), ("mutual_information", 1)):  # a panel per rank tolerance
         numbers = pd.read_csv(default_run / f"paper/figures/{name}.csv")
         assert list(pd.unique(numbers["regime"])) == ["backbone", "joint", "mixed"]
-        assert numbers["block"].tolist() == [1, 2, 3, 4] * 3 and (numbers["n_seeds"] == 1).all()
+        assert numbers["block"].tolist() == [1, 2, 3, 4] * 3 * variants and (numbers["n_seeds"] == 1).all()
     ranks = pd.read_csv(default_run / "results/analysis/numerical_rank/cnn/joint/seed0.csv")
-    assert (ranks["value"] <= ranks["channels"]).all() and (ranks["value"] > 0).all()
+    # Rows are the 360 test images, centred: rank <= min(359, features); neither bound is reached at 1e-3.
+    assert (ranks["value"] < np.minimum(ranks["samples"] - 1, ranks["features"])).all() and (ranks["value"] > 0).all()
+    information = pd.read_csv(default_run / "results/analysis/mutual_information/cnn/joint/seed0.csv")
+    assert (information["value"] > 0).all() and (information["value"] <= 1 / 0.25).all()  # kde: at most 1/noise
 
 
 @pytest.mark.slow

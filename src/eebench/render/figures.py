@@ -564,30 +564,39 @@ def layer_profile(
     model_descriptions: Mapping[str, str] | None = None,
 ) -> tuple[Figure, pd.DataFrame]:
     """Paper B Figs 4-5: a per-layer analysis (numerical rank §3.3, mutual information §3.4) of the backbone's
-    blocks, one line per regime, mean ± std over seeds. ``numbers``: regime, block (1-based), features,
-    mean, std, n_seeds."""
+    blocks, one line per regime, mean ± std over seeds; an analysis with several values per block (the rank at
+    each tolerance) gets one panel per variant. ``numbers``: variant, regime, block (1-based), features, mean,
+    std, n_seeds."""
     del model_descriptions
     rows = frame[frame["analysis"] == analysis]
     present = set(rows["regime"])
     absent = [regime for regime in regimes if regime not in present]
     if absent:
         raise ValueError(f"no {analysis} results of {model} for regime(s) {', '.join(absent)}")
-    rows = rows[rows["regime"].isin(regimes)].assign(block=lambda f: f["block"] + 1)
-    numbers = (rows.groupby(["regime", "block", "features"], sort=False)["value"]
+    # A CSV's empty variant (one value per block) reads as NaN.
+    variant = rows["variant"].map(lambda v: "" if pd.isna(v) else str(v)) if "variant" in rows else ""
+    rows = rows[rows["regime"].isin(regimes)].assign(block=lambda f: f["block"] + 1, variant=variant)
+    variants = list(pd.unique(rows["variant"]))
+    numbers = (rows.groupby(["variant", "regime", "block", "features"], sort=False)["value"]
                .agg(mean="mean", std=lambda s: s.std(ddof=1), n_seeds="count").reset_index())
+    numbers["variant"] = pd.Categorical(numbers["variant"], categories=variants)
     numbers["regime"] = pd.Categorical(numbers["regime"], categories=list(regimes))
-    numbers = numbers.sort_values(["regime", "block"]).astype({"regime": str}).reset_index(drop=True)
-    fig = Figure(figsize=(5.0, 3.6), layout="constrained")
-    ax = fig.subplots()
-    for regime, line in numbers.groupby("regime", sort=False):
-        ax.errorbar(line["block"], line["mean"], yerr=line["std"].fillna(0.0), marker="o", markersize=3,
-                    capsize=3, label=(labels or {}).get(regime, regime_label(regime)))
-    ax.set_xlabel("Block")
-    ax.set_ylabel(_ANALYSIS_LABELS.get(analysis, analysis))
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.legend(fontsize="small")
+    numbers = (numbers.sort_values(["variant", "regime", "block"]).astype({"variant": str, "regime": str})
+               .reset_index(drop=True))
+    fig = Figure(figsize=(5.0 * len(variants), 3.6), layout="constrained")
+    axes = fig.subplots(1, len(variants), squeeze=False)[0]
+    for ax, name in zip(axes, variants):
+        for regime, line in numbers[numbers["variant"] == name].groupby("regime", sort=False):
+            ax.errorbar(line["block"], line["mean"], yerr=line["std"].fillna(0.0), marker="o", markersize=3,
+                        capsize=3, label=(labels or {}).get(regime, regime_label(regime)))
+        ax.set_xlabel("Block")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if name:
+            ax.set_title(name, fontsize="medium")
+    axes[0].set_ylabel(_ANALYSIS_LABELS.get(analysis, analysis))
+    axes[-1].legend(fontsize="small")
     if title:
-        ax.set_title(title)
+        fig.suptitle(title)
     return fig, numbers
 
 
