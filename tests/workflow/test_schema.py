@@ -132,3 +132,25 @@ def test_shared_augmentation_keys_validate_and_a_misspelt_one_fails(tmp_path):
     config["datasets"]["cifar100"]["cutmx_alpha"] = 1.0  # loader parameters are checked once the loader is known
     with pytest.raises(ConfigError, match=r"datasets\.cifar100: .*'cutmx_alpha'"):
         check_config(config)
+
+
+def test_the_analysis_section_lists_every_analysis_with_exactly_its_parameters():
+    """Per-layer (eebench.analysis.layers) and whole-model (eebench.analysis.checkpoint) analyses: one schema
+    entry each, whose keys are the analysis's parameters, with the same defaults."""
+    from eebench.analysis import checkpoint, layers
+
+    section = SCHEMA["properties"]["analysis"]["properties"]
+    assert sorted(section) == sorted([*registries()["analysis"].names(), *registries()["checkpoint_analysis"].names()])
+    for name, entry in section.items():
+        module = checkpoint if name in checkpoint.CHECKPOINT_ANALYSES else layers
+        defaults = {key: value.get("default") for key, value in entry["properties"].items()}
+        expected = {key: list(value) if isinstance(value, tuple) else value
+                    for key, value in module.parameters(name).items()}
+        assert defaults == expected, name
+
+
+def test_rules_a_model_entry_may_set_resources_for_are_in_both_resources_sections():
+    from eebench.config import MODEL_RULES
+
+    assert sorted(SCHEMA["$defs"]["model"]["properties"]["resources"]["properties"]) == sorted(MODEL_RULES)
+    assert set(MODEL_RULES) <= set(SCHEMA["properties"]["resources"]["properties"])
