@@ -717,15 +717,16 @@ def loss_landscape_figure(
     norm = matplotlib.colors.LogNorm(vmin=bounds[0], vmax=bounds[-1])
     for ax, regime in zip(axes, regimes):
         grid = rows[rows["regime"] == regime].pivot_table(index="y", columns="x", values="loss")
-        filled = ax.contourf(grid.columns, grid.index, grid.to_numpy(), levels=bounds, norm=norm, extend="max",
-                             cmap="viridis")
+        filled = ax.contourf(grid.columns, grid.index, grid.to_numpy(), levels=bounds, norm=norm, cmap="viridis",
+                             extend="max" if vmax is not None else "neither")
         ax.contour(grid.columns, grid.index, grid.to_numpy(), levels=bounds, colors="white", linewidths=0.4)
         ax.plot([0.0], [0.0], marker="*", color="red", markersize=8)
         ax.set_title((labels or {}).get(regime, regime_label(regime)))
         ax.set_xlabel(r"$x$ (direction $\delta$)")
         ax.set_aspect("equal")
     axes[0].set_ylabel(r"$y$ (direction $\eta$)")
-    fig.colorbar(filled, ax=list(axes), label=f"Training loss, {_head_title(head)}")
+    bar = fig.colorbar(filled, ax=list(axes), label=f"Training loss, {_head_title(head)}", format="%.3g")
+    bar.set_ticks(bounds[::max(1, len(bounds) // 8)])
     if title:
         fig.suptitle(title)
     metrics = [c for c in ("accuracy", "f1", "mse") if c in rows.columns]
