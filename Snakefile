@@ -16,6 +16,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/sweep.smk"
 include: "workflow/rules/metrics.smk"
+include: "workflow/rules/analysis.smk"
 include: "workflow/rules/render.smk"
 
 

@@ -130,6 +130,20 @@ def cmd_analyze(args):
     run_analysis(args.analysis, args.checkpoint, args.data, args.out, args.params)
 
 
+def cmd_connect_modes(args):
+    _threads(args)
+    from eebench.analysis.checkpoint import run_checkpoint_analysis
+
+    run_checkpoint_analysis("mode_connectivity", args.checkpoints, args.data, args.out, args.params)
+
+
+def cmd_landscape(args):
+    _threads(args)
+    from eebench.analysis.checkpoint import run_checkpoint_analysis
+
+    run_checkpoint_analysis("loss_landscape", [args.checkpoint], args.data, args.out, args.params)
+
+
 def cmd_render_table(args):
     from eebench.render.tables import render_table
 
@@ -223,6 +237,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--data", required=True, help="the prepared dataset it was trained on (its test split is read)")
     p.add_argument("--params", type=_json, default={}, help="the analysis's parameters as JSON (samples, ...)")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", required=True)
+
+    p = add("connect-modes", cmd_connect_modes,
+            "mode connectivity (paper B §3.2): the loss along the linear path between two models, B aligned to A")
+    p.add_argument("--checkpoints", nargs=2, required=True, metavar=("A", "B"),
+                   help="two checkpoints of one network (e.g. one seed's disjoint and mixed runs)")
+    p.add_argument("--data", required=True, help="the prepared dataset they were trained on")
+    p.add_argument("--params", type=_json, default={},
+                   help="JSON settings (points, samples, splits, iterations, match_seed, reset_bn, batch_size)")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", required=True)
+
+    p = add("landscape", cmd_landscape, "training loss landscape around a trained model (paper B App. B, eq. 6)")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--data", required=True, help="the prepared dataset it was trained on (its train split is read)")
+    p.add_argument("--params", type=_json, default={},
+                   help="JSON settings (points, span, samples, direction_seed, batch_size)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", required=True)
 

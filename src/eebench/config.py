@@ -72,11 +72,13 @@ def registries() -> dict[str, Any]:
     from eebench.training.scaling import SCALINGS
     from eebench.analysis.information import MI_ESTIMATORS
     from eebench.analysis.layers import LAYER_ANALYSES
+    from eebench.analysis.checkpoint import CHECKPOINT_ANALYSES
 
     return {
         "dataset": DATASETS, "backbone": BACKBONES, "ic": IC_TYPES, "regime": REGIMES,
         "criterion": CRITERIA, "table": TABLES, "figure": FIGURES, "loss_scaling": SCALINGS,
         "claim": CLAIMS, "task": TASKS, "analysis": LAYER_ANALYSES, "mi_estimator": MI_ESTIMATORS,
+        "checkpoint_analysis": CHECKPOINT_ANALYSES,
     }
 
 
@@ -121,7 +123,7 @@ def dataset_params(config: dict[str, Any], dataset: str) -> dict[str, Any]:
 
 DEFAULT_BUDGETS = [0.25, 0.5, 0.75, 1.0]  # the schema's default of the top-level `budgets`
 # Rules whose jobs carry a model setting, so a model entry may set their resources (models.<name>.resources).
-MODEL_RULES = ("train_model", "train_static_head")
+MODEL_RULES = ("train_model", "train_static_head", "connect_modes", "map_loss_landscape")
 
 
 def expand_includes(config: dict[str, Any]) -> dict[str, Any]:
@@ -144,7 +146,7 @@ def expand_includes(config: dict[str, Any]) -> dict[str, Any]:
         part = load_config(path)
         if "include" in part:
             raise ConfigError(f"include: {path} includes files itself; a suite lists every file once")
-        for key in ("seeds", "sweep"):
+        for key in ("seeds", "sweep", "analysis"):  # analysis settings are not in the result paths
             if key in part:
                 merged.setdefault(key, part[key])
                 if part[key] != merged[key]:
@@ -398,11 +400,13 @@ def criterion_setting(config: dict[str, Any], name: str) -> tuple[str, dict[str,
 
 
 def analysis_settings(config: dict[str, Any], name: str) -> dict[str, Any]:
-    """A per-layer analysis's settings: its defaults (eebench.analysis.layers.parameters) updated by the
-    config's ``analysis.<name>`` (one setting per analysis and config: it is not in the result path)."""
-    from eebench.analysis.layers import parameters
+    """An analysis's settings: its defaults (``parameters`` of eebench.analysis.layers for a per-layer analysis,
+    of eebench.analysis.checkpoint for a whole-model one) updated by the config's ``analysis.<name>`` (one
+    setting per analysis and config: it is not in the result path)."""
+    from eebench.analysis import checkpoint, layers
 
-    return {**parameters(name), **config.get("analysis", {}).get(name, {})}
+    module = checkpoint if name in checkpoint.CHECKPOINT_ANALYSES else layers
+    return {**module.parameters(name), **config.get("analysis", {}).get(name, {})}
 
 
 def criterion_names(config: dict[str, Any]) -> list[str]:
@@ -530,12 +534,21 @@ def check_config(config: dict[str, Any]) -> None:
     for section, name, spec in iter_render_entries(config):
         key = f"{section}.{name}"
         _require(section[:-1], spec.get("kind"), f"{key}.kind")
+        # A kind that reads what only some networks allow (mode connectivity: a permutation spec) says so.
+        check_model = getattr(renderer(section, spec["kind"]), "check_model", None)
         for run in render_runs(config, section, name):
             _require_entry(config, "models", run.model, f"{key}: model")
+            if check_model is not None:
+                try:
+                    check_model(models[run.model])
+                except ValueError as error:
+                    raise ConfigError(f"{key}: model {run.model!r}: {error}") from None
             if renderer(section, spec["kind"]).reads == "bee" and _has_merge(models[run.model]):
                 raise ConfigError(f"{key}: model {run.model!r} has {models[run.model]['ic']['type']} ICs, whose "
                                   f"logits combine every IC's output: no static per-head baseline, so no B_EE")
             _require("regime", run.regime, f"{key}: regime")
+            if run.versus:
+                _require("regime", run.versus, f"{key}: regime")
             if run.criterion:  # a table of training records has none
                 if run.criterion not in criterion_names(config):
                     raise ConfigError(f"{key}: unknown criterion {run.criterion!r}; choose a registered one or a "

@@ -59,6 +59,15 @@ def analysis_path(analysis: str, model: str, regime: str, seed: int | str) -> st
     return f"results/analysis/{analysis}/{model}/{regime}/seed{seed}.csv"
 
 
+def mode_connectivity_path(model: str, regime_a: str, regime_b: str, seed: int | str) -> str:
+    """The path between the ``regime_a`` and ``regime_b`` runs of ``model`` (B aligned to A), both of ``seed``."""
+    return f"results/analysis/mode_connectivity/{model}/{regime_a}-{regime_b}/seed{seed}.csv"
+
+
+def loss_landscape_path(model: str, regime: str, seed: int | str) -> str:
+    return analysis_path("loss_landscape", model, regime, seed)
+
+
 def bee_path(model: str, regime: str, criterion: str, seed: int | str) -> str:
     return f"results/bee/{model}/{regime}/{criterion}/seed{seed}.csv"
 
@@ -142,6 +151,16 @@ def bee_inputs(config: dict[str, Any], model: str, regime: str, criterion: str, 
     }
 
 
+def mode_connectivity_inputs(config: dict[str, Any], model: str, regime_a: str, regime_b: str,
+                             seed: str) -> dict[str, Any]:
+    return {
+        "model_a": trained_model_path(config, model, regime_a, seed),
+        "model_b": trained_model_path(config, model, regime_b, seed),
+        "data": data_path(ee.model_entry(config, model)["dataset"]),
+        "code": code_files("analysis"),
+    }
+
+
 def stage_path(config: dict[str, Any], stage: str, spec: dict[str, Any], run: RunKey, seed: int | str) -> str:
     if stage == "models":
         return trained_model_path(config, run.model, run.regime, seed)
@@ -149,6 +168,10 @@ def stage_path(config: dict[str, Any], stage: str, spec: dict[str, Any], run: Ru
         return logits_path(trained_model_path(config, run.model, run.regime, seed))
     if stage == "analysis":
         return analysis_path(spec["analysis"], run.model, run.regime, seed)
+    if stage == "mode_connectivity":
+        return mode_connectivity_path(run.model, run.regime, run.versus, seed)
+    if stage == "loss_landscape":
+        return loss_landscape_path(run.model, run.regime, seed)
     if stage == "budgets":
         return budgets_path(run.model, run.regime, run.criterion, spec["rule"], spec["budgets"], seed)
     if stage == "bee":

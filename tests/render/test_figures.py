@@ -333,3 +333,90 @@ def test_layer_profile_draws_one_panel_per_variant_of_the_analysis():
     assert numbers["variant"].tolist() == ["variance_rtol=0.001"] * 4 + ["variance_rtol=0.01"] * 4
     assert numbers["regime"].tolist() == ["mixed", "mixed", "joint", "joint"] * 2
     assert numbers["mean"].tolist() == [30, 31, 30, 31, 10, 11, 10, 11]
+
+
+def connectivity_frame() -> pd.DataFrame:
+    """Two seeds of two regime pairs on two splits, λ in {0, 0.5, 1}, heads 1-2 and the total (sum of losses)."""
+    # Head losses at λ = 0, 0.5, 1: a bump in the middle for joint-mixed, a straight line for disjoint-mixed.
+    losses = {("disjoint", "mixed"): [[0.2, 0.3, 0.4], [0.1, 0.1, 0.1]],
+              ("joint", "mixed"): [[0.2, 1.5, 0.4], [0.1, 0.9, 0.3]]}
+    rows = []
+    for (first, second), heads in losses.items():
+        for seed in (0, 1):
+            for split in ("test", "train"):
+                shift = 0.1 * seed + (0.05 if split == "train" else 0.0)
+                for index, lam in enumerate((0.0, 0.5, 1.0)):
+                    values = [head[index] + shift for head in heads]
+                    accuracy = [0.9 - value / 4 for value in values]
+                    for head, (loss, acc) in enumerate(zip(values, accuracy), start=1):
+                        rows.append({"model": "m", "regime_a": first, "regime_b": second, "seed": seed,
+                                     "lambda": lam, "split": split, "head": str(head), "loss": loss, "accuracy": acc})
+                    rows.append({"model": "m", "regime_a": first, "regime_b": second, "seed": seed, "lambda": lam,
+                                 "split": split, "head": "total", "loss": sum(values),
+                                 "accuracy": sum(accuracy) / 2})
+    return pd.DataFrame(rows).assign(distance_before=2.0, distance_after=1.0)
+
+
+def test_mode_connectivity_figure_averages_seeds_and_reports_each_pairs_loss_barrier():
+    frame = connectivity_frame()
+    render = FIGURES.get("mode_connectivity")
+    _, numbers = render(frame, model="m", pairs=[["joint", "mixed"], ["disjoint", "mixed"]])
+    assert list(pd.unique(numbers["pair"])) == ["Joint–Mixed", "Disjoint–Mixed"]
+    test = numbers[numbers["split"] == "test"].set_index(["regime_a", "lambda"])
+    # Total loss (seed 0, seed 1): joint-mixed at λ = 0.5: 1.5 + 0.9 = 2.4 and 2.6.
+    assert test.loc[("joint", 0.5), "loss_mean"] == pytest.approx(2.5)
+    assert test.loc[("joint", 0.5), "loss_std"] == pytest.approx(np.std([2.4, 2.6], ddof=1))
+    assert test.loc[("joint", 0.5), "accuracy_mean"] == pytest.approx(100 * (0.9 - 2.5 / 8))
+    # Barrier: the path's loss above the chord between its ends: 2.4 - (0.3 + 0.7) / 2 = 1.9 at seed 0, and the
+    # same at seed 1 (a constant shift); a straight path has none.
+    assert test.loc[("joint", 0.5), "barrier_mean"] == pytest.approx(1.9)
+    assert test.loc[("disjoint", 0.5), "barrier_mean"] == pytest.approx(0.0, abs=1e-12)
+    assert (numbers["n_seeds"] == 2).all() and set(numbers["split"]) == {"test", "train"}
+    _, head2 = render(frame, model="m", pairs=[["joint", "mixed"]], head=2, splits=["train"])
+    assert head2["loss_mean"].tolist() == pytest.approx([0.1 + 0.1, 0.9 + 0.1, 0.3 + 0.1])  # mean shift 0.05 + 0.05
+    with pytest.raises(ValueError, match="disjoint-joint"):
+        render(frame, model="m", pairs=[["disjoint", "joint"]])
+    with pytest.raises(ValueError, match="no head 3"):
+        render(frame, model="m", pairs=[["joint", "mixed"]], head=3)
+
+
+def landscape_frame(seeds=(0,)) -> pd.DataFrame:
+    """f(x, y) = c + x² + 2y² per regime (c = 1, 2), heads 1-2 (head 2 twice head 1) and their total."""
+    rows = []
+    for regime, c in (("joint", 1.0), ("mixed", 2.0)):
+        for seed in seeds:
+            for x in (-1.0, 0.0, 1.0):
+                for y in (-1.0, 0.0, 1.0):
+                    head = c + x * x + 2 * y * y
+                    for name, loss in (("1", head), ("2", 2 * head), ("total", 3 * head)):
+                        rows.append({"model": "m", "regime": regime, "seed": seed, "x": x, "y": y, "head": name,
+                                     "loss": loss, "accuracy": 0.5})
+    return pd.DataFrame(rows)
+
+
+def test_loss_landscape_figure_draws_one_panel_per_regime_of_one_head(tmp_path):
+    render = FIGURES.get("loss_landscape")
+    fig, numbers = render(landscape_frame(), model="m", regimes=["mixed", "joint"], head=1)
+    assert len([ax for ax in fig.axes if ax.get_title()]) == 2  # two panels (and a colour bar)
+    assert numbers["regime"].tolist()[:9] == ["mixed"] * 9 and len(numbers) == 18
+    centre = numbers[(numbers["x"] == 0) & (numbers["y"] == 0)].set_index("regime")["loss"]
+    assert centre.to_dict() == {"mixed": 2.0, "joint": 1.0}
+    corner = numbers[(numbers["regime"] == "joint") & (numbers["x"] == 1) & (numbers["y"] == -1)]["loss"]
+    assert corner.tolist() == [4.0]
+    _, total = render(landscape_frame(), model="m", regimes=["joint"])
+    assert total["loss"].max() == 3 * (1 + 1 + 2)
+    with pytest.raises(ValueError, match="one seed"):
+        render(landscape_frame(seeds=(0, 1)), model="m", regimes=["joint"])
+    with pytest.raises(ValueError, match="regime\\(s\\) disjoint"):
+        render(landscape_frame(), model="m", regimes=["disjoint"])
+    # Through render_figure: the CSVs written by the analyses, PDF + PNG + CSV out.
+    paths = []
+    for regime, part in landscape_frame().groupby("regime"):
+        part.to_csv(tmp_path / f"{regime}.csv", index=False)
+        paths.append(str(tmp_path / f"{regime}.csv"))
+    out = tmp_path / "figures" / "loss_landscape.pdf"
+    render_figure("loss_landscape", {"model": "m", "regimes": ["joint", "mixed"], "head": 1}, paths, str(out))
+    assert sorted(p.name for p in out.parent.iterdir()) == ["loss_landscape.csv", "loss_landscape.pdf",
+                                                           "loss_landscape.png"]
+    written = pd.read_csv(out.with_suffix(".csv"))
+    assert written["regime"].tolist()[0] == "joint" and len(written) == 18

@@ -244,6 +244,35 @@ def test_the_suite_of_every_paper_config_plans_all_of_them_at_once(tmp_path, ber
     assert {job["rule"] for job in in_1k} == set(GPU_RULES)
     assert all("gpu=4" in job["resources"] for job in in_1k)
     assert all("gpu=1" in job["resources"] for job in paper_a if job not in in_1k)
+    # Paper B's analysis jobs keep their file's settings (analysis:) and GPUs (its resources, made its model's own).
+    paths = [job for output, job in jobs.items() if output.startswith("results/analysis/mode_connectivity/")]
+    assert len(paths) == 9 and all('"points":21' in job["shell"] and "gpu=1" in job["resources"] for job in paths)
+
+
+def test_paper_b_figs_3_and_6_analyse_sdn_resnet20_on_cifar10_on_gpus(dry_run):
+    """Fig. 3 (mode connectivity) and Fig. 6 (loss landscapes, head 1) of "SDN ... with Resnet20 as backbone
+    trained on the CIFAR-10 dataset": one path per regime pair and seed, one landscape per regime (seed 0); the
+    analysis jobs ask for a GPU as the file says, and read the training jobs' checkpoints."""
+    path = REPO / "config/paper/b_analysis_resnet20_cifar10.yaml"
+    config = load(path)
+    (name, model), = config["models"].items()
+    assert (model["backbone"], model["ic"], model["dataset"]) == ("resnet20", {"type": "sdn"}, "cifar10")
+    fig3, fig6 = (config["figures"][f"{name}_{kind}"] for kind in ("mode_connectivity", "loss_landscape"))
+    assert fig3["pairs"] == [["disjoint", "mixed"], ["joint", "mixed"], ["disjoint", "joint"]]
+    assert fig6["regimes"] == ["joint", "mixed", "disjoint"] and fig6["head"] == 1 and fig6["seeds"] == [0]
+    jobs = planned_jobs(dry_run(path))
+    outputs = {job["rule"]: set() for job in jobs}
+    for job in jobs:
+        outputs[job["rule"]].add(job["output"])
+    assert outputs["connect_modes"] == {f"results/analysis/mode_connectivity/{name}/{pair}/seed{seed}.csv"
+                                        for pair in ("disjoint-mixed", "joint-mixed", "disjoint-joint")
+                                        for seed in (0, 1, 2)}
+    assert outputs["map_loss_landscape"] == {f"results/analysis/loss_landscape/{name}/{regime}/seed0.csv"
+                                             for regime in ("joint", "mixed", "disjoint")}
+    analyses = [job for job in jobs if job["rule"] in ("connect_modes", "map_loss_landscape")]
+    assert all(re.search(r"\bgpu=1\b", job["resources"]) for job in analyses)
+    assert all(f"--checkpoints results/models/{name}/" in job["shell"] for job in analyses
+               if job["rule"] == "connect_modes")
 
 
 # Paper A (Bałazy et al.): Figs 2-6 ------------------------------------------------------------------------------

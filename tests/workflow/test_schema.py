@@ -33,20 +33,12 @@ def validate(config):
         (next(c["then"]["properties"]["claims"]["items"]["enum"] for c in SCHEMA["$defs"]["table"]["allOf"]
               if c["if"]["properties"]["kind"].get("const") == "claims"), "claim"),
         (SCHEMA["$defs"]["loss_scaling"]["oneOf"][1]["properties"]["type"]["enum"], "loss_scaling"),
-        (list(SCHEMA["properties"]["analysis"]["properties"]), "analysis"),
         (SCHEMA["properties"]["analysis"]["properties"]["mutual_information"]["properties"]["estimator"]["enum"],
          "mi_estimator"),
     ],
 )
 def test_schema_names_equal_registry_names(schema_names, kind):
     assert sorted(schema_names) == registries()[kind].names()
-
-
-def test_analysis_schemas_list_exactly_the_analyses_parameters_with_their_defaults():
-    from eebench.analysis.layers import parameters
-
-    for name, entry in SCHEMA["properties"]["analysis"]["properties"].items():
-        assert {key: value["default"] for key, value in entry["properties"].items()} == parameters(name), name
 
 
 def test_dataset_schemas_list_exactly_the_loaders_parameters():
@@ -142,3 +134,25 @@ def test_shared_augmentation_keys_validate_and_a_misspelt_one_fails(tmp_path):
     config["datasets"]["cifar100"]["cutmx_alpha"] = 1.0  # loader parameters are checked once the loader is known
     with pytest.raises(ConfigError, match=r"datasets\.cifar100: .*'cutmx_alpha'"):
         check_config(config)
+
+
+def test_the_analysis_section_lists_every_analysis_with_exactly_its_parameters():
+    """Per-layer (eebench.analysis.layers) and whole-model (eebench.analysis.checkpoint) analyses: one schema
+    entry each, whose keys are the analysis's parameters, with the same defaults."""
+    from eebench.analysis import checkpoint, layers
+
+    section = SCHEMA["properties"]["analysis"]["properties"]
+    assert sorted(section) == sorted([*registries()["analysis"].names(), *registries()["checkpoint_analysis"].names()])
+    for name, entry in section.items():
+        module = checkpoint if name in checkpoint.CHECKPOINT_ANALYSES else layers
+        defaults = {key: value.get("default") for key, value in entry["properties"].items()}
+        expected = {key: list(value) if isinstance(value, tuple) else value
+                    for key, value in module.parameters(name).items()}
+        assert defaults == expected, name
+
+
+def test_rules_a_model_entry_may_set_resources_for_are_in_both_resources_sections():
+    from eebench.config import MODEL_RULES
+
+    assert sorted(SCHEMA["$defs"]["model"]["properties"]["resources"]["properties"]) == sorted(MODEL_RULES)
+    assert set(MODEL_RULES) <= set(SCHEMA["properties"]["resources"]["properties"])

@@ -151,11 +151,13 @@ def test_every_renderer_reads_a_stage_with_a_result_path():
     from eebench.render import FIGURES, TABLES
     from eebench.render.base import METRIC_STAGES, RunKey
 
-    assert set(METRIC_STAGES) == {"budgets", "bee", "sweeps", "models", "logits", "analysis"}
+    assert set(METRIC_STAGES) == {"budgets", "bee", "sweeps", "models", "logits", "analysis", "mode_connectivity",
+                                  "loss_landscape"}
     spec = {"rule": "best", "budgets": [1.0], "analysis": "numerical_rank"}
     for registry in (TABLES, FIGURES):
         for name in registry.names():
-            assert targets.stage_path(CONFIG, registry.get(name).reads, spec, RunKey("cnn", "joint", "entropy"), 0)
+            assert targets.stage_path(CONFIG, registry.get(name).reads, spec,
+                                      RunKey("cnn", "joint", "entropy", versus="mixed"), 0)
     # The logits stage is the training job's second output (of the shared run, where one is shared).
     assert targets.stage_path(CONFIG, "logits", spec, RunKey("cnn_mlp", "backbone", "entropy"), 1) == \
         "results/logits/cnn/backbone/seed1.npz"
@@ -166,3 +168,15 @@ def test_training_time_reads_the_checkpoints_with_the_shared_phase1_run():
                                             "regimes": ["backbone", "mixed"]}}}
     assert targets.render_inputs(config, "tables", "time")[::3] == [
         "results/models/cnn/backbone/seed0/model.pt", "results/models/cnn_mlp/mixed/seed0/model.pt"]
+
+
+def test_paper_b_fig3_reads_one_path_per_regime_pair_and_fig6_one_landscape_per_regime():
+    inputs = targets.render_inputs(CONFIG, "figures", "mode_connectivity")
+    assert inputs == [f"results/analysis/mode_connectivity/cnn/{pair}/seed0.csv"
+                      for pair in ("disjoint-mixed", "joint-mixed", "disjoint-joint")]
+    assert targets.mode_connectivity_inputs(CONFIG, "cnn", "disjoint", "mixed", "0") | {"code": None} == {
+        "model_a": "results/models/cnn/disjoint/seed0/model.pt",
+        "model_b": "results/models/cnn/mixed/seed0/model.pt", "data": "results/data/digits.npz", "code": None}
+    inputs = targets.render_inputs(CONFIG, "figures", "loss_landscape")
+    assert inputs == [f"results/analysis/loss_landscape/cnn/{regime}/seed0.csv" for regime in ("joint", "mixed", "disjoint")]
+    assert render_spec(CONFIG, "figures", "loss_landscape")["head"] == 1

@@ -127,6 +127,21 @@ def get_analysis_settings(wildcards):
     return ee.shell_json(ee.analysis_settings(config, wildcards.analysis))
 
 
+def get_mode_connectivity_inputs(wildcards):
+    return targets.mode_connectivity_inputs(
+        config, wildcards.model, wildcards.regime_a, wildcards.regime_b, wildcards.seed
+    )
+
+
+def get_checkpoint_analysis_settings(name):
+    """The settings of a whole-model analysis (paper B §3.2, App. B), as params: changing them reruns it."""
+
+    def settings(wildcards):
+        return ee.shell_json(ee.analysis_settings(config, name))
+
+    return settings
+
+
 def get_table_inputs(wildcards):
     return targets.render_inputs(config, "tables", wildcards.table)
 

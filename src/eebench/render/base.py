@@ -10,8 +10,10 @@ F = TypeVar("F", bound=Callable)
 
 # Per-run stages a renderer can read; eebench.targets maps each to its result path ("models": the trained
 # checkpoints themselves, for what training recorded; "logits": the logit caches, for per-sample figures;
-# "analysis": the per-layer analyses of trained models, the one the entry's ``analysis`` names).
-METRIC_STAGES = ("budgets", "bee", "sweeps", "models", "logits", "analysis")
+# "analysis": the per-layer analyses of trained models, the one the entry's ``analysis`` names;
+# "mode_connectivity": the interpolation path between two regimes' models, one file per regime pair;
+# "loss_landscape": the loss around one trained model on a grid of two random directions).
+METRIC_STAGES = ("budgets", "bee", "sweeps", "models", "logits", "analysis", "mode_connectivity", "loss_landscape")
 
 
 # Regimes as paper B prints them (Appendix C); any other regime is its name capitalised.
@@ -31,6 +33,7 @@ class RunKey:
     model: str
     regime: str
     criterion: str
+    versus: str = ""  # the regime this run is compared with, if any (mode connectivity: a regime pair)
 
 
 def _listed(spec: Mapping[str, Any], plural: str, singular: str) -> list[str]:
@@ -52,6 +55,12 @@ def regime_runs(spec: Mapping[str, Any]) -> list[RunKey]:
     """The runs of an entry that names one ``model`` and its ``regimes`` (no criterion: what it reads was not
     swept)."""
     return [RunKey(spec["model"], regime, "") for regime in spec["regimes"]]
+
+
+def regime_pair_runs(spec: Mapping[str, Any]) -> list[RunKey]:
+    """The runs of an entry that names one ``model`` and regime ``pairs`` ([regime A, regime B] each): one run per
+    pair, regime A's, compared with regime B's."""
+    return [RunKey(spec["model"], first, "", second) for first, second in spec["pairs"]]
 
 
 def reads(stage: str, runs: Callable[[Mapping[str, Any]], list[RunKey]] = product_runs) -> Callable[[F], F]:

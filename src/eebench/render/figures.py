@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import matplotlib
+import matplotlib.colors
 import matplotlib.patches
 
 matplotlib.use("Agg")
@@ -22,7 +23,7 @@ from eebench.io import BEE_CSV, SWEEP_CSV, atomic_path, read_csv, write_csv  # n
 from eebench.metrics import BUDGET_TOLERANCE, achievable_curve, budget_performance, speedup_area  # noqa: E402
 from eebench.registry import Registry  # noqa: E402
 from eebench.tasks import display_scale  # noqa: E402
-from eebench.render.base import RunKey, reads, regime_label, regime_runs  # noqa: E402
+from eebench.render.base import RunKey, reads, regime_label, regime_pair_runs, regime_runs  # noqa: E402
 
 FigureFn = Callable[..., tuple[Figure, pd.DataFrame]]
 FIGURES: Registry[FigureFn] = Registry("figure")
@@ -600,6 +601,149 @@ def layer_profile(
     return fig, numbers
 
 
+def _head_rows(frame: pd.DataFrame, head: int | str, what: str) -> pd.DataFrame:
+    """The rows of one head ("total", or a 1-based head number) of a checkpoint-analysis frame."""
+    heads = frame["head"].astype(str)
+    rows = frame[heads == str(head)]
+    if rows.empty:
+        raise ValueError(f"{what}: no head {head!r} in the results (heads: {', '.join(pd.unique(heads))})")
+    return rows
+
+
+def _head_title(head: int | str) -> str:
+    return "total (sum over heads)" if str(head) == "total" else f"head {head}"
+
+
+@FIGURES.register("mode_connectivity")
+@reads("mode_connectivity", regime_pair_runs)
+def mode_connectivity_figure(
+    frame: pd.DataFrame,
+    *,
+    model: str,
+    pairs: Sequence[Sequence[str]],
+    head: int | str = "total",
+    splits: Sequence[str] = ("test", "train"),
+    metric: str = "accuracy",
+    labels: Mapping[str, str] | None = None,
+    title: str | None = None,
+    model_descriptions: Mapping[str, str] | None = None,
+) -> tuple[Figure, pd.DataFrame]:
+    """Paper B Fig. 3: the loss (left) and ``metric`` (right) along the aligned linear path Θ(λ) = (1 − λ)Θ_A +
+    λΠΘ_B (eq. 4) between the models of two regimes, one colour per regime pair, a line style per split; mean
+    over seeds. ``head``: "total" (the sum of the heads' losses; its metric is the mean over heads) or a 1-based
+    head. ``labels`` names a pair by "A-B". ``numbers``: pair, regime_a, regime_b, split, lambda, loss_mean,
+    loss_std, <metric>_mean, <metric>_std (percent), n_seeds, and the pair's loss barrier on that split,
+    barrier_mean / barrier_std over seeds: max over λ of L(λ) − ((1 − λ)L(0) + λL(1)) (Frankle et al., 2020;
+    Ainsworth et al. §4), 0 for a path no worse than the chord between its ends."""
+    del model_descriptions
+    rows = _head_rows(frame, head, "mode-connectivity figure")
+    rows = rows[rows["split"].isin(splits)]
+    if metric not in rows.columns:
+        raise ValueError(f"mode-connectivity figure: metric {metric!r} is not in the results")
+    scale = display_scale(metric)
+    frames = []
+    for first, second in pairs:
+        pair = rows[(rows["regime_a"] == first) & (rows["regime_b"] == second)]
+        for split in splits:
+            if pair[pair["split"] == split].empty:
+                raise ValueError(f"no mode-connectivity results of {model} {first}-{second} on the {split} split")
+        label = (labels or {}).get(f"{first}-{second}", f"{regime_label(first)}–{regime_label(second)}")
+        for (split, seed), path in pair.groupby(["split", "seed"], sort=False):
+            path = path.sort_values("lambda")
+            lam, loss = path["lambda"].to_numpy(float), path["loss"].to_numpy(float)
+            barrier = float(np.max(loss - ((1 - lam) * loss[0] + lam * loss[-1])))
+            frames.append(path.assign(pair=label, barrier=barrier, value=path[metric] * scale))
+    data = pd.concat(frames, ignore_index=True)
+    keys = ["pair", "regime_a", "regime_b", "split", "lambda"]
+    numbers = (data.groupby(keys, sort=False)
+               .agg(loss_mean=("loss", "mean"), loss_std=("loss", lambda v: v.std(ddof=1)),
+                    metric_mean=("value", "mean"), metric_std=("value", lambda v: v.std(ddof=1)),
+                    n_seeds=("loss", "count"), barrier_mean=("barrier", "mean"),
+                    barrier_std=("barrier", lambda v: v.std(ddof=1)))
+               .reset_index()
+               .rename(columns={"metric_mean": f"{metric}_mean", "metric_std": f"{metric}_std"}))
+    fig = Figure(figsize=(8.0, 3.4), layout="constrained")
+    loss_ax, metric_ax = fig.subplots(1, 2)
+    styles = ["-", "--", ":", "-."]
+    colours = matplotlib.colormaps["tab10"]
+    for index, (label, lines) in enumerate(numbers.groupby("pair", sort=False)):
+        for style, split in zip(styles, splits):
+            line = lines[lines["split"] == split]
+            common = {"color": colours(index), "linestyle": style, "marker": "o", "markersize": 2.5}
+            loss_ax.plot(line["lambda"], line["loss_mean"], label=f"{label} ({split})", **common)
+            metric_ax.plot(line["lambda"], line[f"{metric}_mean"], **common)
+    loss_ax.set_ylabel("Loss" + (" (sum over heads)" if str(head) == "total" else ""))
+    metric_ax.set_ylabel(_axis_label(metric, "(mean over heads)" if str(head) == "total" else f"of head {head}"))
+    for ax in (loss_ax, metric_ax):
+        ax.set_xlabel(r"$\lambda$ (0: regime A, 1: regime B aligned to A)")
+    loss_ax.legend(fontsize="x-small")
+    fig.suptitle(title or f"Mode connectivity, {_head_title(head)}")
+    return fig, numbers
+
+
+def _require_permutation_spec(entry: Mapping[str, Any]) -> None:
+    """Checked at DAG build (eebench.config.check_config): weight matching needs the network's permutation spec."""
+    from eebench.analysis.permutation import require_permutation_spec
+
+    require_permutation_spec(entry)
+
+
+mode_connectivity_figure.check_model = _require_permutation_spec  # type: ignore[attr-defined]
+
+
+@FIGURES.register("loss_landscape")
+@reads("loss_landscape", regime_runs)
+def loss_landscape_figure(
+    frame: pd.DataFrame,
+    *,
+    model: str,
+    regimes: Sequence[str],
+    head: int | str = "total",
+    levels: int = 20,
+    vmax: float | None = None,
+    labels: Mapping[str, str] | None = None,
+    title: str | None = None,
+    model_descriptions: Mapping[str, str] | None = None,
+) -> tuple[Figure, pd.DataFrame]:
+    """Paper B Fig. 6 (Appendix B): the training loss f(x, y) = L(θ* + xδ + yη) (eq. 6) around each regime's
+    model, one contour panel per regime, of one ``head`` (1-based) or the "total" (the sum of the heads'
+    losses). The panels share ``levels`` log-spaced contour levels from the smallest loss shown to ``vmax``
+    (default the largest; higher values take the top colour); the star marks θ* (x = y = 0). One seed (the
+    directions are drawn per model). ``numbers``: regime, x, y, loss and the task's metrics."""
+    del model_descriptions
+    rows = _head_rows(frame, head, "loss-landscape figure")
+    if rows.groupby("regime")["seed"].nunique().max() > 1:
+        raise ValueError("the loss-landscape figure shows one run per regime: give it one seed (seeds: [s])")
+    absent = [regime for regime in regimes if regime not in set(rows["regime"])]
+    if absent:
+        raise ValueError(f"no loss-landscape results of {model} for regime(s) {', '.join(absent)}")
+    rows = rows[rows["regime"].isin(regimes)]
+    low = max(float(rows["loss"].min()), 1e-12)
+    high = float(vmax) if vmax is not None else float(rows["loss"].max())
+    bounds = np.geomspace(low, high if high > low else low * 1.01, levels)
+    fig = Figure(figsize=(3.4 * len(regimes) + 0.8, 3.2), layout="constrained")
+    axes = fig.subplots(1, len(regimes), squeeze=False, sharey=True)[0]
+    norm = matplotlib.colors.LogNorm(vmin=bounds[0], vmax=bounds[-1])
+    for ax, regime in zip(axes, regimes):
+        grid = rows[rows["regime"] == regime].pivot_table(index="y", columns="x", values="loss")
+        filled = ax.contourf(grid.columns, grid.index, grid.to_numpy(), levels=bounds, norm=norm, cmap="viridis",
+                             extend="max" if vmax is not None else "neither")
+        ax.contour(grid.columns, grid.index, grid.to_numpy(), levels=bounds, colors="white", linewidths=0.4)
+        ax.plot([0.0], [0.0], marker="*", color="red", markersize=8)
+        ax.set_title((labels or {}).get(regime, regime_label(regime)))
+        ax.set_xlabel(r"$x$ (direction $\delta$)")
+        ax.set_aspect("equal")
+    axes[0].set_ylabel(r"$y$ (direction $\eta$)")
+    bar = fig.colorbar(filled, ax=list(axes), label=f"Training loss, {_head_title(head)}", format="%.3g")
+    bar.set_ticks(bounds[::max(1, len(bounds) // 8)])
+    if title:
+        fig.suptitle(title)
+    metrics = [c for c in ("accuracy", "f1", "mse") if c in rows.columns]
+    numbers = rows.assign(regime=pd.Categorical(rows["regime"], categories=list(regimes)))
+    numbers = numbers.sort_values(["regime", "x", "y"]).astype({"regime": str})
+    return fig, numbers[["regime", "seed", "x", "y", "loss", *metrics]].reset_index(drop=True)
+
+
 def render_figure(kind: str, spec: dict, input_paths: list[str], out_pdf: str) -> None:
     """Build figure ``kind`` and write ``<stem>.pdf``, ``<stem>.png`` (150 dpi) and ``<stem>.csv``."""
     renderer = FIGURES.get(kind)
@@ -614,7 +758,9 @@ def render_figure(kind: str, spec: dict, input_paths: list[str], out_pdf: str) -
                 for path in input_paths]
     else:
         expected = {"bee": BEE_CSV, "sweeps": SWEEP_CSV, "analysis": "a per-layer analysis CSV written by "
-                    "`eebench analyze`"}[renderer.reads]
+                    "`eebench analyze`", "mode_connectivity": "a mode-connectivity CSV written by `eebench "
+                    "connect-modes`", "loss_landscape": "a loss-landscape CSV written by `eebench landscape`"
+                    }[renderer.reads]
         data = pd.concat([read_csv(path, expected, columns=("model",)) for path in input_paths],
                          ignore_index=True)
     fig, numbers = renderer(data, **spec)
