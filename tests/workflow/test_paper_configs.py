@@ -273,6 +273,10 @@ def test_paper_b_figs_3_and_6_analyse_sdn_resnet20_on_cifar10_on_gpus(dry_run):
     assert all(re.search(r"\bgpu=1\b", job["resources"]) for job in analyses)
     assert all(f"--checkpoints results/models/{name}/" in job["shell"] for job in analyses
                if job["rule"] == "connect_modes")
+    # Figs 4-5 (no setting named; read here): each block's rank and I(X; Z) of the plain network, joint, mixed.
+    assert outputs["analyze_layers"] == {f"results/analysis/{analysis}/{name}/{regime}/seed{seed}.csv"
+                                         for analysis in ("numerical_rank", "mutual_information")
+                                         for regime in ("backbone", "joint", "mixed") for seed in (0, 1, 2)}
 
 
 # Paper A (Bałazy et al.): Figs 2-6 ------------------------------------------------------------------------------

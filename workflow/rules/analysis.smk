@@ -1,7 +1,8 @@
-# Paper B's analyses of whole trained models: mode connectivity (§3.2, Fig. 3) between the runs of two regimes and
-# the loss landscape (Appendix B, Fig. 6) around one run. They read the checkpoints, never train; their settings
-# (the top-level `analysis:` section) are params, so changing them reruns them. Not local rules: at paper scale
-# they evaluate a network at every point of a path or grid, so they ask for resources like training does.
+# Paper B's analyses of trained models: per-layer measures (§3.3-3.4, Figs 4-5) of one run, mode connectivity
+# (§3.2, Fig. 3) between the runs of two regimes and the loss landscape (Appendix B, Fig. 6) around one run. They
+# read the checkpoints, never train; their settings (the top-level `analysis:` section) are params, so changing
+# them reruns them. The two whole-model analyses are not local rules: at paper scale they evaluate a network at
+# every point of a path or grid, so they ask for resources like training does.
 
 
 wildcard_constraints:
@@ -57,3 +58,22 @@ rule map_loss_landscape:
     shell:
         "eebench landscape --checkpoint {input.model} --data {input.data} --params {params.settings} "
         "--threads {threads} --out {output} > {log} 2>&1"
+
+
+# Paper B §3.3-3.4: one forward pass over test images, a local rule.
+rule analyze_layers:
+    input:
+        model=get_analyzed_model,
+        data=get_model_data,
+        code=get_code("analysis"),
+    output:
+        "results/analysis/{analysis}/{model}/{regime}/seed{seed}.csv",
+    log:
+        "results/logs/analyze_layers/{analysis}/{model}/{regime}/seed{seed}.log",
+    params:
+        settings=get_analysis_settings,
+    conda:
+        ENV
+    shell:
+        "eebench analyze --analysis {wildcards.analysis} --checkpoint {input.model} --data {input.data} "
+        "--params {params.settings} --out {output} > {log} 2>&1"

@@ -27,23 +27,3 @@ rule compute_bee:
         ENV
     shell:
         "eebench bee --sweep {input.sweep} --static {input.static} --out {output} > {log} 2>&1"
-
-
-# Paper B §3.3-3.4: a per-layer analysis of a trained model (it reads the checkpoint, never trains); its
-# settings (the top-level `analysis:` section) are params, so changing them reruns it.
-rule analyze_layers:
-    input:
-        model=get_analyzed_model,
-        data=get_model_data,
-        code=get_code("analysis"),
-    output:
-        "results/analysis/{analysis}/{model}/{regime}/seed{seed}.csv",
-    log:
-        "results/logs/analyze_layers/{analysis}/{model}/{regime}/seed{seed}.log",
-    params:
-        settings=get_analysis_settings,
-    conda:
-        ENV
-    shell:
-        "eebench analyze --analysis {wildcards.analysis} --checkpoint {input.model} --data {input.data} "
-        "--params {params.settings} --out {output} > {log} 2>&1"
