@@ -1,9 +1,13 @@
 """Claims of the papers, checked against the numbers of a run.
 
-Each claim is a function of the per-seed budget frame of one setting (columns model, regime, criterion, rule,
-budget, seed and the metric) that returns whether it holds and the numbers it compared; the ``claims`` table
-kind prints them, so the regenerated paper says where this run agrees with the paper and where it does not.
-The default's numbers are whatever they are: nothing is tuned until a claim holds.
+Each claim is a sentence of a paper, where it says it, the kind of table or figure whose numbers test it, and a
+check: a function of that entry's CSV (the numbers the regenerated paper prints, means and seed-to-seed spread
+included) that says whether it holds and shows what it compared. A ``claims`` table names ``checks`` (a claim and
+the table or figure ``entry`` it is checked on); the workflow renders those entries first. The default's numbers are
+whatever they are: nothing is tuned until a claim holds.
+
+Where a sentence is qualitative ("rare", "dominates", "in the same basin"), the check's docstring states the
+reading that makes it testable.
 """
 from __future__ import annotations
 
@@ -14,35 +18,46 @@ import numpy as np
 import pandas as pd
 
 from eebench.registry import Registry
-from eebench.tasks import LOWER_IS_BETTER, display_scale
+from eebench.tasks import LOWER_IS_BETTER
 
 
 @dataclass(frozen=True)
 class Verdict:
     holds: bool | None  # None: the numbers needed are missing (a regime not run, a budget no point fits)
-    numbers: str  # what was compared, in the table's units (percent), as plain text
+    numbers: str  # what was compared, in the printed units (percent, nats, ...), as plain text
 
 
 @dataclass(frozen=True)
 class Claim:
     source: str  # where the paper says it
-    sentence: str  # what the paper says
-    check: Callable[[pd.DataFrame, str], Verdict]  # (frame of one setting, metric) -> verdict
-    regimes: tuple[str, ...]  # the regimes it needs
+    sentence: str  # what the paper says (LaTeX)
+    reads: str  # the kind of table or figure whose CSV the check reads
+    check: Callable[[pd.DataFrame], Verdict]  # that entry's CSV -> verdict
+    requires: tuple[tuple[str, str], ...] = ()  # settings that entry must have too (e.g. the analysis it draws)
 
 
 CLAIMS: Registry[Claim] = Registry("claim")
 
 
-def _means(frame: pd.DataFrame, metric: str, budget: str) -> dict[str, tuple[float, float]]:
-    """Mean and std over seeds, per regime, at one budget, as tables show them (percent; an MSE as computed);
-    NaN if any seed has none."""
-    out = {}
-    for regime, rows in frame[frame["budget"] == budget].groupby("regime", sort=False):
-        values = rows[metric].to_numpy(dtype=np.float64) * display_scale(metric)
-        out[regime] = ((float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0)
-                       if not np.isnan(values).any() and len(values) else (np.nan, np.nan))
-    return out
+def _shown(mean: float, std: float, n: float | None = None) -> str:
+    spread = "" if std is None or np.isnan(std) else f" ± {std:.2f}"
+    return f"{mean:.2f}{spread}" + ("" if n is None or np.isnan(n) else f" (n={int(n)})")
+
+
+# Paper B §4.3 and App. A: the regimes at FLOPs budgets (a `budgets` table's CSV: one row per model, regime,
+# criterion, metric, budget with the mean and std over seeds, already in percent, or an MSE as computed) -------
+
+
+def _budget_means(frame: pd.DataFrame, budget: str) -> tuple[str, dict[str, tuple[float, float]]]:
+    """The metric and {regime: (mean, std)} at one budget of a budgets table holding one setting."""
+    settings = frame[["model", "criterion", "metric"]].drop_duplicates()
+    if len(settings) != 1:
+        raise ValueError("a regime claim is checked on a budgets table of one model, criterion and metric; this "
+                         f"one has {len(settings)}: {settings.to_dict('records')}")
+    metric = str(settings["metric"].iloc[0])
+    rows = frame[frame["budget"] == budget]
+    return metric, {str(r.regime): (float(r.mean), float(r.std) if pd.notna(r.std) else 0.0)
+                    for r in rows.itertuples() if pd.notna(r.mean)}
 
 
 def _goodness(metric: str, value: float) -> float:
@@ -50,47 +65,218 @@ def _goodness(metric: str, value: float) -> float:
     return -value if metric in LOWER_IS_BETTER else value
 
 
-def _show(regime: str, mean_std: tuple[float, float]) -> str:
-    return f"{regime} {mean_std[0]:.2f} ± {mean_std[1]:.2f}"
-
-
-def _at_least(better: str, worse: str, budgets: tuple[str, ...]) -> Callable[[pd.DataFrame, str], Verdict]:
-    def check(frame: pd.DataFrame, metric: str) -> Verdict:
+def _at_least(better: str, worse: str, budgets: tuple[str, ...]) -> Callable[[pd.DataFrame], Verdict]:
+    def check(frame: pd.DataFrame) -> Verdict:
         holds, shown = [], []
         for budget in budgets:
-            means = _means(frame, metric, budget)
-            if better not in means or worse not in means or np.isnan([means[better][0], means[worse][0]]).any():
+            metric, means = _budget_means(frame, budget)
+            if better not in means or worse not in means:
                 return Verdict(None, f"{budget}: missing")
             holds.append(_goodness(metric, means[better][0]) >= _goodness(metric, means[worse][0]))
-            shown.append(f"{budget}: {_show(better, means[better])} vs {_show(worse, means[worse])}")
+            shown.append(f"{budget}: {better} {_shown(*means[better])} vs {worse} {_shown(*means[worse])}")
         return Verdict(all(holds), "; ".join(shown))
     return check
 
 
-def _weakest(regime: str, others: tuple[str, ...], budget: str) -> Callable[[pd.DataFrame, str], Verdict]:
-    def check(frame: pd.DataFrame, metric: str) -> Verdict:
-        means = _means(frame, metric, budget)
+def _weakest(regime: str, others: tuple[str, ...], budget: str) -> Callable[[pd.DataFrame], Verdict]:
+    def check(frame: pd.DataFrame) -> Verdict:
+        metric, means = _budget_means(frame, budget)
         needed = (regime, *others)
-        if any(r not in means or np.isnan(means[r][0]) for r in needed):
+        if any(r not in means for r in needed):
             return Verdict(None, f"{budget}: missing")
         holds = all(_goodness(metric, means[regime][0]) < _goodness(metric, means[r][0]) for r in others)
-        return Verdict(holds, f"{budget}: " + ", ".join(_show(r, means[r]) for r in needed))
+        return Verdict(holds, f"{budget}: " + ", ".join(f"{r} {_shown(*means[r])}" for r in needed))
     return check
 
 
 CLAIMS.register("mixed_at_least_joint_at_high_budgets", Claim(
     "paper B §4.3 (Table 1, Fig. 1)",
     "The joint regime has a performance gap at higher budgets: mixed $\\geq$ joint at 75\\% and 100\\%.",
-    _at_least("mixed", "joint", ("75%", "100%")), ("joint", "mixed")))
+    "budgets", _at_least("mixed", "joint", ("75%", "100%"))))
 CLAIMS.register("disjoint_weakest_at_low_budget", Claim(
     "paper B §4.3 (Table 1)",
     "The disjoint regime is the weakest at the lowest budget (25\\%).",
-    _weakest("disjoint", ("joint", "mixed"), "25%"), ("disjoint", "joint", "mixed")))
+    "budgets", _weakest("disjoint", ("joint", "mixed"), "25%")))
 CLAIMS.register("mixed_gradual_at_least_mixed", Claim(
     "paper B Appendix A",
     "The mixed-gradual regime outperforms the mixed regime (at 75\\% and 100\\%).",
-    _at_least("mixed_gradual", "mixed", ("75%", "100%")), ("mixed", "mixed_gradual")))
+    "budgets", _at_least("mixed_gradual", "mixed", ("75%", "100%"))))
 CLAIMS.register("alternating_below_mixed", Claim(
     "paper B Appendix A",
     "The alternating regime falls short of the mixed regime (at 75\\% and 100\\%).",
-    _at_least("mixed", "alternating", ("75%", "100%")), ("alternating", "mixed")))
+    "budgets", _at_least("mixed", "alternating", ("75%", "100%"))))
+
+
+# Paper A: the benefit of early exits (a `bee` figure's CSV: line, metric, head, mean, std, n_values and
+# p_below_first, the one-sided Mann-Whitney U p-value of the line's values being below the first line's) -------
+
+SIGNIFICANCE = 0.05  # paper A: "p <= 0.05"
+
+
+def _lines(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
+    rows = frame[frame["metric"] == metric]
+    if rows.empty:
+        raise ValueError(f"the B_EE figure has no {metric!r} rows (metrics: {sorted(set(frame['metric']))})")
+    return rows
+
+
+def _single_label_benefit(frame: pd.DataFrame) -> Verdict:
+    """Reading of "predominantly positive": the first line's (single-label) mean F1 B_EE is positive at more
+    than half of its heads."""
+    rows = _lines(frame, "f1")
+    first = rows[rows["line"] == rows["line"].iloc[0]]
+    positive = int((first["mean"] > 0).sum())
+    shown = ", ".join(f"head {int(r.head)} {_shown(r.mean, r.std)}" for r in first.itertuples())
+    return Verdict(positive > len(first) / 2, f"{first['line'].iloc[0]} F1 B_EE (pp): {shown}")
+
+
+def _below_first(frame: pd.DataFrame) -> Verdict:
+    """Every other line's F1 B_EE values lie significantly below the first line's (one-sided Mann-Whitney U,
+    p <= 0.05, over every head, setting and seed: the figure's p_below_first)."""
+    rows = _lines(frame, "f1")
+    order = list(dict.fromkeys(rows["line"]))
+    if len(order) < 2:
+        return Verdict(None, "one line only")
+    shown, holds = [], []
+    for line in order[1:]:
+        p = rows.loc[rows["line"] == line, "p_below_first"].dropna()
+        if p.empty:
+            return Verdict(None, f"{line}: no p-value")
+        holds.append(float(p.iloc[0]) <= SIGNIFICANCE)
+        mean = rows.loc[rows["line"] == line, "mean"].mean()
+        shown.append(f"{line}: mean {mean:.2f} pp, p = {float(p.iloc[0]):.3g}")
+    first_mean = rows.loc[rows["line"] == order[0], "mean"].mean()
+    return Verdict(all(holds), f"{order[0]}: mean {first_mean:.2f} pp; " + "; ".join(shown))
+
+
+CLAIMS.register("single_label_benefit_positive", Claim(
+    "paper A §4.2 (Fig. 3)",
+    "For single-label classification, benefits (B$_{EE}$) are predominantly positive.",
+    "bee", _single_label_benefit))
+CLAIMS.register("multi_label_benefit_below_single_label", Claim(
+    "paper A §4.2 (Fig. 3)",
+    "The benefits of early exits for multi-label classification are significantly less pronounced than for "
+    "single-label ($p \\leq 0.05$).",
+    "bee", _below_first))
+CLAIMS.register("rank_patience_below_confidence", Claim(
+    "paper A §4.3 (Fig. 4)",
+    "Strategies based on patience and predicted-probability order did not surpass the confidence-based "
+    "strategy, all results being statistically significant ($p \\leq 0.05$).",
+    "bee", _below_first))
+
+
+RARE = 0.1  # reading of "rare": at most one example in ten
+
+
+def _same_head_rare(frame: pd.DataFrame) -> Verdict:
+    """Reading of "rare instances where two different models exit at the same layer": at most 10% of the shown
+    examples have two present classes whose binary models exit at the same head."""
+    per_example = frame.assign(pair=frame["present"].astype(bool) & frame["same_head"].astype(bool)) \
+        .groupby("example")["pair"].any()
+    share = float(per_example.mean())
+    return Verdict(share <= RARE, f"{int(per_example.sum())} of {len(per_example)} examples ({100 * share:.0f}%) "
+                                  f"have a same-head pair; rare read as at most {100 * RARE:.0f}%")
+
+
+CLAIMS.register("same_head_exits_rare", Claim(
+    "paper A §4.4 (Fig. 6)",
+    "Instances where the binary models of two classes present in one example exit at the same layer are rare.",
+    "exit_heads", _same_head_rare))
+
+
+# Paper B §3-4: the analysis framework ----------------------------------------------------------------------
+
+
+def _last_ic_dominates_in_mixed(frame: pd.DataFrame) -> Verdict:
+    """Reading of "the last IC dominates the most in the mixed regime": averaged over the logged steps, the last
+    head's gradient dominance is the largest of the mixed regime's heads, and larger than the last head's in
+    the joint regime."""
+    means = frame.groupby(["regime", "head"])["mean"].mean()
+    if "mixed" not in means.index.get_level_values(0) or "joint" not in means.index.get_level_values(0):
+        return Verdict(None, "needs the joint and mixed regimes")
+    mixed, joint = means["mixed"], means["joint"]
+    last = int(mixed.index.max())
+    holds = bool(mixed.idxmax() == last and mixed[last] > joint[last])
+    shown = "; ".join(f"{regime}: " + ", ".join(f"head {int(h)} {v:.3f}" for h, v in means[regime].items())
+                      for regime in ("joint", "mixed"))
+    return Verdict(holds, f"mean GD over training, {shown}")
+
+
+CLAIMS.register("last_ic_dominates_in_mixed", Claim(
+    "paper B §3.1 (Fig. 2)",
+    "The last IC dominates the most in the mixed regime (its gradient aligns best with the total gradient).",
+    "gradient_dominance", _last_ic_dominates_in_mixed))
+
+
+def _barriers(frame: pd.DataFrame, split: str = "test") -> dict[frozenset, tuple[float, float]]:
+    rows = frame[frame["split"] == split].drop_duplicates(["regime_a", "regime_b"])
+    return {frozenset((r.regime_a, r.regime_b)): (float(r.barrier_mean), float(r.barrier_std))
+            for r in rows.itertuples()}
+
+
+def _disjoint_mixed_same_basin(frame: pd.DataFrame) -> Verdict:
+    """Reading of "disjoint and mixed in one basin, joint in another": on the test split, the loss barrier
+    along the aligned path between disjoint and mixed is below the barriers of both pairs with joint."""
+    barriers = _barriers(frame)
+    pairs = [frozenset(p) for p in (("disjoint", "mixed"), ("joint", "mixed"), ("disjoint", "joint"))]
+    if any(p not in barriers for p in pairs):
+        return Verdict(None, "needs the pairs disjoint-mixed, joint-mixed and disjoint-joint")
+    within = barriers[pairs[0]][0]
+    holds = all(within < barriers[p][0] for p in pairs[1:])
+    shown = "; ".join(f"{'-'.join(sorted(p))} {_shown(*barriers[p])}" for p in pairs)
+    return Verdict(holds, f"test-loss barrier: {shown}")
+
+
+CLAIMS.register("disjoint_and_mixed_share_a_basin", Claim(
+    "paper B §4 (Fig. 3)",
+    "The loss remains low along the interpolation between the mixed and disjoint models (one basin), while the "
+    "joint model lies in a different basin.",
+    "mode_connectivity", _disjoint_mixed_same_basin))
+
+
+def _profiles(frame: pd.DataFrame) -> pd.DataFrame:
+    """The first variant's (e.g. the first rank tolerance) profile, regime x block."""
+    variants = frame["variant"].fillna("") if "variant" in frame else pd.Series("", index=frame.index)
+    first = frame[variants == variants.iloc[0]]
+    return first.pivot_table(index="regime", columns="block", values="mean", sort=False)
+
+
+def _ics_raise_rank(frame: pd.DataFrame) -> Verdict:
+    """Reading of "the rank increases when the ICs are allowed to affect the backbone": the joint and mixed
+    regimes' numerical rank, averaged over blocks, exceeds the plain network's (``backbone``)."""
+    profile = _profiles(frame)
+    if not {"backbone", "joint", "mixed"} <= set(profile.index):
+        return Verdict(None, "needs the backbone, joint and mixed regimes")
+    mean = profile.mean(axis=1)
+    holds = bool(mean["joint"] > mean["backbone"] and mean["mixed"] > mean["backbone"])
+    return Verdict(holds, "mean rank over blocks: " + ", ".join(f"{r} {mean[r]:.1f}" for r in ("backbone", "joint",
+                                                                                                 "mixed")))
+
+
+CLAIMS.register("ics_raise_numerical_rank", Claim(
+    "paper B §4 (Fig. 4)",
+    "The numerical rank of the backbone's layers increases when the ICs are allowed to affect the backbone.",
+    "layer_profile", _ics_raise_rank, (("analysis", "numerical_rank"),)))
+
+
+def _information_shift(frame: pd.DataFrame) -> Verdict:
+    """Paper B: with ICs I(X; Z) is larger than the plain network's in the earlier layers and lower in the final
+    ones; read as the first block's value above the backbone's and the last block's below it, for joint and
+    mixed alike."""
+    profile = _profiles(frame)
+    if not {"backbone", "joint", "mixed"} <= set(profile.index):
+        return Verdict(None, "needs the backbone, joint and mixed regimes")
+    first, last = profile.columns.min(), profile.columns.max()
+    holds = all(profile.loc[r, first] > profile.loc["backbone", first]
+                and profile.loc[r, last] < profile.loc["backbone", last] for r in ("joint", "mixed"))
+    shown = "; ".join(f"block {int(b)}: " + ", ".join(f"{r} {profile.loc[r, b]:.3f}" for r in ("backbone", "joint",
+                                                                                          "mixed"))
+                      for b in (first, last))
+    return Verdict(holds, shown)
+
+
+CLAIMS.register("ics_shift_information_to_early_layers", Claim(
+    "paper B §4 (Fig. 5)",
+    "With ICs, the mutual information $I(X;Z)$ is larger than without them in the earlier layers and lower in "
+    "the final layers.",
+    "layer_profile", _information_shift, (("analysis", "mutual_information"),)))

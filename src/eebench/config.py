@@ -555,6 +555,8 @@ def check_config(config: dict[str, Any]) -> None:
                                       f"name under 'criteria:' ({', '.join(criterion_names(config))})")
                 _require_criterion_fits(config, models[run.model], run.criterion, key)
         _require_metrics_fit(config, models, section, spec, key)
+        for index, check in enumerate(spec.get("checks", ())):
+            _require_claim_fits(config, check, f"{key}.checks[{index}]", name)
         if spec.get("rule") == "val" and sweep_points:
             raise ConfigError(f"{key}.rule: 'val' maps validation thresholds onto the test sweep exactly, which "
                               f"needs every operating point (sweep.max_points: 0, not {sweep_points})")
@@ -599,6 +601,24 @@ def _require_static_baseline_fits(models: dict[str, Any], name: str, key: str) -
     if head_blocks(models[baseline]) != head_blocks(models[name]):
         raise ConfigError(f"{key}.static_baseline: {baseline!r} has heads after blocks "
                           f"{list(head_blocks(models[baseline]))}, this setting after {list(head_blocks(models[name]))}")
+
+
+def _require_claim_fits(config: dict[str, Any], check: dict[str, str], key: str, own: str) -> None:
+    """A claim is checked on another table or figure of the config, of the kind whose numbers it reads."""
+    from eebench.claims import CLAIMS
+
+    _require("claim", check["claim"], f"{key}.claim")
+    claim = CLAIMS.get(check["claim"])
+    entries = {**config.get("tables", {}), **config.get("figures", {})}
+    if check["entry"] == own or check["entry"] not in entries:
+        raise ConfigError(f"{key}.entry: {check['entry']!r} is not another table or figure of this config")
+    entry = entries[check["entry"]]
+    wanted = {"kind": claim.reads, **dict(claim.requires)}
+    wrong = {k: v for k, v in wanted.items() if entry.get(k) != v}
+    if wrong:
+        raise ConfigError(f"{key}: claim {check['claim']!r} is checked on a {claim.reads} entry with "
+                          f"{dict(claim.requires) or 'no further settings'}; {check['entry']!r} has "
+                          + ", ".join(f"{k} {entry.get(k)!r}" for k in wrong))
 
 
 def _require_metrics_fit(config: dict[str, Any], models: dict[str, Any], section: str, spec: dict[str, Any],

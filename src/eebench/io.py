@@ -89,6 +89,7 @@ MODEL_CHECKPOINT = "a model checkpoint written by `eebench train`"
 SWEEP_CSV = "a sweep CSV written by `eebench sweep`"
 BUDGETS_CSV = "a budget table written by `eebench budgets`"
 BEE_CSV = "a B_EE table written by `eebench bee`"
+RENDERED_CSV = "the numbers of a table or figure written by `eebench render-table` / `render-figure`"
 
 _HEAD_BYTES = 512
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a local file header; an empty archive's end record

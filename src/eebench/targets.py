@@ -185,9 +185,17 @@ def render_inputs(config: dict[str, Any], section: str, name: str) -> list[str]:
     """The per-run metric files that table or figure ``name`` (under ``tables:`` or ``figures:``) reads."""
     spec = ee.render_spec(config, section, name)
     stage = ee.renderer(section, config[section][name]["kind"]).reads
+    if stage == "rendered":  # a claims table: the CSVs of the entries its checks name, each once
+        return [rendered_path(config, entry) for entry in dict.fromkeys(c["entry"] for c in spec["checks"])]
     runs = dict.fromkeys(ee.render_runs(config, section, name))  # in order, each once
     seeds = config[section][name].get("seeds", config["seeds"])  # an entry may read fewer (or other) seeds
     return [stage_path(config, stage, spec, run, seed) for run in runs for seed in seeds]
+
+
+def rendered_path(config: dict[str, Any], name: str) -> str:
+    """The numbers (CSV) of table or figure ``name``."""
+    section = "tables" if name in config.get("tables", {}) else "figures"
+    return f"paper/{section}/{name}.csv"
 
 
 def code_files(*packages: str) -> list[str]:

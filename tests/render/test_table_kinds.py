@@ -87,7 +87,7 @@ def by_cell(numbers: pd.DataFrame, *keys: str) -> pd.DataFrame:
 
 def test_every_paper_b_layout_is_registered_and_reads_budgets() -> None:
     assert TABLES.names() == sorted([*KINDS, "claims", "training_time"])
-    assert TABLES.get("training_time").reads == "models" and TABLES.get("claims").reads == "budgets"
+    assert TABLES.get("training_time").reads == "models" and TABLES.get("claims").reads == "rendered"
     for kind in KINDS:
         assert TABLES.get(kind).reads == "budgets" and callable(TABLES.get(kind).runs)
 
@@ -523,40 +523,128 @@ def test_training_time_counts_every_phase_and_the_shared_phase1(tmp_path) -> Non
 # claims ----------------------------------------------------------------------------------------------------
 
 
-def test_claims_table_states_holds_and_does_not_hold_with_the_numbers() -> None:
+def budget_numbers(frame: pd.DataFrame, regimes: list[str], criterion: str = "confidence", **entry) -> pd.DataFrame:
+    """What a claim reads: the CSV of a ``budgets`` table of model ``frame``'s first model, as entry "tab"."""
+    model = frame["model"].iloc[0]
+    _, numbers = build("budgets", frame, model=model, regimes=regimes, criterion=criterion, **entry)
+    return numbers.assign(entry="tab")
+
+
+def check(*claims: str, frame: pd.DataFrame, entry: str = "tab"):
+    return build("claims", frame, checks=[{"claim": claim, "entry": entry} for claim in claims])
+
+
+def test_claims_table_states_holds_and_does_not_hold_with_the_budget_tables_numbers() -> None:
     frame = make_frame({("cnn", "disjoint", "confidence"): same([0.10, 0.50]),
                         ("cnn", "joint", "confidence"): same([0.40, 0.70]),
                         ("cnn", "mixed", "confidence"): [[0.30, 0.60], [0.32, 0.62], [0.34, 0.64]]})
-    spec = {"model": "cnn", "criterion": "confidence", "claims": [
-        "disjoint_weakest_at_low_budget", "mixed_at_least_joint_at_high_budgets", "mixed_gradual_at_least_mixed"]}
-    assert TABLES.get("claims").runs(spec) == [RunKey("cnn", r, "confidence")
-                                               for r in ("disjoint", "joint", "mixed", "mixed_gradual")]
-    tex, numbers = build("claims", frame, **spec)
-    # Budgets here are 25% and 50%: the high-budget claim finds no 75% column.
-    assert list(numbers["holds"]) == [True, None, None]
+    claims = ("disjoint_weakest_at_low_budget", "mixed_at_least_joint_at_high_budgets", "mixed_gradual_at_least_mixed")
+    assert TABLES.get("claims").runs({"checks": []}) == []  # it reads other entries' numbers, not runs
+    tex, numbers = check(*claims, frame=budget_numbers(frame, ["disjoint", "joint", "mixed"]))
+    # Budgets here are 25% and 50%: the high-budget claims find no 75% column.
+    assert list(numbers["holds"]) == [True, None, None] and list(numbers["entry"]) == ["tab"] * 3
     assert numbers["numbers"][0] == "25%: disjoint 10.00 ± 0.00, joint 40.00 ± 0.00, mixed 32.00 ± 2.00"
     frame.loc[frame["budget"] == "50%", "budget"] = "75%"
     frame = pd.concat([frame, frame[frame["budget"] == "75%"].assign(budget="100%")])
-    _, numbers = build("claims", frame, **spec)
+    _, numbers = check(*claims, frame=budget_numbers(frame, ["disjoint", "joint", "mixed"]))
     assert list(numbers["holds"]) == [True, False, None]
-    assert "does not hold" in build("claims", frame, **spec)[0]
+    assert "does not hold" in check(*claims, frame=budget_numbers(frame, ["disjoint", "joint", "mixed"]))[0]
     # Regime names and percent signs are escaped in the LaTeX; the CSV keeps plain text.
     frame = pd.concat([frame, frame[frame["regime"] == "mixed"].assign(regime="mixed_gradual")])
-    tex, numbers = build("claims", frame, **spec)
+    tex, numbers = check(*claims, frame=budget_numbers(frame, ["disjoint", "joint", "mixed", "mixed_gradual"]))
     assert "75\\%: mixed\\_gradual 62.00 $\\pm$ 2.00 vs mixed" in tex
     assert numbers["numbers"][2].startswith("75%: mixed_gradual 62.00 ± 2.00 vs mixed")
+    # A budgets table of several settings is ambiguous.
+    two = pd.concat([frame, frame.assign(model="other")])
+    with pytest.raises(ValueError, match="one model, criterion and metric"):
+        check("disjoint_weakest_at_low_budget", frame=pd.concat([
+            budget_numbers(two, ["disjoint", "joint", "mixed"]),
+            budget_numbers(two[two["model"] == "other"], ["disjoint", "joint", "mixed"])]))
 
 
 def test_claims_on_an_mse_count_the_smaller_error_as_better() -> None:
     frame = make_frame({("s", "disjoint", "regression_patience"): same([2.40, 0.50]),
                         ("s", "joint", "regression_patience"): same([1.70, 0.52]),
                         ("s", "mixed", "regression_patience"): same([2.43, 0.51])})
-    spec = {"model": "s", "criterion": "regression_patience", "metric": "mse",
-            "claims": ["disjoint_weakest_at_low_budget"]}
-    _, numbers = build("claims", frame, **spec)
+    regimes = ["disjoint", "joint", "mixed"]
+    numbers = budget_numbers(frame, regimes, criterion="regression_patience", metric="mse")
+    _, verdicts = check("disjoint_weakest_at_low_budget", frame=numbers)
     # Paper B Table 14's pattern: at 25% mixed (2.43) errs more than disjoint (2.40), so disjoint is not the
     # weakest; the MSE is shown as computed, not in percent.
-    assert list(numbers["holds"]) == [False]
-    assert numbers["numbers"][0] == "25%: disjoint 2.40 ± 0.00, joint 1.70 ± 0.00, mixed 2.43 ± 0.00"
+    assert list(verdicts["holds"]) == [False]
+    assert verdicts["numbers"][0] == "25%: disjoint 2.40 ± 0.00, joint 1.70 ± 0.00, mixed 2.43 ± 0.00"
     frame.loc[(frame["regime"] == "mixed") & (frame["budget"] == "25%"), "mse"] = 2.0
-    assert list(build("claims", frame, **spec)[1]["holds"]) == [True]
+    numbers = budget_numbers(frame, regimes, criterion="regression_patience", metric="mse")
+    assert list(check("disjoint_weakest_at_low_budget", frame=numbers)[1]["holds"]) == [True]
+
+
+def bee_numbers(means: dict[str, list[float]], p: dict[str, float]) -> pd.DataFrame:
+    """A bee figure's CSV: F1 (and accuracy) B_EE per line and head, p_below_first on every line but the first."""
+    return pd.DataFrame([{"line": line, "metric": metric, "head": head + 1, "mean": value, "std": 1.0,
+                          "n_values": 3, "p_below_first": p.get(line, np.nan), "entry": "tab"}
+                         for metric in ("accuracy", "f1") for line, values in means.items()
+                         for head, value in enumerate(values)])
+
+
+def test_paper_a_benefit_claims_read_the_bee_figures_numbers() -> None:
+    numbers = bee_numbers({"Single": [2.0, -1.0, 0.5, 0.1], "Multi": [-5.0, -6.0, -2.0, 0.0]}, {"Multi": 0.01})
+    _, verdicts = check("single_label_benefit_positive", "multi_label_benefit_below_single_label",
+                        "rank_patience_below_confidence", frame=numbers)
+    assert list(verdicts["holds"]) == [True, True, True]  # 3 of 4 heads positive; p 0.01 <= 0.05
+    assert verdicts["numbers"][1] == "Single: mean 0.40 pp; Multi: mean -3.25 pp, p = 0.01"
+    numbers = bee_numbers({"Single": [2.0, -1.0, -0.5, 0.1], "Multi": [0.0] * 4, "Third": [-9.0] * 4},
+                          {"Multi": 0.2, "Third": 0.001})
+    _, verdicts = check("single_label_benefit_positive", "multi_label_benefit_below_single_label", frame=numbers)
+    assert list(verdicts["holds"]) == [False, False]  # 2 of 4 is not "predominantly"; one line not significant
+    assert list(check("rank_patience_below_confidence",
+                      frame=bee_numbers({"Only": [1.0]}, {}))[1]["holds"]) == [None]
+
+
+def test_same_head_exits_are_rare_when_at_most_one_example_in_ten_has_them() -> None:
+    # 20 examples of two present classes each (and an absent one); in 2 of them (10%) both exit at head 3.
+    rows = []
+    for example in range(20):
+        same_head = example < 2
+        for model, present in (("a", True), ("b", True), ("c", False)):
+            rows.append({"example": example, "model": model, "present": present, "entry": "tab",
+                         "same_head": same_head and present or (model == "c" and example == 5)})
+    numbers = pd.DataFrame(rows)
+    _, verdicts = check("same_head_exits_rare", frame=numbers)
+    assert list(verdicts["holds"]) == [True] and verdicts["numbers"][0].startswith("2 of 20 examples (10%)")
+    numbers.loc[(numbers["example"] == 2) & numbers["present"], "same_head"] = True
+    assert list(check("same_head_exits_rare", frame=numbers)[1]["holds"]) == [False]  # 3 of 20
+
+
+def test_paper_b_analysis_claims_read_their_figures_numbers() -> None:
+    dominance = pd.DataFrame([{"regime": regime, "head": head, "epochs": step, "mean": value, "entry": "tab"}
+                              for regime, values in {"joint": [0.1, 0.5, 0.6], "mixed": [0.1, 0.4, 0.8]}.items()
+                              for head, value in enumerate(values, start=1) for step in (0.0, 1.0)])
+    assert list(check("last_ic_dominates_in_mixed", frame=dominance)[1]["holds"]) == [True]
+    dominance.loc[(dominance["regime"] == "joint") & (dominance["head"] == 3), "mean"] = 0.9
+    assert list(check("last_ic_dominates_in_mixed", frame=dominance)[1]["holds"]) == [False]  # joint's is larger
+
+    paths = pd.DataFrame([{"regime_a": a, "regime_b": b, "split": split, "lambda": lam, "barrier_mean": barrier,
+                           "barrier_std": 0.01, "entry": "tab"}
+                          for (a, b), barrier in {("disjoint", "mixed"): 0.02, ("joint", "mixed"): 0.5,
+                                                  ("disjoint", "joint"): 0.4}.items()
+                          for split in ("train", "test") for lam in (0.0, 1.0)])
+    _, verdicts = check("disjoint_and_mixed_share_a_basin", frame=paths)
+    assert list(verdicts["holds"]) == [True]
+    assert verdicts["numbers"][0] == ("test-loss barrier: disjoint-mixed 0.02 ± 0.01; joint-mixed 0.50 ± 0.01; "
+                                      "disjoint-joint 0.40 ± 0.01")
+    paths.loc[paths["regime_a"] == "joint", "barrier_mean"] = 0.01
+    assert list(check("disjoint_and_mixed_share_a_basin", frame=paths)[1]["holds"]) == [False]
+
+    def profile(values: dict[str, list[float]], variant: str = "") -> pd.DataFrame:
+        return pd.DataFrame([{"variant": variant, "regime": regime, "block": block, "mean": value, "entry": "tab"}
+                             for regime, per_block in values.items() for block, value in enumerate(per_block, 1)])
+
+    ranks = pd.concat([profile({"backbone": [10, 8], "joint": [12, 9], "mixed": [11, 8]}, "variance_rtol=0.001"),
+                       profile({"backbone": [9, 9], "joint": [1, 1], "mixed": [1, 1]}, "variance_rtol=0.01")])
+    _, verdicts = check("ics_raise_numerical_rank", frame=ranks)  # the first tolerance's profile
+    assert list(verdicts["holds"]) == [True]
+    assert verdicts["numbers"][0] == "mean rank over blocks: backbone 9.0, joint 10.5, mixed 9.5"
+    information = profile({"backbone": [3.0, 2.0], "joint": [3.2, 1.9], "mixed": [3.1, 1.8]})
+    assert list(check("ics_shift_information_to_early_layers", frame=information)[1]["holds"]) == [True]
+    information.loc[information["regime"] == "mixed", "mean"] = [2.9, 1.8]  # lower than backbone's at block 1
+    assert list(check("ics_shift_information_to_early_layers", frame=information)[1]["holds"]) == [False]

@@ -30,7 +30,8 @@ def validate(config):
         (SCHEMA["$defs"]["table"]["properties"]["kind"]["enum"], "table"),
         (SCHEMA["$defs"]["figure"]["properties"]["kind"]["enum"], "figure"),
         (SCHEMA["$defs"]["loss_scaling"]["oneOf"][0]["enum"], "loss_scaling"),
-        (next(c["then"]["properties"]["claims"]["items"]["enum"] for c in SCHEMA["$defs"]["table"]["allOf"]
+        (next(c["then"]["properties"]["checks"]["items"]["properties"]["claim"]["enum"]
+              for c in SCHEMA["$defs"]["table"]["allOf"]
               if c["if"]["properties"]["kind"].get("const") == "claims"), "claim"),
         (SCHEMA["$defs"]["loss_scaling"]["oneOf"][1]["properties"]["type"]["enum"], "loss_scaling"),
         (SCHEMA["properties"]["analysis"]["properties"]["mutual_information"]["properties"]["estimator"]["enum"],
@@ -156,3 +157,24 @@ def test_rules_a_model_entry_may_set_resources_for_are_in_both_resources_section
 
     assert sorted(SCHEMA["$defs"]["model"]["properties"]["resources"]["properties"]) == sorted(MODEL_RULES)
     assert set(MODEL_RULES) <= set(SCHEMA["properties"]["resources"]["properties"])
+
+
+@pytest.mark.parametrize(
+    ("check", "message"),
+    [
+        ({"claim": "ics_raise_numerical_rank", "entry": "nowhere"},
+         r"tables\.claims\.checks\[0\]\.entry: 'nowhere' is not another table or figure of this config"),
+        ({"claim": "ics_raise_numerical_rank", "entry": "claims"}, r"'claims' is not another table or figure"),
+        ({"claim": "ics_raise_numerical_rank", "entry": "bee"},
+         r"claim 'ics_raise_numerical_rank' is checked on a layer_profile entry with \{'analysis': "
+         r"'numerical_rank'\}; 'bee' has kind 'bee', analysis None"),
+        ({"claim": "ics_raise_numerical_rank", "entry": "mutual_information"},
+         r"'mutual_information' has analysis 'mutual_information'"),
+    ],
+)
+def test_a_claim_is_checked_on_another_entry_of_the_kind_it_reads(check, message):
+    config = load_config(REPO / "config.yaml")
+    check_config(config)  # the default's checks fit
+    config["tables"]["claims"]["checks"] = [check]
+    with pytest.raises(ConfigError, match=message):
+        check_config(config)

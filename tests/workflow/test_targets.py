@@ -152,15 +152,23 @@ def test_every_renderer_reads_a_stage_with_a_result_path():
     from eebench.render.base import METRIC_STAGES, RunKey
 
     assert set(METRIC_STAGES) == {"budgets", "bee", "sweeps", "models", "logits", "analysis", "mode_connectivity",
-                                  "loss_landscape"}
+                                  "loss_landscape", "rendered"}
     spec = {"rule": "best", "budgets": [1.0], "analysis": "numerical_rank"}
     for registry in (TABLES, FIGURES):
         for name in registry.names():
+            if registry.get(name).reads == "rendered":  # other entries' CSVs: see the claims test below
+                continue
             assert targets.stage_path(CONFIG, registry.get(name).reads, spec,
                                       RunKey("cnn", "joint", "entropy", versus="mixed"), 0)
     # The logits stage is the training job's second output (of the shared run, where one is shared).
     assert targets.stage_path(CONFIG, "logits", spec, RunKey("cnn_mlp", "backbone", "entropy"), 1) == \
         "results/logits/cnn/backbone/seed1.npz"
+
+
+def test_the_claims_table_reads_the_numbers_of_the_entries_its_checks_name_each_once():
+    inputs = targets.render_inputs(CONFIG, "tables", "claims")
+    assert inputs[0] == "paper/tables/regimes.csv" and len(inputs) == len(set(inputs)) == 8
+    assert "paper/figures/mode_connectivity.csv" in inputs and "paper/figures/class_exit_heads.csv" in inputs
 
 
 def test_training_time_reads_the_checkpoints_with_the_shared_phase1_run():

@@ -12,8 +12,10 @@ F = TypeVar("F", bound=Callable)
 # checkpoints themselves, for what training recorded; "logits": the logit caches, for per-sample figures;
 # "analysis": the per-layer analyses of trained models, the one the entry's ``analysis`` names;
 # "mode_connectivity": the interpolation path between two regimes' models, one file per regime pair;
-# "loss_landscape": the loss around one trained model on a grid of two random directions).
-METRIC_STAGES = ("budgets", "bee", "sweeps", "models", "logits", "analysis", "mode_connectivity", "loss_landscape")
+# "loss_landscape": the loss around one trained model on a grid of two random directions; "rendered": the CSVs
+# of other tables and figures of the same config, e.g. the numbers a claim is checked on).
+METRIC_STAGES = ("budgets", "bee", "sweeps", "models", "logits", "analysis", "mode_connectivity", "loss_landscape",
+                 "rendered")
 
 
 # Regimes as paper B prints them (Appendix C); any other regime is its name capitalised.

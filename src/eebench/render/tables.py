@@ -29,7 +29,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from eebench.io import BUDGETS_CSV, MODEL_CHECKPOINT, read_checkpoint, read_csv, write_csv, write_text
+from eebench.io import BUDGETS_CSV, MODEL_CHECKPOINT, RENDERED_CSV, read_checkpoint, read_csv, write_csv, write_text
 from eebench.metrics import BUDGET_RULE_DESCRIPTIONS
 from eebench.registry import Registry
 from eebench.render.base import RunKey, product_runs, reads, regime_label, regime_runs
@@ -558,42 +558,34 @@ TABLES.register("training_time", training_time)
 # The papers' claims, checked (eebench.claims) ------------------------------------------------------------------
 
 
-def _claim_runs(spec: Mapping[str, Any]) -> list[RunKey]:
-    from eebench.claims import CLAIMS
-
-    regimes = dict.fromkeys(r for name in spec["claims"] for r in CLAIMS.get(name).regimes)
-    return [RunKey(spec["model"], regime, spec["criterion"]) for regime in regimes]
+def _no_runs(spec: Mapping[str, Any]) -> list[RunKey]:
+    return []
 
 
-@reads("budgets", runs=_claim_runs)
-def claims(frame: pd.DataFrame, *, model: str, criterion: str, claims: list[str], caption: str, label: str,
-           rule: str = "best", metric: str = "accuracy", model_descriptions: Mapping[str, str] | None = None,
+@reads("rendered", runs=_no_runs)
+def claims(frame: pd.DataFrame, *, checks: list[Mapping[str, str]], caption: str, label: str,
            **unused: Any) -> tuple[str, pd.DataFrame]:
-    """Each named claim of ``eebench.claims`` on one setting's budget frame: the paper's sentence, where it
-    says it, the means (± std over seeds) compared, and whether this run reproduces it."""
+    """Each check (a claim of ``eebench.claims`` and the table or figure entry it is checked on): the paper's
+    sentence, where it says it, the numbers compared (with their seed-to-seed spread), and whether this run
+    reproduces it. ``frame``: the CSVs of the named entries, concatenated, with an ``entry`` column."""
     from eebench.claims import CLAIMS
 
     del unused
-    selected = frame[(frame["model"] == model) & (frame["criterion"] == criterion)]
-    if "rule" in selected.columns:
-        selected = selected[selected["rule"] == rule]
     records, rows = [], []
-    for name in claims:
-        claim = CLAIMS.get(name)
-        verdict = claim.check(selected, metric)
+    for check in checks:
+        claim = CLAIMS.get(check["claim"])
+        numbers = frame[frame["entry"] == check["entry"]]
+        verdict = claim.check(numbers)
         shown = {True: "holds", False: "does not hold", None: "not computed"}[verdict.holds]
-        records.append({"claim": name, "source": claim.source, "holds": verdict.holds, "numbers": verdict.numbers,
-                        "model": model, "criterion": criterion, "rule": rule, "metric": metric})
+        records.append({"claim": check["claim"], "entry": check["entry"], "source": claim.source, "holds": verdict.holds,
+                        "numbers": verdict.numbers})
         numbers_tex = _latex_escape(verdict.numbers).replace("±", "$\\pm$")
-        rows.append([claim.sentence, _latex_escape(claim.source), numbers_tex,
+        rows.append([claim.sentence, f"{_latex_escape(claim.source)}; {_latex_escape(check['entry'])}", numbers_tex,
                      f"\\textbf{{{shown}}}" if verdict.holds is False else shown])
-    table = pd.DataFrame(rows, columns=["Claim", "Source", "This run", "Verdict"])
-    sentences = [caption.strip(), RULE_SENTENCES[rule]]
-    if model_descriptions and model in model_descriptions:
-        sentences.append(f"Settings: {_latex_escape(model)} = {_latex_escape(model_descriptions[model])}.")
+    table = pd.DataFrame(rows, columns=["Claim", "Source; checked on", "This run", "Verdict"])
     tex = table.style.hide(axis="index").to_latex(
-        hrules=True, caption=" ".join(s for s in sentences if s), label=label, position_float="centering",
-        column_format="p{0.3\\linewidth}p{0.12\\linewidth}p{0.38\\linewidth}p{0.1\\linewidth}")
+        hrules=True, caption=caption.strip(), label=label, position_float="centering",
+        column_format="p{0.3\\linewidth}p{0.14\\linewidth}p{0.36\\linewidth}p{0.1\\linewidth}")
     return tex, pd.DataFrame(records)
 
 
@@ -603,6 +595,9 @@ TABLES.register("claims", claims)
 def _frame(stage: str, input_paths: list[str]) -> pd.DataFrame:
     if stage == "models":
         return pd.DataFrame([training_record(path) for path in input_paths])
+    if stage == "rendered":  # other entries' numbers, each tagged with its entry's name (the file's stem)
+        return pd.concat([read_csv(path, RENDERED_CSV).assign(entry=Path(path).stem) for path in input_paths],
+                         ignore_index=True)
     return pd.concat([read_csv(path, BUDGETS_CSV, columns=RUN_COLUMNS) for path in input_paths], ignore_index=True)
 
 
