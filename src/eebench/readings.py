@@ -3,9 +3,10 @@ project takes, each with the config key that switches it where one exists. The o
 README's section "Readings where the papers are silent" (``eebench readings --format markdown``) and the
 paper's section ``paper/readings.tex`` (``eebench readings --format latex``) are generated from it.
 
-Markup of the texts (renders in Markdown as is, and is translated to LaTeX): ```code``` (config keys, code,
-file names), ``**bold**``, ``*emphasis*`` and ``\\*`` for a literal asterisk. A text continues the sentence
-its bold title begins (``**Budget rule** (paper B §4.3 …): per table …``). Anything else is plain text;
+Markup of the texts (renders in Markdown as is, and is translated to LaTeX): a backtick-quoted span for code
+(config keys, code, file names; ``\\texttt``), ``**bold**``, ``*emphasis*`` and a backslash-escaped asterisk
+for a literal one (``Π\\*``). A text continues the sentence its bold title begins: it starts with the colon or
+the words that follow the title (``**Budget rule** (paper B §4.3 …): per table …``). Anything else is plain text;
 the LaTeX rendering escapes TeX's special characters and maps the few non-ASCII symbols used (≥, σ, ‖, …) to
 commands pdflatex knows, and refuses a character it has no mapping for.
 """
