@@ -43,6 +43,17 @@ READINGS: tuple[Reading, ...] = (
         keys=('tables.<name>.rule',),
     ),
     Reading(
+        "The '35%' budget header",
+        "paper B Tables 1, 4, 5, 7, 11, 18, 19",
+        ": Table 11's header prints 35% where Table 1 prints 25% above the same numbers (38.49, 52.98, "
+        "52.89), and Tables 5, 7 and 19 use 25%: one of the two headers is a typo, so "
+        "`config/paper/resnet50_tinyimagenet.yaml` shows both columns. Tables 4 and 18 (ViT-B/16 on "
+        "CIFAR-100) print 35% throughout (the first IC, after layer 3, costs about a third), so "
+        "`config/paper/vit_b_cifar100.yaml` uses the budgets 35/50/75/100 %. A table's budgets are spelled in "
+        "its budget files' paths, so tables with other budgets never share them.",
+        keys=("budgets", "tables.<name>.budgets"),
+    ),
+    Reading(
         "Multi-label confidence with no positive label",
         "paper A §3 (the confidence criterion)",
         '(paper A: "all positively classified labels"): the smallest sigmoid among the positively classified '
