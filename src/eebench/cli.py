@@ -163,6 +163,18 @@ def cmd_check_config(args):
     print(f"{args.config}: ok")
 
 
+def cmd_readings(args):
+    from eebench.readings import render
+
+    text = render(args.format)
+    if args.out is None:
+        sys.stdout.write(text)
+    else:
+        from eebench.io import write_text
+
+        write_text(args.out, text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="eebench", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -267,6 +279,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("check-config", cmd_check_config, "check a config's names and cross references")
     p.add_argument("--config", required=True)
+
+    p = add("readings", cmd_readings, "the papers' silences and the readings taken (eebench/readings.py), "
+            "as the README's section or the paper's")
+    p.add_argument("--format", choices=("markdown", "latex"), required=True)
+    p.add_argument("--out", help="write here (atomically) instead of to standard output")
     return parser
 
 

@@ -188,3 +188,7 @@ def test_paper_b_fig3_reads_one_path_per_regime_pair_and_fig6_one_landscape_per_
     inputs = targets.render_inputs(CONFIG, "figures", "loss_landscape")
     assert inputs == [f"results/analysis/loss_landscape/cnn/{regime}/seed0.csv" for regime in ("joint", "mixed", "disjoint")]
     assert render_spec(CONFIG, "figures", "loss_landscape")["head"] == 1
+
+
+def test_the_default_target_includes_the_readings_section():
+    assert targets.final_outputs({"tables": {"t": {}}, "figures": {}})[-1] == "paper/readings.tex"

@@ -45,6 +45,7 @@ localrules:
     analyze_layers,
     render_table,
     render_figure,
+    render_readings,
 
 
 def get_final_outputs():

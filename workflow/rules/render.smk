@@ -35,3 +35,16 @@ rule render_figure:
     shell:
         "eebench render-figure --kind {params.kind} --spec {params.spec} --inputs {input.metrics} "
         "--out {output.pdf} > {log} 2>&1"
+
+
+rule render_readings:
+    input:
+        code=get_code("readings"),
+    output:
+        "paper/readings.tex",
+    log:
+        "results/logs/render_readings/readings.log",
+    conda:
+        ENV
+    shell:
+        "eebench readings --format latex --out {output} > {log} 2>&1"

@@ -1,0 +1,623 @@
+"""Deviations and readings: every place where the two papers are silent or inconsistent, and the reading this
+project takes, each with the config key that switches it where one exists. The one maintained list; the
+README's section "Readings where the papers are silent" (``eebench readings --format markdown``) and the
+paper's section ``paper/readings.tex`` (``eebench readings --format latex``) are generated from it.
+
+Markup of the texts (renders in Markdown as is, and is translated to LaTeX): a backtick-quoted span for code
+(config keys, code, file names; ``\\texttt``), ``**bold**``, ``*emphasis*`` and a backslash-escaped asterisk
+for a literal one (``Π\\*``). A text continues the sentence its bold title begins: it starts with the colon or
+the words that follow the title (``**Budget rule** (paper B §4.3 …): per table …``). Anything else is plain text;
+the LaTeX rendering escapes TeX's special characters and maps the few non-ASCII symbols used (≥, σ, ‖, …) to
+commands pdflatex knows, and refuses a character it has no mapping for.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One place where the papers are silent or inconsistent. ``title``: the short topic (bold, the text's
+    subject); ``source``: which paper(s) and section/table/equation it concerns; ``text``: the reading taken,
+    continuing the title's sentence; ``keys``: the config keys that switch it (dotted, ``<name>`` for a
+    user-chosen name: ``tables.<name>.rule``), empty where none does; ``alternative``: the other reading a
+    reader could want, where the text does not already say it."""
+
+    title: str
+    source: str
+    text: str
+    keys: tuple[str, ...] = ()
+    alternative: str | None = None
+
+
+READINGS: tuple[Reading, ...] = (
+    Reading(
+        "Budget rule",
+        "paper B §4.3, Tables 1–2",
+        '(paper B §4.3 says "maximum averaged computational budget" only): per table, `rule:` `best` '
+        "| `last` | `val`; paper-B tables use `last`, as the paper's numbers and released code do "
+        "(`visualize/cost_vs_table.py` there takes the last threshold whose cost is within the "
+        "budget). Ties: `best` → the cheaper point; `last` → the better one; `val` → the cheaper, "
+        "then the lower threshold.",
+        keys=('tables.<name>.rule',),
+    ),
+    Reading(
+        "The 35% budget header",
+        "paper B Tables 1, 4, 5, 7, 11, 18, 19",
+        ": Table 11's header prints 35% where Table 1 prints 25% above the same numbers (38.49, 52.98, "
+        "52.89), and Tables 5, 7 and 19 use 25%: one of the two headers is a typo, so "
+        "`config/paper/resnet50_tinyimagenet.yaml` shows both columns. Tables 4 and 18 (ViT-B/16 on "
+        "CIFAR-100) print 35% throughout (the first IC, after layer 3, costs about a third), so "
+        "`config/paper/vit_b_cifar100.yaml` uses the budgets 35/50/75/100 %. A table's budgets are spelled in "
+        "its budget files' paths, so tables with other budgets never share them.",
+        keys=("budgets", "tables.<name>.budgets"),
+    ),
+    Reading(
+        "Multi-label confidence with no positive label",
+        "paper A §3 (the confidence criterion)",
+        '(paper A: "all positively classified labels"): the smallest sigmoid among the positively classified '
+        "labels; with none positive, the largest sigmoid (< 0.5), so an empty prediction never exits at a "
+        "threshold of 0.5 or more.",
+    ),
+    Reading(
+        "E_closest ties",
+        "paper A §3 (B_EE, Fig. 3)",
+        ": E is the mean 1-based exit head; E_closest(h_j) is the operating point whose E is nearest to h_j; of "
+        "two equally near points, the better one.",
+    ),
+    Reading(
+        "`val` rule on a subsampled sweep",
+        "paper B §4.3",
+        ": refused (`sweep.max_points` must be 0), since a validation threshold maps onto the test "
+        "sweep exactly only when every operating point is kept.",
+        keys=('sweep.max_points',),
+    ),
+    Reading(
+        "IC positions",
+        "paper B §4.6, App. E",
+        "(paper B §4.6, App. E) count blocks from 0, the stem inside block 0 (as the authors' code "
+        "`architectures/early_exits/sdn.py` does): `placement: [2, 4, …, 14]` for ResNet-34.",
+        keys=('models.<name>.placement',),
+    ),
+    Reading(
+        "SDN IC on maps smaller than 4×4",
+        "paper B's ICs (SDN's IC in its code)",
+        ": adaptive pooling repeats positions (paper B's code); the original SDN skips pooling there."
+        " On token inputs it reduces to `linear` (`ic.pool_size`).",
+        keys=('models.<name>.ic.pool_size',),
+    ),
+    Reading(
+        "Phase 1 is the plain network",
+        "paper B §2, eq. (1)",
+        '(eq. 1: "θ_IC are either not trained or not present at all"): trained without ICs, so one '
+        "run serves every IC variant; paper A's static baseline at the last head is that run.",
+        keys=(),
+    ),
+    Reading(
+        "Which setting owns a shared run",
+        "both papers (runs shared between settings)",
+        ": the first model entry, in config order, with the same settings.",
+        keys=(),
+    ),
+    Reading(
+        "Initialisation",
+        "both papers (silent on seeding)",
+        ": blocks and final classifier from the seed, each IC from (seed, block); the training stream"
+        " is seeded apart, so IC variants start phase 1 identically.",
+        keys=(),
+    ),
+    Reading(
+        "Disjoint phase 3",
+        "paper B §2, eq. (3)",
+        'follows eq. (3): the final classifier (the K-th "IC", §2) trains with the ICs and its loss '
+        "counts. Paper B's code freezes it (`model.train('without_backbone')` freezes the whole base "
+        "model): `regime: disjoint_frozen_final`. The paper configs use `disjoint`.",
+        keys=('tables.<name>.regimes',),
+    ),
+    Reading(
+        "Branch-wise",
+        "paper B App. A (branch-wise)",
+        '("only the part of the backbone corresponding to the current IC being unfrozen"): the blocks'
+        " after the previous head up to the current one (greedy, layer-wise); earlier blocks stay "
+        "frozen. The last phase trains the last segment with the final classifier. The other reading "
+        "(the whole backbone up to the current head) is the phase selector `blocks_to_head`: one "
+        "regime entry in `eebench/training/regimes.py`.",
+        keys=(),
+    ),
+    Reading(
+        "Separate",
+        "paper B App. A (separate)",
+        ": phase i sums the losses of heads 1..i with the whole model trainable (blocks after head i "
+        "get no gradient); its last phase is joint training.",
+        keys=(),
+    ),
+    Reading(
+        "Alternating",
+        "paper B App. A (alternating)",
+        "(Xin et al., 2021, as paper B states it): odd steps eq. (1) (final loss only), even steps "
+        "eq. (2) (every head, the final included), counted over the phase's steps across epochs; one "
+        "early stopping over every head.",
+        keys=(),
+    ),
+    Reading(
+        "Mixed-gradual",
+        "paper B App. A (mixed-gradual)",
+        ': "m phases, m the number of ICs; in phase i the last i ICs": we count the final classifier '
+        "as the last IC (eq. 1 calls it θ_IC^(K)), so phase 1 is mixed's phase 1 (shared) and phase K"
+        " is mixed's joint phase.",
+        keys=(),
+    ),
+    Reading(
+        "Loss scaling formulas",
+        "paper B §4.4",
+        ": paper B names the methods but gives no weights; `increasing`/`decreasing` are linear in "
+        "the head index with the largest weight 1; `sdn` takes an IC's \"relative position\" as the "
+        "fraction of blocks it sees and ramps over `ramp_epochs` (default `max_epochs`, as SDN trains"
+        " a fixed number of epochs). A loss of one head (eq. 1, branch-wise steps) is never scaled, "
+        "so phase 1 is shared across scalings and gradient equilibrium leaves eq. (1) steps alone.",
+        keys=('training.loss_scaling', 'training.loss_scaling.ramp_epochs'),
+    ),
+    Reading(
+        "Gradient equilibrium with some heads out of the loss",
+        "paper B §4.4 (gradient equilibrium, Li et al., 2019)",
+        "(separate, mixed-gradual): the average at head j counts only the heads from j on whose "
+        "losses are summed; with every head counted it is Li et al.'s 1/(K−j).",
+        keys=('training.loss_scaling',),
+    ),
+    Reading(
+        "STS-B's test split",
+        "paper B §4.1, Table 2 (STS-B)",
+        ": GLUE's test labels are not public; `dev.tsv` is the test split and the validation split is"
+        " held out of `train.tsv` (`val_fraction`).",
+        keys=('datasets.<name>.val_fraction',),
+    ),
+    Reading(
+        "20 Newsgroups",
+        "paper B §4.1 (20 Newsgroups)",
+        "posts are kept raw (paper B gives no cleaning; `remove: [headers, footers, quotes]` applies "
+        "scikit-learn's rules), read as latin-1.",
+        keys=('datasets.<name>.remove',),
+    ),
+    Reading(
+        "Exit positions of App. E",
+        "paper B App. E",
+        "index the authors' module lists: ResNet residual blocks (stem in block 0); ViT encoder "
+        "layers — ViT-T/CIFAR's position 6 is the last layer, which here carries the final classifier"
+        " (7 heads where the authors have 8, their exit at 6 sitting before the final LayerNorm); "
+        "BERT's {1, 3, …, 21} read as two positions per encoder layer, so the odd ones are layer ends"
+        " (placement 0..10); MSDNet's {0..17} cannot be seven blocks: `msdnet.granularity: layer` "
+        "makes every module a block (the table in `eebench/models/msdnet.py`).",
+        keys=('models.<name>.placement', 'models.<name>.params.granularity'),
+    ),
+    Reading(
+        "ResNet-20",
+        "paper B §3 (ResNet-20, the analysis setting)",
+        "(paper B's analysis setting, absent from its code) uses He et al.'s option A shortcut "
+        "(`shortcut: B` = the authors' resnets.py projection).",
+        keys=('models.<name>.params.shortcut',),
+    ),
+    Reading(
+        "ViT's final classifier",
+        "paper B App. E (ViT)",
+        "starts like every other linear head (torchvision zero-initialises it).",
+        keys=(),
+    ),
+    Reading(
+        "Augmentation parameters",
+        "paper B App. E (training recipes)",
+        "(CutMix/MixUp alphas, crop scale, rotation, contrast, erasing) are not given by paper B; "
+        "each schema entry says which value the authors' code or torchvision's recipe uses; all "
+        "default to off, so a paper config sets them explicitly.",
+        keys=('datasets.<name>.cutmix_alpha', 'datasets.<name>.mixup_alpha', 'datasets.<name>.resized_crop_scale', 'datasets.<name>.rotation_degrees', 'datasets.<name>.contrast', 'datasets.<name>.erasing_p'),
+    ),
+    Reading(
+        "Regression exit criterion",
+        "paper B Tables 2 and 14, §4.1",
+        "(paper B reports STS-B at budgets, Table 2/14, but names no criterion, and its released code"
+        " has no regression): PABEE's regression rule (Zhou et al., 2020), patience 1 — exit at head "
+        "h when |y_h − y_(h−1)| ≤ τ, τ swept like a threshold (`regression_patience`; head 1 has no "
+        "predecessor and exits only at the sweep's first point). Early stopping on regression tracks "
+        'the validation MSE (§4.1: "loss for regression tasks").',
+        keys=('criteria.<name>.criterion',),
+    ),
+    Reading(
+        "B_EE of a lower-is-better metric",
+        "paper A §3 (B_EE)",
+        "is P_static − P_ee, so positive still means the early exits help (paper A defines it for "
+        "classification only).",
+        keys=(),
+    ),
+    Reading(
+        "CIFAR at another `image_size`",
+        "paper B App. E.8 (ViT-B/16)",
+        "(ViT-B/16 at 224): the crop, flip and per-image augmentations run at 32 px, then each image "
+        "is resized (bilinear, antialiased); random erasing acts on the resized image.",
+        keys=('datasets.<name>.image_size',),
+    ),
+    Reading(
+        "A suite's resources",
+        "neither paper (this project's suites of paper configs)",
+        ": a setting two files share keeps the first file's resources (they never change a result); "
+        "its training and data must be identical.",
+        keys=('resources', 'models.<name>.resources'),
+    ),
+    Reading(
+        "Rank-patience",
+        "paper A §3, §4.2",
+        "(paper A §3, §4.2 give no formula): head h agrees with head h−1 when the nDCG *loss* 1 − "
+        "nDCG (relevances: head h−1's probabilities; ranking: head h's logits; sklearn's "
+        '`ndcg_score`, ties averaged) is below `tolerance` ("nDCG scores values below {0.001, …, '
+        "0.15}\"), or when Kendall's τ-b of the two heads' logits is at least `tolerance` ({0.7, …, "
+        "0.95}); the score is the streak of agreements, so the sweep's thresholds are the patiences "
+        "t. Without a `tolerance` a setting takes 0.01 (nDCG) or 0.9 (Kendall). **Hybrid**: the "
+        "confidence (or entropy) score once the ranking has agreed for `patience` heads, −∞ before "
+        "(PCEE-BERT counts consecutive confident layers instead).",
+        keys=('criteria.<name>.agreement', 'criteria.<name>.tolerance', 'criteria.<name>.patience'),
+    ),
+    Reading(
+        "Composite multi-label images",
+        "paper A §4.2",
+        '(paper A §4.2: "combine images from m randomly chosen categories", not saying how): a 2×2 '
+        "mosaic, m ∈ {2, 4} images of distinct classes in random cells, each resized to a cell, the "
+        "rest empty (`digits_composite` offline, `imagenet_composite` at paper scale, made per item "
+        "from the files); composites of each split use that split's base images only.",
+        keys=('datasets.<name>.m_values',),
+    ),
+    Reading(
+        "COCO's splits and empty images",
+        "paper A §4.2 (COCO)",
+        ": test annotations are not public, so the official val set is the test split and validation "
+        "is held out of train (`val_fraction`, not given by paper A); an image without annotations "
+        "keeps an all-zero label (dropping it would change COCO's image set); crowd annotations count"
+        " unless `skip_crowd`.",
+        keys=('datasets.<name>.val_fraction', 'datasets.<name>.skip_crowd'),
+    ),
+    Reading(
+        "Learned exit",
+        "paper A §3, eq. (1)–(2)",
+        "(paper A eq. (1)–(2)): one logistic classifier per head on that head's logits (standardised "
+        "per head), fitted with the main model frozen on the *validation* split's cached logits (the "
+        "cache holds val and test; training-split logits of a trained model are overconfident), "
+        "target 1 where the head is right (argmax, or the exact label set); head index h counted from"
+        " 0 in the weight 1/(h+1); its operating point is threshold 0.5, and the sweep gives its "
+        "other thresholds. `alpha` (not given by the paper) defaults to 0.5; `loss: bce | l1 | hinge`"
+        " are the alternatives paper A names.",
+        keys=('criteria.<name>.alpha', 'criteria.<name>.loss'),
+    ),
+    Reading(
+        "The performance–speed-up curve and its area",
+        "paper A §3",
+        '(paper A §3: "the area under this curve"): the curve is the achievable envelope — at '
+        "speed-up s, the best performance among the operating points with speed-up ≥ s, a step "
+        "function — and the area its integral from the slowest to the fastest point. A trapezoid "
+        "between sparse points would credit a criterion for performance it never delivers: on the "
+        "default composites, rank-patience by Kendall's τ ≥ 0.9 has two points (all at head 1, F1 0; "
+        "all at the last head), and the trapezoid gave it ten times confidence's area.",
+        keys=(),
+    ),
+    Reading(
+        'The "p ≤ 0.05" of paper A',
+        "paper A §4 (Figs 2–3)",
+        "is computed as a one-sided Mann–Whitney U test (rank-based: B_EE values are bounded and "
+        "skewed; the compared lines are independent runs, not pairs) over every head, setting and "
+        "seed.",
+        keys=(),
+    ),
+    Reading(
+        "Softmax multi-label heads",
+        "paper A §4.2",
+        "(`task: multi_label_softmax`): trained with cross-entropy against the label set as a uniform"
+        " distribution over its labels; a label is positive when its softmax probability is ≥ "
+        "`positive_threshold`, a parameter of the criterion setting (default 0.1; paper A sweeps "
+        "{0.01, …, 0.3}), so one trained model serves every threshold. Its confidence is the smallest"
+        " positive probability, its entropy the softmax's.",
+        keys=('models.<name>.task', 'criteria.<name>.positive_threshold'),
+    ),
+    Reading(
+        "One static baseline per dataset",
+        "paper A §4.1",
+        '(paper A §4.1: each head "fine-tuned independently on a designated dataset, resulting in H '
+        "distinct static models\"): the softmax variant's B_EE is measured against the sigmoid (BCE) "
+        "static models of the same composites (`static_baseline: cnn_composite`; its own static "
+        "models with softmax heads if the key is left out). The paper does not say the static models "
+        "change with the early-exit model's output layer; one baseline per dataset also puts every "
+        "variant of Fig. 3 on one scale.",
+        keys=('models.<name>.static_baseline',),
+    ),
+    Reading(
+        "Gradient dominance",
+        "paper B §3.1",
+        "(paper B §3.1, `training.gradient_dominance_every: N`): every N steps of a phase, GD_i = "
+        "cos(g_i, g_total) on the backbone's *trainable* parameters (the heads' own get no gradient "
+        "from the other heads), g_i the gradient of head i's term of the loss as the regime weights "
+        "it (cosine ignores the weight's scale), g_total that of the loss the step backpropagates "
+        "(GPF's auxiliary term and gradient equilibrium's hooks included). Extra `autograd.grad` "
+        "calls only: the trained model is bit-identical (test). A phase that freezes the backbone "
+        "(disjoint's second) logs nothing; phase-1 runs never log (one loss: GD is 1), so a setting "
+        "that logs shares cnn's phase 1. Single-process training only (DDP's reducer).",
+        keys=('training.gradient_dominance_every',),
+    ),
+    Reading(
+        "Numerical rank",
+        "paper B §3.3, eq. (5)",
+        '(paper B §3.3, eq. 5, "n samples, m features"; no tolerance given; it cites Masarczyk et al.'
+        ' 2024, "The tunnel effect"): A = one flattened block output per test image (`rows: '
+        "samples`), mean-centred, and the rank counts the principal directions whose variance is "
+        "above `variance_rtol` × the largest, i.e. the numerical rank of A's covariance (eigenvalues "
+        "= centred singular values squared). The tolerance 1e-3 is the tunnel effect's as two public "
+        "reproductions of it compute it (the mean-centred [samples, features] matrix, 8000 random "
+        "features of large layers, 1e-3 of the largest singular value of the covariance; the paper's "
+        "own text was not available here, and one of the two applies 1e-3 to the singular values of A"
+        " instead). We state it on variances because that reading is the informative one: on A's "
+        "singular values (1e-3 of σ_max = 1e-6 of the variance) every block of the default CNN wider "
+        "than its 360 test images is 359 (capped by the images), and with rows = positions ([images ×"
+        " positions, channels], the previous default, `rows: positions`) every block is its channel "
+        "count, in every regime. On variances the rank barely depends on the number of images "
+        "(backbone block 1: 160, 175, 178 directions from 360, 1077, 1797 digits). The figure shows "
+        "`variance_rtol: [0.001, 0.01]`, one panel each (the CSV's `variant` column), so the reader "
+        "sees what the tolerance decides. No feature subsampling: at paper scale (block outputs of "
+        "10⁴–10⁵ features, 500 samples) the rank is at most samples − 1, so raise `samples`.",
+        keys=('analysis.numerical_rank.variance_rtol', 'analysis.numerical_rank.rows', 'analysis.numerical_rank.samples'),
+    ),
+    Reading(
+        "Mutual information I(X; Z)",
+        "paper B §3.4",
+        '(paper B §3.4: "Monte Carlo sampling", citing Shwartz-Ziv & Tishby 2017): `estimator: kde` '
+        "(default), the noisy-representation estimate of Saxe et al. (2018) with Kolchinsky & "
+        "Tracey's (2017) pairwise-distance (KL) upper bound: Z + ε, ε ~ N(0, σ²I), X uniform over the"
+        " test images, I ≈ −(1/n) Σ_i log (1/n) Σ_j exp(−‖z_i − z_j‖² / 2σ²) (`bound: lower`: the "
+        "Bhattacharyya bound, the same sum at 4σ²). Paper B's own estimator, binning (`estimator: "
+        "binning`, `bins: 30`), is exactly log n at every block and regime of the default CNN (5.886 "
+        "= log 360: each image its own pattern of bins over 256–1024 units), so it cannot show Fig. "
+        "5's differences. σ² = `noise` × the layer's total variance tr Cov(Z) (default 0.25: σ = half"
+        " the layer's RMS radius): a noise per unit saturates at log n too (pairwise distances grow "
+        "with the units; log 360 at every block even at 10 × the mean per-unit variance), whereas "
+        "relative to tr Cov(Z) the estimate is invariant to the layer's scale (BatchNorm) and to "
+        "duplicated units, and at most 1/`noise` = 4 nats (Jensen), below log n, so it measures how "
+        "the images cluster at that resolution rather than how many there are (within 1 % on the 1077"
+        " training images instead of the 360 test images; at noise 0.1 the estimates sit at 4–5.4 "
+        "nats near log 360 and grow with the images). Tested on k separated groups (log k), identical"
+        " representations (0), a Gaussian whose estimate has a closed form (converges to it and "
+        "brackets the true I), and the invariances and bounds.",
+        keys=('analysis.mutual_information.estimator', 'analysis.mutual_information.noise', 'analysis.mutual_information.bound', 'analysis.mutual_information.bins'),
+    ),
+    Reading(
+        "Mode connectivity",
+        "paper B §3.2, eq. (4), Fig. 3",
+        "(paper B §3.2, eq. 4, Fig. 3; `eebench.analysis.connectivity`): of a figure's pair `[A, B]` "
+        "(same model entry and seed), B is aligned to A: Π\\* = argmin ||Θ_A − ΠΘ_B||_F by weight "
+        "matching (Ainsworth et al.'s Algorithm 1: coordinate descent over permutation groups, a "
+        "`linear_sum_assignment` per step, from the identity, stopping after a pass without "
+        "improvement) over Θ = every parameter, backbone and heads (BN running statistics are "
+        "permuted with their channels but not matched: buffers, not Θ). λ takes `points` values "
+        "evenly spaced in [0, 1], ends included (default 11; the paper gives no grid). At every λ, "
+        "the ends too, BatchNorm's running statistics are reset and recomputed on the first `samples`"
+        " training images (momentum None, i.e. the mean over batches of each batch's mean and "
+        "unbiased variance; BN layers in train mode, the rest in eval mode, no gradients), since "
+        "interpolated weights match neither model's statistics; `reset_bn: false` interpolates the "
+        "statistics instead. Loss and accuracy are then measured in eval mode on the first `samples` "
+        "images of the training *and* the test split (Fig. 3 does not name its split; the figure "
+        "draws both). **Loss of a multi-exit model**, here and in the landscape: each head's training"
+        " loss (the task's: cross-entropy for single-label) averaged over the samples, and the total "
+        "= the unweighted sum over heads (eq. 2 with α_k = 1, whatever loss scaling the run trained "
+        "with); the total's accuracy is the heads' mean. **Permutation specs** "
+        "(`eebench.analysis.permutation`, registries by backbone and by IC type): `cnn` one group per"
+        " block; `resnet20` one group per stage along the residual path and one per block's inner "
+        "channels, as Ainsworth et al.'s ResNet-20 — where option A's shortcut zero-pads, the new "
+        "stage's channels are the old stream's (same groups, shifted) between the padded channels, "
+        "which form a new group, so a stage-3 channel may follow stage 1's permutation; option B's "
+        "projection starts a new group. A head reads a block's output, so its first layer's input "
+        "axis follows that block's permutation (an MLP head's hidden units are groups of their own; "
+        "SDN's pooled map moves its pool_size² entries per channel together). A figure on a network "
+        "without a spec (or with GPF's merged ICs) fails at DAG build, naming the figure and the "
+        "backbone or IC type. The CSV's `distance_before` / `distance_after` are ||Θ_A − Θ_B||_F and "
+        "||Θ_A − Π\\*Θ_B||_F. In the default run they are equal: the regimes of one seed start from the"
+        " same initial weights (see *Initialisation*), so their units stay aligned and Π\\* is the "
+        "identity (a randomly permuted copy of a trained checkpoint is matched back to it exactly).",
+        keys=('analysis.mode_connectivity.points', 'analysis.mode_connectivity.samples', 'analysis.mode_connectivity.reset_bn', 'analysis.mode_connectivity.splits'),
+    ),
+    Reading(
+        "Loss landscape",
+        "paper B App. B, eq. (6), Fig. 6",
+        "(paper B App. B, eq. 6, Fig. 6; `eebench.analysis.landscape`): δ, η Gaussian over every "
+        "parameter, backbone and heads, one pair for all heads, drawn from `direction_seed` (δ "
+        "first), filter-normalised as Li et al. (2018): each slice along a weight's first axis (a "
+        "conv filter, a linear layer's row) rescaled to the norm of θ\\*'s same slice; one-dimensional "
+        "parameters (biases, BN weights and biases, SDN's α) get zero, as Li et al.'s code with "
+        "`ignore='biasbn'` (the setting of their 2-D plots), so they stay at θ\\*. BN's running "
+        "statistics are not in the directions and the loss is evaluated in eval mode with θ\\*'s "
+        "statistics, as Li et al.'s `evaluation.eval_loss` (`net.eval()`). Grid: `span` × [−1, 1] on "
+        "both axes at `points` per axis (default 11 × 11 on [−1, 1]²; the paper gives none; Li et al."
+        " plot 51 × 51), the centre exactly θ\\*; loss on the first `samples` training images, never "
+        'augmented ("training loss landscapes"). Each model is filter-normalised against its own θ\\*,'
+        " so a panel per regime, one seed.",
+        keys=('analysis.loss_landscape.direction_seed', 'analysis.loss_landscape.span', 'analysis.loss_landscape.points', 'analysis.loss_landscape.samples'),
+    ),
+    Reading(
+        "Paper A Fig. 6's exit rule",
+        "paper A Fig. 6",
+        '("if the classifier recognizes its class as present, it exits at the current head"): a '
+        "binary model is a one-output sigmoid head per exit (`classes: [k]` on a multi-label dataset:"
+        " the same images, that label column), and exits at the first head whose sigmoid is ≥ 0.5 — "
+        "the `confidence` criterion at threshold 0.5, configurable (`criterion`, `threshold`); a "
+        "model that never recognises its class stops at its last head. Only the models whose class "
+        'the example holds are drawn (the others are blank); "same layer" (orange) is two such models'
+        " exiting at one head; the red frame marks the example whose classes' exit heads lie furthest"
+        " apart. The figure checks that all models were tested on the same images (a fingerprint of "
+        "the prepared test inputs, stored in each logit cache).",
+        keys=('datasets.<name>.classes', 'figures.<name>.criterion', 'figures.<name>.threshold'),
+    ),
+    Reading(
+        "Paper A's spread over hyper-parameters",
+        "paper A Figs 2–3",
+        '(Figs 2–3: "models trained with different learning rates"): a learning-rate grid as model '
+        "entries, pooled by B_EE lines (entries with the same `label` pool too: Fig. 3's multi-label "
+        "line pools the sigmoid and softmax variants and their criteria), one run each (`seeds: [0]` "
+        "on the figure). The default config's grid is {3e-3, 1e-3}: from scratch, in 16 epochs, the "
+        "digits CNN hardly learns at 1e-4, and paper A's {1e-3, 1e-4, 1e-5} is for fine-tuning a "
+        "pre-trained ResNet-50.",
+        keys=('training.lr', 'figures.<name>.seeds'),
+    ),
+    Reading(
+        "Paper A at paper scale",
+        "paper A §4 (experimental setup)",
+        "(`config/paper/a_fig*.yaml`; paper A gives the backbone and the lr grid only): torchvision's"
+        " IMAGENET1K_V1 ResNet-50 weights; SDN ICs (the heads of its refs [5, 12]) after every "
+        "bottleneck block but the last (16 heads: Fig. 4's patience up to 6 needs them); joint "
+        "training from the pre-trained weights, batch 128, AdamW without weight decay, at most 100 "
+        "epochs with early-stopping patience 10; Fig. 2's class counts 2, 10, 100, 1000 as nested "
+        "random subsets (wnids listed in the file); the composites use Fig. 2's 10-class subset, so "
+        "Fig. 3 compares single- and multi-label ImageNet on the same classes; COCO 2014; Fig. 5 "
+        'draws both confidence and entropy (the "best baseline" is known only after the runs) and the'
+        " learned exit per α ∈ {0.1, …, 0.9}, as its whole threshold sweep's nearest point to each "
+        "head (paper A plots the 0.5 point); Fig. 6's ten VOC classes are ones that often share an "
+        "image (person, car, bicycle, motorbike, bus, dog, chair, dining table, sofa, bottle).",
+        keys=(),
+    ),
+    Reading(
+        "Real exiting of GPF",
+        "paper B Table 3 (GPF)",
+        "(`eebench.inference`): IC i's logits come from ICs 0..i through the merge module (GPF "
+        "imitates the later states), so a GPF model really exits too.",
+        keys=(),
+    ),
+    Reading(
+        "GPF's loss weights",
+        "paper B Table 3 (GPF; its code)",
+        ": paper B's code weights GPF's head losses by (i+1) (`methods/early_exit.py`); the default "
+        "`cnn_gpf` uses `loss_scaling: increasing`, the same up to a constant factor. GPF has no "
+        "static per-head form, so it cannot feed B_EE.",
+        keys=('training.loss_scaling',),
+    ),
+)
+
+
+# Rendering -------------------------------------------------------------------------------------------------
+
+MARKDOWN_WIDTH = 110
+
+# Inline markup: `code`, **bold**, *emphasis*, \* (a literal asterisk); the rest is text.
+_TOKEN = re.compile(r"`(?P<code>[^`]+)`|\*\*(?P<bold>.+?)\*\*|(?<![\\\w])\*(?P<em>[^*\s](?:[^*]*?[^*\s\\])?)\*(?!\w)"
+                    r"|\\(?P<escaped>\*)")
+
+_LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#",
+    "$": r"\$", '"': r"\textquotedbl{}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+}
+# The non-ASCII symbols the texts use, as commands pdflatex (T1, utf8 inputenc) knows.
+_LATEX_SYMBOLS = {
+    "§": r"\S{}", "–": "--", "—": "---", "…": r"\ldots{}", "²": r"\textsuperscript{2}",
+    "⁴": r"\textsuperscript{4}", "⁵": r"\textsuperscript{5}", "×": r"$\times$", "−": r"$-$", "→": r"$\rightarrow$",
+    "≤": r"$\leq$", "≥": r"$\geq$", "≈": r"$\approx$", "∈": r"$\in$", "∞": r"$\infty$", "‖": r"$\|$",
+    "α": r"$\alpha$", "δ": r"$\delta$", "ε": r"$\varepsilon$", "η": r"$\eta$", "θ": r"$\theta$",
+    "λ": r"$\lambda$", "σ": r"$\sigma$", "τ": r"$\tau$", "Θ": r"$\Theta$", "Π": r"$\Pi$", "Σ": r"$\Sigma$",
+}
+
+
+def latex_escape(text: str) -> str:
+    """Plain text as LaTeX: TeX's special characters escaped, the known symbols mapped; any other non-ASCII
+    character is refused (pdflatex would stop on it)."""
+    out = []
+    for char in text:
+        if char in _LATEX_SPECIAL:
+            out.append(_LATEX_SPECIAL[char])
+        elif char in _LATEX_SYMBOLS:
+            out.append(_LATEX_SYMBOLS[char])
+        elif ord(char) > 127:
+            raise ValueError(f"no LaTeX for {char!r} (U+{ord(char):04X}) in {text!r}; add it to _LATEX_SYMBOLS")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def latex_markup(text: str) -> str:
+    """A text with the inline markup above as LaTeX."""
+    out, at = [], 0
+    for match in _TOKEN.finditer(text):
+        out.append(latex_escape(text[at:match.start()]))
+        if match["code"] is not None:
+            out.append(r"\texttt{" + latex_escape(match["code"]) + "}")
+        elif match["bold"] is not None:
+            out.append(r"\textbf{" + latex_markup(match["bold"]) + "}")
+        elif match["em"] is not None:
+            out.append(r"\emph{" + latex_markup(match["em"]) + "}")
+        else:
+            out.append("*")
+        at = match.end()
+    out.append(latex_escape(text[at:]))
+    return "".join(out)
+
+
+def _sentence(reading: Reading) -> str:
+    joint = "" if reading.text.startswith((":", ",")) else " "
+    return f"**{reading.title}**{joint}{reading.text}"
+
+
+def _keys_markdown(keys: tuple[str, ...]) -> str:
+    return ", ".join(f"`{key}`" for key in keys)
+
+
+# A continuation line must not start a Markdown block (a list item, a heading, a quote, a table row).
+_BLOCK_START = re.compile(r"[-+*#>|]|\d+[.)]$")
+
+
+def _wrap(item: str) -> str:
+    """``item`` as one bullet of lines at most MARKDOWN_WIDTH wide (a longer word stays whole), never breaking
+    before a word that would start a Markdown block."""
+    lines: list[list[str]] = [[]]
+    width = 2  # "- " or "  "
+    for word in item.split():
+        if lines[-1] and width + 1 + len(word) > MARKDOWN_WIDTH and not _BLOCK_START.match(word):
+            lines.append([])
+            width = 2
+        width += len(word) + (1 if lines[-1] else 0)
+        lines[-1].append(word)
+    return "\n".join(("- " if i == 0 else "  ") + " ".join(words) for i, words in enumerate(lines))
+
+
+def markdown(readings: tuple[Reading, ...] = READINGS) -> str:
+    """The README section's body: one bullet per reading, then its source and config keys."""
+    items = []
+    for reading in readings:
+        item = _sentence(reading)
+        if reading.alternative:
+            item += f" Alternative: {reading.alternative}"
+        tail = f"Source: {reading.source}."
+        if reading.keys:
+            tail = f"Source: {reading.source}; config: {_keys_markdown(reading.keys)}."
+        item += f" [{tail}]"
+        items.append(_wrap(item))
+    return "\n".join(items) + "\n"
+
+
+def latex(readings: tuple[Reading, ...] = READINGS) -> str:
+    """``paper/readings.tex``: a section with one item per reading, its source and its config keys."""
+    lines = [
+        "% Generated by `eebench readings --format latex` from eebench/readings.py; do not edit.",
+        r"\section{Deviations and readings}",
+        r"\label{sec:readings}",
+        "Every place where the two papers are silent or inconsistent, the reading this project takes, and the "
+        "configuration key that switches it where one exists.",
+        r"\begingroup\sloppy  % long code names (config keys, file names) do not hyphenate",
+        r"\begin{itemize}",
+    ]
+    for reading in readings:
+        item = r"  \item " + latex_markup(_sentence(reading))
+        if reading.alternative:
+            item += " Alternative: " + latex_markup(reading.alternative)
+        item += r" \emph{Source:} " + latex_markup(reading.source) + "."
+        if reading.keys:
+            item += r" \emph{Config:} " + ", ".join(r"\texttt{" + latex_escape(key) + "}" for key in reading.keys) + "."
+        lines.append(item)
+    lines += [r"\end{itemize}", r"\endgroup"]
+    return "\n".join(lines) + "\n"
+
+
+FORMATS = {"markdown": markdown, "latex": latex}
+
+
+def render(fmt: str) -> str:
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown readings format {fmt!r}; valid: {', '.join(FORMATS)}")
+    return FORMATS[fmt]()
