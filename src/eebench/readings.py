@@ -490,6 +490,21 @@ READINGS: tuple[Reading, ...] = (
         "static per-head form, so it cannot feed B_EE.",
         keys=('training.loss_scaling',),
     ),
+    Reading(
+        "Qualitative claims made testable",
+        "paper A §4.2-4.4 (Figs 3, 6); paper B §3-4 (Figs 2-5)",
+        "(`eebench.claims`, checked on the tables' and figures' numbers): \"predominantly positive\" B_EE = "
+        "positive mean F1 B_EE at more than half of the heads; \"significantly\" = one-sided Mann-Whitney U "
+        "p ≤ 0.05 (the B_EE figure's `p_below_first`); \"rare\" same-layer exits = at most 10% of the shown "
+        "examples have two present classes exiting at the same head; \"the last IC dominates the most in the "
+        "mixed regime\" = its gradient dominance, averaged over the logged steps, is the largest of mixed's "
+        "heads and above joint's last head; \"disjoint and mixed in one basin, joint in another\" = the "
+        "test-loss barrier of the disjoint-mixed path below both pairs with joint; \"the rank increases when "
+        "the ICs affect the backbone\" = joint's and mixed's rank, averaged over blocks, above the plain "
+        "network's (at the first tolerance listed); the shift of I(X; Z) = with ICs, higher than the plain "
+        "network at the first block and lower at the last.",
+        keys=("tables.<name>.checks",),
+    ),
 )
 
 
