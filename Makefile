@@ -1,11 +1,12 @@
 # Two commands a user needs (see README): `make reproduce` and `make test`. Both set up .venv first, once.
+# `make report` runs the default pipeline (if anything is out of date) and writes Snakemake's HTML report.
 VENV ?= .venv
 PYTHON ?= python3
 STAMP := $(VENV)/.installed
 RUN := PATH="$(CURDIR)/$(VENV)/bin:$$PATH"
 CORES ?= all
 
-.PHONY: setup reproduce test lint
+.PHONY: setup reproduce report test lint
 
 setup: $(STAMP)
 
@@ -17,6 +18,9 @@ $(STAMP): requirements.txt pyproject.toml
 
 reproduce: $(STAMP)
 	$(RUN) snakemake --cores $(CORES)
+
+report: reproduce
+	$(RUN) snakemake --report report.html
 
 test: $(STAMP)
 	$(RUN) python -m pytest

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from eebench import targets
+from eebench.render import report
 from eebench.tasks import per_sample_performance
 from eebench.io import read_checkpoint
 
@@ -304,3 +305,48 @@ def test_editing_one_variant_reruns_that_variant_only(default_run):
     assert sorted(p for p in planned if p.startswith("paper/")) == [
         f"paper/tables/{t}.{x}" for t in ("ic_size", "ic_size_differences", "placement", "settings")
         for x in ("csv", "tex")]
+
+
+REPORT_TARGETS = ("paper/tables/training_time.tex", "paper/figures/cost_curves.png",
+                  "paper/figures/exit_strategy_areas.png")
+
+
+def report_items(path: Path) -> dict:
+    """The report's categories as the HTML embeds them: {category: {subcategory: [paths]}}."""
+    import json
+    import re
+
+    html = path.read_text()
+    return json.loads(re.search(r"var categories = (\{.*?\});\n", html).group(1))
+
+
+@pytest.mark.slow
+def test_report_of_a_target_subset_names_its_tables_and_figures_by_paper(workdir):
+    """`snakemake --report` on a few cheap targets (one seed, two epochs a phase; about 80 s on 2 cores)."""
+    path, config = workdir
+    config["seeds"] = [0]
+    config["training"].update(max_epochs=2, patience=2)
+    write_config(path, config)
+    snakemake(path, "--cores", "2", *REPORT_TARGETS)
+    snakemake(path, "--report", "report.html", *REPORT_TARGETS)
+    html = (path / "report.html").read_text()
+    for name in ("training_time", "cost_curves", "exit_strategy_areas"):
+        assert f"{name} (" in html  # its caption
+    items = report_items(path / "report.html")
+    paper_a, paper_b = (next(c for c in items if c.startswith(f"Paper {p}")) for p in "AB")
+    assert items[paper_a] == {"Figures": ["paper/figures/exit_strategy_areas.png"]}
+    assert items[paper_b] == {"Tables": ["paper/tables/training_time.csv"], "Figures": ["paper/figures/cost_curves.png"]}
+    assert "regenerates paper B, Section 4.7" in html and config["tables"]["training_time"]["caption"][:40] in html
+
+
+@pytest.mark.slow
+def test_report_of_the_default_run_shows_every_table_and_figure(default_run):
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    snakemake(default_run, "--report", "report.html")
+    items = report_items(default_run / "report.html")
+    shown = {Path(item).name for subcategories in items.values() for paths in subcategories.values() for item in paths}
+    assert shown == {f"{name}.png" for name in config["figures"]} | {f"{name}.csv" for name in config["tables"]}
+    html = (default_run / "report.html").read_text()
+    for name in config["figures"]:
+        assert f"{name} (figure kind {config['figures'][name]['kind']})" in html
+    assert sorted(items) == sorted(report.PAPERS.values())

@@ -4,6 +4,7 @@ from snakemake.utils import validate
 
 from eebench import config as ee
 from eebench import targets
+from eebench.render import report as ee_report
 
 # A suite (`include: [files]`, e.g. config/paper/all.yaml) becomes the one experiment it lists.
 _expanded = ee.expand_includes(config)
@@ -165,6 +166,24 @@ def get_render_spec(section):
         return ee.shell_json(ee.render_spec(config, section, wildcards[section[:-1]]))
 
     return render_spec
+
+
+def get_report_category(section):
+    """The report's category of a table or figure: the paper it regenerates (``snakemake --report``)."""
+
+    def report_category(wildcards):
+        return ee_report.category(config, section, wildcards[section[:-1]])
+
+    return report_category
+
+
+def get_report_caption(section):
+    """The report caption's text (reST): which paper table or figure this one regenerates."""
+
+    def report_caption(wildcards):
+        return ee_report.caption(config, section, wildcards[section[:-1]])
+
+    return report_caption
 
 
 def get_code(*modules):

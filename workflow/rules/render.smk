@@ -4,12 +4,18 @@ rule render_table:
         code=get_code("render"),
     output:
         tex="paper/tables/{table}.tex",
-        numbers="paper/tables/{table}.csv",
+        numbers=report(
+            "paper/tables/{table}.csv",
+            caption="../report/item.rst",
+            category=get_report_category("tables"),
+            subcategory="Tables",
+        ),
     log:
         "results/logs/render_table/{table}.log",
     params:
         kind=get_render_kind("tables"),
         spec=get_render_spec("tables"),
+        report_caption=get_report_caption("tables"),
     conda:
         ENV
     shell:
@@ -23,13 +29,19 @@ rule render_figure:
         code=get_code("render"),
     output:
         pdf="paper/figures/{figure}.pdf",
-        png="paper/figures/{figure}.png",
+        png=report(
+            "paper/figures/{figure}.png",
+            caption="../report/item.rst",
+            category=get_report_category("figures"),
+            subcategory="Figures",
+        ),
         numbers="paper/figures/{figure}.csv",
     log:
         "results/logs/render_figure/{figure}.log",
     params:
         kind=get_render_kind("figures"),
         spec=get_render_spec("figures"),
+        report_caption=get_report_caption("figures"),
     conda:
         ENV
     shell:

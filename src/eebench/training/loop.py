@@ -11,7 +11,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -251,6 +251,57 @@ def _has_unused_trainable_parts(model: MultiExitNet, plan: PhasePlan) -> bool:
     return False
 
 
+def _indices(values: Sequence[int]) -> str:
+    """E.g. "0-3" or "1, 3" or "none"."""
+    values = sorted(values)
+    if not values:
+        return "none"
+    if values == list(range(values[0], values[-1] + 1)) and len(values) > 2:
+        return f"{values[0]}-{values[-1]}"
+    return ", ".join(str(v) for v in values)
+
+
+def describe_phase(model: MultiExitNet, plan: PhasePlan, config: TrainingConfig) -> str:
+    """What a phase trains, for the log: e.g. "trains blocks 0-3 and heads 0-3 of 4 blocks and 4 heads (the
+    last head is the final classifier), on the losses of heads 0-3; at most 50 epochs, patience 5"."""
+    losses = " / ".join(_indices(heads) for heads in plan.loss_sets)  # alternating phases: several, in turn
+    return (f"trains blocks {_indices(plan.blocks)} and heads {_indices(plan.heads)} of {len(model.blocks)} blocks "
+            f"and {model.num_heads} heads (the last head is the final classifier), on the losses of heads "
+            f"{losses}; at most {config.max_epochs} epochs, patience {config.patience}")
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 9.95:
+        return f"{seconds:.1f} s"
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+def progress(history: Sequence[dict], max_epochs: int, patience_left: int) -> str:
+    """Elapsed time of a phase and an estimate of what is left, from its finished epochs (``history``, each with
+    its ``seconds``). A phase stops after ``max_epochs`` or once no scored head has improved for ``patience``
+    epochs, so between ``patience_left`` epochs (no head improves again) and all the remaining ones are left;
+    each is estimated at the mean epoch so far."""
+    elapsed = sum(entry["seconds"] for entry in history)
+    remaining = max_epochs - history[-1]["epoch"] if history else max_epochs
+    low = min(max(patience_left, 0), remaining)
+    if remaining == 0 or low == 0:
+        return f"{_duration(elapsed)} elapsed, phase done"
+    per_epoch = elapsed / max(len(history), 1)
+
+    def epochs(n: int) -> str:
+        return f"{n} epoch{'s' if n != 1 else ''}"
+
+    span = (f"{_duration(low * per_epoch)} ({epochs(low)}, if no head improves) to "
+            f"{_duration(remaining * per_epoch)} ({epochs(remaining)})" if low < remaining
+            else f"{_duration(remaining * per_epoch)} ({epochs(remaining)})")
+    return f"{_duration(elapsed)} elapsed, {span} left"
+
+
 def train_phase(
     model: MultiExitNet,
     phase: Phase | PhasePlan,
@@ -261,6 +312,7 @@ def train_phase(
     device: torch.device,
     run: Run | None = None,
     phase_index: int = 0,
+    num_phases: int = 1,
 ) -> list[dict]:
     """Train until no scored head has improved its validation score for ``patience`` epochs, then restore the
     weights of the last epoch at which some head improved (per-head best tracking, paper B §4.1). A fresh
@@ -313,6 +365,10 @@ def train_phase(
         dominance = list(resumed.get("dominance", []))
         set_rng_state(resumed["rng"][world.rank])
     net = world.wrap(model, _has_unused_trainable_parts(model, plan))
+    where = f"phase {phase_index + 1}/{num_phases} {plan.name}"
+    log.info("%s: %s", where, describe_phase(model, plan, config))
+    if resumed is not None:
+        log.info("%s: resuming at epoch %d/%d, batch %d", where, epoch, config.max_epochs, start)
 
     def checkpoint(next_epoch: int, next_batch: int) -> None:
         run.save({
@@ -392,9 +448,10 @@ def train_phase(
             if dominance:  # with the steps of an epoch, so a step places a record within its epoch
                 entry["gradient_dominance"], entry["steps_per_epoch"], dominance = dominance, steps_per_epoch, []
             history.append(entry)
-            log.info("phase %s epoch %d loss %.4f val %s%s", plan.name, epoch, train_loss,
+            log.info("%s epoch %d/%d: loss %.4f val %s%s; %s", where, epoch, config.max_epochs, train_loss,
                      " ".join(f"{s:.4f}" for s in scores),
-                     f" weights {entry['loss_weights']}" if "loss_weights" in entry else "")
+                     f" weights {entry['loss_weights']}" if "loss_weights" in entry else "",
+                     progress(history, config.max_epochs, config.patience - stopper.stale_epochs))
             epoch, epoch_loss, seconds = epoch + 1, [0.0, 0], 0.0
             if run.resume is not None:
                 checkpoint(epoch, 0)
@@ -439,6 +496,6 @@ def train_phases(
         run.flag = flag
         for index in range(first, len(plans)):
             run.history = run.history + train_phase(
-                model, plans[index], train_set, val_set, task, config, device, run, index
+                model, plans[index], train_set, val_set, task, config, device, run, index, len(plans)
             )
     return run.history
