@@ -31,13 +31,13 @@ def test_default_config_items_are_grouped_by_paper():
 
 
 def test_caption_names_the_paper_item_and_keeps_the_config_caption_as_plain_text():
-    html = publish_parts(report.caption(CONFIG, "tables", "regimes"), writer_name="html")["body"]
+    html = publish_parts(report.caption(CONFIG, "tables", "regimes"), writer="html")["body"]
     assert "regimes (table kind budgets) regenerates paper B, Table 1" in html
     assert "mean ± std over seeds." in html and "$" not in html and "\\" not in html
 
 
 def test_caption_without_a_config_caption_says_what_the_kind_regenerates():
-    html = publish_parts(report.caption(CONFIG, "figures", "bee_classes"), writer_name="html")["body"]
+    html = publish_parts(report.caption(CONFIG, "figures", "bee_classes"), writer="html")["body"]
     assert "bee_classes (figure kind bee) regenerates paper A, Figs 2-5: the benefit of early exiting B_EE" in html
     assert "problematic" not in html and "system-message" not in html
 
