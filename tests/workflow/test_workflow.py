@@ -163,11 +163,12 @@ def test_default_dag_checks_the_claims_and_times_every_regime(default_run):
     phase1 = time.xs("phase1_epochs", level="quantity")["mean"]
     assert (phase1[["disjoint", "mixed", "mixed_gradual"]] > 0).all()
     assert (phase1[["joint", "branchwise", "separate", "alternating"]] == 0).all()
-    # The SDN variant logs its loss weights: head 0 (1 of 4 blocks) ramps from 0.01 + 0.25/20 towards 0.25 and
-    # stays there; the final head's stays 1.
+    # The SDN variant logs its loss weights: head 0 (1 of 4 blocks) ramps from 0.01 + 0.25/max_epochs towards 0.25
+    # and stays there; the final head's stays 1.
+    max_epochs = yaml.safe_load((REPO / "config.yaml").read_text())["training"]["max_epochs"]
     history = read_checkpoint(default_run / "results/models/cnn_sdn/joint/seed0/model.pt", "a checkpoint")["history"]
     weights = np.array([epoch["loss_weights"] for epoch in history])
-    assert weights[0, 0] == pytest.approx(0.01 + 0.25 / 20, abs=1e-6) and weights[1, 0] > weights[0, 0]
+    assert weights[0, 0] == pytest.approx(0.01 + 0.25 / max_epochs, abs=1e-6) and weights[1, 0] > weights[0, 0]
     assert (np.diff(weights[:, 0]) >= 0).all() and weights[:, 0].max() <= 0.25 and (weights[:, -1] == 1).all()
 
 
