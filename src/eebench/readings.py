@@ -315,14 +315,16 @@ READINGS: tuple[Reading, ...] = (
         keys=('models.<name>.task', 'criteria.<name>.positive_threshold'),
     ),
     Reading(
-        "One static baseline per dataset",
-        "paper A §4.1",
+        "Static baselines of the softmax variant",
+        "paper A §4.1-4.2",
         '(paper A §4.1: each head "fine-tuned independently on a designated dataset, resulting in H '
-        "distinct static models\"): the softmax variant's B_EE is measured against the sigmoid (BCE) "
-        "static models of the same composites (`static_baseline: cnn_composite`; its own static "
-        "models with softmax heads if the key is left out). The paper does not say the static models "
-        "change with the early-exit model's output layer; one baseline per dataset also puts every "
-        "variant of Fig. 3 on one scale.",
+        "distinct static models\"; silent on whether they change with the early-exit model's output layer): "
+        "each setting is compared with static models of its own output layer and loss, so a softmax "
+        "variant's B_EE is measured at the same positive threshold on both sides and isolates early "
+        "exiting. `static_baseline: <model>` lends another setting's static models instead (one baseline "
+        "per dataset); measured on the default composites, the softmax variants then gain up to +20 pp "
+        "F1 at head 2 from the threshold alone (sigmoid static models at 0.5 vs softmax thresholds), "
+        "and Fig. 3's multi-label line rises above the single-label one (p = 0.69 instead of 0.004).",
         keys=('models.<name>.static_baseline',),
     ),
     Reading(

@@ -1,4 +1,5 @@
 """The DAG's shape: which files each target needs, computed by eebench.targets from the default config."""
+import copy
 from pathlib import Path
 
 from eebench import targets
@@ -45,12 +46,17 @@ def test_variants_share_phase1_and_identical_static_heads():
 
 
 def test_a_static_baseline_setting_lends_its_static_heads_and_backbone():
-    # Paper A §4.1: one set of static models per dataset; the softmax variant is compared with the sigmoid's.
-    assert targets.static_head_paths(CONFIG, "cnn_composite_softmax", 0) == \
-        targets.static_head_paths(CONFIG, "cnn_composite", 0) == [
+    # By default a setting has its own static models (the softmax variant's are softmax models) ...
+    assert targets.static_head_paths(CONFIG, "cnn_composite_softmax", 0)[0] == \
+        "results/models/cnn_composite_softmax/static/block0/seed0/model.pt"
+    # ... and `static_baseline:` lends another setting's: one set of static models per dataset.
+    config = copy.deepcopy(CONFIG)
+    config["models"]["cnn_composite_softmax"]["static_baseline"] = "cnn_composite"
+    assert targets.static_head_paths(config, "cnn_composite_softmax", 0) == \
+        targets.static_head_paths(config, "cnn_composite", 0) == [
             *(f"results/models/cnn_composite/static/block{b}/seed0/model.pt" for b in (0, 1, 2)),
             "results/models/cnn_composite/backbone/seed0/model.pt"]
-    assert targets.bee_inputs(CONFIG, "cnn_composite_softmax", "joint", "softmax_entropy_0.1", "0")["static"][-1] \
+    assert targets.bee_inputs(config, "cnn_composite_softmax", "joint", "softmax_entropy_0.1", "0")["static"][-1] \
         == "results/logits/cnn_composite/backbone/seed0.npz"
 
 

@@ -47,8 +47,8 @@ def test_variants_share_phase1_and_identical_static_heads_in_the_plan(tmp_path):
     # One phase-1 run per dataset, task, phase-1 training settings and seed, under the first setting that has it:
     # every seed of the settings B_EE figures read with all seeds; seed 0 of paper A Fig. 2's class subsets and
     # learning rates. The loss-scaling, GPF, IC and gradient-dominance variants share cnn's; the softmax variant
-    # trains no phase 1 or static heads: its B_EE baseline is the sigmoid setting's (static_baseline).
-    every_seed = ("cnn", "cnn_composite")
+    # has its own (another loss).
+    every_seed = ("cnn", "cnn_composite", "cnn_composite_softmax")
     seed_0 = ("cnn_2classes", "cnn_2classes_lr1e-3", "cnn_5classes", "cnn_5classes_lr1e-3", "cnn_lr1e-3")
     runs = [(m, s) for m in every_seed for s in (0, 1, 2)] + [(m, 0) for m in seed_0]
     assert sorted(p for p in trained if "/backbone/" in p) == sorted(
