@@ -47,13 +47,18 @@ Scorer = Callable[[np.ndarray], np.ndarray]  # logits [h+1, n, C] -> scores [h+1
 
 def load_trained(checkpoint: str) -> nn.Module:
     """A trained model from its checkpoint, in eval mode."""
+    return load_checkpoint(checkpoint)[0]
+
+
+def load_checkpoint(checkpoint: str, keys: tuple[str, ...] = ()) -> tuple[nn.Module, dict]:
+    """A trained model from its checkpoint, in eval mode, and the whole saved dict (``keys`` must be in it)."""
     from eebench.io import MODEL_CHECKPOINT, read_checkpoint
     from eebench.models import ModelSpec, build_model
 
-    saved = read_checkpoint(checkpoint, MODEL_CHECKPOINT, keys=("spec", "state_dict"))
+    saved = read_checkpoint(checkpoint, MODEL_CHECKPOINT, keys=("spec", "state_dict", *keys))
     model = build_model(ModelSpec.from_dict(saved["spec"]))
     model.load_state_dict(saved["state_dict"])
-    return model.eval()
+    return model.eval(), saved
 
 
 def split_inputs(data: str, split: str = "test") -> Tensor:

@@ -47,15 +47,12 @@ def device() -> torch.device:
 
 def load_run(checkpoint: str) -> dict[str, Any]:
     """A trained model (eval mode, on :func:`device`) with its spec (``ModelSpec``), task and meta."""
-    from eebench.io import MODEL_CHECKPOINT, read_checkpoint
-    from eebench.models import ModelSpec, build_model
+    from eebench.inference import load_checkpoint
+    from eebench.models import ModelSpec
 
-    saved = read_checkpoint(checkpoint, MODEL_CHECKPOINT, keys=("spec", "state_dict", "meta"))
-    spec = ModelSpec.from_dict(saved["spec"])
-    model = build_model(spec)
-    model.load_state_dict(saved["state_dict"])
-    return {"model": model.to(device()).eval(), "spec": spec, "task": saved.get("task"), "meta": saved["meta"],
-            "path": checkpoint}
+    model, saved = load_checkpoint(checkpoint, keys=("meta",))
+    return {"model": model.to(device()), "spec": ModelSpec.from_dict(saved["spec"]), "task": saved.get("task"),
+            "meta": saved["meta"], "path": checkpoint}
 
 
 def split_samples(data: str, split: str, samples: int) -> tuple[Tensor, Tensor]:

@@ -80,8 +80,7 @@ def analyze(name: str, checkpoint: str, data: str, params: Mapping[str, Any] | N
     """One row per block and variant: model, regime, seed (from the checkpoint), analysis, block (0-based),
     samples, features (the block output's size per sample), channels, variant (the measure's label of the
     value, e.g. ``variance_rtol=0.001``; empty for a measure with one value), value."""
-    from eebench.inference import load_trained, split_inputs
-    from eebench.io import MODEL_CHECKPOINT, read_checkpoint
+    from eebench.inference import load_checkpoint, split_inputs
 
     settings = {**parameters(name), **dict(params or {})}
     unknown = sorted(settings.keys() - parameters(name).keys())
@@ -92,8 +91,8 @@ def analyze(name: str, checkpoint: str, data: str, params: Mapping[str, Any] | N
     if samples < 2:
         raise ValueError(f"analysis {name!r}: samples must be at least 2, got {samples}")
     measure = functools.partial(LAYER_ANALYSES.get(name), **settings)
-    meta = read_checkpoint(checkpoint, MODEL_CHECKPOINT, keys=("meta",))["meta"]
-    model = load_trained(checkpoint)
+    model, saved = load_checkpoint(checkpoint, keys=("meta",))
+    meta = saved["meta"]
     x = split_inputs(data, "test")[:samples]
     rows = []
     for block, output in enumerate(block_outputs(model, x)):
