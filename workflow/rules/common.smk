@@ -16,6 +16,7 @@ if _expanded is not config:
 # registry names, cross references between sections, a loader's or backbone's own parameters).
 validate(config, "../schemas/config.schema.yaml")
 ee.check_config(config)
+ee.freeze(config)  # no rule changes it from here on; lookups then skip re-serialising it
 
 ENV = "../../environment.yml"
 
