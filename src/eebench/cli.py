@@ -156,6 +156,20 @@ def cmd_render_figure(args):
     render_figure(args.kind, args.spec, args.inputs, args.out)
 
 
+def cmd_render_body(args):
+    from eebench.render.paper import body_spec, write_body
+
+    if args.config is not None:  # without Snakemake: the body of a config file (a suite's files expanded)
+        from eebench.config import check_config, expand_includes, load_config
+
+        config = expand_includes(load_config(args.config))
+        check_config(config)
+        spec = body_spec(config)
+    else:
+        spec = args.spec
+    write_body(spec, args.out)
+
+
 def cmd_check_config(args):
     from eebench.config import check_config, load_config
 
@@ -276,6 +290,13 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--spec", type=_json, default={})
         p.add_argument("--inputs", nargs="+", required=True)
         p.add_argument("--out", required=True)
+
+    p = add("render-body", cmd_render_body, "the regenerated paper's body (paper/body.tex): every table and "
+            "figure in the papers' order, under their sections")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--spec", type=_json, help="JSON from eebench.render.paper.body_spec (what the rule passes)")
+    source.add_argument("--config", help="a config file (a suite's include: files expanded)")
+    p.add_argument("--out", required=True)
 
     p = add("check-config", cmd_check_config, "check a config's names and cross references")
     p.add_argument("--config", required=True)

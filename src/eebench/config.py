@@ -146,7 +146,7 @@ def expand_includes(config: dict[str, Any]) -> dict[str, Any]:
         part = load_config(path)
         if "include" in part:
             raise ConfigError(f"include: {path} includes files itself; a suite lists every file once")
-        for key in ("seeds", "sweep", "analysis"):  # analysis settings are not in the result paths
+        for key in ("seeds", "sweep", "analysis", "scale"):  # analysis settings are not in the result paths
             if key in part:
                 merged.setdefault(key, part[key])
                 if part[key] != merged[key]:
@@ -481,12 +481,19 @@ def renderer(section: str, kind: str):
 def render_spec(config: dict[str, Any], section: str, name: str) -> dict[str, Any]:
     """A table or figure entry as its renderer takes it: every key but ``kind``; for kinds that read budgets
     or sweeps, ``rule`` and ``budgets`` with their defaults; and a description of every model it shows."""
+    from eebench.render.paper import provenance, regenerates
+
     entry = dict(config[section][name])
     entry.pop("kind")
     entry.pop("seeds", None)  # the workflow's: which result files the renderer is given
-    if section == "tables":
-        entry.setdefault("caption", "")
-        entry.setdefault("label", "")
+    entry.pop("regenerates", None)
+    if section == "tables":  # the caption names what the table regenerates and its setting (issue 13)
+        said = provenance(regenerates(config[section][name]), setting_of(config, section, name))
+        entry["caption"] = " ".join(part for part in (entry.get("caption", "").strip(), said) if part)
+        entry["label"] = table_label(config, name)
+    else:  # a figure's caption and width are the paper body's (eebench.render.paper), not the plot's
+        entry.pop("caption", None)
+        entry.pop("width", None)
     render = renderer(section, config[section][name]["kind"])
     takes = inspect.signature(render).parameters
     if render.reads == "budgets" or "rule" in takes:  # tables' engine reads both; figures that take them
@@ -500,6 +507,22 @@ def render_spec(config: dict[str, Any], section: str, name: str) -> dict[str, An
     shown = dict.fromkeys(run.model for run in render_runs(config, section, name))
     entry["model_descriptions"] = {model: describe_model(models[model]) for model in shown}
     return entry
+
+
+def table_label(config: dict[str, Any], name: str) -> str:
+    """The table's LaTeX label: its ``label``, else ``tab:<name>`` (the paper body refers to every table)."""
+    return config["tables"][name].get("label") or f"tab:{name}"
+
+
+def setting_of(config: dict[str, Any], section: str, name: str) -> str:
+    """Where a table or figure was run, for its caption: the datasets and backbones of the models it shows, and
+    the config's ``scale``."""
+    from eebench.render.paper import setting
+
+    models = _resolved(config)  # read only
+    shown = [models[model] for model in dict.fromkeys(run.model for run in render_runs(config, section, name))]
+    return setting(list(dict.fromkeys(entry["dataset"] for entry in shown)),
+                   list(dict.fromkeys(entry["backbone"] for entry in shown)), config.get("scale", "miniature"))
 
 
 def render_runs(config: dict[str, Any], section: str, name: str):
@@ -559,6 +582,7 @@ def check_config(config: dict[str, Any]) -> None:
     for section, name, spec in iter_render_entries(config):
         key = f"{section}.{name}"
         _require(section[:-1], spec.get("kind"), f"{key}.kind")
+        _require_paper_items(spec, f"{key}.regenerates")
         # A kind that reads what only some networks allow (mode connectivity: a permutation spec) says so.
         check_model = getattr(renderer(section, spec["kind"]), "check_model", None)
         for run in render_runs(config, section, name):
@@ -626,6 +650,18 @@ def _require_static_baseline_fits(models: dict[str, Any], name: str, key: str) -
     if head_blocks(models[baseline]) != head_blocks(models[name]):
         raise ConfigError(f"{key}.static_baseline: {baseline!r} has heads after blocks "
                           f"{list(head_blocks(models[baseline]))}, this setting after {list(head_blocks(models[name]))}")
+
+
+def _require_paper_items(spec: dict[str, Any], key: str) -> None:
+    """Every item an entry regenerates is one of the papers' (a section of the regenerated paper holds it)."""
+    from eebench.render.paper import references, section_of
+
+    try:
+        refs = references(spec)
+        for ref in refs:
+            section_of([ref])
+    except ValueError as error:
+        raise ConfigError(f"{key}: {error}") from None
 
 
 def _require_claim_fits(config: dict[str, Any], check: dict[str, str], key: str, own: str) -> None:

@@ -16,6 +16,7 @@ from eebench.training import REGIMES
 
 BACKBONE_REGIME = "backbone"
 READINGS_TEX = "paper/readings.tex"  # the paper's "Deviations and readings" section (eebench.readings)
+BODY_TEX = "paper/body.tex"  # the paper's tables and figures in the papers' order (eebench.render.paper)
 
 
 def data_path(dataset: str) -> str:
@@ -76,7 +77,7 @@ def bee_path(model: str, regime: str, criterion: str, seed: int | str) -> str:
 def final_outputs(config: dict[str, Any]) -> list[str]:
     tables = [f"paper/tables/{name}.tex" for name in config.get("tables", {})]
     figures = [f"paper/figures/{name}.pdf" for name in config.get("figures", {})]
-    return tables + figures + [READINGS_TEX]
+    return tables + figures + [BODY_TEX, READINGS_TEX]
 
 
 def resource(config: dict[str, Any], rule: str, key: str, model: str | None = None) -> Any:

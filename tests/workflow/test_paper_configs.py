@@ -460,3 +460,27 @@ def test_a_criterion_name_with_two_settings_in_a_suite_fails_naming_both_files(t
     with pytest.raises(ee.ConfigError, match=r"criteria\.rank differs between one\.yaml and two\.yaml"):
         ee.expand_includes({"include": ["one.yaml", "two.yaml"]})
 
+
+
+def test_the_suite_regenerates_every_table_and_figure_of_both_papers_in_the_paper_body(monkeypatch):
+    """Every entry of the paper configs names what it regenerates (claims tables aside), and between them they
+    name every table (1-20) and figure (1-17) of paper B and Figs 2-6 of paper A, placed by paper/body.tex under
+    the papers' sections."""
+    from eebench.render.paper import body_spec, parse_reference, render_body
+
+    monkeypatch.chdir(REPO)
+    suite = ee.expand_includes(load(SUITE))
+    assert suite["scale"] == "paper"
+    spec = body_spec(suite)
+    unplaced = [item["name"] for item in spec["items"] if not item["regenerates"] and item["kind"] != "claims"]
+    assert unplaced == []
+    named = set()
+    for item in spec["items"]:
+        for ref in map(parse_reference, item["regenerates"]):
+            last = int(ref.last or ref.first) if ref.item != "§" else None
+            named |= ({(ref.paper, ref.item, n) for n in range(int(ref.first), last + 1)} if last else set())
+    assert {n for paper, item, n in named if (paper, item) == ("B", "Table")} == set(range(1, 21))
+    assert {n for paper, item, n in named if (paper, item) == ("B", "Fig.")} == set(range(1, 18))
+    assert {n for paper, item, n in named if (paper, item) == ("A", "Fig.")} == set(range(2, 7))
+    body = render_body(spec)
+    assert "Beyond the papers" not in body and "paper scale (the paper's datasets and architectures)" in body

@@ -4,6 +4,7 @@ from snakemake.utils import validate
 
 from eebench import config as ee
 from eebench import targets
+from eebench.render import paper as ee_paper
 from eebench.render import report as ee_report
 
 # A suite (`include: [files]`, e.g. config/paper/all.yaml) becomes the one experiment it lists.
@@ -48,6 +49,7 @@ localrules:
     render_table,
     render_figure,
     render_readings,
+    render_body,
 
 
 def get_final_outputs():

@@ -60,3 +60,18 @@ rule render_readings:
         ENV
     shell:
         "eebench readings --format latex --out {output} > {log} 2>&1"
+
+
+rule render_body:
+    input:
+        code=get_code("render"),
+    output:
+        "paper/body.tex",
+    log:
+        "results/logs/render_body/body.log",
+    params:
+        spec=lambda wildcards: ee.shell_json(ee_paper.body_spec(config)),
+    conda:
+        ENV
+    shell:
+        "eebench render-body --spec {params.spec} --out {output} > {log} 2>&1"

@@ -37,8 +37,15 @@ PAPERS = {"A": "Paper A (limitations of early exits, single and multi-label)",
 
 
 def regenerates(config: dict[str, Any], section: str, name: str) -> tuple[str, str]:
-    """(paper letter, what) of the table or figure ``name`` of ``section`` ("tables" or "figures")."""
-    kind = config[section][name]["kind"]
+    """(paper letter, what) of the table or figure ``name`` of ``section`` ("tables" or "figures"): the entry's
+    own ``regenerates`` (e.g. paper B Table 8) when it has one, else what its kind's layout regenerates."""
+    from eebench.render.paper import references
+
+    entry = config[section][name]
+    refs = references(entry)
+    if refs:
+        return refs[0].paper, " and ".join(ref.text().removeprefix(f"paper {ref.paper} ") for ref in refs)
+    kind = entry["kind"]
     try:
         return REGENERATES[(section, kind)]
     except KeyError:
