@@ -280,3 +280,90 @@ CLAIMS.register("ics_shift_information_to_early_layers", Claim(
     "With ICs, the mutual information $I(X;Z)$ is larger than without them in the earlier layers and lower in "
     "the final layers.",
     "layer_profile", _information_shift, (("analysis", "mutual_information"),)))
+
+
+# Paper B §4.4-4.7: loss scaling, IC size, training time (a `differences` table's CSV: one row per variant block,
+# regime and budget, the mean of the per-seed differences in percentage points; a `training_time` table's CSV:
+# one row per regime and quantity) ----------------------------------------------------------------------------
+
+
+def _mean_differences(frame: pd.DataFrame) -> pd.DataFrame:
+    """Variant block x regime: the difference averaged over the table's limited budgets (not "unlimited", which
+    repeats 100% for the last head)."""
+    limited = frame[frame["budget"].astype(str) != "unlimited"]
+    return limited.pivot_table(index="block", columns="regime", values="mean", aggfunc="mean", sort=False)
+
+
+def _scaling_helps_mixed_less(frame: pd.DataFrame) -> Verdict:
+    """Reading of "the improvements observed in the mixed regime are notably smaller compared to those seen in
+    the joint regime": for every scaling variant, its difference from constant weights averaged over the
+    budgets is smaller in mixed than in joint (paper B Table 5's own numbers satisfy it for all four)."""
+    means = _mean_differences(frame)
+    if not {"joint", "mixed"} <= set(means.columns):
+        return Verdict(None, "needs the joint and mixed regimes")
+    holds = bool((means["mixed"] < means["joint"]).all())
+    return Verdict(holds, "mean difference over budgets (pp): " + "; ".join(
+        f"{block} joint {row['joint']:+.2f}, mixed {row['mixed']:+.2f}" for block, row in means.iterrows()))
+
+
+GE_LABEL = "GE"  # the gradient-equilibrium variant's label, as paper B Table 5 prints it
+
+
+def _ge_helps_joint_only(frame: pd.DataFrame) -> Verdict:
+    """Reading of "gradient equilibrium enhances performance in the joint regime, it does not benefit the mixed
+    regime": the variant labelled GE gains on average over the budgets in joint (> 0) and not in mixed (<= 0)."""
+    means = _mean_differences(frame)
+    if GE_LABEL not in means.index or not {"joint", "mixed"} <= set(means.columns):
+        return Verdict(None, f"needs a variant labelled {GE_LABEL} in the joint and mixed regimes")
+    joint, mixed = float(means.loc[GE_LABEL, "joint"]), float(means.loc[GE_LABEL, "mixed"])
+    return Verdict(joint > 0 >= mixed, f"{GE_LABEL} mean difference over budgets (pp): joint {joint:+.2f}, "
+                                       f"mixed {mixed:+.2f}")
+
+
+def _larger_ics_help_disjoint(frame: pd.DataFrame) -> Verdict:
+    """Reading of "under the disjoint regime larger ICs yield clear gains ... especially for lower budgets;
+    in the mixed regime this trend reverses": for every larger-IC variant, its gain at the lowest budget is
+    positive and largest in disjoint, and its gain averaged over the budgets is not positive in mixed."""
+    means = _mean_differences(frame)
+    limited = frame[frame["budget"].astype(str) != "unlimited"]
+    lowest = limited["budget"].iloc[0]
+    at_lowest = limited[limited["budget"] == lowest].pivot_table(index="block", columns="regime", values="mean",
+                                                                  sort=False)
+    if not {"disjoint", "mixed"} <= set(means.columns):
+        return Verdict(None, "needs the disjoint and mixed regimes")
+    holds = bool(((at_lowest["disjoint"] > 0) & (at_lowest["disjoint"] >= at_lowest.max(axis=1))).all()
+                 and (means["mixed"] <= 0).all())
+    shown = "; ".join(f"{block}: at {lowest} " + ", ".join(f"{r} {v:+.2f}" for r, v in at_lowest.loc[block].items())
+                      + f"; mixed mean {means.loc[block, 'mixed']:+.2f}" for block in at_lowest.index)
+    return Verdict(holds, f"gain over the reference IC (pp), {shown}")
+
+
+def _training_time_order(frame: pd.DataFrame) -> Verdict:
+    """Paper B §4.7: disjoint converges in the fewest epochs (phase 1 included), mixed in fewer than joint."""
+    epochs = frame[frame["quantity"] == "epochs"].set_index("regime")
+    if not {"disjoint", "joint", "mixed"} <= set(epochs.index):
+        return Verdict(None, "needs the disjoint, joint and mixed regimes")
+    mean = epochs["mean"]
+    holds = bool(mean["disjoint"] < mean["mixed"] < mean["joint"])
+    return Verdict(holds, "epochs: " + ", ".join(f"{r} {_shown(mean[r], epochs.loc[r, 'std'])}"
+                                                 for r in ("disjoint", "mixed", "joint")))
+
+
+CLAIMS.register("scaling_helps_mixed_less_than_joint", Claim(
+    "paper B §4.4 (Table 5)",
+    "The improvements from loss scaling observed in the mixed regime are notably smaller than in the joint "
+    "regime.",
+    "differences", _scaling_helps_mixed_less))
+CLAIMS.register("gradient_equilibrium_helps_joint_not_mixed", Claim(
+    "paper B §4.4 (Table 5)",
+    "Gradient equilibrium enhances performance in the joint regime; it does not benefit the mixed regime.",
+    "differences", _ge_helps_joint_only))
+CLAIMS.register("larger_ics_help_disjoint_not_mixed", Claim(
+    "paper B §4.5 (Table 6)",
+    "Under the disjoint regime larger ICs yield clear gains, especially at lower budgets; in the mixed regime "
+    "this trend reverses.",
+    "differences", _larger_ics_help_disjoint))
+CLAIMS.register("disjoint_fastest_mixed_before_joint", Claim(
+    "paper B §4.7",
+    "Disjoint training converges most rapidly, and the mixed regime converges faster than the joint one.",
+    "training_time", _training_time_order))

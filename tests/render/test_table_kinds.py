@@ -648,3 +648,59 @@ def test_paper_b_analysis_claims_read_their_figures_numbers() -> None:
     assert list(check("ics_shift_information_to_early_layers", frame=information)[1]["holds"]) == [True]
     information.loc[information["regime"] == "mixed", "mean"] = [2.9, 1.8]  # lower than backbone's at block 1
     assert list(check("ics_shift_information_to_early_layers", frame=information)[1]["holds"]) == [False]
+
+
+def differences_numbers(values: dict[tuple[str, str], list[float]],
+                        budgets=("25%", "50%", "75%", "100%")) -> pd.DataFrame:
+    """A differences table's CSV: (variant block, regime) -> the mean difference (pp) per budget; the unlimited
+    column says something else on purpose (the checks must leave it out)."""
+    return pd.DataFrame([{"block": block, "regime": regime, "budget": budget, "mean": value, "std": 0.1,
+                          "entry": "tab"}
+                         for (block, regime), per_budget in values.items()
+                         for budget, value in zip((*budgets, "unlimited"), (*per_budget, 99.0))])
+
+
+# Paper B Table 5 (ResNet-50 / TinyImageNet), as printed.
+TABLE_5 = {("Inc.", "joint"): [-1.7, 0.4, 0.98, 1.06], ("Inc.", "mixed"): [-1.08, -0.27, 0.22, 0.25],
+           ("Dec.", "joint"): [0.6, -0.29, -0.08, 0.0], ("Dec.", "mixed"): [0.69, 0.32, -0.44, -0.46],
+           ("SDN", "joint"): [-3.75, -0.33, 0.89, 0.94], ("SDN", "mixed"): [-3.39, -1.1, 0.07, 0.23],
+           ("GE", "joint"): [0.31, 0.4, 0.73, 0.71], ("GE", "mixed"): [-1.16, -0.11, 0.02, -0.02]}
+
+
+def test_loss_scaling_claims_hold_on_paper_b_table_5_and_fail_when_mixed_gains_more() -> None:
+    claims = ("scaling_helps_mixed_less_than_joint", "gradient_equilibrium_helps_joint_not_mixed")
+    _, verdicts = check(*claims, frame=differences_numbers(TABLE_5))
+    assert list(verdicts["holds"]) == [True, True]
+    assert verdicts["numbers"][1] == "GE mean difference over budgets (pp): joint +0.54, mixed -0.32"
+    assert "Dec. joint +0.06, mixed +0.03" in verdicts["numbers"][0]
+    mixed_gains = {**TABLE_5, ("GE", "mixed"): [0.5, 0.5, 0.8, 0.8]}
+    assert list(check(*claims, frame=differences_numbers(mixed_gains))[1]["holds"]) == [False, False]
+    unlabelled = {key: value for key, value in TABLE_5.items() if key[0] != "GE"}
+    assert list(check(*claims, frame=differences_numbers(unlabelled))[1]["holds"]) == [True, None]
+
+
+def test_ic_size_claim_reads_paper_b_table_6_gains() -> None:
+    # Table 6 (ViT-T / TinyImageNet), 2L-1024 minus 1L: disjoint +7.50 at 25%, joint +3.12, mixed +0.89;
+    # mixed's mean over the budgets is -0.52.
+    table_6 = {("2L-1024", "disjoint"): [7.50, 5.52, 1.91, 0.0], ("2L-1024", "joint"): [3.12, 1.87, 1.71, 1.63],
+               ("2L-1024", "mixed"): [0.89, -0.80, -1.10, -1.06]}
+    _, verdicts = check("larger_ics_help_disjoint_not_mixed", frame=differences_numbers(table_6))
+    assert list(verdicts["holds"]) == [True]
+    assert verdicts["numbers"][0] == ("gain over the reference IC (pp), 2L-1024: at 25% disjoint +7.50, joint "
+                                      "+3.12, mixed +0.89; mixed mean -0.52")
+    table_6[("2L-1024", "mixed")] = [0.89, 0.80, -1.10, -0.06]  # mixed gains on average: the trend holds there
+    assert list(check("larger_ics_help_disjoint_not_mixed", frame=differences_numbers(table_6))[1]["holds"]) == [False]
+
+
+def test_training_time_claim_orders_the_regimes_epochs() -> None:
+    # Paper B §4.7: disjoint 523 +- 156, joint 1610 +- 395, mixed 1166 +- 136 epochs.
+    rows = [{"regime": regime, "quantity": quantity, "mean": mean if quantity == "epochs" else 1.0, "std": std,
+             "n_seeds": 3, "entry": "tab"}
+            for regime, mean, std in (("disjoint", 523, 156), ("joint", 1610, 395), ("mixed", 1166, 136))
+            for quantity in ("epochs", "phase1_epochs", "seconds")]
+    frame = pd.DataFrame(rows)
+    _, verdicts = check("disjoint_fastest_mixed_before_joint", frame=frame)
+    assert list(verdicts["holds"]) == [True]
+    assert verdicts["numbers"][0] == "epochs: disjoint 523.00 ± 156.00, mixed 1166.00 ± 136.00, joint 1610.00 ± 395.00"
+    frame.loc[(frame["regime"] == "mixed") & (frame["quantity"] == "epochs"), "mean"] = 1700
+    assert list(check("disjoint_fastest_mixed_before_joint", frame=frame)[1]["holds"]) == [False]

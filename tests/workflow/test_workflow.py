@@ -154,9 +154,10 @@ def test_default_dag_renders_the_regimes_table(default_run):
 def test_default_dag_checks_the_claims_and_times_every_regime(default_run):
     claims = pd.read_csv(default_run / "paper/tables/claims.csv")
     # Whatever the verdict, each claim is computed from the numbers of its table or figure (none is missing).
-    assert len(claims) == 12 and claims["holds"].isin([True, False]).all()
+    assert len(claims) == 16 and claims["holds"].isin([True, False]).all()
     assert set(claims["entry"]) == {"regimes", "gradient_dominance", "mode_connectivity", "numerical_rank",
-                                    "mutual_information", "bee", "rank_patience_grid", "class_exit_heads"}
+                                    "mutual_information", "bee", "rank_patience_grid", "class_exit_heads",
+                                    "loss_scaling_differences", "ic_size_differences", "training_time"}
     time = pd.read_csv(default_run / "paper/tables/training_time.csv").set_index(["regime", "quantity"])
     assert (time.xs("epochs", level="quantity")["n_seeds"] == 3).all()
     # Phase 1 counts for the regimes that start from it, and only for those.
