@@ -173,7 +173,7 @@ def test_every_renderer_reads_a_stage_with_a_result_path():
 
 def test_the_claims_table_reads_the_numbers_of_the_entries_its_checks_name_each_once():
     inputs = targets.render_inputs(CONFIG, "tables", "claims")
-    assert inputs[0] == "paper/tables/regimes.csv" and len(inputs) == len(set(inputs)) == 8
+    assert inputs[0] == "paper/tables/regimes.csv" and len(inputs) == len(set(inputs)) == 11
     assert "paper/figures/mode_connectivity.csv" in inputs and "paper/figures/class_exit_heads.csv" in inputs
 
 
