@@ -48,10 +48,16 @@ localrules:
     render_table,
     render_figure,
     render_readings,
+    build_paper,
 
 
 def get_final_outputs():
     return targets.final_outputs(config)
+
+
+def get_paper_inputs():
+    """What paper/main.tex reads: every file of the default target."""
+    return get_final_outputs()
 
 
 def get_resource(rule_name, key):

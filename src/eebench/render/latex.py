@@ -1,0 +1,112 @@
+"""Compile the regenerated paper (``paper/main.tex``) to PDF: ``eebench build-paper``, the ``build_paper`` rule.
+
+The document compiles in its own directory, so that its relative ``\\input`` and ``\\includegraphics`` paths
+resolve, with every auxiliary file in a temporary directory, so that ``paper/`` holds sources and results only.
+The PDF and LaTeX's log then replace their targets atomically: a failed or killed build leaves the previous PDF
+(or none), never half of one. Only the default target's files are generated without LaTeX; this module is the
+one place that needs it.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from eebench.io import atomic_path
+
+ENGINES = ("latexmk", "pdflatex")
+# What paper/main.tex's \usepackage lines need on Debian/Ubuntu: amsmath, graphicx, inputenc and fontenc are in
+# texlive-latex-base, booktabs in texlive-latex-recommended (`dpkg -S booktabs.sty`); lmodern gives the T1
+# fonts as scalable Type 1 fonts instead of bitmaps made by Metafont on first use.
+DEBIAN_PACKAGES = ("texlive-latex-base", "texlive-latex-recommended", "lmodern", "latexmk")
+INSTALL_HINT = (f"on Debian/Ubuntu `sudo apt-get install {' '.join(DEBIAN_PACKAGES)}`; on macOS MacTeX "
+                "(`brew install --cask mactex-no-gui`); elsewhere any TeX Live with latexmk")
+# LaTeX's request for another pass (labels moved since the last one); latexmk acts on it itself.
+RERUN = "Rerun to get cross-references right"
+MIN_PDFLATEX_PASSES, MAX_PDFLATEX_PASSES = 2, 3  # two for \ref to see the labels; a third if the log asks
+ERROR_LINES = 6  # the most lines of a LaTeX error quoted in the message (the rest is in the kept log)
+
+
+class LatexError(Exception):
+    """The document could not be built; the message is one line."""
+
+
+class LatexMissingError(LatexError):
+    """Neither latexmk nor pdflatex (or not the engine asked for) is on PATH."""
+
+
+def build_pdf(tex: str | Path, out: str | Path, engine: str | None = None, log: str | Path | None = None) -> Path:
+    """Compile ``tex`` into ``out`` with ``engine`` (latexmk or pdflatex; default: latexmk if installed, else
+    pdflatex) and keep LaTeX's log at ``log`` (default: beside ``out``, ``<stem>.log``), also on failure.
+    Raises LatexMissingError, FileNotFoundError (no ``tex``) or LatexError quoting LaTeX's first error."""
+    named, tex, out = tex, Path(tex).resolve(), Path(out)  # errors name the document as the caller did
+    log = Path(log) if log is not None else out.with_suffix(".log")
+    if not tex.is_file():
+        raise FileNotFoundError(f"{named}: no such file (expected a LaTeX document)")
+    program = find_engine(engine)
+    with tempfile.TemporaryDirectory(prefix="eebench-latex-") as build_dir:
+        build = Path(build_dir)
+        if Path(program).name == "latexmk":
+            result = _run([program, "-pdf", "-interaction=nonstopmode", "-halt-on-error", f"-outdir={build}",
+                           tex.name], tex.parent)
+        else:
+            for passes in range(1, MAX_PDFLATEX_PASSES + 1):
+                result = _run([program, "-interaction=nonstopmode", "-halt-on-error", f"-output-directory={build}",
+                               tex.name], tex.parent)
+                if result.returncode != 0 or (passes >= MIN_PDFLATEX_PASSES
+                                              and RERUN not in _read(build / f"{tex.stem}.log")):
+                    break
+        text = _read(build / f"{tex.stem}.log")
+        if text:
+            with atomic_path(log) as tmp:
+                tmp.write_text(text)
+        pdf = build / f"{tex.stem}.pdf"
+        if result.returncode != 0 or not pdf.is_file():
+            where = f"full log: {log}" if text else f"{Path(program).name} wrote no log"
+            raise LatexError(f"{named}: LaTeX failed: {first_error(text) or _tail(result.stdout)} ({where})")
+        with atomic_path(out) as tmp:
+            shutil.copyfile(pdf, tmp)
+    return out
+
+
+def find_engine(engine: str | None = None) -> str:
+    """The path of ``engine``, or of the first of ENGINES on PATH; LatexMissingError saying how to install."""
+    if engine is not None and engine not in ENGINES:
+        raise ValueError(f"unknown LaTeX engine {engine!r} (expected one of: {', '.join(ENGINES)})")
+    for name in (engine,) if engine else ENGINES:
+        path = shutil.which(name)
+        if path:
+            return path
+    if engine:
+        raise LatexMissingError(f"{engine} is not installed (not on PATH): {INSTALL_HINT}")
+    raise LatexMissingError(f"LaTeX is not installed (neither {' nor '.join(ENGINES)} is on PATH): {INSTALL_HINT}")
+
+
+def first_error(log_text: str) -> str:
+    """LaTeX's first error in a log, on one line: the ``! ...`` line up to the ``l.<n>`` line where it stopped."""
+    lines = log_text.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("! ")), None)
+    if start is None:
+        return ""
+    quoted = [lines[start]]
+    for line in lines[start + 1:start + 1 + ERROR_LINES]:
+        if re.match(r"l\.\d+", line):
+            quoted.append(line.strip())
+            break
+    return " | ".join(quoted)
+
+
+def _run(argv: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    # stdin closed: in nonstopmode LaTeX never asks, and a program that would ask must not hang a job.
+    return subprocess.run(argv, cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          errors="replace")
+
+
+def _read(path: Path) -> str:
+    return path.read_text(errors="replace") if path.is_file() else ""
+
+
+def _tail(output: str, lines: int = 3) -> str:
+    return " | ".join(line.strip() for line in output.strip().splitlines()[-lines:]) or "no output"
