@@ -26,7 +26,8 @@ INSTALL_HINT = (f"on Debian/Ubuntu `sudo apt-get install {' '.join(DEBIAN_PACKAG
 # LaTeX's request for another pass (labels moved since the last one); latexmk acts on it itself.
 RERUN = "Rerun to get cross-references right"
 MIN_PDFLATEX_PASSES, MAX_PDFLATEX_PASSES = 2, 3  # two for \ref to see the labels; a third if the log asks
-ERROR_LINES = 6  # the most lines of a LaTeX error quoted in the message (the rest is in the kept log)
+TEX_LINE_WIDTH = 79  # TeX's max_print_line: a log line this long continues on the next
+ERROR_CONTEXT_LINES = 10  # how far below its "! ..." line an error's "l.<n>" line may be
 
 
 class LatexError(Exception):
@@ -85,17 +86,17 @@ def find_engine(engine: str | None = None) -> str:
 
 
 def first_error(log_text: str) -> str:
-    """LaTeX's first error in a log, on one line: the ``! ...`` line up to the ``l.<n>`` line where it stopped."""
+    """LaTeX's first error in a log, on one line: the ``! ...`` message (unwrapped) and the ``l.<n>`` line
+    where it stopped."""
     lines = log_text.splitlines()
     start = next((i for i, line in enumerate(lines) if line.startswith("! ")), None)
     if start is None:
         return ""
-    quoted = [lines[start]]
-    for line in lines[start + 1:start + 1 + ERROR_LINES]:
-        if re.match(r"l\.\d+", line):
-            quoted.append(line.strip())
-            break
-    return " | ".join(quoted)
+    message, end = lines[start], start + 1
+    while len(lines[end - 1]) >= TEX_LINE_WIDTH and end < len(lines):  # TeX wraps long lines mid-word
+        message, end = message + lines[end], end + 1
+    where = next((line.strip() for line in lines[end:end + ERROR_CONTEXT_LINES] if re.match(r"l\.\d+ ", line)), None)
+    return f"{message} | {where}" if where else message
 
 
 def _run(argv: list[str], cwd: Path) -> subprocess.CompletedProcess:
