@@ -4,13 +4,13 @@ import time
 
 import pytest
 
-from tests import latex as latex_install
-
 
 @pytest.fixture(scope="session")
 def latex():
     """LaTeX with latexmk and what paper/main.tex loads, apt-installed if missing (tests/latex.py); a skip
     saying why where it is missing and cannot be installed."""
+    from tests import latex as latex_install  # here, not at the top: most sessions never compile a document
+
     reason = latex_install.unavailable_reason()
     if reason:
         pytest.skip(reason)

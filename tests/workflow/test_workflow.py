@@ -336,7 +336,7 @@ def test_the_paper_rule_compiles_what_the_default_target_wrote(tmp_path, latex):
 
 
 @pytest.mark.slow
-def test_the_paper_compiles_from_the_default_run(default_run, latex):
+def test_the_paper_compiles_from_the_default_run(latex, default_run):  # latex first: skip before the run
     counts = build_the_paper(default_run)
     # Only the paper (and rendering, should main.tex read a generated file the default target lacks).
     assert counts["build_paper"] == 1

@@ -18,8 +18,9 @@ from eebench.io import atomic_path
 
 ENGINES = ("latexmk", "pdflatex")
 # What paper/main.tex's \usepackage lines need on Debian/Ubuntu: amsmath, graphicx, inputenc and fontenc are in
-# texlive-latex-base, booktabs in texlive-latex-recommended (`dpkg -S booktabs.sty`); lmodern gives the T1
-# fonts as scalable Type 1 fonts instead of bitmaps made by Metafont on first use.
+# texlive-latex-base, booktabs in texlive-latex-recommended (`dpkg -S booktabs.sty`). main.tex does not load
+# lmodern (its T1 text is set in EC fonts, bitmaps Metafont makes on first use); lmodern.sty, the usual cure for
+# those, comes with it, and texlive-base only recommends it, which --no-install-recommends skips.
 DEBIAN_PACKAGES = ("texlive-latex-base", "texlive-latex-recommended", "lmodern", "latexmk")
 INSTALL_HINT = (f"on Debian/Ubuntu `sudo apt-get install {' '.join(DEBIAN_PACKAGES)}`; on macOS MacTeX "
                 "(`brew install --cask mactex-no-gui`); elsewhere any TeX Live with latexmk")
@@ -59,16 +60,14 @@ def build_pdf(tex: str | Path, out: str | Path, engine: str | None = None, log: 
                 if result.returncode != 0 or (passes >= MIN_PDFLATEX_PASSES
                                               and RERUN not in _read(build / f"{tex.stem}.log")):
                     break
-        text = _read(build / f"{tex.stem}.log")
-        if text:
-            with atomic_path(log) as tmp:
-                tmp.write_text(text)
-        pdf = build / f"{tex.stem}.pdf"
+        latex_log, pdf = build / f"{tex.stem}.log", build / f"{tex.stem}.pdf"
+        if latex_log.is_file():
+            _publish(latex_log, log)
         if result.returncode != 0 or not pdf.is_file():
-            where = f"full log: {log}" if text else f"{Path(program).name} wrote no log"
-            raise LatexError(f"{named}: LaTeX failed: {first_error(text) or _tail(result.stdout)} ({where})")
-        with atomic_path(out) as tmp:
-            shutil.copyfile(pdf, tmp)
+            where = f"full log: {log}" if latex_log.is_file() else f"{Path(program).name} wrote no log"
+            error = first_error(_read(latex_log)) or _tail(result.stdout)
+            raise LatexError(f"{named}: LaTeX failed: {error} ({where})")
+        _publish(pdf, out)
     return out
 
 
@@ -103,6 +102,12 @@ def _run(argv: list[str], cwd: Path) -> subprocess.CompletedProcess:
     # stdin closed: in nonstopmode LaTeX never asks, and a program that would ask must not hang a job.
     return subprocess.run(argv, cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
                           errors="replace")
+
+
+def _publish(built: Path, target: Path) -> None:
+    # Copied beside the target, then renamed over it: the temporary directory may be on another file system.
+    with atomic_path(target) as tmp:
+        shutil.copyfile(built, tmp)
 
 
 def _read(path: Path) -> str:
