@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from eebench.render.latex import ENGINES, LatexError, LatexMissingError, build_pdf, first_error
+from eebench.render.latex import ENGINES, LatexError, LatexMissingError, build_pdf, error_file, first_error
 from tests.latex import fake_paper_inputs, problems, read_files, unread_paper_files
 
 REPO = Path(__file__).resolve().parents[2]
@@ -73,11 +73,23 @@ def test_a_latex_error_names_the_file_quotes_the_error_and_leaves_no_pdf(tmp_pat
     with pytest.raises(LatexError) as error:
         build_pdf(tex, out, engine="pdflatex")
     message = str(error.value)
-    assert str(tex) in message and "\n" not in message
+    assert message.startswith(f"{tex}: LaTeX failed: ") and "\n" not in message
     assert "! Undefined control sequence." in message and "l.4 \\undefinedmacro" in message
     assert f"full log: {out.with_suffix('.log')}" in message
     assert "! Undefined control sequence." in out.with_suffix(".log").read_text()
     assert sorted(p.name for p in out.parent.iterdir()) == ["main.log", "main.tex"]  # no PDF, no aux, no temp
+
+
+@needs_pdflatex
+def test_an_error_in_an_input_file_names_that_file(tmp_path):
+    paper = tmp_path / "paper"
+    (paper / "tables").mkdir(parents=True)
+    (paper / "tables" / "broken.tex").write_text("\\undefinedmacro\n")
+    tex = write_document(paper, "Hello.\n\\input{tables/broken.tex}")
+    with pytest.raises(LatexError) as error:
+        build_pdf(tex, paper / "main.pdf", engine="pdflatex")
+    assert f"{tex}: LaTeX failed in tables/broken.tex: ! Undefined control sequence. | l.1 \\undefinedmacro" in str(
+        error.value)
 
 
 def test_the_first_error_is_quoted_whole_with_its_line():
@@ -86,6 +98,7 @@ def test_the_first_error_is_quoted_whole_with_its_line():
            " ...\n\nl.111 ...aphics[width=\\linewidth]{figures/bee.pdf}\n\n! Emergency stop.\n")
     assert first_error(log) == ("! Package pdftex.def Error: File `figures/bee.pdf' not found: using draft setting. "
                                 "| l.111 ...aphics[width=\\linewidth]{figures/bee.pdf}")
+    assert error_file(log) == "main.tex"
     assert first_error("This is pdfTeX\nOutput written on main.pdf\n") == ""
 
 

@@ -65,8 +65,10 @@ def build_pdf(tex: str | Path, out: str | Path, engine: str | None = None, log: 
             _publish(latex_log, log)
         if result.returncode != 0 or not pdf.is_file():
             where = f"full log: {log}" if latex_log.is_file() else f"{Path(program).name} wrote no log"
-            error = first_error(_read(latex_log)) or _tail(result.stdout)
-            raise LatexError(f"{named}: LaTeX failed: {error} ({where})")
+            text = _read(latex_log)
+            error, in_file = first_error(text) or _tail(result.stdout), error_file(text)
+            inside = f" in {in_file}" if in_file and in_file != tex.name else ""  # e.g. an \\input table
+            raise LatexError(f"{named}: LaTeX failed{inside}: {error} ({where})")
         _publish(pdf, out)
     return out
 
@@ -85,17 +87,48 @@ def find_engine(engine: str | None = None) -> str:
 
 
 def first_error(log_text: str) -> str:
-    """LaTeX's first error in a log, on one line: the ``! ...`` message (unwrapped) and the ``l.<n>`` line
-    where it stopped."""
-    lines = log_text.splitlines()
-    start = next((i for i, line in enumerate(lines) if line.startswith("! ")), None)
+    """LaTeX's first error in a log, on one line: the ``! ...`` message and the ``l.<n>`` line where it stopped."""
+    lines = _unwrapped_lines(log_text)
+    start = _first_error_line(lines)
     if start is None:
         return ""
-    message, end = lines[start], start + 1
-    while len(lines[end - 1]) >= TEX_LINE_WIDTH and end < len(lines):  # TeX wraps long lines mid-word
-        message, end = message + lines[end], end + 1
-    where = next((line.strip() for line in lines[end:end + ERROR_CONTEXT_LINES] if re.match(r"l\.\d+ ", line)), None)
-    return f"{message} | {where}" if where else message
+    context = lines[start + 1:start + 1 + ERROR_CONTEXT_LINES]
+    where = next((line.strip() for line in context if re.match(r"l\.\d+ ", line)), None)
+    return f"{lines[start]} | {where}" if where else lines[start]
+
+
+def error_file(log_text: str) -> str | None:
+    """The file LaTeX was reading at its first error (an \\input table, say), from the log's nesting of
+    ``(./file`` ... ``)``; None if there is no error or no file is open."""
+    lines = _unwrapped_lines(log_text)
+    start = _first_error_line(lines)
+    if start is None:
+        return None
+    open_files: list[str | None] = []  # every "(" is pushed (None unless it opens a file), so ")" pops its own
+    for match in re.finditer(r"\((\.{0,2}/[^\s()]+)?|\)", "\n".join(lines[:start])):
+        if match.group(0) != ")":
+            open_files.append(match.group(1))
+        elif open_files:
+            open_files.pop()
+    name = next((name for name in reversed(open_files) if name), None)
+    return name[2:] if name and name.startswith("./") else name
+
+
+def _first_error_line(lines: list[str]) -> int | None:
+    return next((i for i, line in enumerate(lines) if line.startswith("! ")), None)
+
+
+def _unwrapped_lines(log_text: str) -> list[str]:
+    """The log's lines, those TeX broke at TEX_LINE_WIDTH characters (mid-word, mid-file-name) joined again."""
+    lines: list[str] = []
+    continued = False
+    for line in log_text.splitlines():
+        if continued:
+            lines[-1] += line
+        else:
+            lines.append(line)
+        continued = len(line) >= TEX_LINE_WIDTH
+    return lines
 
 
 def _run(argv: list[str], cwd: Path) -> subprocess.CompletedProcess:
