@@ -328,7 +328,8 @@ def build_the_paper(workdir: Path) -> dict:
 
 
 def test_the_paper_rule_compiles_what_the_default_target_wrote(tmp_path, latex):
-    """The build_paper rule on stand-ins for every table and figure of config.yaml (a few seconds)."""
+    """The build_paper rule on stand-ins for every table and figure of config.yaml (about 20 s: three Snakemake
+    calls and a LaTeX build)."""
     copy_default_config(tmp_path)
     fake_paper_inputs(tmp_path, yaml.safe_load((REPO / "config.yaml").read_text()))
     # Files Snakemake did not write, and whose inputs are missing, count as given: only the paper is planned.
@@ -338,7 +339,8 @@ def test_the_paper_rule_compiles_what_the_default_target_wrote(tmp_path, latex):
 @pytest.mark.slow
 def test_the_paper_compiles_from_the_default_run(latex, default_run):  # latex first: skip before the run
     counts = build_the_paper(default_run)
-    # Only the paper (and rendering, should main.tex read a generated file the default target lacks).
+    # Nothing that trains, sweeps or measures: the paper, and at most the rendering of a file main.tex reads that
+    # the default target lacks (a render_body rule, say).
     assert counts["build_paper"] == 1
     assert [rule for rule in counts if rule not in ("build_paper", "total") and not rule.startswith("render_")] == []
 
