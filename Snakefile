@@ -21,6 +21,7 @@ include: "workflow/rules/sweep.smk"
 include: "workflow/rules/metrics.smk"
 include: "workflow/rules/analysis.smk"
 include: "workflow/rules/render.smk"
+include: "workflow/rules/paper.smk"
 
 
 rule all:

@@ -189,6 +189,17 @@ def cmd_readings(args):
         write_text(args.out, text)
 
 
+def cmd_build_paper(args):
+    from eebench.latex import LatexError, build_pdf
+
+    try:
+        build_pdf(args.tex, args.out, engine=args.engine, log=args.log)
+    except LatexError as error:  # not a traceback: LaTeX missing or the document's own error, said in one line
+        print(f"eebench {args.command}: error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    print(f"{args.out}: compiled from {args.tex}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="eebench", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -305,6 +316,14 @@ def build_parser() -> argparse.ArgumentParser:
             "as the README's section or the paper's")
     p.add_argument("--format", choices=("markdown", "latex"), required=True)
     p.add_argument("--out", help="write here (atomically) instead of to standard output")
+
+    p = add("build-paper", cmd_build_paper, "compile the regenerated paper to PDF (needs LaTeX)")
+    p.add_argument("--tex", default="paper/main.tex", help="the document (compiled in its own directory)")
+    p.add_argument("--out", default="paper/main.pdf", help="the PDF, replaced atomically once LaTeX succeeds")
+    p.add_argument("--engine", choices=("latexmk", "pdflatex"), default=None,
+                   help="default: latexmk if installed, else pdflatex (run until references settle)")
+    p.add_argument("--log", default=None, help="where to keep LaTeX's log, also on failure (default: beside "
+                                              "--out, <name>.log)")
     return parser
 
 

@@ -13,6 +13,8 @@ from eebench.render import report
 from eebench.tasks import per_sample_performance
 from eebench.io import read_checkpoint
 
+from tests.latex import fake_paper_inputs, problems, unread_paper_files
+
 from .conftest import REPO, copy_default_config, job_counts, snakemake, write_config
 
 
@@ -307,6 +309,41 @@ def test_editing_one_variant_reruns_that_variant_only(default_run):
     assert sorted(p for p in planned if p.startswith("paper/")) == [
         f"paper/tables/{t}.{x}" for t in ("ic_size", "ic_size_differences", "placement", "settings")
         for x in ("csv", "tex")]
+
+
+def build_the_paper(workdir: Path) -> dict:
+    """`snakemake paper/main.pdf` in a workdir whose default target is built; returns the dry run's job counts.
+    Then checks the PDF, and that LaTeX read every table and figure of the config and resolved every reference."""
+    (workdir / "paper").mkdir(exist_ok=True)
+    shutil.copy(REPO / "paper/main.tex", workdir / "paper/main.tex")  # the hand-written part of the paper
+    counts = job_counts(snakemake(workdir, "--dry-run", "paper/main.pdf").stdout)
+    snakemake(workdir, "--cores", "2", "paper/main.pdf")
+    assert (workdir / "paper/main.pdf").read_bytes().startswith(b"%PDF")
+    log = (workdir / "results/logs/build_paper/main.log").read_text(errors="replace")  # T1 bytes are not UTF-8
+    config = yaml.safe_load((workdir / "config.yaml").read_text())
+    assert unread_paper_files(log, config) == set() and problems(log) == []
+    # No .aux, .fls... beside the paper; LaTeX's log is kept with the rule's.
+    assert sorted(path.name for path in (workdir / "paper").glob("main.*")) == ["main.pdf", "main.tex"]
+    assert "Nothing to be done" in snakemake(workdir, "--dry-run", "paper/main.pdf").stdout
+    return counts
+
+
+def test_the_paper_rule_compiles_what_the_default_target_wrote(tmp_path, latex):
+    """The build_paper rule on stand-ins for every table and figure of config.yaml (about 20 s: three Snakemake
+    calls and a LaTeX build)."""
+    copy_default_config(tmp_path)
+    fake_paper_inputs(tmp_path, yaml.safe_load((REPO / "config.yaml").read_text()))
+    # Files Snakemake did not write, and whose inputs are missing, count as given: only the paper is planned.
+    assert build_the_paper(tmp_path) == {"build_paper": 1, "total": 1}
+
+
+@pytest.mark.slow
+def test_the_paper_compiles_from_the_default_run(latex, default_run):  # latex first: skip before the run
+    counts = build_the_paper(default_run)
+    # Nothing that trains, sweeps or measures: the paper, and at most the rendering of a file main.tex reads that
+    # the default target lacks (a render_body rule, say).
+    assert counts["build_paper"] == 1
+    assert [rule for rule in counts if rule not in ("build_paper", "total") and not rule.startswith("render_")] == []
 
 
 REPORT_TARGETS = ("paper/tables/training_time.tex", "paper/figures/cost_curves.png",

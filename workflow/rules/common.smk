@@ -50,10 +50,16 @@ localrules:
     render_figure,
     render_readings,
     render_body,
+    build_paper,
 
 
 def get_final_outputs():
     return targets.final_outputs(config)
+
+
+def get_paper_inputs():
+    """What paper/main.tex reads: every file of the default target."""
+    return get_final_outputs()
 
 
 def get_resource(rule_name, key):
