@@ -18,9 +18,9 @@ from eebench.io import atomic_path
 
 ENGINES = ("latexmk", "pdflatex")
 # What paper/main.tex's \usepackage lines need on Debian/Ubuntu: amsmath, graphicx, inputenc and fontenc are in
-# texlive-latex-base, booktabs in texlive-latex-recommended (`dpkg -S booktabs.sty`). main.tex does not load
-# lmodern (its T1 text is set in EC fonts, bitmaps Metafont makes on first use); lmodern.sty, the usual cure for
-# those, comes with it, and texlive-base only recommends it, which --no-install-recommends skips.
+# texlive-latex-base, booktabs in texlive-latex-recommended (`dpkg -S booktabs.sty`), lmodern.sty (vector fonts
+# for the T1 text, instead of bitmaps Metafont makes) in lmodern, which texlive-base only recommends and
+# --no-install-recommends would skip.
 DEBIAN_PACKAGES = ("texlive-latex-base", "texlive-latex-recommended", "lmodern", "latexmk")
 INSTALL_HINT = (f"on Debian/Ubuntu `sudo apt-get install {' '.join(DEBIAN_PACKAGES)}`; on macOS MacTeX "
                 "(`brew install --cask mactex-no-gui`); elsewhere any TeX Live with latexmk")
