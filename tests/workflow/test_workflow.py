@@ -285,7 +285,9 @@ def test_editing_rendering_code_reruns_rendering_only(default_run):
         render_module.write_bytes(original)
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     tables, figures = len(config["tables"]), len(config["figures"])
-    assert counts == {"render_figure": figures, "render_table": tables, "all": 1, "total": tables + figures + 1}
+    # The paper's body is written by rendering code too (eebench.render.paper).
+    assert counts == {"render_figure": figures, "render_table": tables, "render_body": 1, "all": 1,
+                      "total": tables + figures + 2}
 
 
 @pytest.mark.slow
@@ -305,9 +307,10 @@ def test_editing_one_variant_reruns_that_variant_only(default_run):
     # cnn_mlp's three regimes x three seeds, and what reads them; its phase 1 (cnn's) and nothing of cnn.
     assert counts["train_model"] == 9 and "train_static_head" not in counts
     assert all("/cnn_mlp/" in p for p in planned if p.startswith("results/"))
-    # The three tables showing cnn_mlp, and the placement table whose caption changed; nothing else.
+    # The three tables showing cnn_mlp, the placement table whose caption changed, and the claims table, which
+    # reads ic_size_differences' numbers; nothing else (not the body: IC sizes are not in its captions).
     assert sorted(p for p in planned if p.startswith("paper/")) == [
-        f"paper/tables/{t}.{x}" for t in ("ic_size", "ic_size_differences", "placement", "settings")
+        f"paper/tables/{t}.{x}" for t in ("claims", "ic_size", "ic_size_differences", "placement", "settings")
         for x in ("csv", "tex")]
 
 
@@ -375,7 +378,8 @@ def test_report_of_a_target_subset_names_its_tables_and_figures_by_paper(workdir
     paper_a, paper_b = (next(c for c in items if c.startswith(f"Paper {p}")) for p in "AB")
     assert items[paper_a] == {"Figures": ["paper/figures/exit_strategy_areas.png"]}
     assert items[paper_b] == {"Tables": ["paper/tables/training_time.csv"], "Figures": ["paper/figures/cost_curves.png"]}
-    assert "regenerates paper B, Section 4.7" in html and config["tables"]["training_time"]["caption"][:40] in html
+    # The report embeds captions as JSON strings: § is \u00a7 there.
+    assert "regenerates paper B, \\u00a74.7" in html and config["tables"]["training_time"]["caption"][:40] in html
 
 
 @pytest.mark.slow
