@@ -53,7 +53,7 @@ def test_sections_follow_each_papers_order_and_hold_every_item_once():
 
 def test_provenance_names_every_item_and_the_setting_escaped():
     said = provenance(["B Fig. 1", "B Figs 7-17"], "dataset digits_composite, backbone cnn, miniature scale")
-    assert said == ("Regenerates paper B Fig. 1 and Figs 7--17. "
+    assert said == ("Regenerates paper B Fig.~1 and Figs~7--17. "
                     "Setting: dataset digits\\_composite, backbone cnn, miniature scale.")
     assert provenance([], "") == ""
 
@@ -89,18 +89,18 @@ def test_every_figure_caption_names_its_item_and_setting():
     spec = body_spec(default_config())
     captions = {item["name"]: item["caption"] for item in spec["items"] if item["section"] == "figures"}
     assert captions["bee_classes"].endswith(
-        "Regenerates paper A Fig. 2. Setting: datasets digits\\_2classes, digits\\_5classes, digits, backbone cnn, "
+        "Regenerates paper A Fig.~2. Setting: datasets digits\\_2classes, digits\\_5classes, digits, backbone cnn, "
         "miniature scale.")
-    assert "Regenerates paper B Fig. 1 and Figs 7--17." in captions["cost_curves"]
+    assert "Regenerates paper B Fig.~1 and Figs~7--17." in captions["cost_curves"]
     body = render_body(spec)
     assert "\\includegraphics[width=0.7\\linewidth]{figures/cost_curves.pdf}" in body
-    assert "Regenerated here: paper B Fig. 2 as Figure~\\ref{fig:gradient_dominance}" in body
+    assert "Regenerated here: paper B Fig.~2 as Figure~\\ref{fig:gradient_dominance}" in body
 
 
 def test_a_table_caption_names_its_item_and_setting_before_the_rule():
     config = default_config()
     spec = ee.render_spec(config, "tables", "regimes")
-    assert spec["caption"].endswith("Regenerates paper B Tables 8--18. Setting: dataset digits, backbone cnn, "
+    assert spec["caption"].endswith("Regenerates paper B Tables~8--18. Setting: dataset digits, backbone cnn, "
                                     "miniature scale.")
     assert "regenerates" not in spec
     figure = ee.render_spec(config, "figures", "cost_curves")

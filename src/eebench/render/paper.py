@@ -151,6 +151,14 @@ def section_of(refs: list[Reference]) -> tuple[int, int]:
     raise ValueError(f"regenerates: {first.text()} is in no section of eebench.render.paper.SECTIONS ({known})")
 
 
+_BEFORE_NUMBER = re.compile(r"\b(Tables?|Fig\.|Figs) (?=\d)")
+
+
+def _tied(latex: str) -> str:
+    """"Table 8", "Figs 7--17" with a tie, so no line breaks between the word and its number."""
+    return _BEFORE_NUMBER.sub(r"\1~", latex)
+
+
 def provenance(regenerates: list[str], setting: str) -> str:
     """The caption sentence(s) saying what an entry regenerates and where it was run (LaTeX)."""
     refs = [parse_reference(text) for text in regenerates]
@@ -162,7 +170,7 @@ def provenance(regenerates: list[str], setting: str) -> str:
                                            else ", ".join(named[:-1]) + " and " + named[-1]) + ".")
     if setting:
         sentences.append(f"Setting: {setting}.")
-    return latex_escape(" ".join(sentences)) if sentences else ""
+    return _tied(latex_escape(" ".join(sentences))) if sentences else ""
 
 
 def setting(datasets: list[str], backbones: list[str], scale: str) -> str:
@@ -224,7 +232,7 @@ def _listing(placed: list[dict[str, Any]]) -> str:
     said = []
     for item in placed:
         refs = [parse_reference(text) for text in item["regenerates"]]
-        what = " and ".join(latex_escape(ref.text()) for ref in refs)
+        what = " and ".join(_tied(latex_escape(ref.text())) for ref in refs)
         said.append(f"{what} as {_ref(item)}")
     return "Regenerated here: " + "; ".join(said) + "."
 
