@@ -481,15 +481,15 @@ def renderer(section: str, kind: str):
 def render_spec(config: dict[str, Any], section: str, name: str) -> dict[str, Any]:
     """A table or figure entry as its renderer takes it: every key but ``kind``; for kinds that read budgets
     or sweeps, ``rule`` and ``budgets`` with their defaults; and a description of every model it shows."""
-    from eebench.render.paper import provenance, regenerates
+    from eebench.render.paper import caption_with_provenance, regenerates
 
     entry = dict(config[section][name])
     entry.pop("kind")
     entry.pop("seeds", None)  # the workflow's: which result files the renderer is given
     entry.pop("regenerates", None)
     if section == "tables":  # the caption names what the table regenerates and its setting (issue 13)
-        said = provenance(regenerates(config[section][name]), setting_of(config, section, name))
-        entry["caption"] = " ".join(part for part in (entry.get("caption", "").strip(), said) if part)
+        entry["caption"] = caption_with_provenance(entry.get("caption", ""), regenerates(config[section][name]),
+                                                   setting_of(config, section, name))
         entry["label"] = table_label(config, name)
     else:  # a figure's caption and width are the paper body's (eebench.render.paper), not the plot's
         entry.pop("caption", None)
@@ -657,9 +657,8 @@ def _require_paper_items(spec: dict[str, Any], key: str) -> None:
     from eebench.render.paper import references, section_of
 
     try:
-        refs = references(spec)
-        for ref in refs:
-            section_of([ref])
+        for ref in references(spec):
+            section_of(ref)
     except ValueError as error:
         raise ConfigError(f"{key}: {error}") from None
 

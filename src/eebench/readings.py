@@ -493,6 +493,17 @@ READINGS: tuple[Reading, ...] = (
         keys=('training.loss_scaling',),
     ),
     Reading(
+        "The regenerated paper's order",
+        "paper B §1-4.7, App. A-D; paper A §3-4.3",
+        "(`paper/body.tex`): paper B first, then paper A, each in its own section order; an entry sits in the "
+        "section holding the first item of its `regenerates`. Fig. 1 of paper B (the introduction's "
+        "performance-cost plot) opens §4.3's items, beside Tables 1-4, 8-18 and Figs 7-17; Appendix B's loss "
+        "landscapes (Fig. 6) follow §3's analyses; the speed-up curves and their areas are paper A §3 (no figure "
+        "number); the training-time table is paper B §4.7 (no table in the paper). Entries that regenerate "
+        "nothing go to \"Beyond the papers\", claims tables last.",
+        keys=("tables.<name>.regenerates", "figures.<name>.regenerates"),
+    ),
+    Reading(
         "Qualitative claims made testable",
         "paper A §4.2-4.4 (Figs 3, 6); paper B §3-4.7 (Figs 2-5, Tables 5-6)",
         "(`eebench.claims`, checked on the tables' and figures' numbers): \"predominantly positive\" B_EE = "

@@ -46,9 +46,9 @@ def test_sections_follow_each_papers_order_and_hold_every_item_once():
     a_figures = [i for s in SECTIONS if s.paper == "A" for i in s.items if i.startswith("Fig.")]
     assert a_figures == ["Fig. 2", "Fig. 3", "Fig. 4", "Fig. 5", "Fig. 6"]
     assert [s.source for s in SECTIONS if s.paper == "B"][:2] == ["§3, §4.2; App. B", "§4.3; App. A, C, D"]
-    assert section_of([parse_reference("B Table 20")]) == (3, 1)  # IC size, after Table 6
+    assert section_of(parse_reference("B Table 20")) == (3, 1)  # IC size, after Table 6
     with pytest.raises(ValueError, match="paper B Table 21 is in no section"):
-        section_of([parse_reference("B Table 21")])
+        section_of(parse_reference("B Table 21"))
 
 
 def test_provenance_names_every_item_and_the_setting_escaped():

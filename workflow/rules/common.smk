@@ -57,11 +57,6 @@ def get_final_outputs():
     return targets.final_outputs(config)
 
 
-def get_paper_inputs():
-    """What paper/main.tex reads: every file of the default target."""
-    return get_final_outputs()
-
-
 def get_resource(rule_name, key):
     """The job's resource: its model setting's own (``models.<name>.resources``), else the rule's, else the
     default (a function of the wildcards, as the model is one)."""

@@ -3,7 +3,7 @@
 rule build_paper:
     input:
         tex="paper/main.tex",
-        generated=get_paper_inputs(),
+        generated=get_final_outputs(),  # what main.tex reads: the default target's files
         code=get_code("latex")  # outside render/: editing it reruns no table or figure,
     output:
         "paper/main.pdf",
