@@ -118,7 +118,7 @@ def static_caches(tmp_path, blocks):
 def test_run_budgets_columns_and_values(sweep_csv, tmp_path):
     result = run_budgets(sweep_csv, [0.5, 1.0], tmp_path / "budgets.csv")
     written = pd.read_csv(tmp_path / "budgets.csv")
-    assert list(written.columns) == ["dataset", "backbone", "regime", "seed", "criterion", "rule", "budget",
+    assert list(written.columns) == ["dataset", "backbone", "regime", "seed", "criterion", "criterion_params", "rule", "budget",
                                      "budget_fraction", "accuracy", "accuracy_flops", "f1", "f1_flops"]
     assert written["budget"].tolist() == ["50%", "100%", "unlimited"]
     assert (written["rule"] == "best").all()
@@ -133,7 +133,7 @@ def test_run_bee_long_format(sweep_csv, tmp_path):
     paths = static_caches(tmp_path, [0, 2, 5])  # head i is the i-th cache, whatever its block
     run_bee(sweep_csv, paths, tmp_path / "bee.csv")
     written = pd.read_csv(tmp_path / "bee.csv")
-    assert list(written.columns) == ["dataset", "backbone", "regime", "seed", "criterion", "head", "metric",
+    assert list(written.columns) == ["dataset", "backbone", "regime", "seed", "criterion", "criterion_params", "head", "metric",
                                      "E_closest", "P_ee", "P_static", "B_EE"]
     assert written[["metric", "head"]].values.tolist() == [[m, h] for m in ("accuracy", "f1") for h in (1, 2, 3)]
     assert (written["regime"] == "joint").all()
@@ -192,3 +192,55 @@ def test_run_bee_refuses_static_caches_of_another_task(sweep_csv, tmp_path):
         write_cache(paths[-1], 1, block, {**IDENTITY, "regime": "static"}, blocks=[block], task="regression")
     with pytest.raises(ValueError, match="no accuracy, f1"):
         run_bee(sweep_csv, paths, tmp_path / "bee.csv")
+
+
+def write_softmax_multilabel_cache(path, n_heads, seed, meta, blocks):
+    """A softmax multi-label cache (paper A §4.2's variant): every sample has one to three labels of 5."""
+    rng = np.random.default_rng(seed)
+    arrays = {}
+    for split in ("val", "test"):
+        labels = np.zeros((60, 5), dtype=np.int64)
+        for row in labels:
+            row[rng.choice(5, size=rng.integers(1, 4), replace=False)] = 1
+        arrays[f"{split}_logits"] = (rng.normal(size=(n_heads, 60, 5)) * 2).astype(np.float32)
+        arrays[f"{split}_labels"] = labels
+    save_npz(path, **arrays, head_flops=np.arange(1.0, n_heads + 1), backbone_flops=np.float64(3.0),
+             task=np.array("multi_label_softmax"), meta=np.array(json.dumps(meta)),
+             head_blocks=np.asarray(blocks))
+    return arrays
+
+
+def test_bee_scores_static_heads_at_the_sweeps_positive_threshold(tmp_path):
+    """Paper A §4.2's softmax variant: a label is positive where its softmax probability is >= the setting's
+    threshold. The static baselines are scored at the threshold the sweep recorded, never at the default."""
+    from scipy.special import softmax
+    from sklearn.metrics import f1_score
+
+    write_softmax_multilabel_cache(tmp_path / "ee.npz", 3, 0, IDENTITY, blocks=[0, 1, 2])
+    statics = []
+    for block in (0, 1, 2):
+        statics.append(tmp_path / f"static{block}.npz")
+        write_softmax_multilabel_cache(statics[-1], 1, 10 + block, {**IDENTITY, "regime": "static"}, [block])
+    p_static = {}
+    for threshold in (0.05, 0.3):
+        sweep_path = tmp_path / f"sweep{threshold}.csv"
+        run_sweep(tmp_path / "ee.npz", "confidence", sweep_path, params={"positive_threshold": threshold},
+                  name=f"softmax_confidence_{threshold}")
+        assert json.loads(pd.read_csv(sweep_path)["criterion_params"].iloc[0]) == {"positive_threshold": threshold}
+        bee = run_bee(sweep_path, [str(p) for p in statics], tmp_path / f"bee{threshold}.csv")
+        for head, path in enumerate(statics, start=1):
+            static = np.load(path)
+            predicted = softmax(static["test_logits"][0].astype(np.float64), axis=-1) >= threshold
+            expected = f1_score(static["test_labels"], predicted, average="samples", zero_division=0)
+            row = bee[(bee["metric"] == "f1") & (bee["head"] == head)].iloc[0]
+            assert row["P_static"] == pytest.approx(expected, abs=1e-12)
+            p_static[threshold, head] = row["P_static"]
+    assert all(p_static[0.05, head] != p_static[0.3, head] for head in (1, 2, 3))  # the threshold matters
+
+
+def test_bee_refuses_a_sweep_without_its_criterion_params(sweep_csv, tmp_path):
+    frame = pd.read_csv(sweep_csv).drop(columns="criterion_params")
+    frame.to_csv(tmp_path / "old.csv", index=False)
+    with pytest.raises(ValueError, match="old.csv: no 'criterion_params' column.*rerun the sweep"):
+        run_bee(tmp_path / "old.csv", static_caches(tmp_path, [0, 1, 2]), tmp_path / "bee.csv")
+    assert not (tmp_path / "bee.csv").exists()

@@ -8,6 +8,9 @@ whatever they are: nothing is tuned until a claim holds.
 
 Where a sentence is qualitative ("rare", "dominates", "in the same basin"), the check's docstring states the
 reading that makes it testable.
+
+A verdict never turns on rounding: every check compares its numbers at the precision it prints them
+(:func:`_as_shown`), so two means that print alike are equal, whatever order their sums ran in.
 """
 from __future__ import annotations
 
@@ -37,6 +40,12 @@ class Claim:
 
 
 CLAIMS: Registry[Claim] = Registry("claim")
+
+
+def _as_shown(value: float, decimals: int = 2) -> float:
+    """``value`` as the claims table prints it (``decimals`` places), for comparisons: 98.6111111111111 and
+    98.61111111111113 (one mean summed in two orders) both print 98.61 and compare equal."""
+    return float(f"{value:.{decimals}f}") if np.isfinite(value) else float(value)
 
 
 def _shown(mean: float, std: float, n: float | None = None) -> str:
@@ -72,7 +81,7 @@ def _at_least(better: str, worse: str, budgets: tuple[str, ...]) -> Callable[[pd
             metric, means = _budget_means(frame, budget)
             if better not in means or worse not in means:
                 return Verdict(None, f"{budget}: missing")
-            holds.append(_goodness(metric, means[better][0]) >= _goodness(metric, means[worse][0]))
+            holds.append(_goodness(metric, _as_shown(means[better][0])) >= _goodness(metric, _as_shown(means[worse][0])))
             shown.append(f"{budget}: {better} {_shown(*means[better])} vs {worse} {_shown(*means[worse])}")
         return Verdict(all(holds), "; ".join(shown))
     return check
@@ -84,7 +93,8 @@ def _weakest(regime: str, others: tuple[str, ...], budget: str) -> Callable[[pd.
         needed = (regime, *others)
         if any(r not in means for r in needed):
             return Verdict(None, f"{budget}: missing")
-        holds = all(_goodness(metric, means[regime][0]) < _goodness(metric, means[r][0]) for r in others)
+        holds = all(_goodness(metric, _as_shown(means[regime][0])) < _goodness(metric, _as_shown(means[r][0]))
+                    for r in others)
         return Verdict(holds, f"{budget}: " + ", ".join(f"{r} {_shown(*means[r])}" for r in needed))
     return check
 
@@ -125,7 +135,7 @@ def _single_label_benefit(frame: pd.DataFrame) -> Verdict:
     than half of its heads."""
     rows = _lines(frame, "f1")
     first = rows[rows["line"] == rows["line"].iloc[0]]
-    positive = int((first["mean"] > 0).sum())
+    positive = sum(_as_shown(mean) > 0 for mean in first["mean"])
     shown = ", ".join(f"head {int(r.head)} {_shown(r.mean, r.std)}" for r in first.itertuples())
     return Verdict(positive > len(first) / 2, f"{first['line'].iloc[0]} F1 B_EE (pp): {shown}")
 
@@ -196,7 +206,8 @@ def _last_ic_dominates_in_mixed(frame: pd.DataFrame) -> Verdict:
         return Verdict(None, "needs the joint and mixed regimes")
     mixed, joint = means["mixed"], means["joint"]
     last = int(mixed.index.max())
-    holds = bool(mixed.idxmax() == last and mixed[last] > joint[last])
+    mixed, joint = mixed.map(lambda v: _as_shown(v, 3)), joint.map(lambda v: _as_shown(v, 3))  # printed .3f
+    holds = bool((mixed.drop(last) < mixed[last]).all() and mixed[last] > joint[last])
     shown = "; ".join(f"{regime}: " + ", ".join(f"head {int(h)} {v:.3f}" for h, v in means[regime].items())
                       for regime in ("joint", "mixed"))
     return Verdict(holds, f"mean GD over training, {shown}")
@@ -221,8 +232,8 @@ def _disjoint_mixed_same_basin(frame: pd.DataFrame) -> Verdict:
     pairs = [frozenset(p) for p in (("disjoint", "mixed"), ("joint", "mixed"), ("disjoint", "joint"))]
     if any(p not in barriers for p in pairs):
         return Verdict(None, "needs the pairs disjoint-mixed, joint-mixed and disjoint-joint")
-    within = barriers[pairs[0]][0]
-    holds = all(within < barriers[p][0] for p in pairs[1:])
+    within = _as_shown(barriers[pairs[0]][0])
+    holds = all(within < _as_shown(barriers[p][0]) for p in pairs[1:])
     shown = "; ".join(f"{'-'.join(sorted(p))} {_shown(*barriers[p])}" for p in pairs)
     return Verdict(holds, f"test-loss barrier: {shown}")
 
@@ -247,7 +258,7 @@ def _ics_raise_rank(frame: pd.DataFrame) -> Verdict:
     profile = _profiles(frame)
     if not {"backbone", "joint", "mixed"} <= set(profile.index):
         return Verdict(None, "needs the backbone, joint and mixed regimes")
-    mean = profile.mean(axis=1)
+    mean = profile.mean(axis=1).map(lambda v: _as_shown(v, 1))  # printed .1f
     holds = bool(mean["joint"] > mean["backbone"] and mean["mixed"] > mean["backbone"])
     return Verdict(holds, "mean rank over blocks: " + ", ".join(f"{r} {mean[r]:.1f}" for r in ("backbone", "joint",
                                                                                                  "mixed")))
@@ -266,6 +277,7 @@ def _information_shift(frame: pd.DataFrame) -> Verdict:
     profile = _profiles(frame)
     if not {"backbone", "joint", "mixed"} <= set(profile.index):
         return Verdict(None, "needs the backbone, joint and mixed regimes")
+    profile = profile.map(lambda v: _as_shown(v, 3))  # printed .3f
     first, last = profile.columns.min(), profile.columns.max()
     holds = all(profile.loc[r, first] > profile.loc["backbone", first]
                 and profile.loc[r, last] < profile.loc["backbone", last] for r in ("joint", "mixed"))
@@ -291,7 +303,8 @@ def _mean_differences(frame: pd.DataFrame) -> pd.DataFrame:
     """Variant block x regime: the difference averaged over the table's limited budgets (not "unlimited", which
     repeats 100% for the last head)."""
     limited = frame[frame["budget"].astype(str) != "unlimited"]
-    return limited.pivot_table(index="block", columns="regime", values="mean", aggfunc="mean", sort=False)
+    means = limited.pivot_table(index="block", columns="regime", values="mean", aggfunc="mean", sort=False)
+    return means.map(_as_shown)  # printed .2f
 
 
 def _scaling_helps_mixed_less(frame: pd.DataFrame) -> Verdict:
@@ -328,7 +341,7 @@ def _larger_ics_help_disjoint(frame: pd.DataFrame) -> Verdict:
     limited = frame[frame["budget"].astype(str) != "unlimited"]
     lowest = limited["budget"].iloc[0]
     at_lowest = limited[limited["budget"] == lowest].pivot_table(index="block", columns="regime", values="mean",
-                                                                  sort=False)
+                                                                  sort=False).map(_as_shown)
     if not {"disjoint", "mixed"} <= set(means.columns):
         return Verdict(None, "needs the disjoint and mixed regimes")
     holds = bool(((at_lowest["disjoint"] > 0) & (at_lowest["disjoint"] >= at_lowest.max(axis=1))).all()
@@ -344,7 +357,8 @@ def _training_time_order(frame: pd.DataFrame) -> Verdict:
     if not {"disjoint", "joint", "mixed"} <= set(epochs.index):
         return Verdict(None, "needs the disjoint, joint and mixed regimes")
     mean = epochs["mean"]
-    holds = bool(mean["disjoint"] < mean["mixed"] < mean["joint"])
+    shown = {r: _as_shown(mean[r]) for r in ("disjoint", "mixed", "joint")}
+    holds = bool(shown["disjoint"] < shown["mixed"] < shown["joint"])
     return Verdict(holds, "epochs: " + ", ".join(f"{r} {_shown(mean[r], epochs.loc[r, 'std'])}"
                                                  for r in ("disjoint", "mixed", "joint")))
 

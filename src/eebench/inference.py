@@ -92,7 +92,8 @@ def scorer(criterion: str | Callable[..., np.ndarray], task: str | Task,
         raise TypeError(f"exit criterion {criterion!r}: unknown parameter {unknown[0]!r}; accepted: "
                         f"{', '.join(accepted) or 'none'}")
     raw = getattr(checked, "__wrapped__", checked)
-    return lambda logits: raw(logits, task, **params)
+    # float64 as the sweep scores the cache (criteria._float64_scores), so real exiting meets the same thresholds
+    return lambda logits: raw(np.asarray(logits, dtype=np.float64), task, **params)
 
 
 class _Plan:

@@ -3,15 +3,17 @@ Table 1, Tables 8-20), and paper A's benefit of early exits over static heads,
 B_EE_j = P_ee(E_closest(h_j)) - P_h_j (§3, "Early-Exit Benefits Evaluation")."""
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from eebench.exits.sweep import SWEEP_COLUMNS, load_cache
+from eebench.exits.sweep import CRITERION_PARAMS, SWEEP_COLUMNS, load_cache
 from eebench.io import SWEEP_CSV, read_csv, write_csv
-from eebench.tasks import LOWER_IS_BETTER, all_metrics
+from eebench.tasks import LOWER_IS_BETTER, all_metrics, task_parameter_names
 
 # Slack on "flops_fraction <= budget", so a point exactly at a budget is not lost to rounding.
 BUDGET_TOLERANCE = 1e-9
@@ -294,14 +296,18 @@ def run_budgets(
 
 
 def static_head_performance(
-    static_cache_paths: Sequence[str | Path], split: str = "test", match: Mapping[str, object] | None = None
+    static_cache_paths: Sequence[str | Path], split: str = "test", match: Mapping[str, object] | None = None,
+    task_params: Mapping[str, Any] | None = None,
 ) -> dict[str, dict[int, float]]:
     """``{metric: {head (1-based): P_static}}`` (the caches' task's metrics) from static models' logit caches
     given in head order: the i-th
     path is the static model of head i (one head each; paths are the workflow's, where a static model may be
     shared with another setting, so its meta names that setting and the block, not the head). Their blocks
     (``head_blocks``) must increase. Each ``match`` key present in a cache's meta must have that value (as text,
-    since CSVs lose types), so a static model of another dataset or backbone is refused rather than compared."""
+    since CSVs lose types), so a static model of another dataset or backbone is refused rather than compared.
+    ``task_params`` (the early-exit sweep's, e.g. a softmax multi-label ``positive_threshold``) configure each
+    cache's task where it takes them, so both sides of B_EE decide positive labels alike; a static model of
+    another output layer (``static_baseline`` lending sigmoid heads) keeps its own rule."""
     performance: dict[str, dict[int, float]] = {}
     previous_block, previous_path = -1, None
     for head, path in enumerate(static_cache_paths, start=1):
@@ -317,10 +323,31 @@ def static_head_performance(
             raise ValueError(f"{path}: static head {head} stops at block {block}, not after the previous head's "
                              f"block {previous_block} ({previous_path}); give the static caches in head order")
         previous_block, previous_path = block, path
-        per_sample = cache["task"].performance(logits, cache[f"{split}_labels"])
+        task = cache["task"]
+        own_params = {key: value for key, value in (task_params or {}).items() if key in task.parameters}
+        try:
+            task = task.configured(**own_params)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{path}: {error}") from None
+        per_sample = task.performance(logits, cache[f"{split}_labels"])
         for metric, values in per_sample.items():
             performance.setdefault(metric, {})[head] = float(values[0].mean())
     return performance
+
+
+def _task_params_of(identity: Mapping[str, object], sweep_path: str | Path) -> dict[str, Any]:
+    """The task parameters among a sweep's criterion parameters (its ``criterion_params`` column): the static
+    baselines must be scored with them, so B_EE takes them from the sweep and no caller can pair them wrongly."""
+    if CRITERION_PARAMS not in identity:
+        raise ValueError(f"{sweep_path}: no {CRITERION_PARAMS!r} column (a sweep from before it was recorded?); "
+                         f"rerun the sweep")
+    try:
+        params = json.loads(str(identity[CRITERION_PARAMS]))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{sweep_path}: its {CRITERION_PARAMS!r} is not JSON ({error})") from None
+    if not isinstance(params, dict):
+        raise ValueError(f"{sweep_path}: its {CRITERION_PARAMS!r} is not a JSON object")
+    return {key: value for key, value in params.items() if key in task_parameter_names()}
 
 
 def run_bee(
@@ -331,12 +358,13 @@ def run_bee(
     metric (the task's: "accuracy" | "f1", or "mse"), E_closest, P_ee, P_static, B_EE."""
     frame, identity = _read_sweep(sweep_path)
     rows = _split_rows(frame, split, sweep_path)
+    task_params = _task_params_of(identity, sweep_path)
     heads = int(round(rows["avg_exit_head"].max()))  # the last operating point: every sample at the last head
     if len(static_cache_paths) != heads:
         raise ValueError(f"{sweep_path}: the model has {heads} heads, but {len(static_cache_paths)} static "
                          f"caches were given")
     match = {key: identity[key] for key in ("dataset", "backbone") if key in identity}
-    static = static_head_performance(static_cache_paths, split, match)
+    static = static_head_performance(static_cache_paths, split, match, task_params)
     missing = [metric for metric in _metrics_of(rows) if metric not in static]
     if missing:
         raise ValueError(f"{sweep_path}: the static caches report no {', '.join(missing)} (another task?)")

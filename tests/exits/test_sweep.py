@@ -166,7 +166,7 @@ def test_run_sweep_writes_both_splits_with_identity_columns(tmp_path, criterion,
     returned = run_sweep(tmp_path / "c.npz", criterion, out)
     frame = pd.read_csv(out)
     metrics = ["mse"] if task == "regression" else ["accuracy", "f1"]
-    assert list(frame.columns) == ["dataset", "backbone", "regime", "seed", "criterion", "split",
+    assert list(frame.columns) == ["dataset", "backbone", "regime", "seed", "criterion", "criterion_params", "split",
                                    "threshold", "avg_exit_head", "flops_fraction", *metrics]
     assert set(frame["split"]) == {"val", "test"} and (frame["criterion"] == criterion).all()
     assert len(returned) == len(frame)

@@ -562,6 +562,30 @@ def test_claims_table_states_holds_and_does_not_hold_with_the_budget_tables_numb
             budget_numbers(two[two["model"] == "other"], ["disjoint", "joint", "mixed"])]))
 
 
+def test_a_verdict_never_turns_on_rounding() -> None:
+    """The default run's case: one mean summed in two orders, 98.6111111111111 < 98.61111111111113 as floats,
+    both printed 98.61, so "mixed >= joint" holds; a difference that shows (98.60 vs 98.61) still decides."""
+    from eebench.claims import CLAIMS
+
+    def means(joint: float, mixed: float) -> pd.DataFrame:
+        return pd.DataFrame([{"model": "cnn", "criterion": "confidence", "metric": "accuracy", "regime": regime,
+                              "budget": budget, "mean": value, "std": 0.5}
+                             for budget in ("75%", "100%") for regime, value in (("joint", joint), ("mixed", mixed))])
+
+    at_least = CLAIMS.get("mixed_at_least_joint_at_high_budgets").check
+    assert 98.6111111111111 < 98.61111111111113
+    verdict = at_least(means(joint=98.61111111111113, mixed=98.6111111111111))
+    assert verdict.holds is True and "mixed 98.61 ± 0.50 vs joint 98.61 ± 0.50" in verdict.numbers
+    assert at_least(means(joint=98.61, mixed=98.6049)).holds is False  # 98.60 vs 98.61 as printed
+    # A strict comparison: equal as printed is not weaker.
+    weakest = CLAIMS.get("disjoint_weakest_at_low_budget").check
+    frame = pd.DataFrame([{"model": "cnn", "criterion": "confidence", "metric": "accuracy", "regime": regime,
+                           "budget": "25%", "mean": value, "std": 0.0}
+                          for regime, value in (("disjoint", 50.001), ("joint", 50.004), ("mixed", 60.0))])
+    assert weakest(frame).holds is False
+    assert weakest(frame.assign(mean=[50.001, 50.006, 60.0])).holds is True
+
+
 def test_claims_on_an_mse_count_the_smaller_error_as_better() -> None:
     frame = make_frame({("s", "disjoint", "regression_patience"): same([2.40, 0.50]),
                         ("s", "joint", "regression_patience"): same([1.70, 0.52]),

@@ -45,7 +45,7 @@ def criterion(name: str, tasks: tuple[str, ...] = CLASSIFICATION,
                 raise TypeError(f"exit criterion {name!r}: unknown parameter {unknown[0]!r}; accepted: "
                                 f"{', '.join(parameters(name)) or 'none'}")
             if not learns:
-                return score(np.asarray(logits), task, **params)
+                return _float64_scores(score, np.asarray(logits), task, params)
             if fit_on is None:
                 raise ValueError(f"exit criterion {name!r} learns from labelled logits: pass fit_on=(logits, "
                                  f"labels)")
@@ -55,6 +55,19 @@ def criterion(name: str, tasks: tuple[str, ...] = CLASSIFICATION,
         return CRITERIA.register(name, checked)
 
     return register
+
+
+def _float64_scores(score: Criterion, logits: np.ndarray, task: Task, params: dict[str, Any]) -> np.ndarray:
+    """``score`` on float64 logits, a chunk of samples at a time (a criterion scores each sample on its own).
+    Scores in float64 keep every distinct operating point: float32 merges near-equal scores (a saturated
+    softmax confidence rounds to 1.0), and the sweep's points are the distinct scores. Chunks bound the float64
+    copy whatever N is."""
+    if logits.ndim != 3:
+        raise ValueError(f"logits must be [H, N, C], got shape {logits.shape}")
+    out = np.empty(logits.shape[:2], dtype=np.float64)
+    for chunk in _sample_chunks(logits.shape):
+        out[:, chunk] = score(logits[:, chunk].astype(np.float64), task, **params)
+    return out
 
 
 def parameters(name: str) -> dict[str, inspect.Parameter]:
@@ -88,8 +101,7 @@ def confidence(logits: np.ndarray, task: Task) -> np.ndarray:
         probabilities = task.probabilities(logits)
         positive = task.predicted_positive(logits)
         smallest_positive = np.where(positive, probabilities, 1.0).min(axis=-1)
-        score = np.where(positive.any(axis=-1), smallest_positive, probabilities.max(axis=-1))
-        return score.astype(logits.dtype, copy=False)
+        return np.where(positive.any(axis=-1), smallest_positive, probabilities.max(axis=-1))
     # max softmax = 1 / sum(exp(x - max x)); the shifted exponentials are <= 1, so nothing overflows.
     shifted = logits - logits.max(axis=-1, keepdims=True)
     np.exp(shifted, out=shifted)
@@ -111,10 +123,10 @@ def entropy(logits: np.ndarray, task: Task) -> np.ndarray:
     else:
         n_classes = logits.shape[-1]
         if n_classes == 1:  # a single class leaves no uncertainty (and log C would be 0)
-            return np.ones(logits.shape[:-1], dtype=logits.dtype)
+            return np.ones(logits.shape[:-1])
         log_p = log_softmax(logits, axis=-1)
         normalised = -(np.exp(log_p) * log_p).sum(axis=-1) / np.log(n_classes)
-    return (1.0 - np.clip(normalised, 0.0, 1.0)).astype(logits.dtype, copy=False)
+    return 1.0 - np.clip(normalised, 0.0, 1.0)
 
 
 @criterion("patience")

@@ -22,6 +22,7 @@ from eebench.tasks import TASKS, all_metrics, task_parameter_names
 
 SWEEP_COLUMNS: tuple[str, ...] = ("threshold", "avg_exit_head", "flops_fraction")
 SPLITS: tuple[str, ...] = ("val", "test")
+CRITERION_PARAMS = "criterion_params"  # the sweep CSV's column of its criterion's parameters (JSON)
 CACHE_KEYS: tuple[str, ...] = (
     "val_logits", "test_logits", "val_labels", "test_labels", "head_flops", "backbone_flops", "task", "meta",
 )
@@ -171,14 +172,17 @@ def run_sweep(
     splits and write one CSV (atomically).
 
     Columns: every ``meta`` key (in the cache's order), ``criterion`` (``name``, the config's name of the
-    criterion with its parameters; default the registered name), ``split``, then the :func:`sweep` columns
-    (``threshold, avg_exit_head, flops_fraction`` and the task's metrics: ``accuracy, f1`` for
-    classification, ``mse`` for regression).
+    criterion with its parameters; default the registered name), ``criterion_params`` (``params`` as JSON,
+    task parameters such as a softmax multi-label ``positive_threshold`` included: B_EE scores the static
+    baselines with the same task parameters), ``split``, then the :func:`sweep` columns (``threshold,
+    avg_exit_head, flops_fraction`` and the task's metrics: ``accuracy, f1`` for classification, ``mse`` for
+    regression).
     """
     cache = load_cache(logits_path)
     task, scores = criterion_scores(cache, criterion, params, source=logits_path)
     identity = {key: _csv_value(value) for key, value in cache["meta"].items()}
-    clashes = [key for key in identity if key in (*SWEEP_COLUMNS, *all_metrics(), "criterion", "split")]
+    clashes = [key for key in identity
+               if key in (*SWEEP_COLUMNS, *all_metrics(), "criterion", CRITERION_PARAMS, "split")]
     if clashes:
         raise ValueError(f"{logits_path}: meta key(s) {', '.join(clashes)} clash with sweep columns")
     frames = []
@@ -191,7 +195,8 @@ def run_sweep(
             cache["backbone_flops"],
             max_points=max_points,
         )
-        labels_of_rows = {**identity, "criterion": name or criterion, "split": split}
+        labels_of_rows = {**identity, "criterion": name or criterion,
+                          CRITERION_PARAMS: json.dumps(dict(params or {}), sort_keys=True), "split": split}
         frames.append(frame.assign(**labels_of_rows)[[*labels_of_rows, *frame.columns]])
     result = pd.concat(frames, ignore_index=True)
     write_csv(out_path, result)
