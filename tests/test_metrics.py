@@ -134,7 +134,8 @@ def test_run_bee_long_format(sweep_csv, tmp_path):
     run_bee(sweep_csv, paths, tmp_path / "bee.csv")
     written = pd.read_csv(tmp_path / "bee.csv")
     assert list(written.columns) == ["dataset", "backbone", "regime", "seed", "criterion", "criterion_params", "head", "metric",
-                                     "E_closest", "P_ee", "P_static", "B_EE"]
+                                     "reading", "E_closest", "P_ee", "P_static", "B_EE"]
+    assert (written["reading"] == "nearest_to_head").all()  # confidence has no operating threshold of its own
     assert written[["metric", "head"]].values.tolist() == [[m, h] for m in ("accuracy", "f1") for h in (1, 2, 3)]
     assert (written["regime"] == "joint").all()
     static_3 = np.load(paths[2])
@@ -166,11 +167,14 @@ def test_regression_budgets_and_bee_count_a_lower_mse_as_better(tmp_path):
     write_cache(tmp_path / "ee.npz", 3, 0, IDENTITY, task="regression")
     sweep = run_sweep(tmp_path / "ee.npz", "regression_patience", tmp_path / "sweep.csv")
     assert "mse" in sweep.columns and "accuracy" not in sweep.columns
-    budgets = run_budgets(tmp_path / "sweep.csv", [0.5, 1.0], tmp_path / "budgets.csv")
+    # Head 1 has no predecessor: never ready, so the fastest point has everyone at head 2 (2/3 of the FLOPs)
+    # and a 50% budget holds no point.
+    budgets = run_budgets(tmp_path / "sweep.csv", [0.5, 0.7, 1.0], tmp_path / "budgets.csv")
     assert list(budgets.columns[-4:]) == ["budget", "budget_fraction", "mse", "mse_flops"]
     test = sweep[sweep["split"] == "test"]
+    assert test["avg_exit_head"].min() == 2.0 and np.isnan(budgets["mse"].iloc[0])
     # rule best: the smallest test MSE among points within the budget, and over all points when unlimited
-    assert budgets["mse"].iloc[0] == pytest.approx(test.loc[test["flops_fraction"] <= 0.5 + 1e-9, "mse"].min())
+    assert budgets["mse"].iloc[1] == pytest.approx(test.loc[test["flops_fraction"] <= 0.7 + 1e-9, "mse"].min())
     assert budgets["mse"].iloc[-1] == pytest.approx(test["mse"].min()) and test["mse"].nunique() > 1
     paths = []
     for block in (0, 1, 2):
@@ -244,3 +248,63 @@ def test_bee_refuses_a_sweep_without_its_criterion_params(sweep_csv, tmp_path):
     with pytest.raises(ValueError, match="old.csv: no 'criterion_params' column.*rerun the sweep"):
         run_bee(tmp_path / "old.csv", static_caches(tmp_path, [0, 1, 2]), tmp_path / "bee.csv")
     assert not (tmp_path / "bee.csv").exists()
+
+
+def test_single_label_f1_is_accuracy_and_sklearns_samples_f1_of_one_hot_predictions():
+    """Paper A's F1 is averaged over instances; with one predicted and one true label per sample it is 1 on a
+    match and 0 otherwise: the accuracy, per sample and so for every operating point and B_EE."""
+    from sklearn.metrics import accuracy_score, f1_score
+
+    rng = np.random.default_rng(7)
+    logits = rng.normal(size=(3, 200, 6))
+    labels = rng.integers(0, 6, 200)
+    per_sample = per_sample_performance(logits, labels, "single_label")
+    np.testing.assert_array_equal(per_sample["f1"], per_sample["accuracy"])
+    eye = np.eye(6, dtype=int)
+    for head in range(3):
+        predicted = logits[head].argmax(axis=-1)
+        samples_f1 = f1_score(eye[labels], eye[predicted], average="samples", zero_division=0)
+        assert per_sample["f1"][head].mean() == pytest.approx(samples_f1, abs=1e-12)
+        assert per_sample["accuracy"][head].mean() == pytest.approx(accuracy_score(labels, predicted), abs=1e-12)
+    assert 0.05 < per_sample["accuracy"].mean() < 0.5  # random logits: some right, most wrong
+
+
+def test_bee_at_threshold_is_one_point_at_the_head_nearest_its_depth():
+    """Paper A Fig. 5's learned exit: the one point threshold 0.5 selects (the first row >= 0.5: E = 1.5),
+    compared with the static head nearest E; E = 1.5 is as near heads 1 and 2: the deeper head, the static model
+    at least as costly."""
+    from eebench.metrics import bee_at_threshold, operating_point
+
+    static = {1: 0.55, 2: 0.75, 3: 0.8}
+    assert operating_point(SWEEP, 0.5)["avg_exit_head"] == 1.5
+    assert operating_point(SWEEP, 0.6)["avg_exit_head"] == 2.5  # between rows 0.5 and 0.9: the 0.9 row
+    row = bee_at_threshold(SWEEP, static, "accuracy", 0.5)
+    assert row.to_dict("records") == [{"head": 2, "E_closest": 1.5, "P_ee": 0.7, "P_static": 0.75,
+                                       "B_EE": pytest.approx(-0.05)}]
+    assert bee_at_threshold(SWEEP, static, "f1", 0.6)["head"].tolist() == [3]  # E = 2.5: heads 2 and 3 tie
+    assert bee_at_threshold(SWEEP, static, "f1", 0.05)["head"].tolist() == [1]  # E = 1.0
+    with pytest.raises(ValueError, match="no \\+inf threshold"):
+        operating_point(SWEEP.iloc[:-1], 0.5)
+
+
+def test_run_bee_reads_the_learned_exit_both_ways(tmp_path):
+    """A learned-exit sweep records its operating threshold; its B_EE CSV holds the whole-sweep reading (one row
+    per head) and the threshold-0.5 point (one row per metric), which is the point exit_heads gives at 0.5."""
+    from eebench.exits.criteria import CRITERIA
+    from eebench.exits.sweep import exit_heads
+
+    arrays = write_cache(tmp_path / "ee.npz", 3, 0, IDENTITY)
+    run_sweep(tmp_path / "ee.npz", "learned_exit", tmp_path / "sweep.csv", name="learned")
+    assert (pd.read_csv(tmp_path / "sweep.csv")["operating_threshold"] == 0.5).all()
+    paths = static_caches(tmp_path, [0, 1, 2])
+    written = run_bee(tmp_path / "sweep.csv", paths, tmp_path / "bee.csv")
+    assert written.groupby("reading").size().to_dict() == {"nearest_to_head": 6, "threshold_0.5": 2}
+    point = written[written["reading"] == "threshold_0.5"].set_index("metric")
+    # By hand: the classifier's scores (fitted on val, applied with test), exits at the first score >= 0.5.
+    both = CRITERIA.get("learned_exit")(np.concatenate([arrays["val_logits"], arrays["test_logits"]], axis=1),
+                                        "single_label", fit_on=(arrays["val_logits"], arrays["val_labels"]))
+    heads = exit_heads(both[:, arrays["val_logits"].shape[1]:], 0.5)
+    correct = per_sample_performance(arrays["test_logits"], arrays["test_labels"], "single_label")["accuracy"]
+    assert point.loc["accuracy", "E_closest"] == pytest.approx(1 + heads.mean())
+    assert point.loc["accuracy", "P_ee"] == pytest.approx(correct[heads, np.arange(heads.size)].mean())
+    assert point.loc["accuracy", "head"] == min(3, max(1, int(np.floor(1 + heads.mean() + 0.5))))

@@ -27,6 +27,8 @@ from typing import Any, Iterator
 
 import yaml
 
+from eebench.fidelity import DEFAULT_PRESET, apply_preset, check_preset
+
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 # Keys of a model entry merged key by key with its base's; every other key replaces the base's value whole
 # (an `ic` of another type must not inherit the old type's parameters).
@@ -216,8 +218,9 @@ def _merge(base: dict[str, Any], entry: dict[str, Any]) -> dict[str, Any]:
 
 def resolve_models(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Every model entry with its ``base:`` chain applied and defaults filled in: ``dataset, backbone, params,
-    ic, placement, training`` (the global ``training:`` merged with the entry's overrides) and ``resources``
-    (the entry's own, per rule; {} if none). Config order."""
+    ic, placement, training`` (the global ``training:`` merged with the entry's overrides, then the keys the
+    entry's fidelity preset sets where neither sets them: eebench.fidelity) and ``resources`` (the entry's own,
+    per rule; {} if none). Config order."""
     return copy.deepcopy(_resolved(config))
 
 
@@ -232,7 +235,8 @@ def _config_json(config: dict[str, Any]) -> str:
     frozen = _FROZEN.get(id(config))
     if frozen is not None and frozen[0] is config:
         return frozen[1]
-    return json.dumps({"models": config.get("models", {}), "training": config.get("training", {})})
+    return json.dumps({"models": config.get("models", {}), "training": config.get("training", {}),
+                       "fidelity": config.get("fidelity", DEFAULT_PRESET), "datasets": config.get("datasets", {})})
 
 
 _FROZEN: dict[int, tuple[dict[str, Any], str]] = {}
@@ -288,6 +292,16 @@ def _resolve_models(config_json: str) -> dict[str, dict[str, Any]]:
             "training": {**config.get("training", {}), **entry.get("training", {})},
             "resources": entry.get("resources", {}),
         }
+        # The fidelity preset fills what the config leaves unset, before anything reads the setting (its runs'
+        # identity included): eebench.fidelity.
+        key = f"models.{name}.fidelity" if "fidelity" in entry else "fidelity"
+        try:
+            preset = check_preset(entry.get("fidelity", config.get("fidelity", DEFAULT_PRESET)), key)
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
+        explicit = {"training": set(out[name]["training"]), "ic": set(entry.get("ic", {}))}
+        apply_preset(out[name], explicit, preset, config)
+        out[name]["fidelity"] = preset
     return out
 
 
@@ -342,9 +356,9 @@ def _head_blocks(settings_json: str) -> tuple[int, ...]:
 
 
 # Settings a single-loss run (phase 1, a static head) does not depend on: loss scaling weighs several heads'
-# losses (eq. 2, 3), never eq. (1)'s one; gradient dominance (paper B §3.1) compares heads' gradients, and a
-# single head's is trivially the total.
-MULTI_HEAD_ONLY = ("loss_scaling", "gradient_dominance_every")
+# losses (eq. 2, 3), never eq. (1)'s one, and so do GPF's loss weights and the sum-or-mean over heads; gradient
+# dominance (paper B §3.1) compares heads' gradients, and a single head's is trivially the total.
+MULTI_HEAD_ONLY = ("loss_scaling", "gradient_dominance_every", "gpf_loss_weights", "head_loss_reduction")
 
 
 def phase1_training(training: dict[str, Any]) -> dict[str, Any]:
@@ -515,14 +529,15 @@ def table_label(config: dict[str, Any], name: str) -> str:
 
 
 def setting_of(config: dict[str, Any], section: str, name: str) -> str:
-    """Where a table or figure was run, for its caption: the datasets and backbones of the models it shows, and
-    the config's ``scale``."""
+    """Where a table or figure was run, for its caption: the datasets and backbones of the models it shows, the
+    config's ``scale`` and the fidelity presets of those models."""
     from eebench.render.paper import setting
 
     models = _resolved(config)  # read only
     shown = [models[model] for model in dict.fromkeys(run.model for run in render_runs(config, section, name))]
     return setting(list(dict.fromkeys(entry["dataset"] for entry in shown)),
-                   list(dict.fromkeys(entry["backbone"] for entry in shown)), config.get("scale", "miniature"))
+                   list(dict.fromkeys(entry["backbone"] for entry in shown)), config.get("scale", "miniature"),
+                   list(dict.fromkeys(entry["fidelity"] for entry in shown)))
 
 
 def render_runs(config: dict[str, Any], section: str, name: str):
@@ -542,6 +557,7 @@ def iter_render_entries(config: dict[str, Any]) -> Iterator[tuple[str, str, dict
 def check_config(config: dict[str, Any]) -> None:
     """Everything the schema cannot check; raises ConfigError naming the key."""
     from eebench.data.core import parameters
+    from eebench.training.scaling import loss_scaling
 
     for name, params in config.get("datasets", {}).items():
         loader = params.get("loader", name)
@@ -574,6 +590,10 @@ def check_config(config: dict[str, Any]) -> None:
         _require_task_fits(config, entry, key)
         _require_static_baseline_fits(models, name, key)
         _check_against(entry["training"], "training", f"{key}.training")
+        try:
+            loss_scaling(entry["training"].get("loss_scaling"))
+        except ValueError as error:
+            raise ConfigError(f"{key}.training.loss_scaling: {error}") from None
         try:
             head_blocks(entry)
         except (TypeError, ValueError, FileNotFoundError) as error:

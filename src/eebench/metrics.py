@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from eebench.exits.sweep import CRITERION_PARAMS, SWEEP_COLUMNS, load_cache
+from eebench.exits.sweep import CRITERION_PARAMS, OPERATING_THRESHOLD, SWEEP_COLUMNS, load_cache
 from eebench.io import SWEEP_CSV, read_csv, write_csv
 from eebench.tasks import LOWER_IS_BETTER, all_metrics, task_parameter_names
 
@@ -21,6 +21,15 @@ BUDGET_TOLERANCE = 1e-9
 HEAD_DISTANCE_TOLERANCE = 1e-9
 UNLIMITED = "unlimited"
 BEE_COLUMNS: tuple[str, ...] = ("head", "E_closest", "P_ee", "P_static", "B_EE")
+# How a B_EE row reads the sweep (the B_EE CSV's `reading` column). Paper A §3: every static head h_j against
+# the operating point nearest its depth, E_closest(h_j), over the whole sweep; paper A §4.2 (Fig. 5): the learned
+# exit is one operating point, its classifier's threshold 0.5 ("threshold_0.5", see threshold_reading).
+NEAREST_TO_HEAD = "nearest_to_head"
+
+
+def threshold_reading(threshold: float) -> str:
+    """The ``reading`` of B_EE at one criterion's own operating threshold: 0.5 -> "threshold_0.5"."""
+    return f"threshold_{threshold:g}"
 
 # How a budget picks its operating point. Paper B §4.3 reports "the maximum averaged computational budget"
 # without saying which point within it; its tables (e.g. Table 8, Joint: 74.32 at 75% but 74.17 at 100%) and
@@ -210,8 +219,11 @@ def speedup_area(sweep_df: pd.DataFrame, metric: str) -> float:
     trapezoid rule would credit a criterion with few operating points for performance it never delivers: one
     whose only points are "everyone at head 1" (fast, wrong) and "everyone at the last head" (slow, right)
     would get half the rectangle between them, several times the area of a dense criterion that really
-    trades performance for speed. Every threshold criterion's sweep spans the same speed-ups (all samples at
-    the first head to all at the last), so the areas compare; a learned exit, one point, has none."""
+    trades performance for speed. A threshold criterion's sweep spans the speed-ups from all samples at the
+    first head it allows to all at the last, so the areas compare; a criterion that forbids early heads (the
+    hybrid, before its rank patience; rank-patience, before its smallest patience: their -inf scores, "never
+    ready") has no point at head 1's speed-up and is credited with none. A learned exit, one point, has no
+    area."""
     speedup, best = achievable_curve(sweep_df, metric)
     return float(np.sum(np.diff(speedup) * best[1:]))
 
@@ -248,6 +260,38 @@ def bee(sweep_df: pd.DataFrame, static_performance: Mapping[int, float], metric:
         rows.append({"head": int(head), "E_closest": float(point["avg_exit_head"]), "P_ee": p_ee,
                      "P_static": p_static, "B_EE": benefit})
     return pd.DataFrame(rows, columns=list(BEE_COLUMNS))
+
+
+def operating_point(sweep_df: pd.DataFrame, threshold: float) -> pd.Series:
+    """The sweep row (operating point) that ``threshold`` selects: the first row, by ascending threshold, whose
+    threshold is >= it (a sample exits at the first head whose score is >= t: see :func:`_test_rows_at`)."""
+    _require_columns(sweep_df, ["threshold"])
+    _require_one_split(sweep_df)
+    if sweep_df.empty:
+        raise ValueError("sweep frame is empty")
+    thresholds = sweep_df["threshold"].to_numpy(dtype=float)
+    if not np.isposinf(thresholds).any():
+        raise ValueError("the sweep has no +inf threshold (every sample at the final head), so a threshold above "
+                         "its largest one selects no point")
+    return sweep_df.iloc[int(_test_rows_at(thresholds, np.array([float(threshold)]))[0])]
+
+
+def bee_at_threshold(sweep_df: pd.DataFrame, static_performance: Mapping[int, float], metric: str,
+                     threshold: float) -> pd.DataFrame:
+    """B_EE of the one operating point ``threshold`` selects (:func:`operating_point`), paper A Fig. 5's form of
+    the learned exit ("a value exceeding 0.5 indicating a decision to exit", §4.2: one point per setting): a
+    single row, at the static head nearest that point's average exit head E (the head for which it is
+    E_closest; at equal distance the deeper head, the static model at least as costly as the point). Columns
+    as :func:`bee`."""
+    point = operating_point(sweep_df, threshold)
+    depth = float(point["avg_exit_head"])
+    heads = np.array(sorted(static_performance))
+    distance = np.abs(heads - depth)
+    head = int(heads[distance <= distance.min() + HEAD_DISTANCE_TOLERANCE].max())
+    p_ee, p_static = float(point[metric]), float(static_performance[head])
+    benefit = p_static - p_ee if metric in LOWER_IS_BETTER else p_ee - p_static
+    return pd.DataFrame([{"head": head, "E_closest": depth, "P_ee": p_ee, "P_static": p_static, "B_EE": benefit}],
+                        columns=list(BEE_COLUMNS))
 
 
 def _read_sweep(sweep_path: str | Path) -> tuple[pd.DataFrame, dict[str, object]]:
@@ -354,8 +398,13 @@ def run_bee(
     sweep_path: str | Path, static_cache_paths: Sequence[str | Path], out_path: str | Path, split: str = "test"
 ) -> pd.DataFrame:
     """B_EE of one sweep CSV against the static model of every head (``static_cache_paths`` in head order), in
-    long format. Columns: the identity columns (model, dataset, backbone, regime, seed, criterion), then head,
-    metric (the task's: "accuracy" | "f1", or "mse"), E_closest, P_ee, P_static, B_EE."""
+    long format. Columns: the identity columns (model, dataset, backbone, regime, seed, criterion, ...), then
+    head, metric (the task's: "accuracy" | "f1", or "mse"), reading, E_closest, P_ee, P_static, B_EE.
+
+    ``reading`` "nearest_to_head": one row per head and metric, paper A's E_closest over the whole sweep (§3).
+    A sweep of a criterion with an operating threshold of its own (its ``operating_threshold`` column: the
+    learned exit's 0.5) also has one row per metric read "threshold_0.5" (:func:`bee_at_threshold`), the
+    learned exit as paper A's Fig. 5 shows it; the B_EE figure picks one reading (``learned_exit_point``)."""
     frame, identity = _read_sweep(sweep_path)
     rows = _split_rows(frame, split, sweep_path)
     task_params = _task_params_of(identity, sweep_path)
@@ -368,11 +417,17 @@ def run_bee(
     missing = [metric for metric in _metrics_of(rows) if metric not in static]
     if missing:
         raise ValueError(f"{sweep_path}: the static caches report no {', '.join(missing)} (another task?)")
+    operating = float(identity.get(OPERATING_THRESHOLD, np.nan))
     frames = []
     for metric in _metrics_of(rows):
-        frame = bee(rows, static[metric], metric)
-        frame.insert(1, "metric", metric)
-        frames.append(frame)
+        readings = [(NEAREST_TO_HEAD, bee(rows, static[metric], metric))]
+        if np.isfinite(operating):
+            readings.append((threshold_reading(operating), bee_at_threshold(rows, static[metric], metric,
+                                                                            operating)))
+        for reading, frame in readings:
+            frame.insert(1, "metric", metric)
+            frame.insert(2, "reading", reading)
+            frames.append(frame)
     result = _with_identity(pd.concat(frames, ignore_index=True), identity)
     write_csv(out_path, result)
     return result

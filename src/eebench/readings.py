@@ -109,11 +109,105 @@ READINGS: tuple[Reading, ...] = (
     ),
     Reading(
         "Disjoint phase 3",
-        "paper B §2, eq. (3)",
-        'follows eq. (3): the final classifier (the K-th "IC", §2) trains with the ICs and its loss '
-        "counts. Paper B's code freezes it (`model.train('without_backbone')` freezes the whole base "
-        "model): `regime: disjoint_frozen_final`. The paper configs use `disjoint`.",
+        "paper B §2, eq. (3); Tables 6, 10, 16, 20; its code",
+        "keeps the final classifier as phase 1 trained it (`regime: disjoint`), as paper B's own tables "
+        "show: Tables 6 and 20 give identical disjoint 100%/Unlimited values for every IC size, and Table 16 "
+        "(GPF, a separately trained model) the same disjoint Unlimited value as Table 10 (63.99), which only "
+        "a final classifier untouched by the IC phase gives; the authors' code freezes it too "
+        "(`methods/early_exit.py`: `model.train('without_backbone')` freezes the whole base model). Every "
+        "config uses it. Eq. (3) read literally (the final classifier, the K-th \"IC\" of §2, trained with the "
+        "ICs, its loss counted) is `regime: disjoint_trained_final`.",
         keys=('tables.<name>.regimes',),
+    ),
+    Reading(
+        "Fidelity presets",
+        "paper B (text and tables) against the authors' released code",
+        ": `fidelity: paper` (the default) takes the papers' text and tables wherever they speak; "
+        "`fidelity: authors_code` switches every reading where the released code does otherwise (early "
+        "stopping, label smoothing with Mixup/CutMix, GPF's loss weights, the mean over heads, GELU in "
+        "two-layer ICs: `eebench.fidelity`). Settable per config and per model (`models.<name>.fidelity`, "
+        "inherited through `base:`); a key the config states is never overridden; the preset fills the "
+        "setting before its runs are named, so presets that differ never share a run. Captions name the "
+        "preset; the default config's `fidelity_differences` table shows what the switch moves on the "
+        "regimes. Where text, tables and code agree (disjoint's frozen final classifier) both presets "
+        "follow them.",
+        keys=("fidelity", "models.<name>.fidelity"),
+    ),
+    Reading(
+        "Warm restarts and the epoch caps",
+        "paper B §4.1 (cosine annealing with warm restarts, early stopping); App. E",
+        ': paper B names the scheduler and the early-stopping patience but no restart period T_0 and no '
+        "epoch bound. Every config sets `restart_epochs` (T_0) and `max_epochs` and says so in a comment: "
+        "the paper configs T_0 = the patience (50 for ResNet-34/CIFAR-100, MSDNet, ResNet-50/Tiny-ImageNet "
+        "and ResNet-20/CIFAR-10; 30 for the ViT-T/CIFAR-100 and ViT-B settings; 25 on ImageNet; 10 for paper "
+        "A's fine-tuning; 3 for BERT) and `max_epochs` a bound early stopping is meant to reach first (2000 "
+        "for the CIFAR settings, 3000 for ResNet-50/Tiny-ImageNet as the authors' script's per-phase epochs, "
+        "1000 on ImageNet, 200 for ViT-B as the authors' script, 100 for BERT and paper A); the default "
+        "config T_0 = 8 in a cap of 16 (two whole cosine cycles). A run that reaches its cap is not "
+        "converged: the training logs say which.",
+        keys=("training.restart_epochs", "training.max_epochs"),
+    ),
+    Reading(
+        "Official validation sets as test splits",
+        "paper B §4.1; paper A §4",
+        ": where a dataset's test labels are not public (ImageNet, Tiny-ImageNet, COCO, GLUE's STS-B) the "
+        "official validation set is the test split, and the early-stopping validation split is a stratified "
+        "part of the official training set (`val_fraction`, `split_seed`; not given by the papers); CIFAR "
+        "keeps its official test set.",
+        keys=("datasets.<name>.val_fraction", "datasets.<name>.split_seed"),
+    ),
+    Reading(
+        "The spread over seeds",
+        "paper B Tables 1-20 (mean ± std over three seeds, §4.1)",
+        ": the sample standard deviation (ddof = 1), as the papers do not say which; over three seeds it is "
+        "sqrt(1.5) ≈ 1.22 times the population one.",
+        keys=(),
+    ),
+    Reading(
+        "Multi-label entropy",
+        "paper A §3 (the entropy criterion)",
+        ": with sigmoid heads, 1 − the mean over labels of each label's binary entropy in bits (each in [0, 1]); "
+        "a softmax multi-label head takes the softmax's entropy divided by log C, as single-label heads do.",
+        keys=("criteria.<name>.criterion",),
+    ),
+    Reading(
+        "MSDNet's ICs",
+        "paper B §4.1 (\"SDN unless otherwise specified\"), App. E.2",
+        ": MSDNet keeps its own classifier at every exit (two 3×3 stride-2 conv-BN-ReLU, pool, linear: "
+        "`ic: {type: msdnet}`), not SDN's, as MSDNet is \"an architecture dedicated for multi-exit models\" "
+        "(§4.1) whose exits are part of its design; SDN's head on MSDNet's coarsest scale would be another "
+        "network.",
+        keys=("models.<name>.ic",),
+    ),
+    Reading(
+        "ViT-T's random resizing",
+        "paper B App. E.3 (ViT-T, CIFAR-100)",
+        '(E.3: "random resizing, cropping, rotation, contrast adjustment, random erasing, CutMix and Mixup"): '
+        "`config/paper/vit_t_cifar100.yaml` applies no random resizing, as the authors' CIFAR-100 pipeline "
+        "has none; `resized_crop_scale: [min, 1.0]` adds it, with a scale the paper does not give.",
+        keys=("datasets.<name>.resized_crop_scale",),
+    ),
+    Reading(
+        "Settings App. E does not give",
+        "paper B Table 1, Fig. 17 (ViT-S); §3 (ResNet-20/CIFAR-10); Tables 6, 20 (ViT-T IC size)",
+        ": ViT-S on ImageNet (`config/paper/vit_s_imagenet.yaml`) takes E.5's values for ViT-T on the same "
+        "data (the authors' ViT-S base script differs: batch 1536, lr 4e-3, weight decay 0.05, clipping 1.0); "
+        "ResNet-20 on CIFAR-10 (`config/paper/b_analysis_resnet20_cifar10.yaml`) takes ResNet-34/CIFAR-100's "
+        "E.1 recipe; ViT-T on Tiny-ImageNet and Imagenette (`config/paper/vit_t_ic_size.yaml`) take E.3's "
+        "values. Each file says so in its comments.",
+        keys=(),
+    ),
+    Reading(
+        "Where the authors' scripts differ from App. E",
+        "paper B App. E.4, E.8; the authors' `scripts/`",
+        ": the paper configs follow App. E. The released scripts train ResNet-50 on Tiny-ImageNet with SGD "
+        "without momentum, lr 0.2 in phase 1 and 0.02 after, batch 125, no scheduler "
+        "(`scripts/sdn_example_resnet50_tinyin.py`), where E.4 gives batch 256, lr 1e-3 and cosine warm "
+        "restarts; ViT-B on CIFAR-100 with SGD lr 0.1, momentum 0.9, weight decay 5e-5 and gradient-norm "
+        "clipping 1.0 (`scripts/pretrained_vit_cifar100_finetuning.py`). This project's one training loop is "
+        "AdamW with cosine warm restarts.",
+        keys=("training.lr", "training.batch_size", "training.weight_decay"),
+        alternative="the scripts' optimisers would need an `optimizer` key (not offered yet).",
     ),
     Reading(
         "Branch-wise",
@@ -153,8 +247,13 @@ READINGS: tuple[Reading, ...] = (
         "paper B §4.4",
         ": paper B names the methods but gives no weights; `increasing`/`decreasing` are linear in "
         "the head index with the largest weight 1; `sdn` takes an IC's \"relative position\" as the "
-        "fraction of blocks it sees and ramps over `ramp_epochs` (default `max_epochs`, as SDN trains"
-        " a fixed number of epochs). A loss of one head (eq. 1, branch-wise steps) is never scaled, "
+        "fraction of blocks it sees and ramps over `ramp_epochs`, which `sdn` requires: SDN ramps over its "
+        "fixed training length and ours stops early, so the `max_epochs` cap (3000 for ResNet-50 on "
+        "Tiny-ImageNet) would test another schedule (IC 14 at 0.17 of its 0.94 at epoch 523). "
+        "`config/paper/resnet50_tinyimagenet.yaml` sets 523, the fewest epochs §4.7 reports for that "
+        "setting (disjoint), so every regime trains at SDN's final weights before it can have converged; "
+        "the default sets 16, its cap. The authors' released code has no loss scaling (every head's "
+        "loss weighs the same). A loss of one head (eq. 1, branch-wise steps) is never scaled, "
         "so phase 1 is shared across scalings and gradient equilibrium leaves eq. (1) steps alone.",
         keys=('training.loss_scaling', 'training.loss_scaling.ramp_epochs'),
     ),
@@ -217,9 +316,31 @@ READINGS: tuple[Reading, ...] = (
         "(paper B reports STS-B at budgets, Table 2/14, but names no criterion, and its released code"
         " has no regression): PABEE's regression rule (Zhou et al., 2020), patience 1 — exit at head "
         "h when |y_h − y_(h−1)| ≤ τ, τ swept like a threshold (`regression_patience`; head 1 has no "
-        "predecessor and exits only at the sweep's first point). Early stopping on regression tracks "
+        "predecessor, so it never exits there, as in PABEE: its score is −∞, \"never ready\", and the "
+        "sweep's fastest point has every sample at head 2). Early stopping on regression tracks "
         'the validation MSE (§4.1: "loss for regression tasks").',
         keys=('criteria.<name>.criterion',),
+    ),
+    Reading(
+        "Exits a criterion forbids",
+        "paper A §3 (hybrid and rank-patience strategies)",
+        ": a score of −∞ means \"never ready\": no threshold, not even −∞, lets a sample exit at such a "
+        "head. The hybrid scores −∞ until the ranking has agreed for `patience` heads (head 1 always), "
+        "rank-patience below its smallest patience; read literally as \"score ≥ t\", the sweep's first "
+        "point (t = −∞) would put every sample at head 1, a point the criterion forbids, and B_EE would "
+        "compare it with static head 1. The sweep has no such point: its fastest point has each sample "
+        "at the first head it may exit at, and the speed-up curve's area starts there.",
+        keys=(),
+    ),
+    Reading(
+        "Single-label F1",
+        "paper A §4 (F1 and accuracy), Figs 2–3",
+        '(paper A reports "F1 score (averaged over all instances) and accuracy score" for every '
+        "dataset): with one true and one predicted label per sample, the sample-averaged F1 is 1 on a "
+        "match and 0 otherwise, so single-label F1 *is* accuracy, exactly. A B_EE figure whose lines "
+        "are all single-label draws one panel, \"Accuracy = F1\" (its CSV keeps both metrics); one with"
+        " a multi-label line draws both.",
+        keys=('figures.<name>.metrics',),
     ),
     Reading(
         "B_EE of a lower-is-better metric",
@@ -249,11 +370,17 @@ READINGS: tuple[Reading, ...] = (
         "nDCG (relevances: head h−1's probabilities; ranking: head h's logits; sklearn's "
         '`ndcg_score`, ties averaged) is below `tolerance` ("nDCG scores values below {0.001, …, '
         "0.15}\"), or when Kendall's τ-b of the two heads' logits is at least `tolerance` ({0.7, …, "
-        "0.95}); the score is the streak of agreements, so the sweep's thresholds are the patiences "
-        "t. Without a `tolerance` a setting takes 0.01 (nDCG) or 0.9 (Kendall). **Hybrid**: the "
-        "confidence (or entropy) score once the ranking has agreed for `patience` heads, −∞ before "
-        "(PCEE-BERT counts consecutive confident layers instead).",
-        keys=('criteria.<name>.agreement', 'criteria.<name>.tolerance', 'criteria.<name>.patience'),
+        "0.95}); a sample exits at the first head where the streak of agreements reaches the patience "
+        "t, and the operating points are paper A §4.2's t ∈ {2, …, 6} (`patiences`, default [2, 3, 4, "
+        "5, 6]; null sweeps every t from 0, everyone at head 1, to H−1) plus every sample at the last "
+        "head. A streak is at most H−1, at the last head, so t ≥ H−2 exits early nowhere before it: "
+        "the default CNN's 4 heads have one early point, t = 2 (t = 3, …, 6 are all \"every sample at "
+        "head 4\"); the paper's 16-head ResNet-50 has all five. Without a `tolerance` a setting takes "
+        "0.01 (nDCG) or 0.9 (Kendall). **Hybrid**: the confidence (or entropy) score once the ranking "
+        "has agreed for `patience` heads, −∞ before (PCEE-BERT counts consecutive confident layers "
+        "instead).",
+        keys=('criteria.<name>.agreement', 'criteria.<name>.tolerance', 'criteria.<name>.patience',
+              'criteria.<name>.patiences'),
     ),
     Reading(
         "Composite multi-label images",
@@ -280,10 +407,15 @@ READINGS: tuple[Reading, ...] = (
         "per head), fitted with the main model frozen on the *validation* split's cached logits (the "
         "cache holds val and test; training-split logits of a trained model are overconfident), "
         "target 1 where the head is right (argmax, or the exact label set); head index h counted from"
-        " 0 in the weight 1/(h+1); its operating point is threshold 0.5, and the sweep gives its "
-        "other thresholds. `alpha` (not given by the paper) defaults to 0.5; `loss: bce | l1 | hinge`"
-        " are the alternatives paper A names.",
-        keys=('criteria.<name>.alpha', 'criteria.<name>.loss'),
+        " 0 in the weight 1/(h+1), which is *inert*: each head has its own classifier and Adam's step "
+        "is invariant to a constant gradient scale (up to its ε), so weighted and unweighted fits "
+        "agree to 1.2e-7 (a test measures it; the hinge alternative's differ by 1e-2). Its operating "
+        "point is threshold 0.5 (§4.2, Fig. 5: one point per setting; a score of exactly 0.5 exits): "
+        "a B_EE figure shows that point, at the static head nearest its average exit head (the deeper"
+        " at a tie), unless `learned_exit_point: nearest_to_head` reads its whole threshold sweep as "
+        "the threshold criteria's. `alpha` (not given by the paper) defaults to 0.5; `loss: bce | l1 "
+        "| hinge` are the alternatives paper A names.",
+        keys=('criteria.<name>.alpha', 'criteria.<name>.loss', 'figures.<name>.learned_exit_point'),
     ),
     Reading(
         "The performance–speed-up curve and its area",
@@ -486,11 +618,88 @@ READINGS: tuple[Reading, ...] = (
     ),
     Reading(
         "GPF's loss weights",
-        "paper B Table 3 (GPF; its code)",
-        ": paper B's code weights GPF's head losses by (i+1) (`methods/early_exit.py`); the default "
-        "`cnn_gpf` uses `loss_scaling: increasing`, the same up to a constant factor. GPF has no "
-        "static per-head form, so it cannot feed B_EE.",
-        keys=('training.loss_scaling',),
+        "paper B Table 3 (GPF; its code, `methods/early_exit.py:216-222`)",
+        ": paper B's code weights head i of K (the final included) by (i+1) / (K(K+1)/2) and adds the "
+        "imitation loss with weight 1. Ours (the default `cnn_gpf`, `loss_scaling: increasing`) weights head k "
+        "by k/K, whose weights sum to (K+1)/2 instead of 1: the same shape, but the imitation loss is (K+1)/2 "
+        "times weaker against classification (4 times with K = 7), so the two are not the same up to a constant "
+        "factor. `training.gpf_loss_weights: authors` uses the authors' weights exactly (`loss_scaling` unset, "
+        "constant or increasing); they apply to the heads of the step's loss set, so a frozen final head's "
+        "constant loss, which their code keeps in the sum, only drops out. GPF has no static per-head form, so "
+        "it cannot feed B_EE.",
+        keys=("training.gpf_loss_weights", "training.loss_scaling"),
+        alternative="ours (`gpf_loss_weights: ours`, the default): the imitation loss weighs 1 against "
+        "classification weights summing to (K+1)/2",
+    ),
+    Reading(
+        "Early stopping",
+        "paper B §4.1; its code, `methods/early_exit.py:15-55, 255`, `train.py:24-54, 282`",
+        "(paper B §4.1: per-head best tracking; the details are its code's): ours stops a phase once no "
+        "scored head improved its best validation score for `patience` epochs and ends on the weights of the "
+        "last epoch at which one did, at the epoch cap too. `training.early_stopping: authors` is the code's: a "
+        "patience counter per head that a better score resets, a worse one increments and a tie (score equal to "
+        "the head's best) leaves alone (`min_delta` 0, l. 29-42); the weights are saved whenever some head "
+        "improved (l. 44-46); the phase stops only once every head's counter reached `patience` (l. 51), and "
+        "only then are the saved weights restored (l. 52-53), so a phase ended by its epoch cap keeps its last "
+        "weights. Phase 1 (`train.py`) checks once per epoch; a phase that trains ICs every min(epoch, 300) "
+        "batches (l. 255), counted from the phase's start (their counter runs over their phases 2 and 3 "
+        "together), so `patience` counts checks. A tie never counts, so a head whose score stays equal (a "
+        "frozen final head scored by accuracy) never becomes stale and the phase runs to its cap.",
+        keys=("training.early_stopping", "training.patience"),
+    ),
+    Reading(
+        "The authors' validation split",
+        "paper B §4.1; its code, `train.py:119-121`, `utils.py:655-665`, `common.py:93-94`, `datasets.py:56`",
+        ": paper B's code holds out a stratified 10% of the training set (sklearn `train_test_split`, "
+        "`test_size` 0.1, `random_state` 42 whatever the run's seed) and draws it from the training dataset "
+        "object, whose transform is the training augmentation (random flip and affine on CIFAR), so the "
+        "early-stopping scores are measured on augmented images, drawn anew at every check (Mixup/CutMix, "
+        "applied in the loop, are not). Ours holds out `val_fraction` of the training data with `split_seed` "
+        "and never augments it. Not offered as an option.",
+        keys=("datasets.<name>.val_fraction", "datasets.<name>.split_seed"),
+        alternative="the authors' augmented 10% (seed 42) subset of the training set",
+    ),
+    Reading(
+        "Label smoothing",
+        "paper B App. E; its code, `train.py:225-230`, `methods/early_exit.py:162-168`, `utils.py:68-73`",
+        ": paper B's code smooths the targets by 0.1 whenever Mixup or CutMix is on (`mixup_smoothing` "
+        "defaults to 0.1 and is folded into the mixed one-hot targets: off = s/C, on = 1 - s + s/C), and by the "
+        "cross-entropy's own `label_smoothing` otherwise (0.0 in its scripts). Ours does not smooth unless "
+        "`training.label_smoothing` is set: then single-label cross-entropy trains on (1 - s) y + s/C, for a "
+        "class index and a Mixup/CutMix soft target alike, which equals smoothing each label before mixing.",
+        keys=("training.label_smoothing",),
+        alternative="0.1 with Mixup/CutMix on, as the authors' runs",
+    ),
+    Reading(
+        "Gradient clipping",
+        "paper B App. E; its code, `methods/early_exit.py:237-238`, `scripts/vit_imagenet.py:78`",
+        ": paper B's ViT scripts clip the gradient norm to 1.0 (`clip_grad_norm`, also "
+        "`scripts/pretrained_vit_cifar100_finetuning.py:63`), its ResNet scripts do not. Ours does not clip "
+        "unless `training.grad_clip_norm` is set: then the trainable parameters' total norm is clipped before "
+        "each optimiser step (`torch.nn.utils.clip_grad_norm_`).",
+        keys=("training.grad_clip_norm",),
+        alternative="1.0 for ViT runs, as the authors'",
+    ),
+    Reading(
+        "Activation inside two-layer ICs",
+        "paper B App. E; its code, `architectures/early_exits/heads.py:126, 159`",
+        ": paper B's multi-layer ViT and Swin heads apply GELU between their layers; its CNN heads have no "
+        "hidden layer. Our `mlp` IC uses ReLU unless `ic.activation: gelu`.",
+        keys=("models.<name>.ic.activation",),
+        alternative="GELU, as the authors' ViT heads",
+    ),
+    Reading(
+        "Sum or mean over heads",
+        "paper B eq. (2)-(3); its code, `methods/early_exit.py:215-231`",
+        ": eq. (2)/(3) sum the heads' weighted losses; paper B's code divides the sum by the number of heads "
+        "(every head is in its loss, the final included) and adds an auxiliary loss after. Ours sums; "
+        "`training.head_loss_reduction: mean` divides by the number of heads in the step's loss set: the code's "
+        "divisor K where that set is every head, K - 1 in `disjoint` (the ICs' losses), where the code divides "
+        "by K with the frozen final head's constant loss in the sum. Under AdamW a constant factor on the whole "
+        "loss changes little (the update is nearly scale-invariant); it matters against an unweighted auxiliary "
+        "loss (GPF's imitation loss, see GPF's loss weights) and against `grad_clip_norm`.",
+        keys=("training.head_loss_reduction",),
+        alternative="the mean, as the authors' code",
     ),
     Reading(
         "The regenerated paper's order",
@@ -543,7 +752,7 @@ _LATEX_SPECIAL = {
 _LATEX_SYMBOLS = {
     "§": r"\S{}", "–": "--", "—": "---", "…": r"\ldots{}", "²": r"\textsuperscript{2}",
     "⁴": r"\textsuperscript{4}", "⁵": r"\textsuperscript{5}", "×": r"$\times$", "−": r"$-$", "→": r"$\rightarrow$",
-    "≤": r"$\leq$", "≥": r"$\geq$", "≈": r"$\approx$", "∈": r"$\in$", "∞": r"$\infty$", "‖": r"$\|$",
+    "±": r"$\pm$", "≤": r"$\leq$", "≥": r"$\geq$", "≈": r"$\approx$", "∈": r"$\in$", "∞": r"$\infty$", "‖": r"$\|$",
     "α": r"$\alpha$", "δ": r"$\delta$", "ε": r"$\varepsilon$", "η": r"$\eta$", "θ": r"$\theta$",
     "λ": r"$\lambda$", "σ": r"$\sigma$", "τ": r"$\tau$", "Θ": r"$\Theta$", "Π": r"$\Pi$", "Σ": r"$\Sigma$",
 }

@@ -74,9 +74,8 @@ def _fingerprint(data_path, spec, phases, config: TrainingConfig, seed: int, ini
     """What a resume checkpoint must agree with to be continued: everything that determines the trained
     weights. Input files enter by content (SHA-256), so a re-prepared dataset or retrained --init model
     invalidates it; ``checkpoint_every_batches`` does not enter, as it never changes the result."""
-    settings = {k: v for k, v in asdict(config).items() if k != "checkpoint_every_batches"}
     return {
-        "model": spec.to_dict(), "phases": [asdict(p) for p in phases], "training": settings, "seed": seed,
+        "model": spec.to_dict(), "phases": [asdict(p) for p in phases], "training": config.identity(), "seed": seed,
         "meta": meta, "data_sha256": file_sha256(data_path),
         "init_sha256": file_sha256(init) if init is not None else None, "world_size": world_size,
     }

@@ -4,8 +4,10 @@ One registry entry per task decides the training loss, the per-sample metrics ev
 B_EE is built from (each a mean over samples, so any exit assignment's score is the mean of its samples'
 values), which of them is better when lower, and the per-head validation score of early stopping.
 
-- ``single_label``: softmax + cross-entropy; accuracy (argmax == label) and F1 (equal to accuracy: one true
-  and one predicted label per sample). Early stopping on accuracy (paper B §4.1).
+- ``single_label``: softmax + cross-entropy; accuracy (argmax == label) and F1 (equal to accuracy, exactly:
+  paper A's sample-averaged F1 of a one-hot prediction against a one-hot label is 1 when they match and 0
+  otherwise; paper A §4 reports both, and a B_EE figure draws one panel where they coincide). Early stopping
+  on accuracy (paper B §4.1).
 - ``multi_label``: sigmoid + binary cross-entropy; a label is predicted when its sigmoid is >= 0.5 (logit >= 0,
   exact on the logit); accuracy = exact match (sklearn's ``accuracy_score``) and paper A's sample-averaged F1
   (sklearn's ``f1_score(average="samples", zero_division=0)``). Early stopping on F1.
@@ -137,6 +139,7 @@ class SingleLabel(Task):
 
     def _performance(self, logits, labels):
         correct = (logits.argmax(axis=-1) == labels[None, :]).astype(np.float64)
+        # Samples-F1 of one predicted and one true label: 2 TP / (1 + 1) = accuracy (tests/test_metrics.py).
         return {"accuracy": correct, "f1": correct.copy()}
 
     def loss(self):

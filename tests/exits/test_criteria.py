@@ -41,7 +41,8 @@ def test_every_criterion_gives_finite_unit_scores_per_head_and_sample(name, task
             warnings.simplefilter("error")  # overflow or log(0) would warn
             scores = score(name, values, task)
         assert scores.shape == values.shape[:2]
-        if name == "hybrid":  # -inf until the ranking has stayed stable for `patience` heads
+        if name in ("hybrid", "rank_patience"):  # -inf ("never ready") until the ranking has stayed stable for
+            # `patience` heads (rank_patience: the smallest of its `patiences`, paper A's t = 2 by default)
             assert (np.isfinite(scores) | np.isneginf(scores)).all()
             scores = scores[np.isfinite(scores)]
         assert np.isfinite(scores).all() and (scores >= 0).all()
@@ -197,7 +198,7 @@ def test_rank_patience_ndcg_agreement_is_sklearn_ndcg_of_the_current_ranking_aga
     np.testing.assert_allclose(_consecutive_ndcg(logits, task_of(task)), expected, rtol=1e-12, atol=1e-12)
     tolerance = float(np.median(1 - expected))  # some heads agree, some do not
     np.testing.assert_array_equal(
-        CRITERIA.get("rank_patience")(logits, task, agreement="ndcg", tolerance=tolerance),
+        CRITERIA.get("rank_patience")(logits, task, agreement="ndcg", tolerance=tolerance, patiences=None),
         streaks_from(1 - expected < tolerance))
 
 
@@ -229,7 +230,7 @@ def test_rank_patience_kendall_is_scipy_tau_b_with_ties_and_constant_rankings(ta
                              for h in range(1, 4)])
     assert np.isnan(expected[:2, 0]).all()
     np.testing.assert_allclose(_consecutive_kendall(logits), expected, rtol=1e-12, atol=1e-12)
-    scores = CRITERIA.get("rank_patience")(logits, task, agreement="kendall", tolerance=0.3)
+    scores = CRITERIA.get("rank_patience")(logits, task, agreement="kendall", tolerance=0.3, patiences=None)
     with np.errstate(invalid="ignore"):
         np.testing.assert_array_equal(scores, streaks_from(expected >= 0.3))  # NaN: no agreement
     assert scores[1, 0] == 0 and scores[2, 0] == 0
@@ -247,13 +248,14 @@ def test_rank_patience_ndcg_hand_computed_streaks():
     np.testing.assert_allclose(1 - _consecutive_ndcg(logits, task_of("single_label")),
                                [[0, loss, 0], [0, 0, loss], [0, loss, 0]], atol=1e-12)
     score = CRITERIA.get("rank_patience")
-    np.testing.assert_array_equal(score(logits, "single_label", agreement="ndcg", tolerance=0.01),
+    np.testing.assert_array_equal(score(logits, "single_label", agreement="ndcg", tolerance=0.01, patiences=None),
                                   [[0, 0, 0], [1, 0, 1], [2, 1, 0], [3, 0, 1]])
-    np.testing.assert_array_equal(score(logits, "single_label", agreement="ndcg", tolerance=0.25),
+    np.testing.assert_array_equal(score(logits, "single_label", agreement="ndcg", tolerance=0.25, patiences=None),
                                   [[0, 0, 0], [1, 1, 1], [2, 2, 2], [3, 3, 3]])
     # The loss must be strictly below the tolerance ("values below"): a loss equal to it does not agree.
     exact = float(1 - _consecutive_ndcg(logits, task_of("single_label"))[0, 1])
-    np.testing.assert_array_equal(score(logits, "single_label", agreement="ndcg", tolerance=exact),
+    np.testing.assert_array_equal(score(logits, "single_label", agreement="ndcg", tolerance=exact,
+                                        patiences=None),
                                   [[0, 0, 0], [1, 0, 1], [2, 1, 0], [3, 0, 1]])
 
 
@@ -263,12 +265,12 @@ def test_rank_patience_kendall_hand_computed_streaks(task):
     heads = [[a, a, a, a], [a, swap, const, rev], [a, swap, const, rev], [a, a, a, rev]]
     logits = np.array(heads, dtype=np.float32)  # [H=4, N=4, C=4]
     score = CRITERIA.get("rank_patience")
-    np.testing.assert_array_equal(score(logits, task, agreement="kendall", tolerance=0.9),
+    np.testing.assert_array_equal(score(logits, task, agreement="kendall", tolerance=0.9, patiences=None),
                                   [[0, 0, 0, 0], [1, 0, 0, 0], [2, 1, 0, 1], [3, 0, 0, 2]])
-    np.testing.assert_array_equal(score(logits, task, agreement="kendall", tolerance=0.6),
+    np.testing.assert_array_equal(score(logits, task, agreement="kendall", tolerance=0.6, patiences=None),
                                   [[0, 0, 0, 0], [1, 1, 0, 0], [2, 2, 0, 1], [3, 3, 0, 2]])
     # Even the loosest tolerance never lets a constant ranking agree (tau undefined).
-    np.testing.assert_array_equal(score(logits, task, agreement="kendall", tolerance=-1.0),
+    np.testing.assert_array_equal(score(logits, task, agreement="kendall", tolerance=-1.0, patiences=None),
                                   [[0, 0, 0, 0], [1, 1, 0, 1], [2, 2, 0, 2], [3, 3, 0, 3]])
 
 
@@ -285,12 +287,14 @@ def test_rank_patience_is_the_same_in_sample_chunks(monkeypatch):
     from eebench.exits import criteria
 
     logits = random_logits(7, (4, 50, 6))
-    whole = {agreement: CRITERIA.get("rank_patience")(logits, "multi_label", agreement=agreement, tolerance=0.2)
+    whole = {agreement: CRITERIA.get("rank_patience")(logits, "multi_label", agreement=agreement, tolerance=0.2,
+                                                      patiences=None)
              for agreement in ("ndcg", "kendall")}
     monkeypatch.setattr(criteria, "_CHUNK_ELEMENTS", 4 * 6 * 3)  # chunks of 3 samples, the last one of 2
     for agreement, expected in whole.items():
         np.testing.assert_array_equal(
-            CRITERIA.get("rank_patience")(logits, "multi_label", agreement=agreement, tolerance=0.2), expected)
+            CRITERIA.get("rank_patience")(logits, "multi_label", agreement=agreement, tolerance=0.2,
+                                          patiences=None), expected)
     assert any((expected > 0).any() for expected in whole.values())
 
 
@@ -301,7 +305,8 @@ def test_rank_criteria_on_extreme_logits_give_scores_without_warnings(task):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         for agreement in ("ndcg", "kendall"):
-            scores = CRITERIA.get("rank_patience")(extreme, task, agreement=agreement, tolerance=0.01)
+            scores = CRITERIA.get("rank_patience")(extreme, task, agreement=agreement, tolerance=0.01,
+                                                   patiences=None)
             # Identical heads agree, but a constant ranking never does (Kendall's tau undefined).
             assert scores[1, 0] == 1 and (scores[1, 1] == 0 or agreement == "ndcg")
             hybrid = CRITERIA.get("hybrid")(extreme, task, agreement=agreement, tolerance=0.01, patience=1)
@@ -313,7 +318,8 @@ def test_rank_criteria_on_extreme_logits_give_scores_without_warnings(task):
 def test_hybrid_is_the_base_score_where_the_rank_streak_reaches_patience(base, agreement, tolerance):
     logits = random_logits(8, (5, 100, 6))
     for task in ("single_label", "multi_label"):
-        streak = CRITERIA.get("rank_patience")(logits, task, agreement=agreement, tolerance=tolerance)
+        streak = CRITERIA.get("rank_patience")(logits, task, agreement=agreement, tolerance=tolerance,
+                                               patiences=None)
         for patience in (1, 2):
             expected = np.where(streak >= patience, CRITERIA.get(base)(logits, task), -np.inf)
             scores = CRITERIA.get("hybrid")(logits, task, base=base, agreement=agreement, tolerance=tolerance,
@@ -345,7 +351,8 @@ def test_hybrid_waits_for_a_stable_ranking_after_the_confidence_threshold_is_met
 def test_rank_criteria_parameters_are_their_config_keys():
     from eebench.exits.criteria import parameters
 
-    assert {k: p.default for k, p in parameters("rank_patience").items()} == {"agreement": "ndcg", "tolerance": None}
+    assert {k: p.default for k, p in parameters("rank_patience").items()} == {
+        "agreement": "ndcg", "tolerance": None, "patiences": (2, 3, 4, 5, 6)}
     assert {k: p.default for k, p in parameters("hybrid").items()} == {
         "base": "confidence", "agreement": "ndcg", "tolerance": None, "patience": 2}
 
@@ -358,8 +365,8 @@ def test_without_a_tolerance_each_agreement_takes_its_own_default(agreement, def
         CRITERIA.get("rank_patience")(logits, "single_label", agreement=agreement, tolerance=default))
     other = 0.05 if agreement == "ndcg" else 0.7
     assert not np.array_equal(
-        CRITERIA.get("rank_patience")(logits, "single_label", agreement=agreement),
-        CRITERIA.get("rank_patience")(logits, "single_label", agreement=agreement, tolerance=other))
+        CRITERIA.get("rank_patience")(logits, "single_label", agreement=agreement, patiences=None),
+        CRITERIA.get("rank_patience")(logits, "single_label", agreement=agreement, tolerance=other, patiences=None))
 
 
 @pytest.mark.parametrize("name, params, match", [
@@ -368,6 +375,10 @@ def test_without_a_tolerance_each_agreement_takes_its_own_default(agreement, def
     ("rank_patience", {"agreement": "ndcg", "tolerance": 1.5}, "tolerance"),
     ("rank_patience", {"agreement": "kendall", "tolerance": 1.01}, "tolerance"),
     ("rank_patience", {"agreement": "kendall", "tolerance": "high"}, "tolerance"),
+    ("rank_patience", {"patiences": 2}, "patiences must be a non-empty list of integers >= 0"),
+    ("rank_patience", {"patiences": []}, "patiences"),
+    ("rank_patience", {"patiences": [2, -1]}, "patiences"),
+    ("rank_patience", {"patiences": [2.5]}, "patiences"),
     ("hybrid", {"base": "patience"}, "base must be one of 'confidence', 'entropy'"),
     ("hybrid", {"patience": 0}, "patience must be an integer >= 1"),
     ("hybrid", {"patience": 1.5}, "patience"),
@@ -376,8 +387,8 @@ def test_without_a_tolerance_each_agreement_takes_its_own_default(agreement, def
 def test_rank_criteria_reject_bad_parameters_naming_them(name, params, match):
     with pytest.raises(ValueError, match=f"'{name}'.*{match}"):
         CRITERIA.get(name)(random_logits(), "multi_label", **params)
-    with pytest.raises(TypeError, match="unknown parameter 'patiences'"):
-        CRITERIA.get(name)(random_logits(), "multi_label", patiences=2)
+    with pytest.raises(TypeError, match="unknown parameter 'patient'"):
+        CRITERIA.get(name)(random_logits(), "multi_label", patient=2)
 
 
 def test_softmax_multi_label_criteria_use_softmax_probabilities_and_the_positive_threshold():
@@ -393,3 +404,69 @@ def test_softmax_multi_label_criteria_use_softmax_probabilities_and_the_positive
     np.testing.assert_allclose(CRITERIA.get("entropy")(logits, task), CRITERIA.get("entropy")(logits, "single_label"))
     # patience: the set of positive labels changed from {0, 1, 2} to {0}
     assert CRITERIA.get("patience")(logits, task)[:, 0].tolist() == [0.0, 0.0]
+
+
+def test_hybrid_never_yields_a_point_it_forbids_and_b_ee_does_not_credit_one():
+    """Hybrid forbids every exit before the rank streak reaches its patience (-inf, "never ready"), head 1
+    always. Before that rule the sweep's first row, threshold -inf, put everyone at head 1, and E_closest(head 1)
+    took it. Hand-built: sample 0 keeps its ranking, sample 1's flips at head 2 and then holds."""
+    from eebench.exits.sweep import sweep
+    from eebench.metrics import bee
+
+    confident, flipped = [5.0, 0.0, -5.0], [5.0, -5.0, 0.0]  # tau(confident, flipped) = 1/3 < 0.9
+    logits = np.array([[confident, confident], [confident, flipped], [confident, flipped], [confident, flipped]])
+    scores = CRITERIA.get("hybrid")(logits, "single_label", agreement="kendall", tolerance=0.9, patience=1)
+    # Streaks: sample 0: 0, 1, 2, 3; sample 1: 0, 0, 1, 2. Patience 1: -inf at head 1 for both, head 2 for 1.
+    assert np.isneginf(scores[:, 0]).tolist() == [True, False, False, False]
+    assert np.isneginf(scores[:, 1]).tolist() == [True, True, False, False]
+    correct = np.array([[1.0, 1.0], [0.0, 0.0], [1.0, 1.0], [1.0, 1.0]])  # head 1 would be right on both
+    frame = sweep(scores, {"accuracy": correct}, np.arange(1.0, 5.0), 4.0)
+    # The fastest allowed point: sample 0 at head 2, sample 1 at head 3 (E = 2.5); then everyone at head 4.
+    assert frame["avg_exit_head"].tolist() == [2.5, 4.0]
+    assert frame["accuracy"].tolist() == [0.5, 1.0]
+    table = bee(frame, {1: 0.9, 2: 0.9, 3: 0.9, 4: 0.9}, "accuracy")
+    # Head 1 is compared with E = 2.5 (accuracy 0.5), not with a forbidden "everyone at head 1" (accuracy 1).
+    assert table.loc[table["head"] == 1, ["E_closest", "P_ee"]].values.tolist() == [[2.5, 0.5]]
+
+
+def test_rank_patience_sweeps_the_papers_patiences_two_to_six():
+    """Paper A §4.2: t in {2, ..., 6}. Rankings that always agree (streak = head index): 8 heads give one
+    operating point per patience (exit at head t+1) and the sweep's +inf row; the default CNN's 4 heads reach a
+    streak of 3 at most, at the last head, so t = 2 is their only early exit and t = 3, ..., 6 all put every
+    sample at the last head."""
+    from eebench.exits.sweep import exit_heads, sweep
+
+    same = np.log([0.6, 0.3, 0.1])
+    for n_heads, points in ((8, [3.0, 4.0, 5.0, 6.0, 7.0, 8.0]), (4, [3.0, 4.0])):
+        logits = np.tile(same, (n_heads, 5, 1))
+        scores = CRITERIA.get("rank_patience")(logits, "single_label", agreement="ndcg", tolerance=0.01)
+        raw = CRITERIA.get("rank_patience")(logits, "single_label", agreement="ndcg", tolerance=0.01,
+                                            patiences=None)
+        assert raw[:, 0].tolist() == list(range(n_heads))
+        expected = [-np.inf, -np.inf, *np.minimum(np.arange(2, n_heads), 6)]
+        assert scores[:, 0].tolist() == expected
+        frame = sweep(scores, {}, np.arange(1.0, n_heads + 1), float(n_heads))
+        assert frame["avg_exit_head"].tolist() == points
+        assert frame["threshold"].tolist() == [*range(2, min(n_heads - 2, 6) + 1), np.inf]  # last head: no event
+        for t in range(2, 7):
+            heads = exit_heads(scores, t)
+            assert (heads == (t if t < n_heads - 1 else n_heads - 1)).all(), (n_heads, t)
+        # patiences=None keeps the whole sweep: every patience 0, ..., H-1, from everyone at head 1.
+        whole = sweep(raw, {}, np.arange(1.0, n_heads + 1), float(n_heads))
+        assert whole["avg_exit_head"].tolist() == [float(h) for h in range(1, n_heads + 1)]
+    # A streak between two chosen patiences counts as the lower one: {3, 5} on a streak of 4 is 3.
+    logits = np.tile(same, (6, 1, 1))
+    scores = CRITERIA.get("rank_patience")(logits, "single_label", patiences=[5, 3])
+    assert scores[:, 0].tolist() == [-np.inf, -np.inf, -np.inf, 3.0, 3.0, 5.0]
+
+
+def test_regression_patience_never_exits_at_the_first_head():
+    """The first head has no predecessor to agree with (-inf, never ready, as PABEE): the sweep's fastest point
+    has every sample at head 2, with tau the largest head-1-to-2 change."""
+    from eebench.exits.sweep import sweep
+
+    predictions = np.array([[[0.0], [1.0]], [[0.5], [1.0]], [[0.6], [3.0]]])
+    scores = CRITERIA.get("regression_patience")(predictions, "regression")
+    frame = sweep(scores, {}, np.arange(1.0, 4.0), 3.0)
+    assert frame["threshold"].tolist() == [-0.5, 0.0, np.inf]
+    assert frame["avg_exit_head"].tolist() == [2.0, 2.5, 3.0]

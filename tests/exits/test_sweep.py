@@ -20,12 +20,13 @@ HEAD_FLOPS = np.array([1.0, 2.0, 4.0])
 
 
 def exit_heads(scores: np.ndarray, threshold: float) -> np.ndarray:
-    """Brute force, one sample at a time: the first head whose score reaches the threshold, else the last."""
+    """Brute force, one sample at a time: the first head whose score reaches the threshold and is not -inf
+    ("never ready"), else the last."""
     n_heads, n_samples = scores.shape
     exits = np.full(n_samples, n_heads - 1)
     for n in range(n_samples):
         for h in range(n_heads):
-            if scores[h, n] >= threshold:
+            if scores[h, n] >= threshold and scores[h, n] > -np.inf:
                 exits[n] = h
                 break
     return exits
@@ -166,8 +167,11 @@ def test_run_sweep_writes_both_splits_with_identity_columns(tmp_path, criterion,
     returned = run_sweep(tmp_path / "c.npz", criterion, out)
     frame = pd.read_csv(out)
     metrics = ["mse"] if task == "regression" else ["accuracy", "f1"]
-    assert list(frame.columns) == ["dataset", "backbone", "regime", "seed", "criterion", "criterion_params", "split",
-                                   "threshold", "avg_exit_head", "flops_fraction", *metrics]
+    operating = ["operating_threshold"] if criterion == "learned_exit" else []  # its own 0.5 (paper A §4.2)
+    assert list(frame.columns) == ["dataset", "backbone", "regime", "seed", "criterion", "criterion_params",
+                                   *operating, "split", "threshold", "avg_exit_head", "flops_fraction", *metrics]
+    if operating:
+        assert (frame["operating_threshold"] == 0.5).all()
     assert set(frame["split"]) == {"val", "test"} and (frame["criterion"] == criterion).all()
     assert len(returned) == len(frame)
     test = frame[frame["split"] == "test"].reset_index(drop=True)
@@ -235,4 +239,58 @@ def test_package_exit_heads_match_brute_force(seed):
     rng = np.random.default_rng(seed)
     scores = rng.integers(0, 5, size=(int(rng.integers(1, 6)), 40)) / 4
     for threshold in (-1.0, 0.0, 0.25, 0.5, 0.6, 1.0, 2.0):
+        np.testing.assert_array_equal(sweep_module.exit_heads(scores, threshold), exit_heads(scores, threshold))
+
+
+def test_a_minus_inf_score_is_never_ready_so_the_sweep_has_no_forbidden_point():
+    """-inf = "never ready" (hybrid before its rank patience, rank-patience below its smallest patience): no
+    threshold, not even -inf, lets a sample exit there. Without it the sweep's first row (threshold -inf) put
+    everyone at head 1, a point those criteria forbid."""
+    scores = np.array([[-np.inf, -np.inf, -np.inf],
+                       [0.9, -np.inf, 0.2],
+                       [0.1, 0.4, 0.3],
+                       [0.0, 0.0, 0.0]])
+    correct = np.array([[1, 1, 1], [0, 1, 1], [1, 0, 1], [1, 1, 0]], dtype=float)
+    frame = sweep(scores, {"accuracy": correct}, np.arange(1.0, 5.0), 4.0)
+    np.testing.assert_array_equal(exit_heads(scores, -np.inf), [1, 2, 1])  # head 0 (1-based 1) never
+    assert frame["threshold"].tolist() == [0.2, 0.3, 0.4, 0.9, np.inf]
+    for row in frame.itertuples():  # every row is the rule applied by hand at its threshold
+        heads = exit_heads(scores, row.threshold)
+        assert not np.isneginf(scores[heads[heads < 3], np.flatnonzero(heads < 3)]).any()
+        assert row.avg_exit_head == pytest.approx(1 + heads.mean())
+        assert row.accuracy == pytest.approx(correct[heads, np.arange(3)].mean())
+        assert row.flops_fraction == pytest.approx((heads + 1).mean() / 4.0)
+    # t = 0.2: sample 0 exits at head 2 (0.9), 1 waits for head 3 (0.4), 2 exits at head 2 (0.2): E = 7/3.
+    assert frame["avg_exit_head"].iloc[0] == pytest.approx(7 / 3)
+    assert (frame["avg_exit_head"] > 1.0).all()
+    # All -inf up to the last head: the only point is everyone at the last head.
+    only = sweep(np.array([[-np.inf, -np.inf], [-np.inf, -np.inf], [0.5, 0.5]]), {}, np.arange(1.0, 4.0), 3.0)
+    assert only.to_dict("records") == [{"threshold": np.inf, "avg_exit_head": 3.0, "flops_fraction": 1.0}]
+
+
+@pytest.mark.parametrize("seed", range(15))
+def test_matches_brute_force_with_never_ready_heads(seed):
+    """Scores with -inf sprinkled in (hybrid, rank-patience): every row is the brute-force rule at its threshold,
+    any threshold (-inf included) selects the first row >= it, and no row has a sample exit at a -inf head."""
+    rng = np.random.default_rng(100 + seed)
+    n_heads, n_samples = int(rng.integers(2, 6)), int(rng.integers(1, 25))
+    scores = rng.random((n_heads, n_samples))
+    scores[rng.random((n_heads, n_samples)) < 0.4] = -np.inf
+    scores[0, rng.random(n_samples) < 0.8] = -np.inf  # mostly forbidden at head 1, as hybrid's always is
+    performance = {"accuracy": rng.integers(0, 2, size=(n_heads, n_samples)).astype(float)}
+    head_flops = np.cumsum(rng.random(n_heads) + 0.1)
+    frame = sweep(scores, performance, head_flops, backbone_flops=head_flops[-1])
+    thresholds = frame["threshold"].to_numpy()
+    assert np.isfinite(thresholds[:-1]).all() and thresholds[-1] == np.inf
+    for row, threshold in enumerate(thresholds):
+        expected = operating_point(scores, performance, head_flops, head_flops[-1], threshold)
+        for column, value in expected.items():
+            assert frame[column].iloc[row] == pytest.approx(value, abs=1e-12), (row, column)
+        heads = exit_heads(scores, threshold)
+        early = heads < n_heads - 1
+        assert not np.isneginf(scores[heads[early], np.flatnonzero(early)]).any()
+    finite = np.unique(scores[np.isfinite(scores)])
+    for threshold in np.concatenate([[-np.inf, -1.0, 2.0], finite, finite + 1e-9]):
+        row = int(np.searchsorted(thresholds, threshold, side="left"))
+        np.testing.assert_array_equal(exit_heads(scores, threshold), exit_heads(scores, thresholds[row]))
         np.testing.assert_array_equal(sweep_module.exit_heads(scores, threshold), exit_heads(scores, threshold))

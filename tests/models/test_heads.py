@@ -134,3 +134,36 @@ def test_sdn_heads_train_in_a_small_multi_exit_model():
     assert [tuple(o.shape) for o in outputs] == [(4, 5)] * 3
     sum(o.sum() for o in outputs).backward()
     assert model.heads["0"].pool.alpha.grad is not None
+
+
+@pytest.mark.parametrize("activation, hidden_value", [("relu", 0.0), ("gelu", -0.15865525)])
+def test_mlp_activation_by_hand(activation, hidden_value):
+    """One hidden unit whose pre-activation is -1: ReLU gives 0, GELU (exact, as F.gelu in paper B's heads.py)
+    -1 * Phi(-1) = -0.158655; the output layer copies it."""
+    head = IC_TYPES.get("mlp")(2, 1, hidden=[1], activation=activation)
+    with torch.no_grad():
+        head[1].weight.copy_(torch.tensor([[1.0, 1.0]]))
+        head[1].bias.fill_(0.0)
+        head[3].weight.fill_(1.0)
+        head[3].bias.fill_(0.0)
+    out = head(torch.tensor([[-0.25, -0.75]]))  # [B, D] features pass the pool unchanged
+    assert out.item() == pytest.approx(hidden_value, abs=1e-6)
+
+
+def test_mlp_activation_defaults_to_relu_and_refuses_others():
+    assert isinstance(IC_TYPES.get("mlp")(4, 3, hidden=[5])[2], torch.nn.ReLU)
+    with pytest.raises(ValueError, match="activation"):
+        IC_TYPES.get("mlp")(4, 3, hidden=[5], activation="tanh")
+    spec = ModelSpec("cnn", {"widths": [4, 4], "strides": [1, 1]}, (1, 4, 4), 3,
+                     ic={"type": "mlp", "hidden": [5], "activation": "gelu"})
+    model = build_model(spec, seed=0)
+    assert any(isinstance(m, torch.nn.GELU) for m in model.heads.modules())
+
+
+def test_ic_schema_takes_activation_on_mlp_only():
+    from eebench.config import ConfigError, _check_against
+
+    _check_against({"type": "mlp", "hidden": [8], "activation": "gelu"}, "ic", "ic")
+    for bad in ({"type": "linear", "activation": "gelu"}, {"type": "mlp", "hidden": [8], "activation": "tanh"}):
+        with pytest.raises(ConfigError):
+            _check_against(bad, "ic", "ic")

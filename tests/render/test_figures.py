@@ -40,7 +40,9 @@ def bee_frame() -> pd.DataFrame:
 
 def test_numbers_frame() -> None:
     fig, numbers = FIGURES.get("bee")(bee_frame(), tasks=TASKS, title="B_EE")
-    assert list(numbers.columns) == ["line", "metric", "head", "mean", "std", "n_values", "p_below_first"]
+    assert list(numbers.columns) == ["line", "metric", "head", "mean", "std", "n_values", "p_below_first",
+                                     "reading"]
+    assert (numbers["reading"] == "nearest_to_head").all()  # a frame without readings reads the whole sweep
     assert list(numbers["line"]) == ["imagenet"] * 6 + ["voc"] * 6
     assert list(numbers["metric"]) == (["accuracy"] * 3 + ["f1"] * 3) * 2
     assert list(numbers["head"]) == [1, 2, 3] * 4
@@ -420,3 +422,50 @@ def test_loss_landscape_figure_draws_one_panel_per_regime_of_one_head(tmp_path):
                                                            "loss_landscape.png"]
     written = pd.read_csv(out.with_suffix(".csv"))
     assert written["regime"].tolist()[0] == "joint" and len(written) == 18
+
+
+def learned_frame() -> pd.DataFrame:
+    """voc under confidence (whole sweep) and under the learned exit: its whole-sweep rows, and its one point
+    at threshold 0.5 per seed (seed 0 at head 2, B_EE 4 pp; seed 1 at head 3, B_EE -2 pp)."""
+    base = bee_frame().query("model == 'voc'").assign(reading="nearest_to_head")
+    learned = base.assign(criterion="learned", B_EE=lambda f: f["B_EE"] + 0.1)
+    points = pd.DataFrame([
+        {**base.iloc[0].to_dict(), "criterion": "learned", "reading": "threshold_0.5", "seed": seed,
+         "metric": metric, "head": head, "E_closest": head - 0.2, "B_EE": value}
+        for seed, head, value in ((0, 2, 0.04), (1, 3, -0.02)) for metric in ("accuracy", "f1")])
+    return pd.concat([base, learned, points], ignore_index=True)
+
+
+def test_the_learned_exit_is_one_point_at_threshold_half_by_default_or_its_whole_sweep():
+    """Paper A Fig. 5: one operating point per setting (threshold 0.5), drawn as markers; learned_exit_point
+    nearest_to_head reads its whole sweep, as the threshold criteria's."""
+    lines = [{"label": "Confidence", "models": ["voc"]},
+             {"label": "Learned", "models": ["voc"], "criterion": "learned"}]
+    fig, numbers = FIGURES.get("bee")(learned_frame(), lines=lines, criterion="confidence", metrics=("accuracy",))
+    learned = numbers[numbers["line"] == "Learned"].set_index("head")
+    assert learned.index.tolist() == [2, 3] and (learned["reading"] == "threshold_0.5").all()
+    assert learned["mean"].tolist() == pytest.approx([4.0, -2.0]) and learned["n_values"].tolist() == [1, 1]
+    confidence = numbers[numbers["line"] == "Confidence"]
+    assert confidence["head"].tolist() == [1, 2, 3] and (confidence["reading"] == "nearest_to_head").all()
+    styles = {bars.get_label(): bars.lines[0].get_linestyle() for bars in fig.axes[0].containers}
+    assert styles == {"Confidence": "-", "Learned": "None"}
+    _, whole = FIGURES.get("bee")(learned_frame(), lines=lines, criterion="confidence", metrics=("accuracy",),
+                                  learned_exit_point="nearest_to_head")
+    learned = whole[whole["line"] == "Learned"].set_index("head")
+    assert learned.index.tolist() == [1, 2, 3] and (learned["reading"] == "nearest_to_head").all()
+    assert learned.loc[1, "mean"] == pytest.approx(10.0)  # voc accuracy head 1: -1 and 1 pp, + 10 pp
+    with pytest.raises(ValueError, match="learned_exit_point must be one of threshold_0.5, nearest_to_head"):
+        FIGURES.get("bee")(learned_frame(), lines=lines, criterion="confidence", learned_exit_point="best")
+
+
+def test_single_label_f1_gets_no_duplicate_panel():
+    """Single-label F1 is accuracy (eebench.tasks): a figure of single-label lines draws one panel, "Accuracy =
+    F1", and still reports both metrics; with a multi-label line beside it, both panels."""
+    single = bee_frame().query("model == 'imagenet'")
+    accuracy = single[single["metric"] == "accuracy"]
+    single = pd.concat([accuracy, accuracy.assign(metric="f1")], ignore_index=True)
+    fig, numbers = FIGURES.get("bee")(single)
+    assert len(fig.axes) == 1 and fig.axes[0].get_title() == "Accuracy = F1"
+    assert sorted(set(numbers["metric"])) == ["accuracy", "f1"]
+    fig, _ = FIGURES.get("bee")(pd.concat([single, bee_frame().query("model == 'voc'")], ignore_index=True))
+    assert [ax.get_title() for ax in fig.axes] == ["Accuracy", "F1"]

@@ -7,10 +7,10 @@ from torch.utils.data import TensorDataset
 from eebench.models import ModelSpec, build_model
 from eebench.training import TrainingConfig
 from eebench.training import loop
-from eebench.training.regimes import JOINT_PHASE
+from eebench.training.regimes import BACKBONE_PHASE, JOINT_PHASE
 
 
-def run_with_scores(monkeypatch, scores, patience):
+def run_with_scores(monkeypatch, scores, patience, **settings):
     """Train with the validation scores replaced by ``scores`` (one row per epoch, one column per head) and
     record the weights at each epoch's evaluation."""
     scripted = iter(np.asarray(scores, dtype=float))
@@ -26,7 +26,7 @@ def run_with_scores(monkeypatch, scores, patience):
     torch.manual_seed(0)
     model = build_model(ModelSpec("cnn", {"widths": [4, 4], "strides": [1, 1]}, (1, 4, 4), 3))
     data = TensorDataset(torch.randn(16, 1, 4, 4), torch.randint(0, 3, (16,)))
-    config = TrainingConfig(max_epochs=20, patience=patience, batch_size=8, augment=False)
+    config = TrainingConfig(max_epochs=20, patience=patience, batch_size=8, augment=False, **settings)
     history = loop.train_phase(model, JOINT_PHASE, data, data, "single_label", config, torch.device("cpu"))
     return model, history, states
 
@@ -88,3 +88,93 @@ def test_regression_trains_on_the_mse_and_stops_on_the_validation_loss(monkeypat
         np.testing.assert_allclose(score, -mse, rtol=1e-5)
     assert [h["val_scores"] for h in history] == [np.round(s, 6).tolist() for s, _ in scores]
     assert scores[-1][1].max() < scores[0][1].min()  # it learns: every head's validation MSE went down
+
+
+# Paper B's code (training.early_stopping: authors; methods/early_exit.py:15-55, 255) --------------------------
+
+
+def same(a, b):
+    return all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_authors_counters_per_head_ties_neither_reset_nor_count(monkeypatch):
+    """Patience 2, two heads. Counters by hand (a tie leaves a head's counter, a worse score adds one, a better
+    one resets it; stop once both reach 2): [0,0] [0,1] [1,2] [1,3] [2,0] [3,1] [4,2] -> stop after epoch 7,
+    restoring epoch 5's weights, the last at which a head improved."""
+    scores = [[0.5, 0.5], [0.5, 0.4], [0.4, 0.4], [0.5, 0.4], [0.4, 0.6], [0.4, 0.5], [0.4, 0.5]]
+    model, history, states = run_with_scores(monkeypatch, scores, 2, early_stopping="authors")
+    assert [h["stale_checks"] for h in history] == [[0, 0], [0, 1], [1, 2], [1, 3], [2, 0], [3, 1], [4, 2]]
+    assert [h["improved"] for h in history] == [True, False, False, False, True, False, False]
+    assert same(model.state_dict(), states[4]) and not same(model.state_dict(), states[6])
+    # Ours on the same scores: two epochs without any improvement end the phase at epoch 3, back to epoch 1.
+    model, history, states = run_with_scores(monkeypatch, scores, 2)
+    assert len(history) == 3 and same(model.state_dict(), states[0])
+
+
+def test_authors_a_tied_head_never_goes_stale_and_the_cap_keeps_the_last_weights(monkeypatch):
+    """Head 0 repeats its best score forever: its counter stays 0, so the phase runs to max_epochs (20), and
+    the cap ends it on its last weights, not the best ones (restored only when stopping fires)."""
+    scores = [[0.5, 0.5]] + [[0.5, 0.4]] * 19
+    model, history, states = run_with_scores(monkeypatch, scores, 2, early_stopping="authors")
+    assert len(history) == 20 and history[-1]["stale_checks"] == [0, 19]
+    assert same(model.state_dict(), states[-1]) and not same(model.state_dict(), states[0])
+
+
+def test_authors_check_interval():
+    model = build_model(ModelSpec("cnn", {"widths": [4, 4], "strides": [1, 1]}, (1, 4, 4), 3))
+    joint = JOINT_PHASE.plans(model.head_blocks, len(model.blocks))[0]
+    backbone = BACKBONE_PHASE.plans(model.head_blocks, len(model.blocks))[0]
+    authors, ours = TrainingConfig(early_stopping="authors"), TrainingConfig()
+    assert loop.check_interval(model, joint, authors, 1000) == 300  # an IC phase: min(epoch, 300 batches)
+    assert loop.check_interval(model, joint, authors, 200) == 200
+    assert loop.check_interval(model, backbone, authors, 1000) == 1000  # phase 1: once per epoch (train.py:282)
+    assert loop.check_interval(model, joint, ours, 1000) == 1000
+
+
+def test_authors_checks_every_300_batches_in_an_ic_phase(monkeypatch):
+    """350 batches per epoch: checks after batches 300 (epoch 1) and 600 (epoch 2); the epoch ends (350, 700)
+    are validated for the record only. Patience 1: check 2 is worse for both heads, so training stops there,
+    mid-epoch, restoring the weights of check 1, and never validates at batch 700."""
+    scripted = iter(np.asarray([[0.5, 0.5], [0.9, 0.9], [0.4, 0.4]], dtype=float))
+    states, training_modes = [], []
+    real_predict = loop.predict
+
+    def recording_predict(model, *args, **kwargs):
+        states.append({k: v.clone() for k, v in model.state_dict().items()})
+        return real_predict(model, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "predict", recording_predict)
+    monkeypatch.setattr(loop, "head_scores", lambda *a: next(scripted))
+    torch.manual_seed(0)
+    model = build_model(ModelSpec("cnn", {"widths": [2, 2], "strides": [1, 1]}, (1, 2, 2), 3))
+    model.register_forward_pre_hook(lambda m, i: training_modes.append(m.training) if torch.is_grad_enabled()
+                                    else None)
+    data = TensorDataset(torch.randn(350, 1, 2, 2), torch.randint(0, 3, (350,)))
+    config = TrainingConfig(max_epochs=5, patience=1, batch_size=1, augment=False, early_stopping="authors")
+    history = loop.train_phase(model, JOINT_PHASE, data, data, "single_label", config, torch.device("cpu"))
+    assert len(states) == 3  # batch 300, end of epoch 1, batch 600
+    assert [c["step"] for c in history[0]["checks"]] == [300] and [c["step"] for c in history[1]["checks"]] == [600]
+    assert history[0]["improved"] and history[0]["stale_checks"] == [0, 0]  # epoch 1's end (0.9) is no check
+    assert history[1]["val_scores"] == [0.4, 0.4] and history[1]["stale_checks"] == [1, 1]
+    assert len(history) == 2 and same(model.state_dict(), states[0])
+    assert len(training_modes) == 600 and all(training_modes)  # a check leaves the model in train mode
+
+
+def test_authors_state_survives_a_resume_checkpoint(tmp_path):
+    """The state a resume file holds (weights_only loading: primitives, tensors and float arrays only)."""
+    from eebench.io import read_checkpoint, save_torch
+    from eebench.training.resume import RESUME_CHECKPOINT, RESUME_GLOBALS
+
+    model = build_model(ModelSpec("cnn", {"widths": [4, 4], "strides": [1, 1]}, (1, 4, 4), 3))
+    config = TrainingConfig(early_stopping="authors", patience=2)
+    stopper = loop._stopper(config, 2, model)
+    stopper.update(np.array([0.5, 0.5]), model)
+    stopper.update(np.array([0.5, 0.4]), model)
+    save_torch(tmp_path / "resume.pt", {"early_stopping": dict(vars(stopper))})
+    state = read_checkpoint(tmp_path / "resume.pt", RESUME_CHECKPOINT, allowed_globals=RESUME_GLOBALS)
+    resumed = loop._stopper(config, 2, model, state["early_stopping"])
+    assert isinstance(resumed, loop.AuthorsEarlyStopping) and resumed.counters == [0, 1]
+    assert resumed.update(np.array([0.4, 0.4]), model) is False and resumed.counters == [1, 2]
+    assert not resumed.stopped
+    resumed.update(np.array([0.4, 0.4]), model)
+    assert resumed.stopped and same(resumed.best_state, stopper.best_state)

@@ -18,8 +18,8 @@ BACKBONE = ({"b0", "b1", "b2", "h2"}, (2,))
 # whose losses are summed). b<j> = block j, h<i> = head i (h2 = the final classifier).
 EXPECTED_STEPS = {
     "backbone": {"backbone": [BACKBONE, BACKBONE]},
-    "disjoint": {"backbone": [BACKBONE] * 2, "ics": [({"h0", "h1", "h2"}, (0, 1, 2))] * 2},
-    "disjoint_frozen_final": {"backbone": [BACKBONE] * 2, "ics": [({"h0", "h1"}, (0, 1))] * 2},
+    "disjoint": {"backbone": [BACKBONE] * 2, "ics": [({"h0", "h1"}, (0, 1))] * 2},
+    "disjoint_trained_final": {"backbone": [BACKBONE] * 2, "ics": [({"h0", "h1", "h2"}, (0, 1, 2))] * 2},
     "joint": {"joint": [(ALL, (0, 1, 2))] * 2},
     "mixed": {"backbone": [BACKBONE] * 2, "joint": [(ALL, (0, 1, 2))] * 2},
     "branchwise": {"branch1": [({"b0", "h0"}, (0,))] * 2, "branch2": [({"b1", "h1"}, (1,))] * 2,
@@ -93,7 +93,7 @@ class Recorder:
 def test_registered_regimes_are_the_ones_tested():
     assert set(REGIMES.names()) == set(EXPECTED_STEPS)
     assert [n for n in REGIMES.names() if REGIMES.get(n).reuses_backbone] == [
-        "disjoint", "disjoint_frozen_final", "mixed", "mixed_gradual"]
+        "disjoint", "disjoint_trained_final", "mixed", "mixed_gradual"]
     assert [n for n in REGIMES.names() if not REGIMES.get(n).uses_ics] == ["backbone"]
 
 

@@ -54,7 +54,7 @@ def loop_grads(monkeypatch, scaling, phase=JOINT_PHASE, max_epochs=4):
     ("increasing", [0.5, 1.0]),
     ("decreasing", [1.0, 0.5]),
     # SDN: tau_0 = min(C_0, 0.01 + epoch * C_0 / E) with C_0 = 1/2 (head 0 sees one of two blocks), E = 4.
-    ({"type": "sdn"}, [0.01 + 0.5 / 4, 1.0]),
+    ({"type": "sdn", "ramp_epochs": 4}, [0.01 + 0.5 / 4, 1.0]),
     ({"type": "sdn", "ramp_epochs": 1}, [0.5, 1.0]),
 ])
 def test_loss_weights_scale_each_heads_gradient(monkeypatch, scaling, alphas):
@@ -114,3 +114,22 @@ def test_scaling_settings_name_or_dict_and_unknown_names_fail():
     assert loss_scaling("gradient_equilibrium").gradient_equilibrium
     with pytest.raises(KeyError, match="unknown loss scaling 'linear'"):
         loss_scaling({"type": "linear"})
+
+
+@pytest.mark.parametrize("settings, message", [
+    ("sdn", "loss scaling 'sdn': missing a required argument: 'ramp_epochs'"),
+    ({"type": "sdn"}, "missing a required argument: 'ramp_epochs'"),
+    ({"type": "sdn", "ramp_epochs": 0}, "ramp_epochs must be an integer >= 1"),
+    ({"type": "increasing", "ramp_epochs": 5}, "'increasing': got an unexpected keyword argument 'ramp_epochs'"),
+])
+def test_sdn_ramp_is_explicit_never_the_epoch_cap(settings, message):
+    """SDN ramps over its fixed training length; ours stops early, so the cap (max_epochs) would be another
+    schedule: the ramp's length is always given."""
+    from eebench.training.scaling import loss_scaling
+
+    with pytest.raises(ValueError, match=message):
+        loss_scaling(settings)
+    weights = loss_scaling({"type": "sdn", "ramp_epochs": 10}).weights
+    layout = HeadLayout(head_blocks=(0, 3), num_blocks=4)
+    # The same epoch gives the same weights whatever the cap: max_epochs plays no part.
+    assert weights(layout, 5, 16).tolist() == weights(layout, 5, 3000).tolist() == [0.01 + 5 * 0.25 / 10, 1.0]

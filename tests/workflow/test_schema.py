@@ -29,7 +29,8 @@ def validate(config):
         (SCHEMA["$defs"]["ic"]["properties"]["type"]["enum"], "ic"),
         (SCHEMA["$defs"]["table"]["properties"]["kind"]["enum"], "table"),
         (SCHEMA["$defs"]["figure"]["properties"]["kind"]["enum"], "figure"),
-        (SCHEMA["$defs"]["loss_scaling"]["oneOf"][0]["enum"], "loss_scaling"),
+        # sdn takes a required parameter (ramp_epochs), so it has the object form only
+        (SCHEMA["$defs"]["loss_scaling"]["oneOf"][0]["enum"] + ["sdn"], "loss_scaling"),
         (next(c["then"]["properties"]["checks"]["items"]["properties"]["claim"]["enum"]
               for c in SCHEMA["$defs"]["table"]["allOf"]
               if c["if"]["properties"]["kind"].get("const") == "claims"), "claim"),

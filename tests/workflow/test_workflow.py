@@ -53,8 +53,11 @@ def test_variants_share_phase1_and_identical_static_heads_in_the_plan(tmp_path):
     every_seed = ("cnn", "cnn_composite", "cnn_composite_softmax")
     seed_0 = ("cnn_2classes", "cnn_2classes_lr1e-3", "cnn_5classes", "cnn_5classes_lr1e-3", "cnn_lr1e-3")
     runs = [(m, s) for m in every_seed for s in (0, 1, 2)] + [(m, 0) for m in seed_0]
+    # The authors'-code preset trains phase 1 otherwise (their early stopping): its own, and no static heads (no
+    # B_EE reads it).
+    other_preset = [("cnn_authors_code", s) for s in (0, 1, 2)]
     assert sorted(p for p in trained if "/backbone/" in p) == sorted(
-        f"results/models/{m}/backbone/seed{s}/model.pt" for m, s in runs)
+        f"results/models/{m}/backbone/seed{s}/model.pt" for m, s in runs + other_preset)
     # Every variant trains its own regimes; loss-scaling and GPF variants share cnn's phase 1 too.
     for model in ("cnn", "cnn_mlp", "cnn_every2", "cnn_composite", "cnn_inc", "cnn_dec", "cnn_sdn", "cnn_ge",
                   "cnn_gpf"):

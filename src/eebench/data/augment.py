@@ -12,6 +12,8 @@ CutMix and MixUp act on a batch, so they cannot be a per-item transform: the tra
 ``collate_fn`` attribute that the training DataLoader must use (``MixCollate``). After it a batch's targets
 are soft, float32 [B, num_classes] rows of class probabilities, each mixing exactly two samples' one-hot labels
 with the weight its images were mixed with; ``torch.nn.CrossEntropyLoss`` accepts such probability targets.
+The targets stay unsmoothed here: ``training.label_smoothing`` smooths them in the loss
+(``eebench.training.loop.training_loss``), which equals paper B's code smoothing each label before mixing.
 """
 from __future__ import annotations
 

@@ -22,15 +22,17 @@ CRITERIA: Registry[Criterion] = Registry("criterion")
 CLASSIFICATION = ("single_label", "multi_label", "multi_label_softmax")
 
 
-def criterion(name: str, tasks: tuple[str, ...] = CLASSIFICATION,
-              learns: bool = False) -> Callable[[Criterion], Criterion]:
+def criterion(name: str, tasks: tuple[str, ...] = CLASSIFICATION, learns: bool = False,
+              operating_threshold: float | None = None) -> Callable[[Criterion], Criterion]:
     """Register a criterion for the tasks it is defined on (``applies_to``, checked at DAG build and on call).
     Its parameters, if any, are keyword-only and typed, with defaults: they are the keys a config's named
     criterion may set (``parameters``), as a dataset's ``prepare`` parameters are its config keys.
 
     A criterion that ``learns`` (the learned exit) is fitted on labelled logits given as ``fit_on=(logits,
     labels)`` (the sweep passes the validation split) and scores ``logits`` with what it learnt; the others
-    ignore ``fit_on``."""
+    ignore ``fit_on``. A criterion with an ``operating_threshold`` has one operating point of its own (paper A
+    §4.2: the learned exit exits where its classifier's output exceeds 0.5); its sweep still holds every
+    threshold, and B_EE reports that point beside the whole-sweep reading (eebench.metrics.run_bee)."""
 
     def register(score: Criterion) -> Criterion:
         @functools.wraps(score)
@@ -51,7 +53,7 @@ def criterion(name: str, tasks: tuple[str, ...] = CLASSIFICATION,
                                  f"labels)")
             return score(np.asarray(logits), task, fit_on=fit_on, **params)
 
-        checked.applies_to, checked.learns = tasks, learns
+        checked.applies_to, checked.learns, checked.operating_threshold = tasks, learns, operating_threshold
         return CRITERIA.register(name, checked)
 
     return register
@@ -160,7 +162,9 @@ def regression_patience(logits: np.ndarray, task: Task) -> np.ndarray:
     "Readings"): a head's prediction counts as settled when it differs from the previous head's by less than
     a tolerance tau, with patience 1. The score at head h is -|y_h - y_(h-1)|, so "score >= t" is
     "|y_h - y_(h-1)| <= -t" and sweeping the threshold sweeps tau. The first head has no predecessor: its
-    score is -inf, reached only at the sweep's first point, where every sample stops at head 1."""
+    score is -inf, "never ready" (eebench.exits.sweep), so no sample exits at head 1, as in PABEE, whose
+    counter must reach the patience (1) by agreeing with a previous head; the sweep's first point (tau = the
+    largest change from head 1 to head 2) has every sample stop at head 2."""
     predictions = logits[..., 0].astype(np.float64)
     score = np.full(predictions.shape, -np.inf)
     score[1:] = -np.abs(np.diff(predictions, axis=0))
@@ -284,14 +288,37 @@ def _rank_agreement(logits: np.ndarray, task: Task, agreement: str, tolerance: f
     return agrees
 
 
+# Paper A §4.2: "patience thresholds (t in {2, 3, 4, 5, 6})".
+PAPER_PATIENCES: tuple[int, ...] = (2, 3, 4, 5, 6)
+
+
+def _check_patiences(patiences: Any) -> np.ndarray | None:
+    """The patiences as a sorted int array (None: every patience), or ValueError."""
+    if patiences is None:
+        return None
+    values = list(patiences) if isinstance(patiences, (list, tuple)) else None
+    if not values or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0 for v in values):
+        raise ValueError(f"exit criterion 'rank_patience': patiences must be a non-empty list of integers >= 0 "
+                         f"(or null: every patience), got {patiences!r}")
+    return np.unique(np.asarray(values, dtype=np.int64))
+
+
 @criterion("rank_patience")
-def rank_patience(logits: np.ndarray, task: Task, *, agreement: str = "ndcg",
-                  tolerance: float | None = None) -> np.ndarray:
+def rank_patience(logits: np.ndarray, task: Task, *, agreement: str = "ndcg", tolerance: float | None = None,
+                  patiences: list[int] | tuple[int, ...] | None = PAPER_PATIENCES) -> np.ndarray:
     """Rank-patience exiting (paper A §3, "the model is permitted to exit if the rank of class probabilities
-    remains adequately consistent across consecutive layers", and §4.2, Fig. 4). The score at head h is the
+    remains adequately consistent across consecutive layers", and §4.2, Fig. 4). The streak at head h is the
     number of consecutive heads before h whose class ranking agrees with the next one's, as ``patience`` counts
-    identical predictions: 0 at the first head and wherever the agreement breaks. "score >= t" is "the ranking
-    stayed consistent for t heads", so the sweep's thresholds are the patiences t (paper A: t in {2, ..., 6}).
+    identical predictions: 0 at the first head and wherever the agreement breaks. "streak >= t" is "the ranking
+    stayed consistent for t heads": a sample exits at the first head whose streak reaches the patience t.
+
+    The patiences t are ``patiences``, paper A's {2, ..., 6} by default (§4.2): the score is the largest t in
+    ``patiences`` that the streak reaches, and -inf ("never ready", eebench.exits.sweep) where it reaches none,
+    so the sweep's operating points are exactly one per patience (thresholds t), plus the sweep's +inf row,
+    every sample at the last head. With H heads a streak is at most H-1, so a patience t >= H-1 never exits
+    early: its point is the +inf row's (the default CNN's 4 heads: t = 2 is the only early-exit point, t = 3
+    exits at the last head anyway, t = 4, 5, 6 are never reached). ``patiences=None`` is the raw streak,
+    every patience 0, ..., H-1 (0: everyone exits at head 1).
 
     Head h agrees with head h-1 when (our readings of paper A, which gives no formula; ``tolerance`` None is
     ``DEFAULT_TOLERANCE[agreement]``, a middle value of the paper's grid):
@@ -307,7 +334,12 @@ def rank_patience(logits: np.ndarray, task: Task, *, agreement: str = "ndcg",
       agree. Logits rank classes as their probabilities do, without the ties of saturated probabilities.
     """
     tolerance = _check_rank_parameters("rank_patience", agreement, tolerance)
-    return _streak(_rank_agreement(logits, task, agreement, tolerance))
+    allowed = _check_patiences(patiences)
+    streak = _streak(_rank_agreement(logits, task, agreement, tolerance))
+    if allowed is None:
+        return streak
+    reached = np.searchsorted(allowed, streak, side="right") - 1  # index of the largest patience <= streak
+    return np.where(reached >= 0, allowed[np.maximum(reached, 0)].astype(np.float64), -np.inf)
 
 
 @criterion("hybrid")
@@ -315,7 +347,9 @@ def hybrid(logits: np.ndarray, task: Task, *, base: str = "confidence", agreemen
            tolerance: float | None = None, patience: int = 2) -> np.ndarray:
     """Hybrid exiting (paper A §3, after PCEE-BERT): the base criterion's score (the registered ``confidence``
     or ``entropy``) where the ``rank_patience`` streak (same ``agreement`` and ``tolerance``) at that head is
-    >= ``patience``, and -inf elsewhere. "score >= t" is "confident (or low-entropy) enough AND the ranking
+    >= ``patience``, and -inf ("never ready", eebench.exits.sweep: no threshold lets a sample exit there, so
+    the sweep has no point where a sample exits before its streak reaches ``patience``; in particular none at
+    head 1) elsewhere. "score >= t" is "confident (or low-entropy) enough AND the ranking
     stayed consistent for ``patience`` heads": a head that meets the threshold still waits for a stable
     ranking ("allowing the model to process additional layers before deciding to exit, even if the confidence
     or entropy threshold has been met"), and the sweep runs over the base's thresholds. (Our reading of paper A:

@@ -15,7 +15,7 @@ Readings (README "Readings"): the classifiers are fitted on the validation split
 ``fit_on``; the training split's logits of a trained model are overconfident, and the cache holds val and
 test), and scored on both splits; "right" is the argmax equal to the label (single-label) or the exact label
 set (multi-label); the head index h_i counts from 0, so the first head's weight is 1 ("a greater penalty on
-the earlier heads").
+the earlier heads"). That weighting is kept for fidelity but is inert under Adam (:func:`_head_weights`).
 """
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def exit_targets(logits: np.ndarray, labels: np.ndarray, task: Task) -> np.ndarr
     return task.performance(logits, labels)["accuracy"]
 
 
-@criterion("learned_exit", learns=True)
+@criterion("learned_exit", learns=True, operating_threshold=0.5)  # §4.2: "a value exceeding 0.5"
 def learned_exit(logits: np.ndarray, task: Task, *, fit_on: tuple[np.ndarray, np.ndarray],
                  loss: str = "mse_regularised", alpha: float = 0.5, epochs: int = 200, lr: float = 0.05,
                  seed: int = 0) -> np.ndarray:
@@ -62,7 +62,7 @@ def learned_exit(logits: np.ndarray, task: Task, *, fit_on: tuple[np.ndarray, np
     weight = (torch.randn(n_heads, n_classes, generator=generator) * 0.01).requires_grad_()
     bias = torch.zeros(n_heads, requires_grad=True)
     optimiser = torch.optim.Adam([weight, bias], lr=lr)
-    head_weight = 1.0 / (torch.arange(n_heads, dtype=torch.float32) + 1.0)  # 1 / (h_i + 1), h_i from 0
+    head_weight = _head_weights(n_heads)
     for _ in range(epochs):
         optimiser.zero_grad()
         scores = torch.einsum("hmc,hc->hm", features, weight) + bias[:, None]
@@ -72,6 +72,18 @@ def learned_exit(logits: np.ndarray, task: Task, *, fit_on: tuple[np.ndarray, np
     with torch.no_grad():
         applied = torch.from_numpy(((np.asarray(logits) - mean) / std).astype(np.float32))
         return torch.sigmoid(torch.einsum("hmc,hc->hm", applied, weight) + bias[:, None]).double().numpy()
+
+
+def _head_weights(n_heads: int):
+    """Eq. (2)'s 1 / (h_i + 1), h_i from 0: [H] float32.
+
+    Inert here (tests/exits/test_learned.py measures it): each head has its own classifier, so head h's weight
+    scales only the gradient of head h's parameters, by a constant, and Adam's step m / (sqrt(v) + eps) is
+    invariant to a constant gradient scale up to eps (1e-8). The weighting changes the loss's value, not the
+    classifiers Adam fits; it would matter with SGD or with parameters shared across heads."""
+    import torch
+
+    return 1.0 / (torch.arange(n_heads, dtype=torch.float32) + 1.0)
 
 
 def _loss(scores, targets, loss: str, alpha: float):

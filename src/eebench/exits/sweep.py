@@ -5,6 +5,11 @@ scores over heads, it has passed head h (h < H-1) exactly when M[h] < t. Raising
 samples one head deeper, one "event" (h, n) at a time, in the order of M[h, n]. Sorting the events and
 cumulative-summing their effects (+1 head, +FLOPs, +performance) gives every operating point at once, instead
 of re-assigning all N samples for each of up to N*(H-1) thresholds.
+
+A score of -inf means "never ready": no threshold, not even t = -inf, lets a sample exit at such a head (the
+hybrid criterion forbids exits before its rank patience is reached, paper A §3; rank-patience with the paper's
+patiences t in {2, ..., 6}, §4.2, forbids exits before a streak of 2). For every t > -inf this is the rule
+above unchanged; it only removes the point "t = -inf, everyone exits at head 1", which such criteria forbid.
 """
 from __future__ import annotations
 
@@ -23,6 +28,8 @@ from eebench.tasks import TASKS, all_metrics, task_parameter_names
 SWEEP_COLUMNS: tuple[str, ...] = ("threshold", "avg_exit_head", "flops_fraction")
 SPLITS: tuple[str, ...] = ("val", "test")
 CRITERION_PARAMS = "criterion_params"  # the sweep CSV's column of its criterion's parameters (JSON)
+# The sweep CSV's column of a criterion's own operating threshold (the learned exit's 0.5), where it has one.
+OPERATING_THRESHOLD = "operating_threshold"
 CACHE_KEYS: tuple[str, ...] = (
     "val_logits", "test_logits", "val_labels", "test_labels", "head_flops", "backbone_flops", "task", "meta",
 )
@@ -61,14 +68,21 @@ def sweep(
     head_flops: np.ndarray,
     backbone_flops: float,
     max_points: int | None = None,
+    keep_thresholds: tuple[float, ...] = (),
 ) -> pd.DataFrame:
     """One row per distinct operating point, by ascending threshold: columns ``threshold, avg_exit_head,
     flops_fraction`` and one per ``performance`` key (the mean over samples of performance[exit head, n]).
 
-    The first row's threshold is the smallest score at head 1 (everyone exits there); each further row's
-    threshold is the next distinct running-max value, and the last row's is +inf (everyone reaches the last
-    head). ``avg_exit_head`` is 1-based (paper A's E). With ``max_points``, an evenly spaced subset of rows is
-    kept, always including both extremes.
+    Row k is the operating point of every threshold t in (threshold[k-1], threshold[k]] (the first row's: every
+    t <= threshold[0]), so the point a threshold t selects is the *first* row whose threshold is >= t (at
+    t = threshold[k] exactly the events below it have happened). The first row's threshold is the smallest
+    finite running-max value: with finite scores, the smallest score at head 1, where everyone exits; a sample
+    whose scores are -inf ("never ready", module docstring) up to head h exits at head h+1 at the earliest, so
+    there is no row at t = -inf. Each further row's threshold is the next distinct running-max value, and the
+    last row's is +inf (everyone reaches the last head). ``avg_exit_head`` is 1-based (paper A's E). With
+    ``max_points``, an evenly spaced subset of rows is kept, always including both extremes and the rows that
+    the thresholds in ``keep_thresholds`` select (a criterion's own operating point, e.g. the learned exit's
+    0.5).
     """
     scores = np.asarray(scores, dtype=np.float64)
     head_flops = np.asarray(head_flops, dtype=np.float64)
@@ -99,10 +113,15 @@ def sweep(
     is_group_end = np.append(sorted_events[1:] != sorted_events[:-1], True) if events.size else np.empty(0, bool)
     group_ends = np.flatnonzero(is_group_end)
     thresholds = np.append(sorted_events[group_ends], np.inf)
+    # -inf is "never ready": the events of a -inf running max happen at every threshold, so the row before them
+    # (threshold -inf, everyone at head 1 whatever their score) is no operating point. (Sorted: only group 0 can
+    # be -inf.)
+    first = int(events.size > 0 and np.isneginf(sorted_events[0]))
+    thresholds = thresholds[first:]
 
     def totals_after_groups(cumulative: np.ndarray) -> np.ndarray:
         """Row k holds the events of the first k groups (those with values < thresholds[k])."""
-        return np.concatenate([[0], cumulative[group_ends]])
+        return np.concatenate([[0], cumulative[group_ends]])[first:]
 
     # Head counts are integers and FLOPs a sum over heads of (passes of that head) * (step cost), so neither
     # accumulates rounding over hundreds of thousands of events.
@@ -122,16 +141,18 @@ def sweep(
     frame = pd.DataFrame(columns)
 
     if max_points is not None and len(frame) > max_points:
-        keep = np.unique(np.rint(np.linspace(0, len(frame) - 1, max_points)).astype(np.int64))
+        keep = np.rint(np.linspace(0, len(frame) - 1, max_points)).astype(np.int64)
+        selected = np.searchsorted(thresholds, np.asarray(keep_thresholds, dtype=np.float64), side="left")
+        keep = np.unique(np.concatenate([keep, np.minimum(selected, len(frame) - 1)]))
         frame = frame.iloc[keep].reset_index(drop=True)
     return frame
 
 
 def exit_heads(scores: np.ndarray, threshold: float) -> np.ndarray:
-    """Each sample's exit head [N] (0-based) under the sweep's rule: the first head whose score is >= threshold,
-    else the last head."""
+    """Each sample's exit head [N] (0-based) under the sweep's rule: the first head whose score is >= threshold
+    and not -inf ("never ready"), else the last head."""
     scores = np.asarray(scores)
-    ready = scores >= threshold
+    ready = (scores >= threshold) & ~np.isneginf(scores)
     ready[-1] = True
     return ready.argmax(axis=0)
 
@@ -174,15 +195,17 @@ def run_sweep(
     Columns: every ``meta`` key (in the cache's order), ``criterion`` (``name``, the config's name of the
     criterion with its parameters; default the registered name), ``criterion_params`` (``params`` as JSON,
     task parameters such as a softmax multi-label ``positive_threshold`` included: B_EE scores the static
-    baselines with the same task parameters), ``split``, then the :func:`sweep` columns (``threshold,
-    avg_exit_head, flops_fraction`` and the task's metrics: ``accuracy, f1`` for classification, ``mse`` for
-    regression).
+    baselines with the same task parameters), for a criterion with an operating threshold of its own (the
+    learned exit's 0.5, paper A §4.2) ``operating_threshold`` (and its row is kept under ``max_points``),
+    ``split``, then the :func:`sweep` columns (``threshold, avg_exit_head, flops_fraction`` and the task's
+    metrics: ``accuracy, f1`` for classification, ``mse`` for regression).
     """
     cache = load_cache(logits_path)
     task, scores = criterion_scores(cache, criterion, params, source=logits_path)
+    operating = getattr(CRITERIA.get(criterion), "operating_threshold", None)
     identity = {key: _csv_value(value) for key, value in cache["meta"].items()}
-    clashes = [key for key in identity
-               if key in (*SWEEP_COLUMNS, *all_metrics(), "criterion", CRITERION_PARAMS, "split")]
+    clashes = [key for key in identity if key in (*SWEEP_COLUMNS, *all_metrics(), "criterion", CRITERION_PARAMS,
+                                                  OPERATING_THRESHOLD, "split")]
     if clashes:
         raise ValueError(f"{logits_path}: meta key(s) {', '.join(clashes)} clash with sweep columns")
     frames = []
@@ -194,9 +217,11 @@ def run_sweep(
             cache["head_flops"],
             cache["backbone_flops"],
             max_points=max_points,
+            keep_thresholds=() if operating is None else (operating,),
         )
         labels_of_rows = {**identity, "criterion": name or criterion,
-                          CRITERION_PARAMS: json.dumps(dict(params or {}), sort_keys=True), "split": split}
+                          CRITERION_PARAMS: json.dumps(dict(params or {}), sort_keys=True),
+                          **({} if operating is None else {OPERATING_THRESHOLD: float(operating)}), "split": split}
         frames.append(frame.assign(**labels_of_rows)[[*labels_of_rows, *frame.columns]])
     result = pd.concat(frames, ignore_index=True)
     write_csv(out_path, result)

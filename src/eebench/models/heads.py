@@ -54,11 +54,19 @@ def linear_head(in_features: int, num_classes: int) -> nn.Module:
     return nn.Sequential(GlobalPool(), nn.Linear(in_features, num_classes))
 
 
+# Activations between an mlp IC's layers. Paper B's code puts GELU between the layers of its multi-layer ViT and
+# Swin heads (architectures/early_exits/heads.py:126, 159, 199, 234: F.gelu, exact erf form); ours is ReLU.
+MLP_ACTIVATIONS = {"relu": lambda: nn.ReLU(inplace=True), "gelu": nn.GELU}
+
+
 @IC_TYPES.register("mlp")
-def mlp_head(in_features: int, num_classes: int, hidden: list[int]) -> nn.Module:
+def mlp_head(in_features: int, num_classes: int, hidden: list[int], activation: str = "relu") -> nn.Module:
+    """Pool, then a Linear + ``activation`` (relu | gelu) per ``hidden`` width, then a linear classifier."""
+    if activation not in MLP_ACTIVATIONS:
+        raise ValueError(f"mlp: activation must be one of {', '.join(MLP_ACTIVATIONS)}, got {activation!r}")
     layers: list[nn.Module] = [GlobalPool()]
     for width in hidden:
-        layers += [nn.Linear(in_features, width), nn.ReLU(inplace=True)]
+        layers += [nn.Linear(in_features, width), MLP_ACTIVATIONS[activation]()]
         in_features = width
     layers.append(nn.Linear(in_features, num_classes))
     return nn.Sequential(*layers)

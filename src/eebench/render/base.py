@@ -20,7 +20,7 @@ METRIC_STAGES = ("budgets", "bee", "sweeps", "models", "logits", "analysis", "mo
 
 # Regimes as paper B prints them (Appendix C); any other regime is its name capitalised.
 REGIME_LABELS = {"branchwise": "Branch-wise", "mixed_gradual": "Mixed-gradual",
-                 "disjoint_frozen_final": "Disjoint (frozen final)"}
+                 "disjoint_trained_final": "Disjoint (trained final)"}
 
 
 def regime_label(regime: str) -> str:

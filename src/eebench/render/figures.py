@@ -20,7 +20,9 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from eebench.io import BEE_CSV, SWEEP_CSV, atomic_path, read_csv, write_csv  # noqa: E402
-from eebench.metrics import BUDGET_TOLERANCE, achievable_curve, budget_performance, speedup_area  # noqa: E402
+from eebench.metrics import (  # noqa: E402
+    BUDGET_TOLERANCE, NEAREST_TO_HEAD, achievable_curve, budget_performance, speedup_area,
+)
 from eebench.registry import Registry  # noqa: E402
 from eebench.tasks import display_scale  # noqa: E402
 from eebench.render.base import RunKey, reads, regime_label, regime_pair_runs, regime_runs  # noqa: E402
@@ -76,6 +78,48 @@ def _p_below_first(values: pd.DataFrame, order: list[str]) -> dict[tuple[str, st
     return p
 
 
+# How a B_EE figure reads the learned exit (the figure's `learned_exit_point`): paper A Fig. 5 shows it as one
+# operating point per setting, its classifier's threshold 0.5 (§4.2, "a value exceeding 0.5 indicating a decision
+# to exit"), the default; "nearest_to_head" reads its whole threshold sweep as the threshold criteria's (§3's
+# E_closest per head).
+LEARNED_EXIT_POINTS: tuple[str, ...] = ("threshold_0.5", NEAREST_TO_HEAD)
+
+
+def _reading_rows(frame: pd.DataFrame, learned_exit_point: str) -> pd.DataFrame:
+    """The rows of one reading per run: a run with an operating point of its own (the learned exit: rows whose
+    ``reading`` is not nearest_to_head, eebench.metrics.run_bee) keeps the ``learned_exit_point`` reading, every
+    other run nearest_to_head. A frame without a ``reading`` column (B_EE CSVs from before it) reads the whole
+    sweep."""
+    if learned_exit_point not in LEARNED_EXIT_POINTS:
+        raise ValueError(f"learned_exit_point must be one of {', '.join(LEARNED_EXIT_POINTS)}, got "
+                         f"{learned_exit_point!r}")
+    if "reading" not in frame.columns:
+        return frame.assign(reading=NEAREST_TO_HEAD)
+    runs = list(zip(frame["model"], frame["criterion"]))
+    pointed = {run for run, reading in zip(runs, frame["reading"]) if reading != NEAREST_TO_HEAD}
+    wanted = [learned_exit_point if run in pointed else NEAREST_TO_HEAD for run in runs]
+    kept = frame[frame["reading"].to_numpy() == np.asarray(wanted, dtype=object)]
+    absent = sorted(pointed - set(zip(kept["model"], kept["criterion"])))
+    if absent:
+        raise ValueError(f"no {learned_exit_point!r} B_EE rows for {', '.join(f'{m} ({c})' for m, c in absent)}")
+    return kept
+
+
+def _duplicate_metrics(frame: pd.DataFrame, metrics: list[str]) -> dict[str, str]:
+    """{metric: the earlier metric it duplicates}: a metric whose B_EE equals another's on every row (single-label
+    F1 is accuracy, eebench.tasks) would draw the same panel twice."""
+    keys = ["model", "criterion", "head", "seed"]
+    wide = frame.set_index([*keys, "metric"])["B_EE"].unstack("metric")
+    duplicates: dict[str, str] = {}
+    for index, metric in enumerate(metrics):
+        for earlier in metrics[:index]:
+            if earlier not in duplicates and np.array_equal(wide[metric].to_numpy(float),
+                                                            wide[earlier].to_numpy(float), equal_nan=True):
+                duplicates[metric] = earlier
+                break
+    return duplicates
+
+
 def _bee_runs(spec) -> list[RunKey]:
     """A B_EE figure's runs: every (model, criterion) of its lines under its regime."""
     return [RunKey(model, spec["regime"], criterion) for model, criterion in _line_runs(spec)]
@@ -93,9 +137,10 @@ def bee(
     metrics: Sequence[str] = ("accuracy", "f1"),
     title: str | None = None,
     tasks: dict[str, str] | None = None,
+    learned_exit_point: str = "threshold_0.5",
     model_descriptions: dict[str, str] | None = None,
 ) -> tuple[Figure, pd.DataFrame]:
-    """B_EE per exit head, one subplot per metric, like paper A Figs 2-3: one line per model setting
+    """B_EE per exit head, one subplot per metric, like paper A Figs 2-5: one line per model setting
     (``models``), or per group of settings (``lines: [{label, models}]``), e.g. the same data trained with
     several learning rates, pooled as paper A does ("mean benefits and standard deviations from experiments
     with different hyperparameters").
@@ -104,8 +149,18 @@ def bee(
     (every seed of every setting in it); NaN values are dropped and the remaining count is ``n_values``. The
     dashed line at zero separates a favourable from an unfavourable trade-off. ``regime`` and ``criterion``
     select the runs when the frame holds more; ``tasks`` maps a line -> e.g. "single-label"/"multi-label" for
-    the legend. ``numbers`` has columns line, metric, head, mean, std, n_values, p_below_first (see
-    :func:`_p_below_first`).
+    the legend.
+
+    ``learned_exit_point`` (:data:`LEARNED_EXIT_POINTS`): how a run with an operating point of its own, the
+    learned exit, is read. "threshold_0.5" (paper A Fig. 5): its one operating point at threshold 0.5, at the
+    static head nearest its average exit head, drawn as markers without a line (a line pooling several settings
+    has one point per setting, at their heads); "nearest_to_head": its whole sweep, E_closest per head, as the
+    threshold criteria.
+
+    A metric whose values equal an earlier metric's on every row gets no panel of its own (single-label F1 is
+    accuracy, so a figure of single-label lines only draws one panel, titled "Accuracy = F1"); ``numbers`` still
+    holds it. ``numbers`` has columns line, metric, head, mean, std, n_values, p_below_first (see
+    :func:`_p_below_first`), reading (the line's: nearest_to_head or threshold_0.5).
     """
     del model_descriptions  # the legend names the lines; their settings are in the config
     if lines is not None and models is not None:
@@ -128,7 +183,7 @@ def bee(
     if absent:
         raise ValueError(f"model(s) {', '.join(map(repr, absent))} absent from the B_EE frame")
     frame = frame.assign(line=[line_of.get(key) for key in zip(frame["model"], frame["criterion"])])
-    frame = frame.dropna(subset=["line"])
+    frame = _reading_rows(frame.dropna(subset=["line"]), learned_exit_point)
     metrics = list(metrics)
     frame = frame[frame["metric"].isin(metrics)]
     absent = [metric for metric in metrics if metric not in set(frame["metric"])]
@@ -155,20 +210,26 @@ def bee(
     )
     p_values = _p_below_first(values.astype({"line": str, "metric": str}), order)
     numbers["p_below_first"] = [p_values.get(key, np.nan) for key in zip(numbers["line"], numbers["metric"])]
+    line_reading = {line: ", ".join(sorted(set(rows["reading"]))) for line, rows in frame.groupby("line")}
+    numbers["reading"] = numbers["line"].map(line_reading)
 
-    fig = Figure(figsize=(4.0 * len(metrics), 3.2), layout="constrained")
-    axes = fig.subplots(1, len(metrics), squeeze=False, sharey=True)[0]
-    for ax, metric in zip(axes, metrics):
+    duplicates = _duplicate_metrics(frame, metrics)
+    panels = [metric for metric in metrics if metric not in duplicates]
+    fig = Figure(figsize=(4.0 * len(panels), 3.2), layout="constrained")
+    axes = fig.subplots(1, len(panels), squeeze=False, sharey=True)[0]
+    for ax, metric in zip(axes, panels):
         for name, points in numbers[numbers["metric"] == metric].groupby("line", sort=False):
             ax.errorbar(
                 points["head"], points["mean"], yerr=points["std"].fillna(0.0),
                 marker="o", markersize=3, capsize=3, label=_legend_label(str(name), tasks),
+                linestyle="none" if line_reading[name] != NEAREST_TO_HEAD else "-",
             )
         ax.axhline(0.0, color="black", linestyle="--", linewidth=0.8)
-        ax.set_title(_METRIC_TITLES.get(metric, metric))
+        ax.set_title(" = ".join(_METRIC_TITLES.get(m, m) for m in [metric, *(d for d in duplicates
+                                                                           if duplicates[d] == metric)]))
         ax.set_xlabel("Exit head")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    axes[0].set_ylabel(r"$B_{EE}$" + (" [pp]" if all(display_scale(m) == 100.0 for m in metrics) else ""))
+    axes[0].set_ylabel(r"$B_{EE}$" + (" [pp]" if all(display_scale(m) == 100.0 for m in panels) else ""))
     axes[-1].legend(fontsize="small")
     if title:
         fig.suptitle(title)

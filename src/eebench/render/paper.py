@@ -177,14 +177,17 @@ def caption_with_provenance(caption: str, regenerates: list[str], setting: str) 
     return " ".join(part for part in (caption.strip(), provenance(regenerates, setting)) if part)
 
 
-def setting(datasets: list[str], backbones: list[str], scale: str) -> str:
-    """E.g. "dataset digits, backbone cnn, miniature scale" (plain text)."""
+def setting(datasets: list[str], backbones: list[str], scale: str, presets: list[str] = ()) -> str:
+    """E.g. "dataset digits, backbone cnn, miniature scale, fidelity preset paper" (plain text; the presets of
+    eebench.fidelity that made the models shown)."""
     parts = []
     if datasets:
         parts.append(("datasets " if len(datasets) > 1 else "dataset ") + ", ".join(datasets))
     if backbones:
         parts.append(("backbones " if len(backbones) > 1 else "backbone ") + ", ".join(backbones))
     parts.append(f"{scale} scale")
+    if presets:
+        parts.append(("fidelity presets " if len(presets) > 1 else "fidelity preset ") + " and ".join(presets))
     return ", ".join(parts)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
@@ -19,7 +19,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from eebench.analysis.dominance import gradient_dominance
-from eebench.tasks import Task, task_of
+from eebench.tasks import SingleLabel, Task, task_of
 from eebench.models.multi_exit import MultiExitNet
 from eebench.training.distributed import World, sync_batchnorm
 from eebench.training.regimes import Phase, PhasePlan, expand
@@ -52,6 +52,27 @@ class TrainingConfig:
     # Paper B §3.1: log every head's gradient dominance on the backbone every this many steps (0: off). Extra
     # gradient computations only: the training itself is unchanged.
     gradient_dominance_every: int = 0
+    # Paper B's training mechanics beside ours (each default keeps our behaviour; see eebench.readings):
+    # early stopping as ours (EarlyStopping) or as the authors' code (AuthorsEarlyStopping);
+    early_stopping: str = "ours"  # ours | authors
+    # label smoothing of single-label cross-entropy, Mixup/CutMix's soft targets included;
+    label_smoothing: float = 0.0
+    # clip the trainable parameters' gradient norm to this before each optimiser step (None = off);
+    grad_clip_norm: float | None = None
+    # GPF's head weights: ours (loss_scaling's) or the authors' (i+1) / (K(K+1)/2), see head_loss_factors;
+    gpf_loss_weights: str = "ours"  # ours | authors
+    # a multi-head loss as the (weighted) sum of the heads' losses or that sum over the loss set's size.
+    head_loss_reduction: str = "sum"  # sum | mean
+
+    def identity(self) -> dict[str, Any]:
+        """The settings that determine the trained weights (a resume checkpoint's fingerprint): all but
+        ``checkpoint_every_batches``, and the paper-B switches only where set, so that a checkpoint written
+        before they existed still matches a run that leaves them at their defaults."""
+        settings = {k: v for k, v in asdict(self).items() if k != "checkpoint_every_batches"}
+        for key, default in SWITCH_DEFAULTS.items():
+            if settings[key] == default:
+                del settings[key]
+        return settings
 
     def __post_init__(self) -> None:
         for key in ("batch_size", "max_epochs", "patience", "restart_epochs", "eval_batch_size"):
@@ -66,6 +87,21 @@ class TrainingConfig:
         if self.memory_format not in ("auto", "contiguous", "channels_last"):
             raise ValueError(f"training: memory_format must be auto, contiguous or channels_last, "
                              f"got {self.memory_format!r}")
+        for key, choices in (("early_stopping", ("ours", "authors")), ("gpf_loss_weights", ("ours", "authors")),
+                             ("head_loss_reduction", ("sum", "mean"))):
+            if getattr(self, key) not in choices:
+                raise ValueError(f"training: {key} must be {' or '.join(choices)}, got {getattr(self, key)!r}")
+        if isinstance(self.label_smoothing, bool) or not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(f"training: label_smoothing must be in [0, 1), got {self.label_smoothing!r}")
+        if self.grad_clip_norm is not None and (isinstance(self.grad_clip_norm, bool) or self.grad_clip_norm <= 0):
+            raise ValueError(f"training: grad_clip_norm must be null (off) or positive, got {self.grad_clip_norm!r}")
+
+
+# The paper-B switches above and the values that keep our behaviour.
+SWITCH_DEFAULTS = {"early_stopping": "ours", "label_smoothing": 0.0, "grad_clip_norm": None,
+                   "gpf_loss_weights": "ours", "head_loss_reduction": "sum"}
+# The authors' IC phases check early stopping every min(epoch, this many) batches (methods/early_exit.py:255).
+AUTHORS_CHECK_BATCHES = 300
 
 
 @dataclass(frozen=True)
@@ -109,6 +145,41 @@ def select_device() -> torch.device:
 def loss_function(task: str | Task):
     """The task's training loss, ``loss(output [B, C], target)`` (cross-entropy, BCE or MSE)."""
     return task_of(task).loss()
+
+
+def training_loss(task: str | Task, label_smoothing: float = 0.0):
+    """The loss a phase trains on: the task's (``loss_function``), or with ``label_smoothing`` > 0 the
+    single-label cross-entropy against (1 - s) * target + s / C. PyTorch smooths a class index and a soft
+    Mixup/CutMix row alike, which equals paper B's code smoothing each one-hot label before mixing them
+    (``utils.py:68-73`` ``mixup_target``: off = s / C, on = 1 - s + s / C, mixed with lambda)."""
+    if not label_smoothing:
+        return loss_function(task)
+    if not isinstance(task_of(task), SingleLabel):
+        raise ValueError(f"training: label_smoothing applies to single-label cross-entropy; task "
+                         f"{task_of(task).name!r} is not single-label")
+    return nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+
+
+def head_loss_factors(heads: Sequence[int], weights: np.ndarray, num_heads: int, config: TrainingConfig,
+                      gpf: bool) -> list[float]:
+    """The factor of each head's loss in a step's loss (``heads``: the step's loss set, ``weights``: the loss
+    scaling's alpha per head; a merge module's auxiliary loss, GPF's imitation loss, is added with factor 1).
+
+    A single-head loss (eq. 1) is never scaled. Ours: alpha_h, divided by len(heads) under
+    ``head_loss_reduction: mean`` (paper B's code divides the sum by the number of heads,
+    methods/early_exit.py:227-228). With ``gpf_loss_weights: authors`` a GPF network's head h of K (the final
+    included) weighs (h + 1) / (K(K+1)/2) whatever the loss set (methods/early_exit.py:216-222: every head's
+    loss is summed there, the final's too, a constant when frozen), so that the classification weights sum to
+    1 against the imitation loss's 1."""
+    if len(heads) == 1:
+        return [1.0]
+    if gpf and config.gpf_loss_weights == "authors":
+        total = num_heads * (num_heads + 1) / 2
+        return [(h + 1) / total for h in heads]
+    factors = [float(weights[h]) for h in heads]
+    if config.head_loss_reduction == "mean":
+        factors = [f / len(heads) for f in factors]
+    return factors
 
 
 @torch.no_grad()
@@ -205,6 +276,79 @@ class EarlyStopping:
             self.stale_epochs += 1
         return improved
 
+    def done(self, patience: int) -> bool:
+        return self.stale_epochs >= patience
+
+    def patience_left(self, patience: int) -> int:
+        return patience - self.stale_epochs
+
+    @property
+    def restores(self) -> bool:
+        """Whether the phase ends on the best weights: always (the cap too)."""
+        return True
+
+
+@dataclass
+class AuthorsEarlyStopping:
+    """Paper B's code (methods/early_exit.py:15-55, EarlyStopperEarlyExit, min_delta 0): one patience counter
+    per head; a head's counter resets when its score beats its best, grows by one when the score is worse, and
+    is left alone on a tie (l. 29-42). The state is saved whenever some head improved (l. 44-46); training
+    stops once every head's counter reached ``patience`` (l. 51), and only then is the saved state restored
+    (l. 52-53): a phase that hits its epoch cap keeps its last weights. The checks are counted, not epochs: in
+    an IC phase they come every min(epoch, 300) batches (l. 255). Scores: larger = better."""
+
+    best: np.ndarray
+    patience: int
+    counters: list[int] = field(default_factory=list)  # a list (not an array): resume files hold primitives
+    best_state: dict[str, torch.Tensor] | None = None
+    stopped: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.counters:
+            self.counters = [0] * len(self.best)
+
+    def update(self, scores: np.ndarray, model: nn.Module) -> bool:
+        better, worse = scores > self.best, scores < self.best
+        self.counters = [0 if b else c + int(w) for c, b, w in zip(self.counters, better, worse)]
+        self.best = np.where(better, scores, self.best)
+        improved = bool(better.any())
+        if improved:
+            self.best_state = _cpu_state(model)
+        else:
+            self.stopped = all(c >= self.patience for c in self.counters)
+        return improved
+
+    def done(self, patience: int) -> bool:
+        return self.stopped
+
+    def patience_left(self, patience: int) -> int:
+        return patience - min(self.counters, default=patience)
+
+    @property
+    def restores(self) -> bool:
+        return self.stopped
+
+
+def _stopper(config: TrainingConfig, num_scored: int, model: nn.Module, state: dict[str, Any] | None = None):
+    """A phase's early stopping as ``config.early_stopping`` says, fresh or from a resume checkpoint's state."""
+    if config.early_stopping == "authors":
+        if state is not None:
+            return AuthorsEarlyStopping(**state)
+        return AuthorsEarlyStopping(np.full(num_scored, -math.inf), config.patience)
+    if state is not None:
+        return EarlyStopping(**state)
+    return EarlyStopping(np.full(num_scored, -math.inf), _cpu_state(model))
+
+
+def check_interval(model: MultiExitNet, plan: PhasePlan, config: TrainingConfig, steps_per_epoch: int) -> int:
+    """Steps between early-stopping checks: one epoch; under the authors' early stopping, a phase that trains
+    an IC checks every min(epoch, 300) batches (methods/early_exit.py:255), phase 1 once per epoch
+    (train.py:282)."""
+    trains_ic = any(h < model.num_heads - 1 for h in plan.heads)
+    if config.early_stopping == "authors" and trains_ic:
+        return min(steps_per_epoch, AUTHORS_CHECK_BATCHES)
+    return steps_per_epoch
+
 
 @dataclass
 class Run:
@@ -267,7 +411,8 @@ def describe_phase(model: MultiExitNet, plan: PhasePlan, config: TrainingConfig)
     losses = " / ".join(_indices(heads) for heads in plan.loss_sets)  # alternating phases: several, in turn
     return (f"trains blocks {_indices(plan.blocks)} and heads {_indices(plan.heads)} of {len(model.blocks)} blocks "
             f"and {model.num_heads} heads (the last head is the final classifier), on the losses of heads "
-            f"{losses}; at most {config.max_epochs} epochs, patience {config.patience}")
+            f"{losses}; at most {config.max_epochs} epochs, patience {config.patience}"
+            + (" checks of every head (paper B's code's early stopping)" if config.early_stopping == "authors" else ""))
 
 
 def _duration(seconds: float) -> str:
@@ -328,8 +473,14 @@ def train_phase(
     run = run or Run()
     world = run.world
     scored = plan.scored_heads
-    criterion = loss_function(task)
+    criterion = training_loss(task, config.label_smoothing)
     scaling = loss_scaling(config.loss_scaling)
+    gpf = getattr(model, "merge", None) is not None  # ICs with an auxiliary loss (GPF's imitation loss)
+    scaling_name = (config.loss_scaling or {}).get("type") if not isinstance(config.loss_scaling, str) \
+        else config.loss_scaling
+    if gpf and config.gpf_loss_weights == "authors" and scaling_name not in (None, "constant", "increasing"):
+        raise ValueError("training: gpf_loss_weights: authors fixes GPF's head weights to (h+1) / (K(K+1)/2) "
+                         "(paper B's code); loss_scaling must be unset, constant or increasing")
     layout = HeadLayout(tuple(model.head_blocks), len(model.blocks))
     equilibrium = GradientEquilibrium(model.blocks, model.head_blocks) if scaling.gradient_equilibrium else None
     placement = Placement.of(config, device, convolutional=any(isinstance(m, nn.Conv2d) for m in model.modules()))
@@ -350,7 +501,9 @@ def train_phase(
     scheduler = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
         optimizer, T_0=config.restart_epochs * steps_per_epoch
     )
-    stopper = EarlyStopping(np.full(len(scored), -math.inf), _cpu_state(model))
+    stopper = _stopper(config, len(scored), model)
+    check_every = check_interval(model, plan, config, steps_per_epoch)
+    checks: list[dict] = []  # this epoch's mid-epoch early-stopping checks (authors' IC phases)
     history: list[dict] = []
     epoch, start, epoch_loss = 1, 0, [0.0, 0]  # epoch_loss: sum of per-sample losses, samples seen
     seconds = 0.0  # wall-clock of the epoch so far (a resumed epoch keeps what it had spent)
@@ -359,7 +512,8 @@ def train_phase(
         model.load_state_dict(resumed["model"])
         optimizer.load_state_dict(resumed["optimizer"])
         scheduler.load_state_dict(resumed["scheduler"])
-        stopper = EarlyStopping(**resumed["early_stopping"])
+        stopper = _stopper(config, len(scored), model, resumed["early_stopping"])
+        checks = list(resumed.get("checks", []))
         history, epoch, start = resumed["phase_history"], resumed["epoch"], resumed["batch"]
         epoch_loss, seconds = resumed["epoch_loss"], resumed.get("seconds", 0.0)
         dominance = list(resumed.get("dominance", []))
@@ -375,12 +529,16 @@ def train_phase(
             "phase_index": phase_index, "epoch": next_epoch, "batch": next_batch, "model": _cpu_state(model),
             "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
             "early_stopping": dict(vars(stopper)), "epoch_loss": list(epoch_loss), "phase_history": list(history),
-            "seconds": seconds, "dominance": list(dominance),
+            "seconds": seconds, "dominance": list(dominance), **({"checks": list(checks)} if checks else {}),
         })
+
+    def validate() -> np.ndarray:
+        val_logits, val_labels = predict(model, val_set, config.eval_batch_size, device, placement)
+        return world.broadcast(head_scores(val_logits, val_labels, task)[scored])
 
     every = config.checkpoint_every_batches
     try:
-        while epoch <= config.max_epochs and stopper.stale_epochs < config.patience:
+        while epoch <= config.max_epochs and not stopper.done(config.patience):
             began = time.perf_counter()
             set_trainable(model, plan)
             weights = scaling.weights(layout, epoch, config.max_epochs)
@@ -401,7 +559,8 @@ def train_phase(
                     equilibrium.set_heads(list(heads) if scaled else None)
                 with placement.autocast():
                     outputs = net(x)
-                    terms = [(float(weights[h]) if scaled else 1.0) * criterion(outputs[h].float(), y) for h in heads]
+                    factors = head_loss_factors(heads, weights, model.num_heads, config, gpf)
+                    terms = [f * criterion(outputs[h].float(), y) for f, h in zip(factors, heads)]
                     loss = sum(terms)
                     auxiliary = getattr(model, "auxiliary_loss", None)
                     if auxiliary is not None and any(h < model.num_heads - 1 for h in heads):
@@ -418,6 +577,8 @@ def train_phase(
                     (loss * (len(x) * world.size / global_size)).backward()
                 else:
                     loss.backward()
+                if config.grad_clip_norm is not None:  # paper B's ViT runs: 1.0 (methods/early_exit.py:237-238)
+                    torch.nn.utils.clip_grad_norm_(trainable, config.grad_clip_norm)
                 optimizer.step()
                 scheduler.step()
                 # One reduction over ranks for the loss and for the signal flags (so that all ranks stop together).
@@ -425,6 +586,15 @@ def train_phase(
                 epoch_loss[0] += loss_sum
                 epoch_loss[1] += seen
                 done = batch + 1
+                step_done = (epoch - 1) * steps_per_epoch + done
+                if check_every < steps_per_epoch and step_done % check_every == 0 and done < len(batches):
+                    # Before the checkpoint below, so that a resumed epoch never repeats or skips a check.
+                    check_scores = validate()
+                    checks.append({"step": step_done, "val_scores": [round(float(v), 6) for v in check_scores],
+                                   "improved": stopper.update(check_scores, model)})
+                    set_trainable(model, plan)  # predict left the model in eval mode
+                    if stopper.done(config.patience):
+                        break
                 stop = run.resume is not None and signalled > 0
                 if stop or (every and done % every == 0 and done < len(batches)):
                     seconds += time.perf_counter() - began
@@ -433,9 +603,15 @@ def train_phase(
                 if stop:
                     raise run.stopped(f"batch {done} of epoch {epoch} of phase {plan.name!r}")
             start = 0
-            val_logits, val_labels = predict(model, val_set, config.eval_batch_size, device, placement)
-            scores = world.broadcast(head_scores(val_logits, val_labels, task)[scored])
-            improved = stopper.update(scores, model)
+            if stopper.done(config.patience):  # stopped by a mid-epoch check: its scores close the epoch
+                scores, improved = np.asarray(checks[-1]["val_scores"]), False
+            else:
+                scores = validate()
+                if (epoch * steps_per_epoch) % check_every == 0:
+                    improved = stopper.update(scores, model)
+                else:  # the authors' IC phases check every check_every steps; this epoch end is not one
+                    improved = False
+                improved = improved or any(c["improved"] for c in checks)
             train_loss = epoch_loss[0] / max(epoch_loss[1], 1)
             seconds += time.perf_counter() - began
             entry = {
@@ -443,15 +619,22 @@ def train_phase(
                 "val_scores": [round(float(s), 6) for s in scores], "improved": improved,
                 "seconds": round(seconds, 4),
             }
-            if any(len(heads) > 1 for heads in plan.loss_sets):
-                entry["loss_weights"] = [round(float(weights[h]), 6) for h in range(model.num_heads)]
+            multi = [heads for heads in plan.loss_sets if len(heads) > 1]
+            if multi:  # each head's factor in the (largest) multi-head loss set: alpha_h unless a switch says
+                factors = dict(zip(max(multi, key=len), head_loss_factors(max(multi, key=len), weights,
+                                                                          model.num_heads, config, gpf)))
+                entry["loss_weights"] = [round(factors.get(h, float(weights[h])), 6) for h in range(model.num_heads)]
+            if config.early_stopping == "authors":
+                entry["stale_checks"] = list(stopper.counters)
+                if checks:
+                    entry["checks"], checks = checks, []
             if dominance:  # with the steps of an epoch, so a step places a record within its epoch
                 entry["gradient_dominance"], entry["steps_per_epoch"], dominance = dominance, steps_per_epoch, []
             history.append(entry)
             log.info("%s epoch %d/%d: loss %.4f val %s%s; %s", where, epoch, config.max_epochs, train_loss,
                      " ".join(f"{s:.4f}" for s in scores),
                      f" weights {entry['loss_weights']}" if "loss_weights" in entry else "",
-                     progress(history, config.max_epochs, config.patience - stopper.stale_epochs))
+                     progress(history, config.max_epochs, stopper.patience_left(config.patience)))
             epoch, epoch_loss, seconds = epoch + 1, [0.0, 0], 0.0
             if run.resume is not None:
                 checkpoint(epoch, 0)
@@ -460,7 +643,8 @@ def train_phase(
     finally:
         if equilibrium is not None:
             equilibrium.remove()
-    model.load_state_dict(stopper.best_state)
+    if stopper.restores:  # ours: always; the authors': only when early stopping fired, not at the epoch cap
+        model.load_state_dict(stopper.best_state)
     return history
 
 
