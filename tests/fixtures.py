@@ -92,3 +92,47 @@ def run_blocks(model, x):
         x = block(x)
         outputs.append(x)
     return outputs
+
+
+# A two-head toy network with fixed weights and its data, for loss and gradient tests of the training loop.
+TOY_X = [[1.0, -2.0], [0.5, 1.5], [-1.0, 0.25], [2.0, 1.0]]
+TOY_Y = [0, 2, 1, 2]
+
+
+def two_head_net():
+    """block0 -> head0 (IC), block1 -> head1 (final); fixed weights, no biases in the blocks."""
+    import torch
+    from torch import nn
+
+    from eebench.models.multi_exit import MultiExitNet
+
+    torch.manual_seed(0)
+    blocks = nn.ModuleList([nn.Linear(2, 2, bias=False), nn.Linear(2, 2, bias=False)])
+    return MultiExitNet(blocks, {0: nn.Linear(2, 3), 1: nn.Linear(2, 3)})
+
+
+def first_step_grads(monkeypatch, phase=None, max_epochs: int = 1, **settings):
+    """Train :func:`two_head_net` on the toy data (one batch = the whole set) with ``settings``; the gradients
+    the loop hands to the optimiser at its first step, per parameter name, and the first epoch's log entry."""
+    import torch
+    from torch.utils.data import TensorDataset
+
+    from eebench.training import TrainingConfig
+    from eebench.training.loop import train_phase
+    from eebench.training.regimes import JOINT_PHASE
+
+    captured = {}
+    real_step = torch.optim.AdamW.step
+
+    def step(optimizer, *args, **kwargs):
+        if not captured:
+            captured.update({n: p.grad.clone() for n, p in net.named_parameters() if p.grad is not None})
+        return real_step(optimizer, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", step)
+    net = two_head_net()
+    config = TrainingConfig(batch_size=4, max_epochs=max_epochs, patience=1, augment=False, **settings)
+    data = TensorDataset(torch.tensor(TOY_X), torch.tensor(TOY_Y))
+    history = train_phase(net, phase or JOINT_PHASE, data, data, "single_label", config, torch.device("cpu"))
+    return captured, history[0]
+

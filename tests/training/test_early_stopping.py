@@ -10,9 +10,9 @@ from eebench.training import loop
 from eebench.training.regimes import BACKBONE_PHASE, JOINT_PHASE
 
 
-def run_with_scores(monkeypatch, scores, patience, **settings):
-    """Train with the validation scores replaced by ``scores`` (one row per epoch, one column per head) and
-    record the weights at each epoch's evaluation."""
+def script_validation(monkeypatch, scores) -> list[dict]:
+    """Replace the validation scores by ``scores`` (one row per evaluation, one column per head); the returned
+    list receives the weights at each evaluation."""
     scripted = iter(np.asarray(scores, dtype=float))
     states = []
     real_predict = loop.predict
@@ -23,6 +23,13 @@ def run_with_scores(monkeypatch, scores, patience, **settings):
 
     monkeypatch.setattr(loop, "predict", recording_predict)
     monkeypatch.setattr(loop, "head_scores", lambda *a: next(scripted))
+    return states
+
+
+def run_with_scores(monkeypatch, scores, patience, **settings):
+    """Train with the validation scores replaced by ``scores`` (one row per epoch, one column per head) and
+    record the weights at each epoch's evaluation."""
+    states = script_validation(monkeypatch, scores)
     torch.manual_seed(0)
     model = build_model(ModelSpec("cnn", {"widths": [4, 4], "strides": [1, 1]}, (1, 4, 4), 3))
     data = TensorDataset(torch.randn(16, 1, 4, 4), torch.randint(0, 3, (16,)))
@@ -135,16 +142,7 @@ def test_authors_checks_every_300_batches_in_an_ic_phase(monkeypatch):
     """350 batches per epoch: checks after batches 300 (epoch 1) and 600 (epoch 2); the epoch ends (350, 700)
     are validated for the record only. Patience 1: check 2 is worse for both heads, so training stops there,
     mid-epoch, restoring the weights of check 1, and never validates at batch 700."""
-    scripted = iter(np.asarray([[0.5, 0.5], [0.9, 0.9], [0.4, 0.4]], dtype=float))
-    states, training_modes = [], []
-    real_predict = loop.predict
-
-    def recording_predict(model, *args, **kwargs):
-        states.append({k: v.clone() for k, v in model.state_dict().items()})
-        return real_predict(model, *args, **kwargs)
-
-    monkeypatch.setattr(loop, "predict", recording_predict)
-    monkeypatch.setattr(loop, "head_scores", lambda *a: next(scripted))
+    states, training_modes = script_validation(monkeypatch, [[0.5, 0.5], [0.9, 0.9], [0.4, 0.4]]), []
     torch.manual_seed(0)
     model = build_model(ModelSpec("cnn", {"widths": [2, 2], "strides": [1, 1]}, (1, 2, 2), 3))
     model.register_forward_pre_hook(lambda m, i: training_modes.append(m.training) if torch.is_grad_enabled()

@@ -4,23 +4,14 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
-from torch.utils.data import TensorDataset
 
-from eebench.models.multi_exit import MultiExitNet
-from eebench.training import TrainingConfig
-from eebench.training.loop import train_phase
 from eebench.training.regimes import BACKBONE_PHASE, JOINT_PHASE
 from eebench.training.scaling import SCALINGS, GradientEquilibrium, HeadLayout, loss_scaling
+from tests.fixtures import TOY_X, TOY_Y, first_step_grads, two_head_net
 
-X = torch.tensor([[1.0, -2.0], [0.5, 1.5], [-1.0, 0.25], [2.0, 1.0]])
-Y = torch.tensor([0, 2, 1, 2])
+X = torch.tensor(TOY_X)
+Y = torch.tensor(TOY_Y)
 
-
-def two_head_net():
-    """block0 -> head0 (IC), block1 -> head1 (final); fixed weights, no biases in the blocks."""
-    torch.manual_seed(0)
-    blocks = nn.ModuleList([nn.Linear(2, 2, bias=False), nn.Linear(2, 2, bias=False)])
-    return MultiExitNet(blocks, {0: nn.Linear(2, 3), 1: nn.Linear(2, 3)})
 
 
 def single_head_grads(head):
@@ -33,20 +24,7 @@ def single_head_grads(head):
 
 def loop_grads(monkeypatch, scaling, phase=JOINT_PHASE, max_epochs=4):
     """Gradients of the loop's first step (one batch = the whole set), and the epoch's log entry."""
-    captured = {}
-    real_step = torch.optim.AdamW.step
-
-    def step(optimizer, *args, **kwargs):
-        if not captured:
-            captured.update({n: p.grad.clone() for n, p in net.named_parameters() if p.grad is not None})
-        return real_step(optimizer, *args, **kwargs)
-
-    monkeypatch.setattr(torch.optim.AdamW, "step", step)
-    net = two_head_net()
-    config = TrainingConfig(batch_size=4, max_epochs=max_epochs, patience=1, augment=False, loss_scaling=scaling)
-    data = TensorDataset(X, Y)
-    history = train_phase(net, phase, data, data, "single_label", config, torch.device("cpu"))
-    return captured, history[0]
+    return first_step_grads(monkeypatch, phase, max_epochs, loss_scaling=scaling)
 
 
 @pytest.mark.parametrize("scaling, alphas", [

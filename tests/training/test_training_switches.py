@@ -8,27 +8,20 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import TensorDataset
 
 from eebench.models import ModelSpec, build_model
-from eebench.models.multi_exit import MultiExitNet
 from eebench.training import TrainingConfig
 from eebench.training import loop
 from eebench.training.loop import SWITCH_DEFAULTS, head_loss_factors, train_phase, training_loss
 from eebench.training.regimes import IC_PHASE_FROZEN_FINAL, JOINT_PHASE
+from tests.fixtures import TOY_X, TOY_Y, first_step_grads, two_head_net
 
 ROOT = Path(__file__).resolve().parents[2]
-X = torch.tensor([[1.0, -2.0], [0.5, 1.5], [-1.0, 0.25], [2.0, 1.0]])
-Y = torch.tensor([0, 2, 1, 2])
+X = torch.tensor(TOY_X)
+Y = torch.tensor(TOY_Y)
 
-
-def two_head_net():
-    """block0 -> head0 (IC), block1 -> head1 (final); fixed weights, no biases in the blocks."""
-    torch.manual_seed(0)
-    blocks = nn.ModuleList([nn.Linear(2, 2, bias=False), nn.Linear(2, 2, bias=False)])
-    return MultiExitNet(blocks, {0: nn.Linear(2, 3), 1: nn.Linear(2, 3)})
 
 
 def grads_of(loss_fn):
@@ -36,24 +29,6 @@ def grads_of(loss_fn):
     net = two_head_net()
     loss_fn(net(X)).backward()
     return {n: (p.grad.clone() if p.grad is not None else torch.zeros_like(p)) for n, p in net.named_parameters()}
-
-
-def first_step_grads(monkeypatch, **settings):
-    """Gradients the loop hands to the optimiser at its first step (one batch = the whole set), and the log."""
-    captured = {}
-    real_step = torch.optim.AdamW.step
-
-    def step(optimizer, *args, **kwargs):
-        if not captured:
-            captured.update({n: p.grad.clone() for n, p in net.named_parameters() if p.grad is not None})
-        return real_step(optimizer, *args, **kwargs)
-
-    monkeypatch.setattr(torch.optim.AdamW, "step", step)
-    net = two_head_net()
-    config = TrainingConfig(batch_size=4, max_epochs=1, patience=1, augment=False, **settings)
-    history = train_phase(net, JOINT_PHASE, TensorDataset(X, Y), TensorDataset(X, Y), "single_label", config,
-                          torch.device("cpu"))
-    return captured, history[0]
 
 
 def assert_grads(actual, expected):
