@@ -93,3 +93,11 @@ def test_captions_name_the_preset(config):
     spec = ee.render_spec(config, "tables", "fidelity_differences")
     assert "fidelity presets paper and authors\\_code." in spec["caption"]
     assert ee.render_spec(config, "tables", "regimes")["caption"].endswith("fidelity preset paper.")
+
+
+def test_authors_code_scores_early_stopping_on_augmented_validation_images(config):
+    config["fidelity"] = "authors_code"
+    config["models"]["cnn_plain"] = {"base": "cnn", "training": {"augment": False}}
+    models = ee.resolve_models(config)
+    assert models["cnn"]["training"]["validation_augment"] is True
+    assert "validation_augment" not in models["cnn_plain"]["training"]  # nothing to augment with

@@ -52,6 +52,8 @@ SWITCHES: tuple[Switch, ...] = (
     Switch("training", "gpf_loss_weights", {"paper": "ours", "authors_code": "authors"}, "GPF's loss weights",
            lambda entry, config: entry["ic"].get("type") == "gpf"),
     Switch("training", "head_loss_reduction", {"paper": "sum", "authors_code": "mean"}, "Sum or mean over heads"),
+    Switch("training", "validation_augment", {"paper": False, "authors_code": True}, "The authors' validation split",
+           lambda entry, config: entry["training"].get("augment", True)),
     Switch("ic", "activation", {"paper": "relu", "authors_code": "gelu"}, "Activation inside two-layer ICs",
            lambda entry, config: entry["ic"].get("type") == "mlp"),
 )

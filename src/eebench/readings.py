@@ -644,7 +644,10 @@ READINGS: tuple[Reading, ...] = (
         "weights. Phase 1 (`train.py`) checks once per epoch; a phase that trains ICs every min(epoch, 300) "
         "batches (l. 255), counted from the phase's start (their counter runs over their phases 2 and 3 "
         "together), so `patience` counts checks. A tie never counts, so a head whose score stays equal (a "
-        "frozen final head scored by accuracy) never becomes stale and the phase runs to its cap.",
+        "frozen final head scored by accuracy) never becomes stale and the phase runs to its cap. The paper "
+        "configs use ours (`fidelity: paper`): paper B §4.1 describes per-head best tracking with one patience "
+        "(\"none of the exits achieve an improved performance\" over n epochs), which is ours; "
+        "`fidelity: authors_code` switches to theirs.",
         keys=("training.early_stopping", "training.patience"),
     ),
     Reading(
@@ -655,9 +658,10 @@ READINGS: tuple[Reading, ...] = (
         "object, whose transform is the training augmentation (random flip and affine on CIFAR), so the "
         "early-stopping scores are measured on augmented images, drawn anew at every check (Mixup/CutMix, "
         "applied in the loop, are not). Ours holds out `val_fraction` of the training data with `split_seed` "
-        "and never augments it. Not offered as an option.",
-        keys=("datasets.<name>.val_fraction", "datasets.<name>.split_seed"),
-        alternative="the authors' augmented 10% (seed 42) subset of the training set",
+        "and scores it as it is; `training.validation_augment: true` (set by `fidelity: authors_code`) scores "
+        "it with the training augmentation, as theirs (the cached val logits stay unaugmented). Their 10% and "
+        "seed 42 are `val_fraction: 0.1` and `split_seed: 42` in a config.",
+        keys=("training.validation_augment", "datasets.<name>.val_fraction", "datasets.<name>.split_seed"),
     ),
     Reading(
         "Label smoothing",

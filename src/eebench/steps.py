@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from eebench.data import load_split, read_info
-from eebench.data.core import inputs_fingerprint
+from eebench.data.core import inputs_fingerprint, load_augmented_validation
 from eebench.io import MODEL_CHECKPOINT, read_checkpoint, save_npz, save_torch
 from eebench.models import ModelSpec, backbone_state, build_model, head_blocks, head_costs
 from eebench.training import (
@@ -101,7 +101,11 @@ def _fit(data_path, spec, info, phases, training: dict, seed: int, init: str | N
             torch.manual_seed(rank_seed)
             np.random.seed(rank_seed)
         train_set, _ = load_split(data_path, "train", augment=config.augment)
-        val_set, _ = load_split(data_path, "val")
+        # Early stopping's validation set (augmented as the authors' where asked); the cache's val is never.
+        if config.augment and config.validation_augment:
+            val_set = load_augmented_validation(data_path)
+        else:
+            val_set, _ = load_split(data_path, "val")
         resume_file = None
         if resume is not None:
             fingerprint = {**_fingerprint(data_path, spec, phases, config, seed, init, meta, world.size),

@@ -130,6 +130,13 @@ def test_mixing_collate_on_train_only_and_through_a_dataloader(cifar10_root, tmp
         assert isinstance(dataset, TensorDataset) and not hasattr(dataset, "collate_fn")
         x, y = next(iter(DataLoader(dataset, batch_size=4, collate_fn=getattr(dataset, "collate_fn", None))))
         assert y.dtype == torch.int64 and y.shape == (4,)
+    # The authors' augmented validation (training.validation_augment): per-image steps, never the mixing.
+    from eebench.data.core import load_augmented_validation
+
+    val = load_augmented_validation(path)
+    assert not hasattr(val, "collate_fn") and not isinstance(val, TensorDataset)
+    x, y = next(iter(DataLoader(val, batch_size=4)))
+    assert y.dtype == torch.int64 and y.shape == (4,)
 
 
 def test_per_image_augmentations_train_only(cifar10_root, tmp_path):

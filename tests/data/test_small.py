@@ -293,3 +293,22 @@ def test_composite_classes_label_the_same_mosaics_with_those_columns(tmp_path):
     for bad in ([], [3, 3], [10]):
         with pytest.raises(ValueError, match="classes"):
             prepare_dataset("digits_composite", {**base, "classes": bad}, tmp_path / "bad.npz")
+
+
+def test_augmented_validation_has_the_per_image_augmentation_only(tmp_path):
+    """The authors' early stopping scores augmented validation images (training.validation_augment): the
+    training split's per-image augmentation, never its batch mixing (Mixup/CutMix)."""
+    import torch
+
+    from eebench.data.core import load_augmented_validation
+
+    prepare_dataset("digits", {"split_seed": 0}, tmp_path / "d.npz")
+    d = arrays(tmp_path / "d.npz")
+    torch.manual_seed(1)
+    dataset = load_augmented_validation(tmp_path / "d.npz")
+    assert len(dataset) == len(d["y_val"]) and not hasattr(dataset, "collate_fn")
+    items = torch.stack([dataset[i][0] for i in range(50)])
+    assert not np.array_equal(items.numpy(), d["x_val"][:50])  # randomly shifted by a pixel
+    for i in range(50):
+        assert any(torch.equal(items[i], translate(torch.from_numpy(d["x_val"][i]), dy, dx))
+                   for dy in (-1, 0, 1) for dx in (-1, 0, 1))

@@ -5,6 +5,7 @@ import copy
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -237,3 +238,28 @@ def test_schema_gives_the_switches_no_default_so_existing_runs_keep_their_params
     config["training"]["early_stopping"] = "theirs"
     with pytest.raises(Exception, match="theirs"):
         validate(config, str(schema))
+
+
+@pytest.mark.parametrize("settings, augmented", [
+    ({"augment": True, "validation_augment": True}, True),
+    ({"augment": True}, False),
+    ({"augment": False, "validation_augment": True}, False),  # no augmentation to apply
+])
+def test_validation_augment_gives_early_stopping_augmented_images(monkeypatch, tmp_path, settings, augmented):
+    """Early stopping reads the augmented validation split only under validation_augment (with augment); the
+    logit cache's val logits are the plain split's either way."""
+    from eebench import steps
+    from eebench.data import load_split, prepare_dataset
+
+    prepare_dataset("digits", {"split_seed": 0}, tmp_path / "d.npz")
+    calls = []
+    real = steps.load_augmented_validation
+    monkeypatch.setattr(steps, "load_augmented_validation", lambda path: calls.append(path) or real(path))
+    network = {"backbone": "cnn", "params": {"widths": [4, 4], "strides": [1, 2]}, "ic": {"type": "linear"},
+               "placement": None}
+    training = {"batch_size": 256, "max_epochs": 1, "patience": 1, **settings}
+    steps.train_model(tmp_path / "d.npz", network, training, "joint", 0, tmp_path / "m.pt",
+                      logits=tmp_path / "l.npz")
+    assert len(calls) == int(augmented)
+    val, _ = load_split(tmp_path / "d.npz", "val")
+    assert np.load(tmp_path / "l.npz")["val_labels"].tolist() == val.tensors[1].tolist()

@@ -162,6 +162,19 @@ def load_split(
     return dataset, info
 
 
+def load_augmented_validation(prepared_path: str | os.PathLike) -> Dataset:
+    """The validation split with the training split's per-image augmentation, never its batch mixing
+    (Mixup/CutMix: training batches only): what the authors' early stopping scores, its validation subset cut
+    from the augmented training set (``training.validation_augment``). Only early stopping reads it; a logit
+    cache's val logits come from :func:`load_split`, unaugmented."""
+    arrays = read_npz(prepared_path, PREPARED_DATASET, keys=("info",))
+    info = _stored_info(prepared_path, arrays)
+    dataset = DATASETS.get(info.name)().load(arrays, "val", True)
+    if hasattr(dataset, "collate_fn"):
+        del dataset.collate_fn
+    return dataset
+
+
 # Helpers shared by the entries.
 
 

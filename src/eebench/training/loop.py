@@ -63,6 +63,9 @@ class TrainingConfig:
     gpf_loss_weights: str = "ours"  # ours | authors
     # a multi-head loss as the (weighted) sum of the heads' losses or that sum over the loss set's size.
     head_loss_reduction: str = "sum"  # sum | mean
+    # early-stopping scores on the validation split with the training augmentation (the authors' code draws it
+    # from the augmented training set; Mixup/CutMix, applied in the loop, never reach it).
+    validation_augment: bool = False
 
     def identity(self) -> dict[str, Any]:
         """The settings that determine the trained weights (a resume checkpoint's fingerprint): all but
@@ -91,6 +94,8 @@ class TrainingConfig:
                              ("head_loss_reduction", ("sum", "mean"))):
             if getattr(self, key) not in choices:
                 raise ValueError(f"training: {key} must be {' or '.join(choices)}, got {getattr(self, key)!r}")
+        if not isinstance(self.validation_augment, bool):
+            raise ValueError(f"training: validation_augment must be true or false, got {self.validation_augment!r}")
         if isinstance(self.label_smoothing, bool) or not 0.0 <= self.label_smoothing < 1.0:
             raise ValueError(f"training: label_smoothing must be in [0, 1), got {self.label_smoothing!r}")
         if self.grad_clip_norm is not None and (isinstance(self.grad_clip_norm, bool) or self.grad_clip_norm <= 0):
@@ -99,7 +104,7 @@ class TrainingConfig:
 
 # The paper-B switches above and the values that keep our behaviour.
 SWITCH_DEFAULTS = {"early_stopping": "ours", "label_smoothing": 0.0, "grad_clip_norm": None,
-                   "gpf_loss_weights": "ours", "head_loss_reduction": "sum"}
+                   "gpf_loss_weights": "ours", "head_loss_reduction": "sum", "validation_augment": False}
 # The authors' IC phases check early stopping every min(epoch, this many) batches (methods/early_exit.py:255).
 AUTHORS_CHECK_BATCHES = 300
 
