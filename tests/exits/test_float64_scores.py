@@ -53,3 +53,14 @@ def test_real_exiting_scores_as_the_sweep_does():
     """inference's scorer skips the registry's wrapper: it must still score in float64."""
     np.testing.assert_array_equal(scorer("confidence", "single_label")(LOGITS),
                                   CRITERIA.get("confidence")(LOGITS, "single_label"))
+
+
+def test_the_learned_exit_scores_in_float64():
+    """Computed in float64, not float32 then widened: a widened float32 value is exactly representable in
+    float32, a float64 sigmoid almost never is."""
+    rng = np.random.default_rng(0)
+    logits = (rng.normal(size=(3, 200, 4)) * 3).astype(np.float32)
+    labels = rng.integers(0, 4, 200)
+    scores = CRITERIA.get("learned_exit")(logits, "single_label", fit_on=(logits, labels), epochs=20)
+    assert scores.dtype == np.float64
+    assert (scores != scores.astype(np.float32).astype(np.float64)).mean() > 0.99

@@ -69,9 +69,9 @@ def learned_exit(logits: np.ndarray, task: Task, *, fit_on: tuple[np.ndarray, np
         per_head = _loss(scores, targets, loss, alpha)  # [H], a mean over the samples
         (head_weight * per_head).sum().backward()
         optimiser.step()
-    with torch.no_grad():
-        applied = torch.from_numpy(((np.asarray(logits) - mean) / std).astype(np.float32))
-        return torch.sigmoid(torch.einsum("hmc,hc->hm", applied, weight) + bias[:, None]).double().numpy()
+    with torch.no_grad():  # scored in float64, as every criterion (float32 merges saturated outputs near 1)
+        applied = torch.from_numpy((np.asarray(logits, dtype=np.float64) - mean) / std)
+        return torch.sigmoid(torch.einsum("hmc,hc->hm", applied, weight.double()) + bias.double()[:, None]).numpy()
 
 
 def _head_weights(n_heads: int):
