@@ -375,7 +375,10 @@ READINGS: tuple[Reading, ...] = (
         "5, 6]; null sweeps every t from 0, everyone at head 1, to H−1) plus every sample at the last "
         "head. A streak is at most H−1, at the last head, so t ≥ H−2 exits early nowhere before it: "
         "the default CNN's 4 heads have one early point, t = 2 (t = 3, …, 6 are all \"every sample at "
-        "head 4\"); the paper's 16-head ResNet-50 has all five. Without a `tolerance` a setting takes "
+        "head 4\"); the paper's 16-head ResNet-50 has all five. So on the default CNN no point lies near "
+        "heads 1–2, and their E_closest is the t = 2 point (E ≥ 3): B_EE there compares a deeper exit with an "
+        "early static head and is positive by construction (default run: +15 to +32 pp on average, where "
+        "confidence is −6). Without a `tolerance` a setting takes "
         "0.01 (nDCG) or 0.9 (Kendall). **Hybrid**: the confidence (or entropy) score once the ranking "
         "has agreed for `patience` heads, −∞ before (PCEE-BERT counts consecutive confident layers "
         "instead).",
