@@ -101,3 +101,9 @@ def test_authors_code_scores_early_stopping_on_augmented_validation_images(confi
     models = ee.resolve_models(config)
     assert models["cnn"]["training"]["validation_augment"] is True
     assert "validation_augment" not in models["cnn_plain"]["training"]  # nothing to augment with
+
+
+def test_a_settings_description_names_a_non_default_preset(config):
+    models = ee.resolve_models(config)
+    assert ee.describe_model(models["cnn"]) == "digits, cnn, linear ICs after every block"
+    assert ee.describe_model(models["cnn_authors_code"]).endswith(", fidelity preset authors_code")

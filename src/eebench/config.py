@@ -423,6 +423,8 @@ def describe_model(entry: dict[str, Any]) -> str:
         name = scaling if isinstance(scaling, str) else " ".join(
             [scaling["type"], *(f"{k}={v}" for k, v in sorted(scaling.items()) if k != "type")])
         text += f", {name} loss scaling"
+    if entry.get("fidelity", DEFAULT_PRESET) != DEFAULT_PRESET:
+        text += f", fidelity preset {entry['fidelity']}"
     return text
 
 
