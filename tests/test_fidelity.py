@@ -107,3 +107,14 @@ def test_a_settings_description_names_a_non_default_preset(config):
     models = ee.resolve_models(config)
     assert ee.describe_model(models["cnn"]) == "digits, cnn, linear ICs after every block"
     assert ee.describe_model(models["cnn_authors_code"]).endswith(", fidelity preset authors_code")
+
+
+def test_gpf_under_the_authors_weights_with_another_scaling_fails_before_any_job(config):
+    """The authors' GPF weights replace constant or increasing scaling; with another one (set explicitly, the
+    preset filling gpf_loss_weights) the config check names the key, not a training job."""
+    config["fidelity"] = "authors_code"
+    ee.check_config(config)  # cnn_gpf: increasing, which the authors' weights stand in for
+    config["models"]["cnn_gpf"]["training"]["loss_scaling"] = "decreasing"
+    with pytest.raises(ee.ConfigError, match="models.cnn_gpf.training.loss_scaling: gpf_loss_weights 'authors'.*"
+                                             "'decreasing'"):
+        ee.check_config(config)

@@ -559,7 +559,7 @@ def iter_render_entries(config: dict[str, Any]) -> Iterator[tuple[str, str, dict
 def check_config(config: dict[str, Any]) -> None:
     """Everything the schema cannot check; raises ConfigError naming the key."""
     from eebench.data.core import parameters
-    from eebench.training.scaling import loss_scaling
+    from eebench.training.scaling import GPF_AUTHORS_SCALINGS, loss_scaling, scaling_name
 
     for name, params in config.get("datasets", {}).items():
         loader = params.get("loader", name)
@@ -596,6 +596,12 @@ def check_config(config: dict[str, Any]) -> None:
             loss_scaling(entry["training"].get("loss_scaling"))
         except ValueError as error:
             raise ConfigError(f"{key}.training.loss_scaling: {error}") from None
+        # Caught here, before any job, as the loop would refuse it (a preset can set gpf_loss_weights).
+        if (entry["ic"].get("type") == "gpf" and entry["training"].get("gpf_loss_weights") == "authors"
+                and scaling_name(entry["training"].get("loss_scaling")) not in GPF_AUTHORS_SCALINGS):
+            raise ConfigError(f"{key}.training.loss_scaling: gpf_loss_weights 'authors' (paper B's code's GPF head "
+                              f"weights) replaces constant or increasing scaling; this setting's "
+                              f"{scaling_name(entry['training'].get('loss_scaling'))!r} cannot go with it")
         try:
             head_blocks(entry)
         except (TypeError, ValueError, FileNotFoundError) as error:

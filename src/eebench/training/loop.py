@@ -23,7 +23,9 @@ from eebench.tasks import SingleLabel, Task, task_of
 from eebench.models.multi_exit import MultiExitNet
 from eebench.training.distributed import World, sync_batchnorm
 from eebench.training.regimes import Phase, PhasePlan, expand
-from eebench.training.scaling import GradientEquilibrium, HeadLayout, loss_scaling
+from eebench.training.scaling import (
+    GPF_AUTHORS_SCALINGS, GradientEquilibrium, HeadLayout, loss_scaling, scaling_name,
+)
 from eebench.training.resume import Preempted, PreemptionFlag, ResumeFile, preemption_signals, set_rng_state
 
 log = logging.getLogger(__name__)
@@ -481,9 +483,7 @@ def train_phase(
     criterion = training_loss(task, config.label_smoothing)
     scaling = loss_scaling(config.loss_scaling)
     gpf = getattr(model, "merge", None) is not None  # ICs with an auxiliary loss (GPF's imitation loss)
-    scaling_name = (config.loss_scaling or {}).get("type") if not isinstance(config.loss_scaling, str) \
-        else config.loss_scaling
-    if gpf and config.gpf_loss_weights == "authors" and scaling_name not in (None, "constant", "increasing"):
+    if gpf and config.gpf_loss_weights == "authors" and scaling_name(config.loss_scaling) not in GPF_AUTHORS_SCALINGS:
         raise ValueError("training: gpf_loss_weights: authors fixes GPF's head weights to (h+1) / (K(K+1)/2) "
                          "(paper B's code); loss_scaling must be unset, constant or increasing")
     layout = HeadLayout(tuple(model.head_blocks), len(model.blocks))

@@ -80,6 +80,18 @@ SCALINGS.register("sdn", lambda ramp_epochs: LossScaling(sdn_weights(ramp_epochs
 SCALINGS.register("gradient_equilibrium", lambda: LossScaling(_constant, gradient_equilibrium=True))
 
 
+def scaling_name(settings: dict[str, Any] | str | None) -> str:
+    """The registered name a ``training.loss_scaling`` setting names (unset: constant)."""
+    if settings is None:
+        return "constant"
+    return settings if isinstance(settings, str) else settings["type"]
+
+
+# The loss scalings GPF's authors' head weights (training.gpf_loss_weights: authors) stand in for: theirs replace
+# constant weights, and are increasing weights normalised.
+GPF_AUTHORS_SCALINGS = ("constant", "increasing")
+
+
 def loss_scaling(settings: dict[str, Any] | str | None) -> LossScaling:
     """The scaling of a ``training.loss_scaling`` setting: a name, or {type: name, ...its parameters}."""
     if settings is None:
