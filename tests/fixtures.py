@@ -117,19 +117,20 @@ def first_step_grads(monkeypatch, phase=None, max_epochs: int = 1, **settings):
     import torch
     from torch.utils.data import TensorDataset
 
+    from eebench import torch_eager
     from eebench.training import TrainingConfig
     from eebench.training.loop import train_phase
     from eebench.training.regimes import JOINT_PHASE
 
     captured = {}
-    real_step = torch.optim.AdamW.step
+    real_step = torch_eager.AdamW.step
 
     def step(optimizer, *args, **kwargs):
         if not captured:
             captured.update({n: p.grad.clone() for n, p in net.named_parameters() if p.grad is not None})
         return real_step(optimizer, *args, **kwargs)
 
-    monkeypatch.setattr(torch.optim.AdamW, "step", step)
+    monkeypatch.setattr(torch_eager.AdamW, "step", step)
     net = two_head_net()
     config = TrainingConfig(batch_size=4, max_epochs=max_epochs, patience=1, augment=False, **settings)
     data = TensorDataset(torch.tensor(TOY_X), torch.tensor(TOY_Y))

@@ -4,6 +4,7 @@ import pytest
 import torch
 from torch.utils.data import TensorDataset
 
+from eebench import torch_eager
 from eebench.models import ModelSpec, build_model
 from eebench.training import BACKBONE_PHASE, REGIMES, TrainingConfig
 from eebench.training import loop
@@ -74,7 +75,7 @@ class Recorder:
 
         monkeypatch.setattr(loop, "loss_function", loss_function)
         recorder = self
-        real_step = torch.optim.AdamW.step
+        real_step = torch_eager.AdamW.step
 
         def step(optimizer, *args, **kwargs):
             named = list(model.named_parameters())
@@ -87,7 +88,7 @@ class Recorder:
             recorder.used.clear()
             return real_step(optimizer, *args, **kwargs)
 
-        monkeypatch.setattr(torch.optim.AdamW, "step", step)
+        monkeypatch.setattr(torch_eager.AdamW, "step", step)
 
 
 def test_registered_regimes_are_the_ones_tested():

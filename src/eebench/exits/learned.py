@@ -52,6 +52,8 @@ def learned_exit(logits: np.ndarray, task: Task, *, fit_on: tuple[np.ndarray, np
         raise ValueError(f"exit criterion 'learned_exit': lr must be positive, got {lr!r}")
     import torch
 
+    from eebench import torch_eager
+
     fit_logits, fit_labels = np.asarray(fit_on[0]), np.asarray(fit_on[1])
     targets = torch.from_numpy(exit_targets(fit_logits, fit_labels, task)).float()  # [H, M]
     mean = fit_logits.mean(axis=1, keepdims=True)
@@ -61,7 +63,7 @@ def learned_exit(logits: np.ndarray, task: Task, *, fit_on: tuple[np.ndarray, np
     generator = torch.Generator().manual_seed(seed)
     weight = (torch.randn(n_heads, n_classes, generator=generator) * 0.01).requires_grad_()
     bias = torch.zeros(n_heads, requires_grad=True)
-    optimiser = torch.optim.Adam([weight, bias], lr=lr)
+    optimiser = torch_eager.Adam([weight, bias], lr=lr)
     head_weight = _head_weights(n_heads)
     for _ in range(epochs):
         optimiser.zero_grad()

@@ -4,13 +4,13 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 from eebench.models.multi_exit import MultiExitNet
+from eebench.torch_eager import FlopCounter
 
 
 def _count(module: Callable[[Any], torch.Tensor], x: Any) -> tuple[int, torch.Tensor]:
-    with FlopCounterMode(display=False) as counter:
+    with FlopCounter(display=False) as counter:
         out = module(x)
     return counter.get_total_flops(), out
 

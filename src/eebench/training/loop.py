@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from eebench import torch_eager
 from eebench.analysis.dominance import gradient_dominance
 from eebench.tasks import SingleLabel, Task, task_of
 from eebench.models.multi_exit import MultiExitNet
@@ -499,7 +500,7 @@ def train_phase(
     # Paper B §3.1 compares gradients on the shared backbone (a phase that freezes it has none to compare).
     backbone_params = [p for p in model.blocks.parameters() if p.requires_grad] if dominance_every else []
     dominance: list[dict] = []  # this epoch's gradient-dominance records
-    optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = torch_eager.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay)
     num_samples = len(train_set)  # type: ignore[arg-type]
     steps_per_epoch = max(1, len(epoch_batches(num_samples, config.batch_size, run.seed, phase_index, 1,
                                                world_size=world.size)))
