@@ -308,3 +308,76 @@ def test_run_bee_reads_the_learned_exit_both_ways(tmp_path):
     assert point.loc["accuracy", "E_closest"] == pytest.approx(1 + heads.mean())
     assert point.loc["accuracy", "P_ee"] == pytest.approx(correct[heads, np.arange(heads.size)].mean())
     assert point.loc["accuracy", "head"] == min(3, max(1, int(np.floor(1 + heads.mean() + 0.5))))
+
+
+def test_the_metrics_command_writes_what_sweep_budgets_and_bee_write_one_by_one(tmp_path):
+    """`eebench metrics` (one process per run, what the workflow's compute_metrics runs) writes each file of its
+    plan byte for byte as `eebench sweep`, `eebench budgets` and `eebench bee` write it, in its run directory's
+    layout, and nothing else; several criteria share one read of the logit cache (a learned one among them)."""
+    from eebench.cli import main
+    from eebench.metrics import bee_file, budgets_file, sweep_file
+
+    write_cache(tmp_path / "ee.npz", 3, 0, IDENTITY, n=60)
+    static = static_caches(tmp_path, [0, 1, 2])
+    plan = {
+        "max_points": 9,
+        "sweeps": [{"name": "confidence", "criterion": "confidence", "params": {}},
+                   {"name": "learned", "criterion": "learned_exit", "params": {"alpha": 0.5, "epochs": 20}},
+                   {"name": "rank", "criterion": "rank_patience", "params": {"agreement": "ndcg", "tolerance": 0.05}}],
+        "budgets": [{"criterion": "confidence", "rule": "last", "budgets": [0.5, 1.0]},
+                    {"criterion": "confidence", "rule": "val", "budgets": [0.4, 0.8]},
+                    {"criterion": "rank", "rule": "best", "budgets": [0.5, 1.0]}],
+        "bee": ["confidence", "learned"],
+    }
+    out = tmp_path / "run"
+    assert main(["metrics", "--logits", str(tmp_path / "ee.npz"), "--static", *static,
+                 "--plan", json.dumps(plan), "--out", str(out)]) == 0
+
+    one_by_one = tmp_path / "one_by_one"
+    expected = []
+    for item in plan["sweeps"]:
+        expected.append(sweep_file(item["name"]))
+        assert main(["sweep", "--logits", str(tmp_path / "ee.npz"), "--criterion", item["criterion"],
+                     "--params", json.dumps(item["params"]), "--name", item["name"], "--max-points", "9",
+                     "--out", str(one_by_one / expected[-1])]) == 0
+    for item in plan["budgets"]:
+        expected.append(budgets_file(item["criterion"], item["rule"], item["budgets"]))
+        assert main(["budgets", "--sweep", str(one_by_one / sweep_file(item["criterion"])), "--rule", item["rule"],
+                     "--budgets", *map(str, item["budgets"]), "--out", str(one_by_one / expected[-1])]) == 0
+    for criterion in plan["bee"]:
+        expected.append(bee_file(criterion))
+        assert main(["bee", "--sweep", str(one_by_one / sweep_file(criterion)), "--static", *static,
+                     "--out", str(one_by_one / expected[-1])]) == 0
+
+    assert expected[3:] == ["budgets/confidence/last/50-100.csv", "budgets/confidence/val/40-80.csv",
+                            "budgets/rank/best/50-100.csv", "bee/confidence.csv", "bee/learned.csv"]
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == sorted(expected)
+    for name in expected:
+        pd.testing.assert_frame_equal(pd.read_csv(out / name), pd.read_csv(one_by_one / name))
+        assert (out / name).read_bytes() == (one_by_one / name).read_bytes(), name
+    assert (pd.read_csv(out / "sweeps/confidence.csv").groupby("split").size() == 9).all()  # max_points
+    assert (pd.read_csv(out / "sweeps/learned.csv")["criterion"] == "learned").all()  # the setting's name
+    assert set(pd.read_csv(out / "bee/learned.csv")["reading"]) == {"nearest_to_head", "threshold_0.5"}
+
+
+def test_the_metrics_command_refuses_a_plan_it_cannot_follow_before_writing(tmp_path, capsys):
+    from eebench.cli import main
+
+    write_cache(tmp_path / "ee.npz", 3, 0, IDENTITY)
+    sweeps = [{"name": "confidence", "criterion": "confidence", "params": {}}]
+    for plan, message in (
+        ({"sweeps": sweeps, "budgets": [{"criterion": "entropy", "rule": "last", "budgets": [1.0]}]},
+         "budgets of entropy, which it does not sweep"),
+        ({"sweeps": sweeps, "bee": ["confidence"]}, "static heads' logit caches"),
+        ({"sweeps": sweeps, "budgets": [{"criterion": "confidence", "rule": "worst", "budgets": [1.0]}]},
+         "unknown budget rule 'worst'"),
+        ({"sweeps": sweeps, "bugdets": []}, "unknown key(s) bugdets"),
+    ):
+        assert main(["metrics", "--logits", str(tmp_path / "ee.npz"), "--plan", json.dumps(plan),
+                     "--out", str(tmp_path / "run")]) == 2
+        assert message in capsys.readouterr().err
+        assert not (tmp_path / "run").exists()
+    # An empty plan makes an empty directory (the workflow's output must exist).
+    assert main(["metrics", "--logits", str(tmp_path / "ee.npz"), "--plan", json.dumps({"sweeps": []}),
+                 "--out", str(tmp_path / "run")]) == 0
+    assert (tmp_path / "run").is_dir() and not any((tmp_path / "run").iterdir())

@@ -123,6 +123,12 @@ def cmd_bee(args):
     run_bee(args.sweep, args.static, args.out)
 
 
+def cmd_metrics(args):
+    from eebench.metrics import run_metrics
+
+    run_metrics(args.logits, args.plan, args.out, static_cache_paths=args.static)
+
+
 def cmd_analyze(args):
     _threads(args)
     from eebench.analysis.layers import run_analysis
@@ -268,6 +274,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sweep", required=True)
     p.add_argument("--static", nargs="+", required=True, help="static heads' logit caches")
     p.add_argument("--out", required=True)
+
+    p = add("metrics", cmd_metrics, "every sweep, budget table and B_EE of one run in one process (what sweep, "
+            "budgets and bee write, laid out in one directory: eebench.metrics.run_metrics)")
+    p.add_argument("--logits", required=True, help="the run's logit cache")
+    p.add_argument("--static", nargs="+", default=[], help="static heads' logit caches, in head order (for B_EE)")
+    p.add_argument("--plan", type=_json, required=True,
+                   help='JSON: {"max_points": 0, "sweeps": [{"name", "criterion", "params"}], "budgets": '
+                        '[{"criterion", "rule", "budgets"}], "bee": [names]} (eebench.targets.metrics_plan)')
+    p.add_argument("--out", required=True, help="the run's metric directory")
 
     p = add("analyze", cmd_analyze, "a per-layer analysis of a trained model (paper B §3.3-3.4)")
     p.add_argument("--analysis", required=True, help="numerical_rank | mutual_information")

@@ -249,6 +249,12 @@ def freeze(config: dict[str, Any]) -> None:
     _FROZEN[id(config)] = (config, _config_json(config))
 
 
+def is_frozen(config: dict[str, Any]) -> bool:
+    """Whether ``config`` is one :func:`freeze` was promised never changes (what is derived from it may be kept)."""
+    frozen = _FROZEN.get(id(config))
+    return frozen is not None and frozen[0] is config
+
+
 @functools.lru_cache(maxsize=16)
 def _resolve_models(config_json: str) -> dict[str, dict[str, Any]]:
     config = json.loads(config_json)

@@ -1,6 +1,7 @@
 """Summaries of a threshold sweep: the performance within FLOPs budgets under paper B's budget rules (§4.3,
 Table 1, Tables 8-20), and paper A's benefit of early exits over static heads,
-B_EE_j = P_ee(E_closest(h_j)) - P_h_j (§3, "Early-Exit Benefits Evaluation")."""
+B_EE_j = P_ee(E_closest(h_j)) - P_h_j (§3, "Early-Exit Benefits Evaluation"); and every such file of one run
+written by one process (:func:`run_metrics`)."""
 from __future__ import annotations
 
 import json
@@ -11,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from eebench.exits.sweep import CRITERION_PARAMS, OPERATING_THRESHOLD, SWEEP_COLUMNS, load_cache
+from eebench.exits.sweep import CRITERION_PARAMS, OPERATING_THRESHOLD, SWEEP_COLUMNS, load_cache, run_sweep
 from eebench.io import SWEEP_CSV, read_csv, write_csv
 from eebench.tasks import LOWER_IS_BETTER, all_metrics, task_parameter_names
 
@@ -431,3 +432,83 @@ def run_bee(
     result = _with_identity(pd.concat(frames, ignore_index=True), identity)
     write_csv(out_path, result)
     return result
+
+
+# One run's metric files -------------------------------------------------------------------------------------
+# Every sweep, budget table and B_EE of one trained run (model, regime, seed) is written by one process into one
+# directory (the workflow's results/metrics/<model>/<regime>/seed<seed>, eebench.targets.metrics_dir), laid out as
+# below: the criterion is its config name (a `criteria:` setting's, or a registered criterion's); budgets are
+# spelled in the name, so tables with other budgets or rules never share (or overwrite) a file.
+
+PLAN_KEYS: tuple[str, ...] = ("max_points", "sweeps", "budgets", "bee")
+
+
+def budgets_slug(budgets: Sequence[float]) -> str:
+    """[0.25, 0.5, 1.0] -> "25-50-100": the budgets as a budget table's file name spells them."""
+    return "-".join(f"{float(b) * 100:g}" for b in budgets)
+
+
+def sweep_file(criterion: str) -> str:
+    """A sweep's file in its run's metric directory: sweeps/<criterion>.csv."""
+    return f"sweeps/{criterion}.csv"
+
+
+def budgets_file(criterion: str, rule: str, budgets: Sequence[float]) -> str:
+    """A budget table's file in its run's metric directory: budgets/<criterion>/<rule>/<budgets slug>.csv."""
+    return f"budgets/{criterion}/{rule}/{budgets_slug(budgets)}.csv"
+
+
+def bee_file(criterion: str) -> str:
+    """A B_EE table's file in its run's metric directory: bee/<criterion>.csv."""
+    return f"bee/{criterion}.csv"
+
+
+def _check_plan(plan: Mapping[str, Any], static_cache_paths: Sequence[str | Path]) -> None:
+    """Refuse a plan that names what it does not sweep, before any file is written."""
+    unknown = sorted(set(plan) - set(PLAN_KEYS))
+    if unknown:
+        raise ValueError(f"metrics plan: unknown key(s) {', '.join(unknown)} (known: {', '.join(PLAN_KEYS)})")
+    swept = [item["name"] for item in plan.get("sweeps", [])]
+    if len(set(swept)) != len(swept):
+        raise ValueError(f"metrics plan: a criterion is swept twice ({', '.join(swept)})")
+    for key, criteria in (("budgets", [item["criterion"] for item in plan.get("budgets", [])]),
+                          ("bee", list(plan.get("bee", [])))):
+        missing = [criterion for criterion in criteria if criterion not in swept]
+        if missing:
+            raise ValueError(f"metrics plan: {key} of {', '.join(missing)}, which it does not sweep "
+                             f"(sweeps: {', '.join(swept) or 'none'})")
+    for item in plan.get("budgets", []):
+        if item["rule"] not in BUDGET_RULES:
+            raise ValueError(f"metrics plan: unknown budget rule {item['rule']!r} (rules: {', '.join(BUDGET_RULES)})")
+    if plan.get("bee") and not static_cache_paths:
+        raise ValueError("metrics plan: B_EE needs the static heads' logit caches (--static)")
+
+
+def run_metrics(logits_path: str | Path, plan: Mapping[str, Any], out_dir: str | Path,
+                static_cache_paths: Sequence[str | Path] = ()) -> list[Path]:
+    """Every metric file of one run, in one process: what ``eebench sweep``, ``eebench budgets`` and
+    ``eebench bee`` write one file at a time, each file as they write it (atomically), laid out in ``out_dir``
+    as :func:`sweep_file`, :func:`budgets_file` and :func:`bee_file` say. The logit cache is read once.
+
+    ``plan`` (eebench.targets.metrics_plan): ``max_points`` (0 or absent: every operating point), ``sweeps``
+    (``[{"name", "criterion", "params"}]``: the config's name, its registered criterion and parameters),
+    ``budgets`` (``[{"criterion", "rule", "budgets"}]``: a budget table of a swept criterion's name) and ``bee``
+    (names of swept criteria; needs the static heads' caches ``static_cache_paths``, in head order). Returns the
+    files written, in that order; ``out_dir`` exists afterwards even for an empty plan."""
+    _check_plan(plan, static_cache_paths)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    if plan.get("sweeps"):
+        cache = load_cache(logits_path)
+        for item in plan["sweeps"]:
+            written.append(out / sweep_file(item["name"]))
+            run_sweep(logits_path, item["criterion"], written[-1], max_points=plan.get("max_points") or None,
+                      params=item.get("params", {}), name=item["name"], cache=cache)
+    for item in plan.get("budgets", []):
+        written.append(out / budgets_file(item["criterion"], item["rule"], item["budgets"]))
+        run_budgets(out / sweep_file(item["criterion"]), item["budgets"], written[-1], rule=item["rule"])
+    for criterion in plan.get("bee", []):
+        written.append(out / bee_file(criterion))
+        run_bee(out / sweep_file(criterion), static_cache_paths, written[-1])
+    return written

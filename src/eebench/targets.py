@@ -1,16 +1,21 @@
 """Result paths and the inputs each target needs. The Snakemake input functions are one-line calls of these,
 so the DAG's shape is plain, tested Python.
 
-Paths are the run's identity and carry the model setting's name:
-results/<stage>/<model>/<regime>/[<criterion>/]seed<seed>. A run two settings share (phase 1, a static head)
-lives under the name of the first setting that has it (eebench.config.phase1_owner / static_owner).
+Paths are the run's identity and carry the model setting's name: results/<stage>/<model>/<regime>/seed<seed>. A
+run two settings share (phase 1, a static head) lives under the name of the first setting that has it
+(eebench.config.phase1_owner / static_owner). A run's metrics (its sweeps, budget tables and B_EE: whatever the
+config's tables and figures read of it, :func:`metrics_plan`) are one job's directory,
+results/metrics/<model>/<regime>/seed<seed>/, laid out as eebench.metrics says (sweeps/<criterion>.csv,
+budgets/<criterion>/<rule>/<budgets>.csv, bee/<criterion>.csv).
 """
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any, Sequence
 
 from eebench import config as ee
+from eebench.metrics import bee_file, budgets_file, sweep_file
 from eebench.render.base import RunKey
 from eebench.training import REGIMES
 
@@ -37,24 +42,20 @@ def logits_path(model_file: str) -> str:
     return f"results/logits/{run}.npz"
 
 
+def metrics_dir(model: str, regime: str, seed: int | str) -> str:
+    """The directory of every metric file of one run (one ``compute_metrics`` job's output)."""
+    return f"results/metrics/{model}/{regime}/seed{seed}"
+
+
 def sweep_path(model: str, regime: str, criterion: str, seed: int | str) -> str:
-    return f"results/sweeps/{model}/{regime}/{criterion}/seed{seed}.csv"
+    return f"{metrics_dir(model, regime, seed)}/{sweep_file(criterion)}"
 
 
-def budgets_slug(budgets: Sequence[float]) -> str:
-    """[0.25, 0.5, 1.0] -> "25-50-100": the budgets spelled in the path, so tables with other budgets never
-    share (or overwrite) a file."""
-    return "-".join(f"{float(b) * 100:g}" for b in budgets)
-
-
-def parse_budgets_slug(slug: str) -> list[float]:
-    return [float(part) / 100.0 for part in slug.split("-")]
-
-
-def budgets_path(model: str, regime: str, criterion: str, rule: str, budgets: Sequence[float] | str,
+def budgets_path(model: str, regime: str, criterion: str, rule: str, budgets: Sequence[float],
                  seed: int | str) -> str:
-    slug = budgets if isinstance(budgets, str) else budgets_slug(budgets)
-    return f"results/budgets/{model}/{regime}/{criterion}/{rule}/{slug}/seed{seed}.csv"
+    """The budget table of ``rule`` and ``budgets``: the budgets are spelled in its name (e.g. 25-50-75-100.csv),
+    so tables with other budgets never share (or overwrite) a file."""
+    return f"{metrics_dir(model, regime, seed)}/{budgets_file(criterion, rule, budgets)}"
 
 
 def analysis_path(analysis: str, model: str, regime: str, seed: int | str) -> str:
@@ -71,7 +72,7 @@ def loss_landscape_path(model: str, regime: str, seed: int | str) -> str:
 
 
 def bee_path(model: str, regime: str, criterion: str, seed: int | str) -> str:
-    return f"results/bee/{model}/{regime}/{criterion}/seed{seed}.csv"
+    return f"{metrics_dir(model, regime, seed)}/{bee_file(criterion)}"
 
 
 def final_outputs(config: dict[str, Any]) -> list[str]:
@@ -145,12 +146,88 @@ def run_meta(config: dict[str, Any], model: str) -> dict[str, Any]:
 # Metrics and rendering -------------------------------------------------------------------------------------
 
 
-def bee_inputs(config: dict[str, Any], model: str, regime: str, criterion: str, seed: str) -> dict[str, Any]:
-    return {
-        "sweep": sweep_path(model, regime, criterion, seed),
-        "static": [logits_path(path) for path in static_head_paths(config, model, seed)],
-        "code": code_files("metrics"),
-    }
+# The stages a run's metric job writes (into metrics_dir); every other stage is a file of its own job.
+METRICS_STAGES = ("sweeps", "budgets", "bee")
+
+
+def _entry_runs(config: dict[str, Any], section: str, name: str) -> tuple[str, list[RunKey], list[Any]]:
+    """What table or figure ``name`` reads: its stage, its runs (in order, each once) and its seeds (an entry may
+    read fewer, or other, seeds than the config's)."""
+    stage = ee.renderer(section, config[section][name]["kind"]).reads
+    runs = list(dict.fromkeys(ee.render_runs(config, section, name)))
+    return stage, runs, list(config[section][name].get("seeds", config["seeds"]))
+
+
+def metrics_plans(config: dict[str, Any]) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """:func:`metrics_plan` of every run some table or figure reads metrics of, by (model, regime, seed as text).
+    Computed once per frozen config (the Snakefile's, whose input and params functions ask for every job)."""
+    frozen = ee.is_frozen(config)
+    cached = _PLANS.get(id(config)) if frozen else None
+    if cached is not None and cached[0] is config:
+        return cached[1]
+    needs: dict[tuple[str, str, str], dict[str, set]] = {}
+    for section, name, _ in ee.iter_render_entries(config):
+        stage, runs, seeds = _entry_runs(config, section, name)
+        if stage not in METRICS_STAGES:
+            continue
+        spec = ee.render_spec(config, section, name) if stage == "budgets" else {}
+        for run in runs:
+            for seed in seeds:
+                need = needs.setdefault((run.model, run.regime, str(seed)),
+                                        {"sweeps": set(), "budgets": set(), "bee": set()})
+                need["sweeps"].add(run.criterion)  # budget tables and B_EE read the criterion's sweep
+                if stage == "budgets":
+                    need["budgets"].add((run.criterion, spec["rule"], tuple(float(b) for b in spec["budgets"])))
+                elif stage == "bee":
+                    need["bee"].add(run.criterion)
+    plans = {}
+    for key, need in needs.items():
+        plan = _empty_plan(config)
+        for criterion in sorted(need["sweeps"]):
+            registered, params = ee.criterion_setting(config, criterion)
+            plan["sweeps"].append({"name": criterion, "criterion": registered, "params": params})
+        plan["budgets"] = [{"criterion": criterion, "rule": rule, "budgets": list(budgets)}
+                           for criterion, rule, budgets in sorted(need["budgets"])]
+        plan["bee"] = sorted(need["bee"])
+        plans[key] = plan
+    if frozen:
+        _PLANS[id(config)] = (config, plans)
+    return plans
+
+
+_PLANS: dict[int, tuple[dict[str, Any], dict[tuple[str, str, str], dict[str, Any]]]] = {}
+
+
+def _empty_plan(config: dict[str, Any]) -> dict[str, Any]:
+    return {"max_points": config.get("sweep", {}).get("max_points", 0), "sweeps": [], "budgets": [], "bee": []}
+
+
+def metrics_plan(config: dict[str, Any], model: str, regime: str, seed: int | str) -> dict[str, Any]:
+    """The metric files of run (``model``, ``regime``, ``seed``) that the config's tables and figures read, as
+    ``eebench metrics --plan`` (eebench.metrics.run_metrics) takes them:
+
+    - ``max_points``: the config's ``sweep: max_points``;
+    - ``sweeps``: every criterion name an entry reads of this run (budget tables and B_EE read its sweep), by
+      name, each ``{"name", "criterion": its registered criterion, "params"}`` (a ``criteria:`` setting resolved);
+    - ``budgets``: ``{"criterion", "rule", "budgets"}`` of every distinct budget table an entry of stage
+      ``budgets`` reads (its ``rule`` and ``budgets``, defaults filled as render_spec fills them), sorted;
+    - ``bee``: the criterion names whose B_EE an entry reads, sorted.
+
+    An entry's ``seeds`` are respected (an entry reading seed 0 adds nothing to seed 1's plan). Sorted, so the
+    plan (the job's params) changes exactly when what is read of the run does; a run no entry reads has an empty
+    plan."""
+    plan = metrics_plans(config).get((model, regime, str(seed)))
+    return _empty_plan(config) if plan is None else copy.deepcopy(plan)  # the cached one stays as computed
+
+
+def metrics_inputs(config: dict[str, Any], model: str, regime: str, seed: int | str) -> dict[str, Any]:
+    """A run's metric job reads its logit cache (the shared run's, for phase 1) and, where its plan has B_EE,
+    the static model of every head (:func:`static_head_paths`, in head order)."""
+    inputs: dict[str, Any] = {"logits": logits_path(trained_model_path(config, model, regime, seed))}
+    if metrics_plan(config, model, regime, seed)["bee"]:
+        inputs["static"] = [logits_path(path) for path in static_head_paths(config, model, seed)]
+    inputs["code"] = code_files("exits", "metrics")
+    return inputs
 
 
 def mode_connectivity_inputs(config: dict[str, Any], model: str, regime_a: str, regime_b: str,
@@ -184,14 +261,23 @@ def stage_path(config: dict[str, Any], stage: str, spec: dict[str, Any], run: Ru
 
 
 def render_inputs(config: dict[str, Any], section: str, name: str) -> list[str]:
-    """The per-run metric files that table or figure ``name`` (under ``tables:`` or ``figures:``) reads."""
+    """The per-run metric files that table or figure ``name`` (under ``tables:`` or ``figures:``) reads (what the
+    renderer is given: ``--inputs``)."""
     spec = ee.render_spec(config, section, name)
-    stage = ee.renderer(section, config[section][name]["kind"]).reads
+    stage, runs, seeds = _entry_runs(config, section, name)
     if stage == "rendered":  # a claims table: the CSVs of the entries its checks name, each once
         return [rendered_path(config, entry) for entry in dict.fromkeys(c["entry"] for c in spec["checks"])]
-    runs = dict.fromkeys(ee.render_runs(config, section, name))  # in order, each once
-    seeds = config[section][name].get("seeds", config["seeds"])  # an entry may read fewer (or other) seeds
     return [stage_path(config, stage, spec, run, seed) for run in runs for seed in seeds]
+
+
+def render_dependencies(config: dict[str, Any], section: str, name: str) -> list[str]:
+    """What the job rendering ``name`` waits for (its rule's ``input:``): for an entry reading sweeps, budget
+    tables or B_EE, the metric directory of each of its runs and seeds, each once (a file inside a job's
+    directory output cannot be an input); for any other entry, its files (:func:`render_inputs`)."""
+    stage, runs, seeds = _entry_runs(config, section, name)
+    if stage not in METRICS_STAGES:
+        return render_inputs(config, section, name)
+    return list(dict.fromkeys(metrics_dir(run.model, run.regime, seed) for run in runs for seed in seeds))
 
 
 def rendered_path(config: dict[str, Any], name: str) -> str:

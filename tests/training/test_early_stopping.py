@@ -33,7 +33,7 @@ def run_with_scores(monkeypatch, scores, patience, **settings):
     torch.manual_seed(0)
     model = build_model(ModelSpec("cnn", {"widths": [4, 4], "strides": [1, 1]}, (1, 4, 4), 3))
     data = TensorDataset(torch.randn(16, 1, 4, 4), torch.randint(0, 3, (16,)))
-    config = TrainingConfig(max_epochs=20, patience=patience, batch_size=8, augment=False, **settings)
+    config = TrainingConfig(**{"max_epochs": 20, "patience": patience, "batch_size": 8, "augment": False, **settings})
     history = loop.train_phase(model, JOINT_PHASE, data, data, "single_label", config, torch.device("cpu"))
     return model, history, states
 
@@ -41,6 +41,7 @@ def run_with_scores(monkeypatch, scores, patience, **settings):
 def test_stops_after_patience_epochs_without_improvement_and_restores_best(monkeypatch):
     model, history, states = run_with_scores(monkeypatch, [[0.5, 0.5], [0.6, 0.6], [0.55, 0.6], [0.6, 0.6]], 2)
     assert [h["improved"] for h in history] == [True, True, False, False]
+    assert [h.get("end") for h in history] == [None, None, None, "early_stopping"]
     restored = model.state_dict()
     assert all(torch.equal(restored[k], states[1][k]) for k in restored)
     assert not all(torch.equal(restored[k], states[3][k]) for k in restored)
@@ -58,6 +59,13 @@ def test_any_single_head_improving_resets_patience(monkeypatch):
 def test_max_epochs_bounds_a_phase(monkeypatch):
     _, history, _ = run_with_scores(monkeypatch, [[i, i] for i in range(20)], 3)
     assert len(history) == 20
+    assert [h.get("end") for h in history] == [None] * 19 + ["max_epochs"]
+
+
+def test_a_phase_stopping_early_on_its_last_allowed_epoch_counts_as_stopped_early(monkeypatch):
+    # Patience 2 runs out at epoch 3, which is also max_epochs: the phase converged, it did not hit the cap.
+    _, history, _ = run_with_scores(monkeypatch, [[0.5, 0.5], [0.4, 0.4], [0.4, 0.4]], 2, max_epochs=3)
+    assert [h.get("end") for h in history] == [None, None, "early_stopping"]
 
 
 def test_regression_trains_on_the_mse_and_stops_on_the_validation_loss(monkeypatch):

@@ -30,7 +30,9 @@ def test_a_short_run_logs_each_phase_start_and_every_epoch_in_order(caplog):
     for line in epochs:
         assert re.search(r"; \d+\.\d s elapsed, ", line)
     assert re.search(r"\d+\.\d s \(2 epochs\) left$", epochs[0]) and re.search(r"\(1 epoch\) left$", epochs[1])
-    assert epochs[2].endswith("phase done") and epochs[5].endswith("phase done")
+    assert epochs[2].endswith("phase done at max_epochs") and epochs[5].endswith("phase done at max_epochs")
+    # The phase's last epoch records how it ended (the claims table marks runs that hit the cap).
+    assert [h.get("end") for h in history] == [None, None, "max_epochs"] * 2
 
 
 def test_progress_estimates_between_early_stopping_and_max_epochs():
@@ -38,5 +40,7 @@ def test_progress_estimates_between_early_stopping_and_max_epochs():
     assert loop.progress(history, 50, 4) == "30 s elapsed, 40 s (4 epochs, if no head improves) to 7 min 50 s (47 epochs) left"
     assert loop.progress(history, 5, 4) == "30 s elapsed, 20 s (2 epochs) left"
     assert loop.progress(history, 50, 0) == "30 s elapsed, phase done"
+    stopped = [*history[:2], {**history[2], "end": "early_stopping"}]
+    assert loop.progress(stopped, 50, 0) == "30 s elapsed, phase done by early stopping"
     assert loop.progress(history * 200, 10_000, 500).startswith("1 h 40 min elapsed")
     assert loop.progress(history[:1], 3, 5).startswith("10 s elapsed") and "2.5 s" in loop._duration(2.5)

@@ -232,10 +232,11 @@ def test_the_suite_of_every_paper_config_plans_all_of_them_at_once(tmp_path, ber
         wanted = ([f"paper/tables/{t}.tex" for t in config.get("tables", {})]
                   + [f"paper/figures/{f}.pdf" for f in config.get("figures", {})])
         assert set(wanted) <= planned, path.name
-    # Each file's budgets stay its own: vit_b_cifar100's tables read 35% budget files.
-    assert any(output.startswith("results/budgets/vit_b_cifar100/") and "/35-50-75-100/" in output
-               for output in planned)
     jobs = {job["output"]: job for job in planned_jobs(stdout)}
+    # Each file's budgets stay its own: vit_b_cifar100's tables read 35% budget files, which its runs' metrics
+    # jobs write.
+    assert any(output.startswith("results/metrics/vit_b_cifar100/") and '"budgets":[0.35,0.5,0.75,1.0]' in job["shell"]
+               for output, job in jobs.items() if job["rule"] == "compute_metrics")
     vit_t = [job for output, job in jobs.items() if output.startswith("results/models/vit_t_imagenet/")]
     assert vit_t and all("gpu=4" in job["resources"] and "--nproc 4 " in job["shell"] for job in vit_t)
     # Paper A's ImageNet-1k runs (Fig. 2) keep their 4 GPUs, static heads included; its other runs ask one.

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from eebench import targets
 from eebench.config import load_config, render_spec
+from eebench.metrics import budgets_slug
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = load_config(REPO / "config.yaml")
@@ -12,25 +13,35 @@ CONFIG = load_config(REPO / "config.yaml")
 def test_regimes_table_reads_the_budget_files_of_its_rule_and_budgets():
     inputs = targets.render_inputs(CONFIG, "tables", "regimes")
     assert len(inputs) == 7 * len(CONFIG["seeds"])  # the seven regimes of paper B §2 and Appendix A
-    assert inputs[0] == "results/budgets/cnn/disjoint/confidence/last/25-50-75-100/seed0.csv"
+    assert inputs[0] == "results/metrics/cnn/disjoint/seed0/budgets/confidence/last/25-50-75-100.csv"
     assert not any("composite" in p or "static" in p for p in inputs)
+    # The rule waits for the run directories those files are in (one compute_metrics job each).
+    assert targets.render_dependencies(CONFIG, "tables", "regimes") == [
+        f"results/metrics/cnn/{regime}/seed{seed}" for regime in CONFIG["tables"]["regimes"]["regimes"]
+        for seed in CONFIG["seeds"]]
 
 
 def test_a_table_with_its_own_budgets_and_rule_gets_its_own_files():
     config = load_config(REPO / "config.yaml")
     config["tables"]["regimes"].update(budgets=[0.35, 0.5, 0.75, 1.0], rule="val")
     assert targets.render_inputs(config, "tables", "regimes")[0] == \
-        "results/budgets/cnn/disjoint/confidence/val/35-50-75-100/seed0.csv"
-    assert targets.parse_budgets_slug("35-50-75-100") == [0.35, 0.5, 0.75, 1.0]
-    assert targets.budgets_slug([0.125, 1.0]) == "12.5-100"
+        "results/metrics/cnn/disjoint/seed0/budgets/confidence/val/35-50-75-100.csv"
+    assert budgets_slug([0.125, 1.0]) == "12.5-100"
+    assert {"criterion": "confidence", "rule": "val", "budgets": [0.35, 0.5, 0.75, 1.0]} in \
+        targets.metrics_plan(config, "cnn", "disjoint", 0)["budgets"]
 
 
-def test_bee_needs_the_sweep_and_the_static_model_of_every_head():
-    inputs = targets.bee_inputs(CONFIG, "cnn", "joint", "confidence", "1")
-    assert inputs["sweep"] == "results/sweeps/cnn/joint/confidence/seed1.csv"
+def test_a_runs_metrics_need_its_logits_and_for_bee_the_static_model_of_every_head():
+    inputs = targets.metrics_inputs(CONFIG, "cnn", "joint", "1")
+    assert inputs["logits"] == "results/logits/cnn/joint/seed1.npz"
     # The last head's static model is the plain backbone: the phase-1 run, shared.
     assert inputs["static"] == [f"results/logits/cnn/static/block{b}/seed1.npz" for b in (0, 1, 2)] + [
         "results/logits/cnn/backbone/seed1.npz"]
+    assert any(f.endswith("eebench/metrics.py") for f in inputs["code"])
+    assert any(f.endswith("eebench/exits/sweep.py") for f in inputs["code"])
+    # No table or figure reads B_EE of the disjoint run: no static heads.
+    assert "static" not in targets.metrics_inputs(CONFIG, "cnn", "disjoint", "1")
+    assert targets.metrics_plan(CONFIG, "cnn", "disjoint", "1")["bee"] == []
 
 
 def test_variants_share_phase1_and_identical_static_heads():
@@ -56,7 +67,7 @@ def test_a_static_baseline_setting_lends_its_static_heads_and_backbone():
         targets.static_head_paths(config, "cnn_composite", 0) == [
             *(f"results/models/cnn_composite/static/block{b}/seed0/model.pt" for b in (0, 1, 2)),
             "results/models/cnn_composite/backbone/seed0/model.pt"]
-    assert targets.bee_inputs(config, "cnn_composite_softmax", "joint", "softmax_entropy_0.1", "0")["static"][-1] \
+    assert targets.metrics_inputs(config, "cnn_composite_softmax", "joint", "0")["static"][-1] \
         == "results/logits/cnn_composite/backbone/seed0.npz"
 
 
@@ -77,13 +88,13 @@ def test_render_spec_fills_rule_budgets_and_names_the_settings():
 def test_figures_of_paper_a_read_their_own_seeds_and_pool_the_learning_rate_grid():
     # Fig. 2: one run per learning rate (seed 0), lines of 2, 5 and 10 classes.
     inputs = targets.render_inputs(CONFIG, "figures", "bee_classes")
-    assert inputs[:2] == ["results/bee/cnn_2classes/joint/confidence/seed0.csv",
-                          "results/bee/cnn_2classes_lr1e-3/joint/confidence/seed0.csv"]
-    assert len(inputs) == 6 and all(p.endswith("seed0.csv") for p in inputs)
+    assert inputs[:2] == ["results/metrics/cnn_2classes/joint/seed0/bee/confidence.csv",
+                          "results/metrics/cnn_2classes_lr1e-3/joint/seed0/bee/confidence.csv"]
+    assert len(inputs) == 6 and all("/seed0/" in p for p in inputs)
     # Fig. 3: every seed; the softmax model's five positive thresholds are five criterion settings.
     inputs = targets.render_inputs(CONFIG, "figures", "bee")
     assert len(inputs) == (1 + 2 + 5) * len(CONFIG["seeds"])
-    assert "results/bee/cnn_composite_softmax/joint/softmax_entropy_0.3/seed2.csv" in inputs
+    assert "results/metrics/cnn_composite_softmax/joint/seed2/bee/softmax_entropy_0.3.csv" in inputs
     # Fig. 6: the ten binary models' logit caches, one seed.
     inputs = targets.render_inputs(CONFIG, "figures", "class_exit_heads")
     assert inputs == [f"results/logits/cnn_has{k}/joint/seed0.npz" for k in range(10)]
@@ -120,7 +131,7 @@ def test_resources_fall_back_to_default():
     config = {"resources": {"default": {"threads": 1, "gpu": 0}, "train_model": {"gpu": 2}}}
     assert targets.resource(config, "train_model", "gpu") == 2
     assert targets.resource(config, "train_model", "threads") == 1
-    assert targets.resource(config, "sweep_exits", "gpu") == 0
+    assert targets.resource(config, "compute_metrics", "gpu") == 0
 
 
 def test_a_model_settings_own_resources_come_first_and_are_inherited_whole():
@@ -145,12 +156,16 @@ def test_bee_figure_reads_every_model_criterion_and_seed_in_line_order():
     inputs = targets.render_inputs(CONFIG, "figures", "bee")
     runs = [("cnn", "confidence"), ("cnn_composite", "confidence"), ("cnn_composite", "entropy"),
             *(("cnn_composite_softmax", f"softmax_entropy_{t}") for t in ("0.01", "0.05", "0.1", "0.2", "0.3"))]
-    assert inputs == [f"results/bee/{m}/joint/{c}/seed{s}.csv" for m, c in runs for s in (0, 1, 2)]
+    assert inputs == [f"results/metrics/{m}/joint/seed{s}/bee/{c}.csv" for m, c in runs for s in (0, 1, 2)]
+    # The figure waits for each run's directory once: the softmax model's five settings are one run per seed.
+    assert targets.render_dependencies(CONFIG, "figures", "bee") == [
+        f"results/metrics/{m}/joint/seed{s}" for m in ("cnn", "cnn_composite", "cnn_composite_softmax")
+        for s in (0, 1, 2)]
 
 
 def test_cost_curves_read_sweeps():
     inputs = targets.render_inputs(CONFIG, "figures", "cost_curves")
-    assert inputs[0] == "results/sweeps/cnn/disjoint/confidence/seed0.csv" and len(inputs) == 9
+    assert inputs[0] == "results/metrics/cnn/disjoint/seed0/sweeps/confidence.csv" and len(inputs) == 9
 
 
 def test_every_renderer_reads_a_stage_with_a_result_path():
@@ -198,3 +213,107 @@ def test_paper_b_fig3_reads_one_path_per_regime_pair_and_fig6_one_landscape_per_
 
 def test_the_default_target_includes_the_readings_section():
     assert targets.final_outputs({"tables": {"t": {}}, "figures": {}})[-1] == "paper/readings.tex"
+
+
+# A small hand-written config: what each entry reads of which run decides every run's metrics plan.
+SMALL = {
+    "seeds": [0, 1],
+    "sweep": {"max_points": 7},
+    "budgets": [0.25, 0.5, 1.0],
+    "datasets": {"digits": {"split_seed": 0}},
+    "training": {"batch_size": 64},
+    "models": {"cnn": {"dataset": "digits", "backbone": "cnn", "params": {"widths": [8, 8], "strides": [1, 2]},
+                       "ic": {"type": "linear"}, "placement": None},
+               "cnn_mlp": {"base": "cnn", "ic": {"type": "mlp", "hidden": [16]}}},
+    "criteria": {"ent_0.1": {"criterion": "entropy", "positive_threshold": 0.1}},
+    "tables": {
+        # The config's budgets, rule last, on two regimes; the same table twice is one file.
+        "last": {"kind": "budgets", "model": "cnn", "regimes": ["joint", "mixed"], "criterion": "confidence",
+                 "rule": "last"},
+        "again": {"kind": "budgets", "model": "cnn", "regimes": ["joint"], "criterion": "confidence", "rule": "last"},
+        # Its own budgets (integers as YAML may give them) and rule, seed 1 only.
+        "val": {"kind": "budgets", "model": "cnn", "regimes": ["joint"], "criterion": "confidence", "rule": "val",
+                "budgets": [0.5, 1], "seeds": [1]},
+    },
+    "figures": {
+        # B_EE of two criteria (a named setting among them) of one run, seed 1 only.
+        "bee": {"kind": "bee", "regime": "joint", "criterion": "confidence", "seeds": [1],
+                "lines": [{"label": "a", "models": ["cnn"]},
+                          {"label": "b", "models": ["cnn"], "criterion": "ent_0.1"}]},
+        "curves": {"kind": "cost_curves", "model": "cnn_mlp", "regimes": ["joint"], "criterion": "entropy"},
+        "rank": {"kind": "layer_profile", "model": "cnn", "regimes": ["mixed"], "analysis": "numerical_rank"},
+    },
+}
+CONFIDENCE = {"name": "confidence", "criterion": "confidence", "params": {}}
+LAST = {"criterion": "confidence", "rule": "last", "budgets": [0.25, 0.5, 1.0]}
+
+
+def test_a_runs_metrics_plan_is_what_every_table_and_figure_reads_of_it():
+    plans = targets.metrics_plans(SMALL)
+    # Only runs an entry reads metrics of (the layer profile reads checkpoints: its run gets no plan of its own).
+    assert sorted(plans) == [("cnn", "joint", "0"), ("cnn", "joint", "1"), ("cnn", "mixed", "0"),
+                             ("cnn", "mixed", "1"), ("cnn_mlp", "joint", "0"), ("cnn_mlp", "joint", "1")]
+    assert plans[("cnn", "joint", "0")] == {"max_points": 7, "sweeps": [CONFIDENCE], "budgets": [LAST], "bee": []}
+    # Seed 1 adds the val table (its own budgets, as floats) and B_EE of both criteria, each criterion swept once.
+    assert plans[("cnn", "joint", "1")] == {
+        "max_points": 7,
+        "sweeps": [CONFIDENCE, {"name": "ent_0.1", "criterion": "entropy", "params": {"positive_threshold": 0.1}}],
+        "budgets": [LAST, {"criterion": "confidence", "rule": "val", "budgets": [0.5, 1.0]}],
+        "bee": ["confidence", "ent_0.1"],
+    }
+    assert plans[("cnn", "mixed", "1")] == plans[("cnn", "mixed", "0")] == {
+        "max_points": 7, "sweeps": [CONFIDENCE], "budgets": [LAST], "bee": []}
+    assert plans[("cnn_mlp", "joint", "0")] == {
+        "max_points": 7, "sweeps": [{"name": "entropy", "criterion": "entropy", "params": {}}], "budgets": [],
+        "bee": []}
+    assert targets.metrics_plan(SMALL, "cnn", "joint", 1) == plans[("cnn", "joint", "1")]
+    assert targets.metrics_plan(SMALL, "cnn", "backbone", 0) == {"max_points": 7, "sweeps": [], "budgets": [],
+                                                                   "bee": []}
+    # The files each entry reads are those the plan writes, in its run's directory.
+    assert targets.render_inputs(SMALL, "tables", "val") == [
+        "results/metrics/cnn/joint/seed1/budgets/confidence/val/50-100.csv"]
+    assert targets.render_inputs(SMALL, "figures", "bee") == [
+        "results/metrics/cnn/joint/seed1/bee/confidence.csv", "results/metrics/cnn/joint/seed1/bee/ent_0.1.csv"]
+    assert targets.render_dependencies(SMALL, "figures", "bee") == ["results/metrics/cnn/joint/seed1"]
+    assert targets.render_dependencies(SMALL, "figures", "rank") == targets.render_inputs(SMALL, "figures", "rank")
+    # B_EE's static heads are inputs where the plan has B_EE only.
+    assert targets.metrics_inputs(SMALL, "cnn", "joint", 1)["static"] == [
+        "results/logits/cnn/static/block0/seed1.npz", "results/logits/cnn/backbone/seed1.npz"]
+    assert "static" not in targets.metrics_inputs(SMALL, "cnn", "joint", 0)
+
+
+def test_a_runs_plan_changes_with_its_metric_settings_only_and_is_ordered():
+    import json
+
+    def plan_json(config, run=("cnn", "joint", 1)):
+        return json.dumps(targets.metrics_plan(config, *run))
+
+    before = plan_json(SMALL)
+    reordered = copy.deepcopy(SMALL)
+    reordered["tables"] = dict(reversed(list(SMALL["tables"].items())))
+    reordered["figures"]["bee"]["lines"].reverse()
+    assert plan_json(reordered) == before  # the order of entries and lines is not the plan's
+    for change in (lambda c: c["sweep"].update(max_points=0),
+                   lambda c: c["criteria"]["ent_0.1"].update(positive_threshold=0.2),
+                   lambda c: c["tables"]["val"].update(budgets=[0.4, 1.0]),
+                   lambda c: c["figures"]["bee"].update(seeds=[0])):
+        changed = copy.deepcopy(SMALL)
+        change(changed)
+        assert plan_json(changed) != before
+    # A caption, or an entry reading another run, changes nothing of this run's plan.
+    changed = copy.deepcopy(SMALL)
+    changed["tables"]["last"]["caption"] = "Another caption."
+    changed["figures"]["curves"]["criterion"] = "confidence"
+    assert plan_json(changed) == before
+
+
+def test_a_frozen_configs_plans_are_computed_once_and_handed_out_as_copies():
+    from eebench import config as ee
+
+    config = copy.deepcopy(SMALL)
+    ee.freeze(config)
+    assert targets.metrics_plans(config) is targets.metrics_plans(config)
+    plan = targets.metrics_plan(config, "cnn", "joint", 1)
+    plan["bee"].clear()
+    assert targets.metrics_plan(config, "cnn", "joint", 1)["bee"] == ["confidence", "ent_0.1"]
+    assert targets.metrics_plans(SMALL) is not targets.metrics_plans(SMALL)  # not frozen: computed each time

@@ -1,5 +1,6 @@
 """The workflow itself: lint, the plan for one target, bad config, and the whole default DAG for real."""
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -8,7 +9,9 @@ import pandas as pd
 import pytest
 import yaml
 
+from eebench import config as ee
 from eebench import targets
+from eebench.config import load_config
 from eebench.render import report
 from eebench.tasks import per_sample_performance
 from eebench.io import read_checkpoint
@@ -28,11 +31,22 @@ def test_lint_has_no_findings(tmp_path):
 def test_one_table_plans_only_what_it_needs(tmp_path):
     copy_default_config(tmp_path)
     result = snakemake(tmp_path, "--dry-run", "paper/tables/regimes.tex")
-    # digits only: 3 seeds x (backbone + the seven regimes); no static heads, no multi-label, no B_EE.
+    # digits only: 3 seeds x (backbone + the seven regimes), and one metrics job per run the table reads; no
+    # multi-label. A run's metrics job writes whatever any table or figure reads of it: cnn's joint runs also
+    # feed the B_EE figures, so their jobs need cnn's static heads (blocks 0-2; block 3's is phase 1), and
+    # nothing else's.
+    config = load_config(tmp_path / "config.yaml")
+    runs = [(r, s) for r in config["tables"]["regimes"]["regimes"] for s in config["seeds"]]
+    assert [s for r, s in runs if targets.metrics_plan(config, "cnn", r, s)["bee"]] == [0, 1, 2]
     assert job_counts(result.stdout) == {
-        "prepare_dataset": 1, "train_model": 24, "sweep_exits": 21,
-        "compute_budgets": 21, "render_table": 1, "total": 68,
+        "prepare_dataset": 1, "train_model": 24, "train_static_head": 9, "compute_metrics": 21,
+        "render_table": 1, "total": 56,
     }
+    planned = planned_outputs(result.stdout)
+    assert sorted(p for p in planned if p.startswith("results/metrics/")) == sorted(
+        targets.metrics_dir("cnn", r, s) for r, s in runs)
+    assert sorted(p for p in planned if "/static/" in p and p.endswith("model.pt")) == sorted(
+        targets.static_model_path("cnn", b, s) for b in (0, 1, 2) for s in (0, 1, 2))
     assert "digits_composite" not in result.stdout
 
 
@@ -42,9 +56,16 @@ def planned_outputs(output: str) -> list[str]:
             for name in line.split(":", 1)[1].split(",")]
 
 
-def test_variants_share_phase1_and_identical_static_heads_in_the_plan(tmp_path):
-    copy_default_config(tmp_path)
-    planned = planned_outputs(snakemake(tmp_path, "--dry-run").stdout)
+@pytest.fixture(scope="module")
+def default_dry_run(tmp_path_factory):
+    """The stdout of `snakemake --dry-run --printshellcmds` of the default config (about 10 s)."""
+    path = tmp_path_factory.mktemp("default_dry_run")
+    copy_default_config(path)
+    return snakemake(path, "--dry-run", "--printshellcmds").stdout
+
+
+def test_variants_share_phase1_and_identical_static_heads_in_the_plan(default_dry_run):
+    planned = planned_outputs(default_dry_run)
     trained = [p for p in planned if p.startswith("results/models/")]
     # One phase-1 run per dataset, task, phase-1 training settings and seed, under the first setting that has it:
     # every seed of the settings B_EE figures read with all seeds; seed 0 of paper A Fig. 2's class subsets and
@@ -66,6 +87,60 @@ def test_variants_share_phase1_and_identical_static_heads_in_the_plan(tmp_path):
     # Static heads: blocks 0-2 of the same runs (block 3's is the phase-1 run); no variant duplicates them.
     assert sorted(p for p in trained if "/static/" in p) == sorted(
         f"results/models/{m}/static/block{b}/seed{s}/model.pt" for m, s in runs for b in (0, 1, 2))
+
+
+def test_each_run_has_one_metrics_job_writing_what_every_table_and_figure_reads_of_it(default_dry_run):
+    """Issue 22: one metrics process per run (model, regime, seed), not one per sweep, budget table and B_EE."""
+    from snakemake.utils import validate
+
+    config = load_config(REPO / "config.yaml")
+    validate(config, str(REPO / "workflow/schemas/config.schema.yaml"))  # the schema's defaults, as the Snakefile's
+    counts = job_counts(default_dry_run)
+    assert not {"sweep_exits", "compute_budgets", "compute_bee"} & set(counts)
+    # The runs whose metrics some table or figure reads (their directories), each one job.
+    wanted = {directory for section in ("tables", "figures") for name in config[section]
+              for directory in targets.render_dependencies(config, section, name)
+              if directory.startswith("results/metrics/")}
+    plans = targets.metrics_plans(config)
+    assert len(wanted) == len(plans) == counts["compute_metrics"] == 92
+    jobs = [job for job in dry_run_jobs(default_dry_run) if job["rule"] == "compute_metrics"]
+    assert {job["output"] for job in jobs} == wanted
+    for job in jobs:  # each with its run's plan, and the static heads' caches exactly where the plan has B_EE
+        model, regime, seed = job["output"].split("/")[2:]
+        plan = targets.metrics_plan(config, model, regime, seed.removeprefix("seed"))
+        assert f"--plan {ee.shell_json(plan)} " in job["shell"]
+        assert ("--static " in job["shell"]) == bool(plan["bee"]), job["shell"]
+    # Every file a renderer is given is one its run's plan writes (sweeps of every criterion it reads).
+    for section in ("tables", "figures"):
+        for name in config[section]:
+            for path in targets.render_inputs(config, section, name):
+                if path.startswith("results/metrics/"):  # results/metrics/<model>/<regime>/seed<s>/<file>
+                    model, regime, seed, *file = path.split("/")[2:]
+                    plan = targets.metrics_plan(config, model, regime, seed.removeprefix("seed"))
+                    assert "/".join(file) in planned_files(plan), (name, path)
+
+
+def planned_files(plan: dict) -> set[str]:
+    """The files `eebench metrics` writes for ``plan``, relative to its run directory."""
+    from eebench.metrics import bee_file, budgets_file, sweep_file
+
+    return ({sweep_file(item["name"]) for item in plan["sweeps"]}
+            | {budgets_file(item["criterion"], item["rule"], item["budgets"]) for item in plan["budgets"]}
+            | {bee_file(criterion) for criterion in plan["bee"]})
+
+
+def dry_run_jobs(output: str) -> list[dict[str, str]]:
+    """Each planned job of a dry run with --printshellcmds: its rule, output and shell command."""
+    jobs: list[dict[str, str]] = []
+    for line in output.splitlines():
+        started = re.match(r"^(local)?rule (\w+):$", line.strip())
+        if started:
+            jobs.append({"rule": started.group(2), "output": "", "shell": ""})
+        elif jobs and line.strip().startswith("output:"):
+            jobs[-1]["output"] = line.split(":", 1)[1].strip()
+        elif jobs and line.startswith("Shell command: "):
+            jobs[-1]["shell"] = line.split(":", 1)[1].strip()
+    return jobs
 
 
 def test_a_config_file_on_the_command_line_is_the_whole_experiment(tmp_path):

@@ -30,10 +30,7 @@ wildcard_constraints:
     dataset=_one_of(config["datasets"]),
     model=_one_of(config["models"]),
     regime=_one_of(ee.registries()["regime"].names()),
-    criterion=_one_of(ee.criterion_names(config)),
     analysis=_one_of(ee.registries()["analysis"].names()),
-    rule=_one_of(("best", "last", "val")),
-    budgets=r"\d+(\.\d+)?(-\d+(\.\d+)?)*",
     table=_one_of(config.get("tables", {})),
     figure=_one_of(config.get("figures", {})),
     seed=r"\d+",
@@ -42,9 +39,7 @@ wildcard_constraints:
 
 localrules:
     prepare_dataset,
-    sweep_exits,
-    compute_budgets,
-    compute_bee,
+    compute_metrics,
     analyze_layers,
     render_table,
     render_figure,
@@ -100,29 +95,20 @@ def get_train_inputs(wildcards):
     return targets.train_inputs(config, wildcards.model, wildcards.regime, wildcards.seed)
 
 
-def get_max_points(wildcards):
-    return config["sweep"]["max_points"]
-
-
-def get_criterion(wildcards):
-    """The registered criterion a criterion name stands for (a `criteria:` entry's, or itself)."""
-    return ee.criterion_setting(config, wildcards.criterion)[0]
-
-
-def get_criterion_params(wildcards):
-    return ee.shell_json(ee.criterion_setting(config, wildcards.criterion)[1])
-
-
 def get_init_flag(wildcards, input):
     return f"--init {input.init}" if "init" in input.keys() else ""
 
 
-def get_budget_fractions(wildcards):
-    return " ".join(str(b) for b in targets.parse_budgets_slug(wildcards.budgets))
+def get_metrics_inputs(wildcards):
+    return targets.metrics_inputs(config, wildcards.model, wildcards.regime, wildcards.seed)
 
 
-def get_bee_inputs(wildcards):
-    return targets.bee_inputs(config, wildcards.model, wildcards.regime, wildcards.criterion, wildcards.seed)
+def get_metrics_plan(wildcards):
+    return ee.shell_json(targets.metrics_plan(config, wildcards.model, wildcards.regime, wildcards.seed))
+
+
+def get_static_flag(wildcards, input):
+    return f"--static {' '.join(input.static)}" if "static" in input.keys() else ""
 
 
 def get_analyzed_model(wildcards):
@@ -149,10 +135,18 @@ def get_checkpoint_analysis_settings(name):
 
 
 def get_table_inputs(wildcards):
-    return targets.render_inputs(config, "tables", wildcards.table)
+    return targets.render_dependencies(config, "tables", wildcards.table)
 
 
 def get_figure_inputs(wildcards):
+    return targets.render_dependencies(config, "figures", wildcards.figure)
+
+
+def get_table_input_files(wildcards):
+    return targets.render_inputs(config, "tables", wildcards.table)
+
+
+def get_figure_input_files(wildcards):
     return targets.render_inputs(config, "figures", wildcards.figure)
 
 

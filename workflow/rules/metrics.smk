@@ -1,29 +1,19 @@
-# The budget rule and the budgets are spelled in the path, so each table's settings get their own file.
-rule compute_budgets:
+# One job per trained run (model, regime, seed) writes every metric file of that run that a table or figure reads:
+# its sweeps, budget tables and B_EE, one process (one start of Python, one read of the logit cache) instead of a
+# job per file. What to write is the run's plan (eebench.targets.metrics_plan), a param: changing what any table
+# or figure reads of the run, a criterion setting or `sweep: max_points` reruns the run's metrics.
+rule compute_metrics:
     input:
-        sweep="results/sweeps/{model}/{regime}/{criterion}/seed{seed}.csv",
-        code=get_code("metrics"),
+        unpack(get_metrics_inputs),
     output:
-        "results/budgets/{model}/{regime}/{criterion}/{rule}/{budgets}/seed{seed}.csv",
+        directory("results/metrics/{model}/{regime}/seed{seed}"),
     log:
-        "results/logs/compute_budgets/{model}/{regime}/{criterion}/{rule}/{budgets}/seed{seed}.log",
+        "results/logs/compute_metrics/{model}/{regime}/seed{seed}.log",
     params:
-        fractions=get_budget_fractions,
+        plan=get_metrics_plan,
+        static=get_static_flag,
     conda:
         ENV
     shell:
-        "eebench budgets --sweep {input.sweep} --rule {wildcards.rule} --budgets {params.fractions} "
-        "--out {output} > {log} 2>&1"
-
-
-rule compute_bee:
-    input:
-        unpack(get_bee_inputs),
-    output:
-        "results/bee/{model}/{regime}/{criterion}/seed{seed}.csv",
-    log:
-        "results/logs/compute_bee/{model}/{regime}/{criterion}/seed{seed}.log",
-    conda:
-        ENV
-    shell:
-        "eebench bee --sweep {input.sweep} --static {input.static} --out {output} > {log} 2>&1"
+        "eebench metrics --logits {input.logits} {params.static} --plan {params.plan} --out {output} "
+        "> {log} 2>&1"

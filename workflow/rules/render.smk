@@ -15,11 +15,13 @@ rule render_table:
     params:
         kind=get_render_kind("tables"),
         spec=get_render_spec("tables"),
+        # The files it reads: inside the metric directories its input waits for, where those are what it reads.
+        inputs=get_table_input_files,
         report_caption=get_report_caption("tables"),
     conda:
         ENV
     shell:
-        "eebench render-table --kind {params.kind} --spec {params.spec} --inputs {input.metrics} "
+        "eebench render-table --kind {params.kind} --spec {params.spec} --inputs {params.inputs} "
         "--out {output.tex} > {log} 2>&1"
 
 
@@ -41,11 +43,13 @@ rule render_figure:
     params:
         kind=get_render_kind("figures"),
         spec=get_render_spec("figures"),
+        # The files it reads: inside the metric directories its input waits for, where those are what it reads.
+        inputs=get_figure_input_files,
         report_caption=get_report_caption("figures"),
     conda:
         ENV
     shell:
-        "eebench render-figure --kind {params.kind} --spec {params.spec} --inputs {input.metrics} "
+        "eebench render-figure --kind {params.kind} --spec {params.spec} --inputs {params.inputs} "
         "--out {output.pdf} > {log} 2>&1"
 
 

@@ -187,10 +187,11 @@ def _csv_value(value: Any) -> Any:
 
 def run_sweep(
     logits_path: str | Path, criterion: str, out_path: str | Path, max_points: int | None = None,
-    params: Mapping[str, Any] | None = None, name: str | None = None,
+    params: Mapping[str, Any] | None = None, name: str | None = None, cache: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Sweep ``criterion`` (a registered criterion, called with ``params``) over a logit cache's val and test
-    splits and write one CSV (atomically).
+    splits and write one CSV (atomically). ``cache``: the file already read (:func:`load_cache`, never
+    modified here), so that one process sweeps several criteria over one read (eebench.metrics.run_metrics).
 
     Columns: every ``meta`` key (in the cache's order), ``criterion`` (``name``, the config's name of the
     criterion with its parameters; default the registered name), ``criterion_params`` (``params`` as JSON,
@@ -200,7 +201,7 @@ def run_sweep(
     ``split``, then the :func:`sweep` columns (``threshold, avg_exit_head, flops_fraction`` and the task's
     metrics: ``accuracy, f1`` for classification, ``mse`` for regression).
     """
-    cache = load_cache(logits_path)
+    cache = load_cache(logits_path) if cache is None else cache
     task, scores = criterion_scores(cache, criterion, params, source=logits_path)
     operating = getattr(CRITERIA.get(criterion), "operating_threshold", None)
     identity = {key: _csv_value(value) for key, value in cache["meta"].items()}

@@ -520,7 +520,9 @@ def training_record(path: str | Path) -> dict[str, Any]:
     seconds = [e.get("seconds", math.nan) for e in epochs]
     meta = saved["meta"]
     return {"model": meta["model"], "regime": meta["regime"], "seed": meta["seed"], "epochs": len(epochs),
-            "phase1_epochs": len(phase1), "seconds": float(np.sum(seconds))}
+            "phase1_epochs": len(phase1), "seconds": float(np.sum(seconds)),
+            # phases that ran into max_epochs instead of stopping early (the loop marks each phase's end)
+            "capped_phases": sum(e.get("end") == "max_epochs" for e in epochs)}
 
 
 @reads("models", runs=regime_runs)
@@ -567,22 +569,36 @@ def claims(frame: pd.DataFrame, *, checks: list[Mapping[str, str]], caption: str
            **unused: Any) -> tuple[str, pd.DataFrame]:
     """Each check (a claim of ``eebench.claims`` and the table or figure entry it is checked on): the paper's
     sentence, where it says it, the numbers compared (with their seed-to-seed spread), and whether this run
-    reproduces it. ``frame``: the CSVs of the named entries, concatenated, with an ``entry`` column."""
+    reproduces it. ``frame``: the CSVs of the named entries, concatenated, with an ``entry`` column. A check's
+    ``runs`` (eebench.targets.claim_runs) are the trained checkpoints behind its entry's numbers: a verdict read
+    on runs of which some trained a phase to ``max_epochs`` instead of stopping early is marked, with the count."""
     from eebench.claims import CLAIMS
 
     del unused
-    records, rows = [], []
+    records, rows, any_capped = [], [], False
+    capped_phases = {}  # checkpoint path -> phases that hit max_epochs (a run several checks read is read once)
     for check in checks:
         claim = CLAIMS.get(check["claim"])
         numbers = frame[frame["entry"] == check["entry"]]
         verdict = claim.check(numbers)
+        runs = check.get("runs", [])
+        for path in runs:
+            if path not in capped_phases:
+                capped_phases[path] = training_record(path)["capped_phases"]
+        capped = sum(capped_phases[path] > 0 for path in runs)
+        any_capped = any_capped or capped > 0
         shown = {True: "holds", False: "does not hold", None: "not computed"}[verdict.holds]
         records.append({"claim": check["claim"], "entry": check["entry"], "source": claim.source, "holds": verdict.holds,
-                        "numbers": verdict.numbers})
+                        "numbers": verdict.numbers, "runs": len(runs), "capped_runs": capped})
         numbers_tex = _latex_escape(verdict.numbers).replace("±", "$\\pm$")
         rows.append([claim.sentence, f"{_latex_escape(claim.source)}; {_latex_escape(check['entry'])}", numbers_tex,
-                     f"\\textbf{{{shown}}}" if verdict.holds is False else shown])
+                     (f"\\textbf{{{shown}}}" if verdict.holds is False else shown)
+                     + (f"$^\\dagger$ ({capped} of {len(runs)})" if capped else "")])
     table = pd.DataFrame(rows, columns=["Claim", "Source; checked on", "This run", "Verdict"])
+    if any_capped:
+        caption = (f"{caption.strip()} $^\\dagger$: computed on runs of which some (counted: of the runs the "
+                   "checked entry reads) trained a phase to its epoch cap (max\\_epochs) instead of stopping early, "
+                   "the papers' protocol (paper B \\S4.1); such a verdict reads unconverged models.")
     tex = table.style.hide(axis="index").to_latex(
         hrules=True, caption=caption.strip(), label=label, position_float="centering",
         column_format="p{0.3\\linewidth}p{0.14\\linewidth}p{0.36\\linewidth}p{0.1\\linewidth}")
