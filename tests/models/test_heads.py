@@ -167,3 +167,47 @@ def test_ic_schema_takes_activation_on_mlp_only():
     for bad in ({"type": "linear", "activation": "gelu"}, {"type": "mlp", "hidden": [8], "activation": "tanh"}):
         with pytest.raises(ConfigError):
             _check_against(bad, "ic", "ic")
+
+
+def test_mlp_with_pool_size_is_an_sdn_ic_with_hidden_layers():
+    torch.manual_seed(0)
+    head = IC_TYPES.get("mlp")(8, 3, hidden=[5, 4], pool_size=2)
+    torch.manual_seed(0)
+    reference = sdn(8, 5, pool_size=2)  # the same draws: SDN's alpha, then its linear layer
+    first = head[0]
+    assert isinstance(first, SDNHead) and first.linear.in_features == 8 * 4 and first.linear.out_features == 5
+    assert torch.equal(first.pool.alpha, reference.pool.alpha) and torch.equal(first.linear.weight, reference.linear.weight)
+    x = torch.randn(2, 8, 6, 6)
+    expected = head[4](head[3](head[2](torch.relu(reference(x)))))  # relu, linear 5->4, relu, linear 4->3
+    assert torch.allclose(head(x), expected)
+    assert [type(m).__name__ for m in head] == ["SDNHead", "ReLU", "Linear", "ReLU", "Linear"]
+    # Without pool_size: the global-pool layers as before (state-dict keys unchanged).
+    assert [type(m).__name__ for m in IC_TYPES.get("mlp")(8, 3, hidden=[5])] == ["GlobalPool", "Linear", "ReLU", "Linear"]
+    with pytest.raises(ValueError, match="hidden"):
+        IC_TYPES.get("mlp")(8, 3, hidden=[])
+
+
+def test_ic_schema_takes_pool_size_on_sdn_and_mlp_only():
+    from eebench.config import ConfigError, _check_against
+
+    _check_against({"type": "mlp", "hidden": [8], "pool_size": 4}, "ic", "ic")
+    _check_against({"type": "sdn", "pool_size": 2}, "ic", "ic")
+    with pytest.raises(ConfigError):
+        _check_against({"type": "linear", "pool_size": 4}, "ic", "ic")
+
+
+def test_sdn_pool_on_a_map_of_its_own_size_matches_adaptive_pooling_with_gradients():
+    from eebench.models.heads import SDNPool
+
+    torch.manual_seed(0)
+    pool = SDNPool(4)
+    x = torch.randn(3, 5, 4, 4, requires_grad=True)
+    weights = torch.randn(3, 5, 4, 4)
+    (pool(x) * weights).sum().backward()
+    ours = (pool(x).detach(), x.grad.clone(), pool.alpha.grad.clone())
+    x.grad, pool.alpha.grad = None, None
+    alpha = pool.alpha
+    adaptive = alpha * F.adaptive_max_pool2d(x, 4) + (1 - alpha) * F.adaptive_avg_pool2d(x, 4)
+    (adaptive * weights).sum().backward()
+    assert torch.equal(ours[0], adaptive.detach()) and torch.equal(ours[1], x.grad)
+    assert torch.equal(ours[2], pool.alpha.grad)  # zero: max = avg on one-position bins
