@@ -310,10 +310,12 @@ def test_run_bee_reads_the_learned_exit_both_ways(tmp_path):
     assert point.loc["accuracy", "head"] == min(3, max(1, int(np.floor(1 + heads.mean() + 0.5))))
 
 
-def test_the_metrics_command_writes_what_sweep_budgets_and_bee_write_one_by_one(tmp_path):
-    """`eebench metrics` (one process per run, what the workflow's compute_metrics runs) writes each file of its
-    plan byte for byte as `eebench sweep`, `eebench budgets` and `eebench bee` write it, in its run directory's
-    layout, and nothing else; several criteria share one read of the logit cache (a learned one among them)."""
+def test_the_metrics_and_bee_run_commands_write_what_sweep_budgets_and_bee_write_one_by_one(tmp_path):
+    """`eebench metrics` (one process per run, the workflow's compute_metrics) writes each sweep and budget table
+    of its plan, and `eebench bee-run` (one process per run, the workflow's compute_bee) each B_EE table of its
+    criteria from those sweeps, byte for byte as `eebench sweep`, `eebench budgets` and `eebench bee` write them,
+    in their directories' layouts, and nothing else; several criteria share one read of the logit cache (a
+    learned one among them), and of the static caches."""
     from eebench.cli import main
     from eebench.metrics import bee_file, budgets_file, sweep_file
 
@@ -327,14 +329,16 @@ def test_the_metrics_command_writes_what_sweep_budgets_and_bee_write_one_by_one(
         "budgets": [{"criterion": "confidence", "rule": "last", "budgets": [0.5, 1.0]},
                     {"criterion": "confidence", "rule": "val", "budgets": [0.4, 0.8]},
                     {"criterion": "rank", "rule": "best", "budgets": [0.5, 1.0]}],
-        "bee": ["confidence", "learned"],
     }
-    out = tmp_path / "run"
-    assert main(["metrics", "--logits", str(tmp_path / "ee.npz"), "--static", *static,
-                 "--plan", json.dumps(plan), "--out", str(out)]) == 0
+    criteria = ["confidence", "learned"]
+    out, bee_out = tmp_path / "run", tmp_path / "bee"
+    assert main(["metrics", "--logits", str(tmp_path / "ee.npz"), "--plan", json.dumps(plan),
+                 "--out", str(out)]) == 0
+    assert main(["bee-run", "--metrics", str(out), "--static", *static, "--criteria", *criteria,
+                 "--out", str(bee_out)]) == 0  # as the workflow's compute_bee gives them
 
     one_by_one = tmp_path / "one_by_one"
-    expected = []
+    expected, expected_bee = [], []
     for item in plan["sweeps"]:
         expected.append(sweep_file(item["name"]))
         assert main(["sweep", "--logits", str(tmp_path / "ee.npz"), "--criterion", item["criterion"],
@@ -344,20 +348,23 @@ def test_the_metrics_command_writes_what_sweep_budgets_and_bee_write_one_by_one(
         expected.append(budgets_file(item["criterion"], item["rule"], item["budgets"]))
         assert main(["budgets", "--sweep", str(one_by_one / sweep_file(item["criterion"])), "--rule", item["rule"],
                      "--budgets", *map(str, item["budgets"]), "--out", str(one_by_one / expected[-1])]) == 0
-    for criterion in plan["bee"]:
-        expected.append(bee_file(criterion))
+    for criterion in criteria:
+        expected_bee.append(bee_file(criterion))
         assert main(["bee", "--sweep", str(one_by_one / sweep_file(criterion)), "--static", *static,
-                     "--out", str(one_by_one / expected[-1])]) == 0
+                     "--out", str(one_by_one / "bee" / expected_bee[-1])]) == 0
 
     assert expected[3:] == ["budgets/confidence/last/50-100.csv", "budgets/confidence/val/40-80.csv",
-                            "budgets/rank/best/50-100.csv", "bee/confidence.csv", "bee/learned.csv"]
+                            "budgets/rank/best/50-100.csv"]
+    assert expected_bee == ["confidence.csv", "learned.csv"]
     assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == sorted(expected)
-    for name in expected:
-        pd.testing.assert_frame_equal(pd.read_csv(out / name), pd.read_csv(one_by_one / name))
-        assert (out / name).read_bytes() == (one_by_one / name).read_bytes(), name
+    assert sorted(str(p.relative_to(bee_out)) for p in bee_out.rglob("*") if p.is_file()) == expected_bee
+    for written, reference in [*((out / name, one_by_one / name) for name in expected),
+                               *((bee_out / name, one_by_one / "bee" / name) for name in expected_bee)]:
+        pd.testing.assert_frame_equal(pd.read_csv(written), pd.read_csv(reference))
+        assert written.read_bytes() == reference.read_bytes(), written
     assert (pd.read_csv(out / "sweeps/confidence.csv").groupby("split").size() == 9).all()  # max_points
     assert (pd.read_csv(out / "sweeps/learned.csv")["criterion"] == "learned").all()  # the setting's name
-    assert set(pd.read_csv(out / "bee/learned.csv")["reading"]) == {"nearest_to_head", "threshold_0.5"}
+    assert set(pd.read_csv(bee_out / "learned.csv")["reading"]) == {"nearest_to_head", "threshold_0.5"}
 
 
 def test_the_metrics_command_refuses_a_plan_it_cannot_follow_before_writing(tmp_path, capsys):
@@ -368,10 +375,10 @@ def test_the_metrics_command_refuses_a_plan_it_cannot_follow_before_writing(tmp_
     for plan, message in (
         ({"sweeps": sweeps, "budgets": [{"criterion": "entropy", "rule": "last", "budgets": [1.0]}]},
          "budgets of entropy, which it does not sweep"),
-        ({"sweeps": sweeps, "bee": ["confidence"]}, "static heads' logit caches"),
         ({"sweeps": sweeps, "budgets": [{"criterion": "confidence", "rule": "worst", "budgets": [1.0]}]},
          "unknown budget rule 'worst'"),
         ({"sweeps": sweeps, "bugdets": []}, "unknown key(s) bugdets"),
+        ({"sweeps": sweeps, "bee": ["confidence"]}, "unknown key(s) bee"),  # B_EE is bee-run's, not this job's
     ):
         assert main(["metrics", "--logits", str(tmp_path / "ee.npz"), "--plan", json.dumps(plan),
                      "--out", str(tmp_path / "run")]) == 2
@@ -381,3 +388,34 @@ def test_the_metrics_command_refuses_a_plan_it_cannot_follow_before_writing(tmp_
     assert main(["metrics", "--logits", str(tmp_path / "ee.npz"), "--plan", json.dumps({"sweeps": []}),
                  "--out", str(tmp_path / "run")]) == 0
     assert (tmp_path / "run").is_dir() and not any((tmp_path / "run").iterdir())
+
+
+def test_the_bee_run_command_refuses_what_it_cannot_read_before_writing(tmp_path, capsys, monkeypatch):
+    from eebench import metrics
+    from eebench.cli import main
+
+    write_cache(tmp_path / "ee.npz", 3, 0, IDENTITY)
+    static = static_caches(tmp_path, [0, 1, 2])
+    plan = {"sweeps": [{"name": "confidence", "criterion": "confidence", "params": {}}]}
+    assert main(["metrics", "--logits", str(tmp_path / "ee.npz"), "--plan", json.dumps(plan),
+                 "--out", str(tmp_path / "run")]) == 0
+    for criteria, message in ((["confidence", "entropy"], "no sweep " + str(tmp_path / "run/sweeps/entropy.csv")),
+                              (["confidence", "confidence"], "a criterion is named twice")):
+        assert main(["bee-run", "--metrics", str(tmp_path / "run"), "--criteria", *criteria, "--static", *static,
+                     "--out", str(tmp_path / "bee")]) == 2
+        assert message in capsys.readouterr().err
+        assert not (tmp_path / "bee").exists()
+    with pytest.raises(SystemExit):  # the static caches are required
+        main(["bee-run", "--metrics", str(tmp_path / "run"), "--criteria", "confidence",
+              "--out", str(tmp_path / "bee")])
+    assert not (tmp_path / "bee").exists()
+    # Two criteria read each static cache once.
+    plan["sweeps"].append({"name": "ent", "criterion": "entropy", "params": {}})
+    assert main(["metrics", "--logits", str(tmp_path / "ee.npz"), "--plan", json.dumps(plan),
+                 "--out", str(tmp_path / "run")]) == 0
+    read = []
+    monkeypatch.setattr(metrics, "load_cache", lambda path, load=metrics.load_cache: read.append(path) or load(path))
+    assert main(["bee-run", "--metrics", str(tmp_path / "run"), "--criteria", "confidence", "ent", "--static", *static,
+                 "--out", str(tmp_path / "bee")]) == 0
+    assert sorted(map(str, read)) == sorted(static)
+    assert sorted(p.name for p in (tmp_path / "bee").iterdir()) == ["confidence.csv", "ent.csv"]

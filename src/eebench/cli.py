@@ -126,7 +126,13 @@ def cmd_bee(args):
 def cmd_metrics(args):
     from eebench.metrics import run_metrics
 
-    run_metrics(args.logits, args.plan, args.out, static_cache_paths=args.static)
+    run_metrics(args.logits, args.plan, args.out)
+
+
+def cmd_bee_run(args):
+    from eebench.metrics import run_bees
+
+    run_bees(args.metrics, args.criteria, args.static, args.out)
 
 
 def cmd_analyze(args):
@@ -275,14 +281,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--static", nargs="+", required=True, help="static heads' logit caches")
     p.add_argument("--out", required=True)
 
-    p = add("metrics", cmd_metrics, "every sweep, budget table and B_EE of one run in one process (what sweep, "
-            "budgets and bee write, laid out in one directory: eebench.metrics.run_metrics)")
+    p = add("metrics", cmd_metrics, "every sweep and budget table of one run in one process (what sweep and "
+            "budgets write, laid out in one directory: eebench.metrics.run_metrics)")
     p.add_argument("--logits", required=True, help="the run's logit cache")
-    p.add_argument("--static", nargs="+", default=[], help="static heads' logit caches, in head order (for B_EE)")
     p.add_argument("--plan", type=_json, required=True,
                    help='JSON: {"max_points": 0, "sweeps": [{"name", "criterion", "params"}], "budgets": '
-                        '[{"criterion", "rule", "budgets"}], "bee": [names]} (eebench.targets.metrics_plan)')
+                        '[{"criterion", "rule", "budgets"}]} (eebench.targets.metrics_plan)')
     p.add_argument("--out", required=True, help="the run's metric directory")
+
+    p = add("bee-run", cmd_bee_run, "B_EE of several criteria of one run in one process (what bee writes, one "
+            "file per criterion in one directory: eebench.metrics.run_bees)")
+    p.add_argument("--metrics", required=True, help="the run's metric directory (eebench metrics --out), whose "
+                                                   "sweeps/<criterion>.csv are read")
+    p.add_argument("--criteria", nargs="+", required=True, help="criterion names (eebench.targets.bee_plan)")
+    p.add_argument("--static", nargs="+", required=True, help="static heads' logit caches, in head order")
+    p.add_argument("--out", required=True, help="the run's B_EE directory (<criterion>.csv)")
 
     p = add("analyze", cmd_analyze, "a per-layer analysis of a trained model (paper B §3.3-3.4)")
     p.add_argument("--analysis", required=True, help="numerical_rank | mutual_information")

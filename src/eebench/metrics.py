@@ -1,7 +1,7 @@
 """Summaries of a threshold sweep: the performance within FLOPs budgets under paper B's budget rules (§4.3,
 Table 1, Tables 8-20), and paper A's benefit of early exits over static heads,
-B_EE_j = P_ee(E_closest(h_j)) - P_h_j (§3, "Early-Exit Benefits Evaluation"); and every such file of one run
-written by one process (:func:`run_metrics`)."""
+B_EE_j = P_ee(E_closest(h_j)) - P_h_j (§3, "Early-Exit Benefits Evaluation"); and such files of one run written
+by one process: its sweeps and budget tables (:func:`run_metrics`), its B_EE (:func:`run_bees`)."""
 from __future__ import annotations
 
 import json
@@ -342,7 +342,7 @@ def run_budgets(
 
 def static_head_performance(
     static_cache_paths: Sequence[str | Path], split: str = "test", match: Mapping[str, object] | None = None,
-    task_params: Mapping[str, Any] | None = None,
+    task_params: Mapping[str, Any] | None = None, caches: Sequence[Mapping[str, Any]] | None = None,
 ) -> dict[str, dict[int, float]]:
     """``{metric: {head (1-based): P_static}}`` (the caches' task's metrics) from static models' logit caches
     given in head order: the i-th
@@ -352,11 +352,15 @@ def static_head_performance(
     since CSVs lose types), so a static model of another dataset or backbone is refused rather than compared.
     ``task_params`` (the early-exit sweep's, e.g. a softmax multi-label ``positive_threshold``) configure each
     cache's task where it takes them, so both sides of B_EE decide positive labels alike; a static model of
-    another output layer (``static_baseline`` lending sigmoid heads) keeps its own rule."""
+    another output layer (``static_baseline`` lending sigmoid heads) keeps its own rule. ``caches``: the files
+    already read (:func:`load_cache`, one per path, never modified here), so that one process scores the static
+    heads for several sweeps over one read (:func:`run_bees`)."""
+    if caches is not None and len(caches) != len(static_cache_paths):
+        raise ValueError(f"{len(caches)} static caches read for {len(static_cache_paths)} paths")
     performance: dict[str, dict[int, float]] = {}
     previous_block, previous_path = -1, None
     for head, path in enumerate(static_cache_paths, start=1):
-        cache = load_cache(path)
+        cache = load_cache(path) if caches is None else caches[head - 1]
         for key, value in (match or {}).items():
             if key in cache["meta"] and str(cache["meta"][key]) != str(value):
                 raise ValueError(f"{path}: static cache has {key}={cache['meta'][key]!r}, the sweep has {value!r}")
@@ -396,7 +400,8 @@ def _task_params_of(identity: Mapping[str, object], sweep_path: str | Path) -> d
 
 
 def run_bee(
-    sweep_path: str | Path, static_cache_paths: Sequence[str | Path], out_path: str | Path, split: str = "test"
+    sweep_path: str | Path, static_cache_paths: Sequence[str | Path], out_path: str | Path, split: str = "test",
+    static_caches: Sequence[Mapping[str, Any]] | None = None,
 ) -> pd.DataFrame:
     """B_EE of one sweep CSV against the static model of every head (``static_cache_paths`` in head order), in
     long format. Columns: the identity columns (model, dataset, backbone, regime, seed, criterion, ...), then
@@ -405,7 +410,8 @@ def run_bee(
     ``reading`` "nearest_to_head": one row per head and metric, paper A's E_closest over the whole sweep (§3).
     A sweep of a criterion with an operating threshold of its own (its ``operating_threshold`` column: the
     learned exit's 0.5) also has one row per metric read "threshold_0.5" (:func:`bee_at_threshold`), the
-    learned exit as paper A's Fig. 5 shows it; the B_EE figure picks one reading (``learned_exit_point``)."""
+    learned exit as paper A's Fig. 5 shows it; the B_EE figure picks one reading (``learned_exit_point``).
+    ``static_caches``: the static caches already read (see :func:`static_head_performance`)."""
     frame, identity = _read_sweep(sweep_path)
     rows = _split_rows(frame, split, sweep_path)
     task_params = _task_params_of(identity, sweep_path)
@@ -414,7 +420,7 @@ def run_bee(
         raise ValueError(f"{sweep_path}: the model has {heads} heads, but {len(static_cache_paths)} static "
                          f"caches were given")
     match = {key: identity[key] for key in ("dataset", "backbone") if key in identity}
-    static = static_head_performance(static_cache_paths, split, match, task_params)
+    static = static_head_performance(static_cache_paths, split, match, task_params, caches=static_caches)
     missing = [metric for metric in _metrics_of(rows) if metric not in static]
     if missing:
         raise ValueError(f"{sweep_path}: the static caches report no {', '.join(missing)} (another task?)")
@@ -435,12 +441,14 @@ def run_bee(
 
 
 # One run's metric files -------------------------------------------------------------------------------------
-# Every sweep, budget table and B_EE of one trained run (model, regime, seed) is written by one process into one
-# directory (the workflow's results/metrics/<model>/<regime>/seed<seed>, eebench.targets.metrics_dir), laid out as
-# below: the criterion is its config name (a `criteria:` setting's, or a registered criterion's); budgets are
-# spelled in the name, so tables with other budgets or rules never share (or overwrite) a file.
+# A trained run's (model, regime, seed) sweeps and budget tables are written by one process into one directory
+# (the workflow's results/metrics/<model>/<regime>/seed<seed>, eebench.targets.metrics_dir), and its B_EE tables,
+# where a table or figure reads them, by another process into another (results/bee/<model>/<regime>/seed<seed>,
+# eebench.targets.bee_dir): B_EE alone needs the static heads, so nothing else waits for them. Laid out as below:
+# the criterion is its config name (a `criteria:` setting's, or a registered criterion's); budgets are spelled in
+# the name, so tables with other budgets or rules never share (or overwrite) a file.
 
-PLAN_KEYS: tuple[str, ...] = ("max_points", "sweeps", "budgets", "bee")
+PLAN_KEYS: tuple[str, ...] = ("max_points", "sweeps", "budgets")
 
 
 def budgets_slug(budgets: Sequence[float]) -> str:
@@ -459,43 +467,39 @@ def budgets_file(criterion: str, rule: str, budgets: Sequence[float]) -> str:
 
 
 def bee_file(criterion: str) -> str:
-    """A B_EE table's file in its run's metric directory: bee/<criterion>.csv."""
-    return f"bee/{criterion}.csv"
+    """A B_EE table's file in its run's B_EE directory: <criterion>.csv."""
+    return f"{criterion}.csv"
 
 
-def _check_plan(plan: Mapping[str, Any], static_cache_paths: Sequence[str | Path]) -> None:
+def _check_plan(plan: Mapping[str, Any]) -> None:
     """Refuse a plan that names what it does not sweep, before any file is written."""
     unknown = sorted(set(plan) - set(PLAN_KEYS))
     if unknown:
-        raise ValueError(f"metrics plan: unknown key(s) {', '.join(unknown)} (known: {', '.join(PLAN_KEYS)})")
+        raise ValueError(f"metrics plan: unknown key(s) {', '.join(unknown)} (known: {', '.join(PLAN_KEYS)}; "
+                         f"B_EE is eebench bee-run's)")
     swept = [item["name"] for item in plan.get("sweeps", [])]
     if len(set(swept)) != len(swept):
         raise ValueError(f"metrics plan: a criterion is swept twice ({', '.join(swept)})")
-    for key, criteria in (("budgets", [item["criterion"] for item in plan.get("budgets", [])]),
-                          ("bee", list(plan.get("bee", [])))):
-        missing = [criterion for criterion in criteria if criterion not in swept]
-        if missing:
-            raise ValueError(f"metrics plan: {key} of {', '.join(missing)}, which it does not sweep "
-                             f"(sweeps: {', '.join(swept) or 'none'})")
+    missing = [item["criterion"] for item in plan.get("budgets", []) if item["criterion"] not in swept]
+    if missing:
+        raise ValueError(f"metrics plan: budgets of {', '.join(missing)}, which it does not sweep "
+                         f"(sweeps: {', '.join(swept) or 'none'})")
     for item in plan.get("budgets", []):
         if item["rule"] not in BUDGET_RULES:
             raise ValueError(f"metrics plan: unknown budget rule {item['rule']!r} (rules: {', '.join(BUDGET_RULES)})")
-    if plan.get("bee") and not static_cache_paths:
-        raise ValueError("metrics plan: B_EE needs the static heads' logit caches (--static)")
 
 
-def run_metrics(logits_path: str | Path, plan: Mapping[str, Any], out_dir: str | Path,
-                static_cache_paths: Sequence[str | Path] = ()) -> list[Path]:
-    """Every metric file of one run, in one process: what ``eebench sweep``, ``eebench budgets`` and
-    ``eebench bee`` write one file at a time, each file as they write it (atomically), laid out in ``out_dir``
-    as :func:`sweep_file`, :func:`budgets_file` and :func:`bee_file` say. The logit cache is read once.
+def run_metrics(logits_path: str | Path, plan: Mapping[str, Any], out_dir: str | Path) -> list[Path]:
+    """The sweeps and budget tables of one run, in one process: what ``eebench sweep`` and ``eebench budgets``
+    write one file at a time, each file as they write it (atomically), laid out in ``out_dir`` as
+    :func:`sweep_file` and :func:`budgets_file` say. The logit cache is read once.
 
     ``plan`` (eebench.targets.metrics_plan): ``max_points`` (0 or absent: every operating point), ``sweeps``
-    (``[{"name", "criterion", "params"}]``: the config's name, its registered criterion and parameters),
-    ``budgets`` (``[{"criterion", "rule", "budgets"}]``: a budget table of a swept criterion's name) and ``bee``
-    (names of swept criteria; needs the static heads' caches ``static_cache_paths``, in head order). Returns the
-    files written, in that order; ``out_dir`` exists afterwards even for an empty plan."""
-    _check_plan(plan, static_cache_paths)
+    (``[{"name", "criterion", "params"}]``: the config's name, its registered criterion and parameters) and
+    ``budgets`` (``[{"criterion", "rule", "budgets"}]``: a budget table of a swept criterion's name). Returns the
+    files written, in that order; ``out_dir`` exists afterwards even for an empty plan. B_EE, which reads these
+    sweeps and the static heads, is :func:`run_bees`'s."""
+    _check_plan(plan)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
@@ -508,7 +512,32 @@ def run_metrics(logits_path: str | Path, plan: Mapping[str, Any], out_dir: str |
     for item in plan.get("budgets", []):
         written.append(out / budgets_file(item["criterion"], item["rule"], item["budgets"]))
         run_budgets(out / sweep_file(item["criterion"]), item["budgets"], written[-1], rule=item["rule"])
-    for criterion in plan.get("bee", []):
+    return written
+
+
+def run_bees(metrics_dir: str | Path, criteria: Sequence[str], static_cache_paths: Sequence[str | Path],
+             out_dir: str | Path) -> list[Path]:
+    """B_EE of several criteria of one run, in one process: for each criterion name (eebench.targets.bee_plan),
+    what ``eebench bee`` writes of the sweep ``metrics_dir``/:func:`sweep_file` (a directory :func:`run_metrics`
+    wrote) against the static model of every head (``static_cache_paths``, in head order, each read once), as
+    it writes it (atomically), into ``out_dir``/:func:`bee_file`. Returns the files written, in ``criteria``'s
+    order; ``out_dir`` exists afterwards even for no criteria. Refuses a repeated criterion, a missing sweep and
+    missing static caches before any file is written."""
+    criteria = list(criteria)
+    if len(set(criteria)) != len(criteria):
+        raise ValueError(f"B_EE plan: a criterion is named twice ({', '.join(criteria)})")
+    sweeps = [Path(metrics_dir) / sweep_file(criterion) for criterion in criteria]
+    missing = [str(path) for path in sweeps if not path.is_file()]
+    if missing:
+        raise ValueError(f"B_EE plan: no sweep {', '.join(missing)} (the run's metrics plan must sweep every "
+                         f"criterion whose B_EE is read)")
+    if criteria and not static_cache_paths:
+        raise ValueError("B_EE plan: B_EE needs the static heads' logit caches (--static)")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    static_caches = [load_cache(path) for path in static_cache_paths] if criteria else None
+    written: list[Path] = []
+    for criterion, sweep in zip(criteria, sweeps):
         written.append(out / bee_file(criterion))
-        run_bee(out / sweep_file(criterion), static_cache_paths, written[-1])
+        run_bee(sweep, static_cache_paths, written[-1], static_caches=static_caches)
     return written

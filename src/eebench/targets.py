@@ -3,10 +3,11 @@ so the DAG's shape is plain, tested Python.
 
 Paths are the run's identity and carry the model setting's name: results/<stage>/<model>/<regime>/seed<seed>. A
 run two settings share (phase 1, a static head) lives under the name of the first setting that has it
-(eebench.config.phase1_owner / static_owner). A run's metrics (its sweeps, budget tables and B_EE: whatever the
-config's tables and figures read of it, :func:`metrics_plan`) are one job's directory,
-results/metrics/<model>/<regime>/seed<seed>/, laid out as eebench.metrics says (sweeps/<criterion>.csv,
-budgets/<criterion>/<rule>/<budgets>.csv, bee/<criterion>.csv).
+(eebench.config.phase1_owner / static_owner). A run's sweeps and budget tables (whatever the config's tables and
+figures read of it, :func:`metrics_plan`) are one job's directory, results/metrics/<model>/<regime>/seed<seed>/
+(sweeps/<criterion>.csv, budgets/<criterion>/<rule>/<budgets>.csv); its B_EE tables, where an entry reads them
+(:func:`bee_plan`), another job's, results/bee/<model>/<regime>/seed<seed>/ (<criterion>.csv), the only one that
+needs the static heads; laid out as eebench.metrics says.
 """
 from __future__ import annotations
 
@@ -43,8 +44,13 @@ def logits_path(model_file: str) -> str:
 
 
 def metrics_dir(model: str, regime: str, seed: int | str) -> str:
-    """The directory of every metric file of one run (one ``compute_metrics`` job's output)."""
+    """The directory of one run's sweeps and budget tables (one ``compute_metrics`` job's output)."""
     return f"results/metrics/{model}/{regime}/seed{seed}"
+
+
+def bee_dir(model: str, regime: str, seed: int | str) -> str:
+    """The directory of one run's B_EE tables (one ``compute_bee`` job's output)."""
+    return f"results/bee/{model}/{regime}/seed{seed}"
 
 
 def sweep_path(model: str, regime: str, criterion: str, seed: int | str) -> str:
@@ -72,7 +78,7 @@ def loss_landscape_path(model: str, regime: str, seed: int | str) -> str:
 
 
 def bee_path(model: str, regime: str, criterion: str, seed: int | str) -> str:
-    return f"{metrics_dir(model, regime, seed)}/{bee_file(criterion)}"
+    return f"{bee_dir(model, regime, seed)}/{bee_file(criterion)}"
 
 
 def final_outputs(config: dict[str, Any]) -> list[str]:
@@ -146,7 +152,8 @@ def run_meta(config: dict[str, Any], model: str) -> dict[str, Any]:
 # Metrics and rendering -------------------------------------------------------------------------------------
 
 
-# The stages a run's metric job writes (into metrics_dir); every other stage is a file of its own job.
+# The stages a run's metric jobs write into a directory of the run: sweeps and budget tables into metrics_dir
+# (compute_metrics), B_EE into bee_dir (compute_bee); every other stage is a file of its own job.
 METRICS_STAGES = ("sweeps", "budgets", "bee")
 
 
@@ -158,9 +165,12 @@ def _entry_runs(config: dict[str, Any], section: str, name: str) -> tuple[str, l
     return stage, runs, list(config[section][name].get("seeds", config["seeds"]))
 
 
-def metrics_plans(config: dict[str, Any]) -> dict[tuple[str, str, str], dict[str, Any]]:
-    """:func:`metrics_plan` of every run some table or figure reads metrics of, by (model, regime, seed as text).
-    Computed once per frozen config (the Snakefile's, whose input and params functions ask for every job)."""
+RunPlans = dict[tuple[str, str, str], Any]
+
+
+def _run_plans(config: dict[str, Any]) -> tuple[RunPlans, RunPlans]:
+    """(:func:`metrics_plans`, :func:`bee_plans`), computed together, once per frozen config (the Snakefile's,
+    whose input and params functions ask for every job)."""
     frozen = ee.is_frozen(config)
     cached = _PLANS.get(id(config)) if frozen else None
     if cached is not None and cached[0] is config:
@@ -180,7 +190,7 @@ def metrics_plans(config: dict[str, Any]) -> dict[tuple[str, str, str], dict[str
                     need["budgets"].add((run.criterion, spec["rule"], tuple(float(b) for b in spec["budgets"])))
                 elif stage == "bee":
                     need["bee"].add(run.criterion)
-    plans = {}
+    plans, bee_plans = {}, {}
     for key, need in needs.items():
         plan = _empty_plan(config)
         for criterion in sorted(need["sweeps"]):
@@ -188,46 +198,70 @@ def metrics_plans(config: dict[str, Any]) -> dict[tuple[str, str, str], dict[str
             plan["sweeps"].append({"name": criterion, "criterion": registered, "params": params})
         plan["budgets"] = [{"criterion": criterion, "rule": rule, "budgets": list(budgets)}
                            for criterion, rule, budgets in sorted(need["budgets"])]
-        plan["bee"] = sorted(need["bee"])
         plans[key] = plan
+        if need["bee"]:
+            bee_plans[key] = sorted(need["bee"])
     if frozen:
-        _PLANS[id(config)] = (config, plans)
-    return plans
+        _PLANS[id(config)] = (config, (plans, bee_plans))
+    return plans, bee_plans
 
 
-_PLANS: dict[int, tuple[dict[str, Any], dict[tuple[str, str, str], dict[str, Any]]]] = {}
+_PLANS: dict[int, tuple[dict[str, Any], tuple[RunPlans, RunPlans]]] = {}
 
 
 def _empty_plan(config: dict[str, Any]) -> dict[str, Any]:
-    return {"max_points": config.get("sweep", {}).get("max_points", 0), "sweeps": [], "budgets": [], "bee": []}
+    return {"max_points": config.get("sweep", {}).get("max_points", 0), "sweeps": [], "budgets": []}
+
+
+def metrics_plans(config: dict[str, Any]) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """:func:`metrics_plan` of every run some table or figure reads sweeps, budget tables or B_EE of, by (model,
+    regime, seed as text)."""
+    return _run_plans(config)[0]
+
+
+def bee_plans(config: dict[str, Any]) -> dict[tuple[str, str, str], list[str]]:
+    """:func:`bee_plan` of every run some table or figure reads B_EE of (one ``compute_bee`` job each), by
+    (model, regime, seed as text)."""
+    return _run_plans(config)[1]
 
 
 def metrics_plan(config: dict[str, Any], model: str, regime: str, seed: int | str) -> dict[str, Any]:
-    """The metric files of run (``model``, ``regime``, ``seed``) that the config's tables and figures read, as
-    ``eebench metrics --plan`` (eebench.metrics.run_metrics) takes them:
+    """The sweeps and budget tables of run (``model``, ``regime``, ``seed``) that the config's tables and figures
+    read, as ``eebench metrics --plan`` (eebench.metrics.run_metrics) takes them:
 
     - ``max_points``: the config's ``sweep: max_points``;
     - ``sweeps``: every criterion name an entry reads of this run (budget tables and B_EE read its sweep), by
       name, each ``{"name", "criterion": its registered criterion, "params"}`` (a ``criteria:`` setting resolved);
     - ``budgets``: ``{"criterion", "rule", "budgets"}`` of every distinct budget table an entry of stage
-      ``budgets`` reads (its ``rule`` and ``budgets``, defaults filled as render_spec fills them), sorted;
-    - ``bee``: the criterion names whose B_EE an entry reads, sorted.
+      ``budgets`` reads (its ``rule`` and ``budgets``, defaults filled as render_spec fills them), sorted.
 
     An entry's ``seeds`` are respected (an entry reading seed 0 adds nothing to seed 1's plan). Sorted, so the
     plan (the job's params) changes exactly when what is read of the run does; a run no entry reads has an empty
-    plan."""
+    plan. B_EE is :func:`bee_plan`'s."""
     plan = metrics_plans(config).get((model, regime, str(seed)))
     return _empty_plan(config) if plan is None else copy.deepcopy(plan)  # the cached one stays as computed
 
 
+def bee_plan(config: dict[str, Any], model: str, regime: str, seed: int | str) -> list[str]:
+    """The criterion names whose B_EE of run (``model``, ``regime``, ``seed``) the config's tables and figures
+    read, sorted (``eebench bee-run --criteria``, eebench.metrics.run_bees; the ``compute_bee`` job's params, so
+    adding or removing one reruns it); empty where none is read (the run has no ``compute_bee`` job). Each is
+    among its :func:`metrics_plan`'s sweeps."""
+    return list(bee_plans(config).get((model, regime, str(seed)), []))
+
+
 def metrics_inputs(config: dict[str, Any], model: str, regime: str, seed: int | str) -> dict[str, Any]:
-    """A run's metric job reads its logit cache (the shared run's, for phase 1) and, where its plan has B_EE,
-    the static model of every head (:func:`static_head_paths`, in head order)."""
-    inputs: dict[str, Any] = {"logits": logits_path(trained_model_path(config, model, regime, seed))}
-    if metrics_plan(config, model, regime, seed)["bee"]:
-        inputs["static"] = [logits_path(path) for path in static_head_paths(config, model, seed)]
-    inputs["code"] = code_files("exits", "metrics")
-    return inputs
+    """A run's metric job reads its logit cache (the shared run's, for phase 1); never the static heads."""
+    return {"logits": logits_path(trained_model_path(config, model, regime, seed)),
+            "code": code_files("exits", "metrics")}
+
+
+def bee_inputs(config: dict[str, Any], model: str, regime: str, seed: int | str) -> dict[str, Any]:
+    """A run's B_EE job reads the run's metric directory (its sweeps) and the static model of every head
+    (:func:`static_head_paths`, in head order)."""
+    return {"metrics": metrics_dir(model, regime, seed),
+            "static": [logits_path(path) for path in static_head_paths(config, model, seed)],
+            "code": code_files("metrics")}
 
 
 def mode_connectivity_inputs(config: dict[str, Any], model: str, regime_a: str, regime_b: str,
@@ -271,13 +305,15 @@ def render_inputs(config: dict[str, Any], section: str, name: str) -> list[str]:
 
 
 def render_dependencies(config: dict[str, Any], section: str, name: str) -> list[str]:
-    """What the job rendering ``name`` waits for (its rule's ``input:``): for an entry reading sweeps, budget
-    tables or B_EE, the metric directory of each of its runs and seeds, each once (a file inside a job's
-    directory output cannot be an input); for any other entry, its files (:func:`render_inputs`)."""
+    """What the job rendering ``name`` waits for (its rule's ``input:``): for an entry reading sweeps or budget
+    tables, the metric directory (:func:`metrics_dir`) of each of its runs and seeds, for one reading B_EE the
+    B_EE directory (:func:`bee_dir`), each once (a file inside a job's directory output cannot be an input); for
+    any other entry, its files (:func:`render_inputs`)."""
     stage, runs, seeds = _entry_runs(config, section, name)
     if stage not in METRICS_STAGES:
         return render_inputs(config, section, name)
-    return list(dict.fromkeys(metrics_dir(run.model, run.regime, seed) for run in runs for seed in seeds))
+    directory = bee_dir if stage == "bee" else metrics_dir
+    return list(dict.fromkeys(directory(run.model, run.regime, seed) for run in runs for seed in seeds))
 
 
 def rendered_path(config: dict[str, Any], name: str) -> str:

@@ -11,7 +11,6 @@ budgets and resources, so a merged config would not be any of them. The sum of t
 printed instead (``pytest -s``)."""
 from __future__ import annotations
 
-import copy
 import re
 import time
 from pathlib import Path
@@ -102,11 +101,13 @@ def test_paper_config_plans_every_table_and_figure_with_its_gpus(path, dry_run):
     assert not missing, f"{path.name}: not planned: {missing}"
     assert counts.get("render_table", 0) == len(tables) and counts.get("render_figure", 0) == len(figures)
     assert counts["train_model"] > 0
-    # Static per-head baselines are paper A's B_EE figures' (kind: bee); paper B has none.
+    # Static per-head baselines are paper A's B_EE figures' (kind: bee), read by their B_EE jobs only (a run's
+    # metrics job never waits for them); paper B has none.
     if any(spec["kind"] == "bee" for spec in figures.values()):
-        assert counts.get("train_static_head", 0) > 0
+        assert counts.get("train_static_head", 0) > 0 and counts.get("compute_bee", 0) > 0
     else:
-        assert "train_static_head" not in counts
+        assert "train_static_head" not in counts and "compute_bee" not in counts
+    assert not [job for job in planned_jobs(stdout) if job["rule"] == "compute_metrics" and "/static/" in job["shell"]]
 
     # Every GPU job asks what the config's resources say (its model setting's own, else the rule's), and
     # training runs one process per GPU.
@@ -421,6 +422,10 @@ def test_paper_a_bee_figures_plan_a_static_baseline_for_every_head(dry_run, tmp_
                     wanted_models |= {backbone, targets.model_path(name, "joint", 0)}
         assert {out for out in planned if "/static/" in out and out.endswith("model.pt")} == wanted_static, path.name
         assert wanted_models <= planned, path.name
+        # One B_EE job per B_EE model (its joint run, seed 0), all of the run's criteria in one.
+        assert {out for out in planned if out.startswith("results/bee/")} == {
+            targets.bee_dir(name, "joint", 0) for spec in config["figures"].values() if spec["kind"] == "bee"
+            for _, names, _ in line_entries(spec) for name in names}, path.name
         assert not any("/seed1/" in out or "/seed2/" in out for out in planned), path.name  # seed 0 only
 
 

@@ -31,17 +31,24 @@ def test_a_table_with_its_own_budgets_and_rule_gets_its_own_files():
         targets.metrics_plan(config, "cnn", "disjoint", 0)["budgets"]
 
 
-def test_a_runs_metrics_need_its_logits_and_for_bee_the_static_model_of_every_head():
+def test_a_runs_metrics_need_its_logits_and_its_bee_the_sweeps_and_the_static_model_of_every_head():
     inputs = targets.metrics_inputs(CONFIG, "cnn", "joint", "1")
-    assert inputs["logits"] == "results/logits/cnn/joint/seed1.npz"
+    # Never the static heads, though figures read B_EE of this run: its sweeps and budget tables wait for no more.
+    assert set(inputs) == {"logits", "code"} and inputs["logits"] == "results/logits/cnn/joint/seed1.npz"
+    assert any(f.endswith("eebench/metrics.py") for f in inputs["code"])
+    assert any(f.endswith("eebench/exits/sweep.py") for f in inputs["code"])
+    assert targets.bee_plan(CONFIG, "cnn", "joint", "1") == ["confidence"]
+    assert "confidence" in [item["name"] for item in targets.metrics_plan(CONFIG, "cnn", "joint", "1")["sweeps"]]
+    inputs = targets.bee_inputs(CONFIG, "cnn", "joint", "1")
+    assert inputs["metrics"] == targets.metrics_dir("cnn", "joint", "1") == "results/metrics/cnn/joint/seed1"
     # The last head's static model is the plain backbone: the phase-1 run, shared.
     assert inputs["static"] == [f"results/logits/cnn/static/block{b}/seed1.npz" for b in (0, 1, 2)] + [
         "results/logits/cnn/backbone/seed1.npz"]
     assert any(f.endswith("eebench/metrics.py") for f in inputs["code"])
-    assert any(f.endswith("eebench/exits/sweep.py") for f in inputs["code"])
-    # No table or figure reads B_EE of the disjoint run: no static heads.
-    assert "static" not in targets.metrics_inputs(CONFIG, "cnn", "disjoint", "1")
-    assert targets.metrics_plan(CONFIG, "cnn", "disjoint", "1")["bee"] == []
+    # No table or figure reads B_EE of the disjoint run: no B_EE job.
+    assert targets.bee_plan(CONFIG, "cnn", "disjoint", "1") == []
+    assert ("cnn", "disjoint", "1") not in targets.bee_plans(CONFIG)
+    assert "bee" not in targets.metrics_plan(CONFIG, "cnn", "disjoint", "1")
 
 
 def test_variants_share_phase1_and_identical_static_heads():
@@ -67,7 +74,7 @@ def test_a_static_baseline_setting_lends_its_static_heads_and_backbone():
         targets.static_head_paths(config, "cnn_composite", 0) == [
             *(f"results/models/cnn_composite/static/block{b}/seed0/model.pt" for b in (0, 1, 2)),
             "results/models/cnn_composite/backbone/seed0/model.pt"]
-    assert targets.metrics_inputs(config, "cnn_composite_softmax", "joint", "0")["static"][-1] \
+    assert targets.bee_inputs(config, "cnn_composite_softmax", "joint", "0")["static"][-1] \
         == "results/logits/cnn_composite/backbone/seed0.npz"
 
 
@@ -75,7 +82,7 @@ def test_phase1_trains_the_plain_network_whatever_the_variant():
     plain = targets.train_settings(CONFIG, "cnn_mlp", "backbone")
     assert plain == {**targets.train_settings(CONFIG, "cnn", "backbone")}
     assert plain["ic"] == {"type": "linear"} and plain["placement"] == []
-    assert targets.train_settings(CONFIG, "cnn_mlp", "mixed")["ic"] == {"type": "mlp", "hidden": [64]}
+    assert targets.train_settings(CONFIG, "cnn_mlp", "mixed")["ic"] == {"type": "mlp", "hidden": [64], "pool_size": 4}
 
 
 def test_render_spec_fills_rule_budgets_and_names_the_settings():
@@ -88,13 +95,13 @@ def test_render_spec_fills_rule_budgets_and_names_the_settings():
 def test_figures_of_paper_a_read_their_own_seeds_and_pool_the_learning_rate_grid():
     # Fig. 2: one run per learning rate (seed 0), lines of 2, 5 and 10 classes.
     inputs = targets.render_inputs(CONFIG, "figures", "bee_classes")
-    assert inputs[:2] == ["results/metrics/cnn_2classes/joint/seed0/bee/confidence.csv",
-                          "results/metrics/cnn_2classes_lr1e-3/joint/seed0/bee/confidence.csv"]
+    assert inputs[:2] == ["results/bee/cnn_2classes/joint/seed0/confidence.csv",
+                          "results/bee/cnn_2classes_lr1e-3/joint/seed0/confidence.csv"]
     assert len(inputs) == 6 and all("/seed0/" in p for p in inputs)
     # Fig. 3: every seed; the softmax model's five positive thresholds are five criterion settings.
     inputs = targets.render_inputs(CONFIG, "figures", "bee")
     assert len(inputs) == (1 + 2 + 5) * len(CONFIG["seeds"])
-    assert "results/metrics/cnn_composite_softmax/joint/seed2/bee/softmax_entropy_0.3.csv" in inputs
+    assert "results/bee/cnn_composite_softmax/joint/seed2/softmax_entropy_0.3.csv" in inputs
     # Fig. 6: the ten binary models' logit caches, one seed.
     inputs = targets.render_inputs(CONFIG, "figures", "class_exit_heads")
     assert inputs == [f"results/logits/cnn_has{k}/joint/seed0.npz" for k in range(10)]
@@ -156,11 +163,14 @@ def test_bee_figure_reads_every_model_criterion_and_seed_in_line_order():
     inputs = targets.render_inputs(CONFIG, "figures", "bee")
     runs = [("cnn", "confidence"), ("cnn_composite", "confidence"), ("cnn_composite", "entropy"),
             *(("cnn_composite_softmax", f"softmax_entropy_{t}") for t in ("0.01", "0.05", "0.1", "0.2", "0.3"))]
-    assert inputs == [f"results/metrics/{m}/joint/seed{s}/bee/{c}.csv" for m, c in runs for s in (0, 1, 2)]
-    # The figure waits for each run's directory once: the softmax model's five settings are one run per seed.
+    assert inputs == [f"results/bee/{m}/joint/seed{s}/{c}.csv" for m, c in runs for s in (0, 1, 2)]
+    # The figure waits for each run's B_EE directory once (one compute_bee job each, which waits for the run's
+    # metrics directory): the softmax model's five settings are one run per seed.
     assert targets.render_dependencies(CONFIG, "figures", "bee") == [
-        f"results/metrics/{m}/joint/seed{s}" for m in ("cnn", "cnn_composite", "cnn_composite_softmax")
+        f"results/bee/{m}/joint/seed{s}" for m in ("cnn", "cnn_composite", "cnn_composite_softmax")
         for s in (0, 1, 2)]
+    assert targets.bee_plan(CONFIG, "cnn_composite_softmax", "joint", 2) == [
+        f"softmax_entropy_{t}" for t in ("0.01", "0.05", "0.1", "0.2", "0.3")]
 
 
 def test_cost_curves_read_sweeps():
@@ -253,33 +263,39 @@ def test_a_runs_metrics_plan_is_what_every_table_and_figure_reads_of_it():
     # Only runs an entry reads metrics of (the layer profile reads checkpoints: its run gets no plan of its own).
     assert sorted(plans) == [("cnn", "joint", "0"), ("cnn", "joint", "1"), ("cnn", "mixed", "0"),
                              ("cnn", "mixed", "1"), ("cnn_mlp", "joint", "0"), ("cnn_mlp", "joint", "1")]
-    assert plans[("cnn", "joint", "0")] == {"max_points": 7, "sweeps": [CONFIDENCE], "budgets": [LAST], "bee": []}
-    # Seed 1 adds the val table (its own budgets, as floats) and B_EE of both criteria, each criterion swept once.
+    assert plans[("cnn", "joint", "0")] == {"max_points": 7, "sweeps": [CONFIDENCE], "budgets": [LAST]}
+    # Seed 1 adds the val table (its own budgets, as floats) and the sweeps B_EE of both criteria reads, each
+    # criterion swept once.
     assert plans[("cnn", "joint", "1")] == {
         "max_points": 7,
         "sweeps": [CONFIDENCE, {"name": "ent_0.1", "criterion": "entropy", "params": {"positive_threshold": 0.1}}],
         "budgets": [LAST, {"criterion": "confidence", "rule": "val", "budgets": [0.5, 1.0]}],
-        "bee": ["confidence", "ent_0.1"],
     }
     assert plans[("cnn", "mixed", "1")] == plans[("cnn", "mixed", "0")] == {
-        "max_points": 7, "sweeps": [CONFIDENCE], "budgets": [LAST], "bee": []}
+        "max_points": 7, "sweeps": [CONFIDENCE], "budgets": [LAST]}
     assert plans[("cnn_mlp", "joint", "0")] == {
-        "max_points": 7, "sweeps": [{"name": "entropy", "criterion": "entropy", "params": {}}], "budgets": [],
-        "bee": []}
+        "max_points": 7, "sweeps": [{"name": "entropy", "criterion": "entropy", "params": {}}], "budgets": []}
     assert targets.metrics_plan(SMALL, "cnn", "joint", 1) == plans[("cnn", "joint", "1")]
-    assert targets.metrics_plan(SMALL, "cnn", "backbone", 0) == {"max_points": 7, "sweeps": [], "budgets": [],
-                                                                   "bee": []}
+    assert targets.metrics_plan(SMALL, "cnn", "backbone", 0) == {"max_points": 7, "sweeps": [], "budgets": []}
+    # B_EE of both criteria, seed 1 only: the one run with a B_EE job.
+    assert targets.bee_plans(SMALL) == {("cnn", "joint", "1"): ["confidence", "ent_0.1"]}
+    assert targets.bee_plan(SMALL, "cnn", "joint", 1) == ["confidence", "ent_0.1"]
+    assert targets.bee_plan(SMALL, "cnn", "joint", 0) == []
     # The files each entry reads are those the plan writes, in its run's directory.
     assert targets.render_inputs(SMALL, "tables", "val") == [
         "results/metrics/cnn/joint/seed1/budgets/confidence/val/50-100.csv"]
     assert targets.render_inputs(SMALL, "figures", "bee") == [
-        "results/metrics/cnn/joint/seed1/bee/confidence.csv", "results/metrics/cnn/joint/seed1/bee/ent_0.1.csv"]
-    assert targets.render_dependencies(SMALL, "figures", "bee") == ["results/metrics/cnn/joint/seed1"]
+        "results/bee/cnn/joint/seed1/confidence.csv", "results/bee/cnn/joint/seed1/ent_0.1.csv"]
+    assert targets.render_dependencies(SMALL, "figures", "bee") == ["results/bee/cnn/joint/seed1"]
+    assert targets.render_dependencies(SMALL, "tables", "val") == ["results/metrics/cnn/joint/seed1"]
+    assert targets.render_dependencies(SMALL, "figures", "curves") == [
+        "results/metrics/cnn_mlp/joint/seed0", "results/metrics/cnn_mlp/joint/seed1"]
     assert targets.render_dependencies(SMALL, "figures", "rank") == targets.render_inputs(SMALL, "figures", "rank")
-    # B_EE's static heads are inputs where the plan has B_EE only.
-    assert targets.metrics_inputs(SMALL, "cnn", "joint", 1)["static"] == [
+    # B_EE's job reads the run's sweeps and the static heads; the metrics job never the static heads.
+    assert targets.bee_inputs(SMALL, "cnn", "joint", 1)["static"] == [
         "results/logits/cnn/static/block0/seed1.npz", "results/logits/cnn/backbone/seed1.npz"]
-    assert "static" not in targets.metrics_inputs(SMALL, "cnn", "joint", 0)
+    assert targets.bee_inputs(SMALL, "cnn", "joint", 1)["metrics"] == "results/metrics/cnn/joint/seed1"
+    assert "static" not in targets.metrics_inputs(SMALL, "cnn", "joint", 1)
 
 
 def test_a_runs_plan_changes_with_its_metric_settings_only_and_is_ordered():
@@ -305,6 +321,17 @@ def test_a_runs_plan_changes_with_its_metric_settings_only_and_is_ordered():
     changed["tables"]["last"]["caption"] = "Another caption."
     changed["figures"]["curves"]["criterion"] = "confidence"
     assert plan_json(changed) == before
+    # B_EE's criteria are the B_EE job's plan: dropping the B_EE of a criterion a budget table still reads leaves
+    # the metrics plan (its sweep) as it was and changes the B_EE plan only; a B_EE caption changes neither.
+    changed = copy.deepcopy(SMALL)
+    changed["figures"]["bee"]["lines"] = changed["figures"]["bee"]["lines"][1:]
+    assert plan_json(changed) == before
+    assert targets.bee_plan(SMALL, "cnn", "joint", 1) == ["confidence", "ent_0.1"]
+    assert targets.bee_plan(changed, "cnn", "joint", 1) == ["ent_0.1"]
+    changed = copy.deepcopy(SMALL)
+    changed["figures"]["bee"]["caption"] = "Another caption."
+    assert plan_json(changed) == before
+    assert targets.bee_plans(changed) == targets.bee_plans(SMALL)
 
 
 def test_a_frozen_configs_plans_are_computed_once_and_handed_out_as_copies():
@@ -313,7 +340,12 @@ def test_a_frozen_configs_plans_are_computed_once_and_handed_out_as_copies():
     config = copy.deepcopy(SMALL)
     ee.freeze(config)
     assert targets.metrics_plans(config) is targets.metrics_plans(config)
+    assert targets.bee_plans(config) is targets.bee_plans(config)
     plan = targets.metrics_plan(config, "cnn", "joint", 1)
-    plan["bee"].clear()
-    assert targets.metrics_plan(config, "cnn", "joint", 1)["bee"] == ["confidence", "ent_0.1"]
+    plan["sweeps"].clear()
+    assert len(targets.metrics_plan(config, "cnn", "joint", 1)["sweeps"]) == 2
+    criteria = targets.bee_plan(config, "cnn", "joint", 1)
+    criteria.clear()
+    assert targets.bee_plan(config, "cnn", "joint", 1) == ["confidence", "ent_0.1"]
     assert targets.metrics_plans(SMALL) is not targets.metrics_plans(SMALL)  # not frozen: computed each time
+    assert targets.bee_plans(SMALL) is not targets.bee_plans(SMALL)

@@ -1,5 +1,4 @@
 """The workflow itself: lint, the plan for one target, bad config, and the whole default DAG for real."""
-import os
 import re
 import shutil
 from pathlib import Path
@@ -32,22 +31,54 @@ def test_one_table_plans_only_what_it_needs(tmp_path):
     copy_default_config(tmp_path)
     result = snakemake(tmp_path, "--dry-run", "paper/tables/regimes.tex")
     # digits only: 3 seeds x (backbone + the seven regimes), and one metrics job per run the table reads; no
-    # multi-label. A run's metrics job writes whatever any table or figure reads of it: cnn's joint runs also
-    # feed the B_EE figures, so their jobs need cnn's static heads (blocks 0-2; block 3's is phase 1), and
-    # nothing else's.
+    # multi-label, no static heads, no B_EE. cnn's joint runs also feed the B_EE figures, but B_EE is a job of
+    # its own (compute_bee), the only one that waits for the static heads: a run's metrics job never does.
     config = load_config(tmp_path / "config.yaml")
     runs = [(r, s) for r in config["tables"]["regimes"]["regimes"] for s in config["seeds"]]
-    assert [s for r, s in runs if targets.metrics_plan(config, "cnn", r, s)["bee"]] == [0, 1, 2]
+    assert [s for r, s in runs if targets.bee_plan(config, "cnn", r, s)] == [0, 1, 2]
     assert job_counts(result.stdout) == {
-        "prepare_dataset": 1, "train_model": 24, "train_static_head": 9, "compute_metrics": 21,
-        "render_table": 1, "total": 56,
+        "prepare_dataset": 1, "train_model": 24, "compute_metrics": 21, "render_table": 1, "total": 47,
     }
     planned = planned_outputs(result.stdout)
     assert sorted(p for p in planned if p.startswith("results/metrics/")) == sorted(
         targets.metrics_dir("cnn", r, s) for r, s in runs)
-    assert sorted(p for p in planned if "/static/" in p and p.endswith("model.pt")) == sorted(
-        targets.static_model_path("cnn", b, s) for b in (0, 1, 2) for s in (0, 1, 2))
+    assert not [p for p in planned if "/static/" in p or p.startswith("results/bee/")]
     assert "digits_composite" not in result.stdout
+
+
+def test_a_bee_figure_plans_the_static_heads_and_one_bee_job_per_run_it_reads(tmp_path):
+    copy_default_config(tmp_path)
+    result = snakemake(tmp_path, "--dry-run", "--printshellcmds", "paper/figures/bee.pdf")
+    config = load_config(tmp_path / "config.yaml")
+    assert config["figures"]["bee"]["kind"] == "bee"
+    # Fig. 3: three settings x three seeds, each run one metrics job (its sweeps) and one B_EE job (every
+    # criterion the figure reads of it: the softmax setting's five thresholds are one job per seed).
+    bee_dirs = targets.render_dependencies(config, "figures", "bee")
+    assert len(bee_dirs) == 9 and all(d.startswith("results/bee/") for d in bee_dirs)
+    runs = [tuple(d.split("/")[2:]) for d in bee_dirs]  # (model, regime, "seed<s>")
+    static = sorted({path for m, r, s in runs for path in targets.bee_inputs(config, m, r, s.removeprefix("seed"))[
+        "static"] if "/static/" in path})
+    assert len(static) == 27
+    counts = job_counts(result.stdout)
+    assert counts["compute_bee"] == counts["compute_metrics"] == 9
+    assert counts["train_static_head"] == len(static)
+    planned = planned_outputs(result.stdout)
+    assert sorted(p for p in planned if p.startswith("results/bee/")) == sorted(bee_dirs)
+    assert sorted(p for p in planned if p.startswith("results/metrics/")) == sorted(
+        targets.metrics_dir(m, r, s.removeprefix("seed")) for m, r, s in runs)
+    assert sorted(p for p in planned if p.startswith("results/logits/") and "/static/" in p) == static
+    jobs = dry_run_jobs(result.stdout)
+    for job in jobs:
+        if job["rule"] == "compute_bee":
+            model, regime, seed = job["output"].split("/")[2:]
+            seed = seed.removeprefix("seed")
+            inputs = targets.bee_inputs(config, model, regime, seed)
+            assert (f"--metrics {inputs['metrics']} --static {' '.join(inputs['static'])} --criteria "
+                    f"{' '.join(targets.bee_plan(config, model, regime, seed))} --out {job['output']} ") in job["shell"]
+        elif job["rule"] == "compute_metrics":
+            assert "--static" not in job["shell"] and "/static/" not in job["input"]
+    assert targets.bee_plan(config, "cnn_composite_softmax", "joint", 0) == [
+        f"softmax_entropy_{t}" for t in ("0.01", "0.05", "0.1", "0.2", "0.3")]
 
 
 def planned_outputs(output: str) -> list[str]:
@@ -89,28 +120,51 @@ def test_variants_share_phase1_and_identical_static_heads_in_the_plan(default_dr
         f"results/models/{m}/static/block{b}/seed{s}/model.pt" for m, s in runs for b in (0, 1, 2))
 
 
-def test_each_run_has_one_metrics_job_writing_what_every_table_and_figure_reads_of_it(default_dry_run):
-    """Issue 22: one metrics process per run (model, regime, seed), not one per sweep, budget table and B_EE."""
+def test_each_run_has_one_metrics_job_and_one_bee_job_where_b_ee_of_it_is_read(default_dry_run):
+    """Issue 22: one metrics process per run (model, regime, seed), not one per sweep and budget table; and one
+    B_EE process per run whose B_EE some figure reads, not one per criterion."""
     from snakemake.utils import validate
+
+    from eebench.metrics import bee_file
 
     config = load_config(REPO / "config.yaml")
     validate(config, str(REPO / "workflow/schemas/config.schema.yaml"))  # the schema's defaults, as the Snakefile's
     counts = job_counts(default_dry_run)
-    assert not {"sweep_exits", "compute_budgets", "compute_bee"} & set(counts)
-    # The runs whose metrics some table or figure reads (their directories), each one job.
-    wanted = {directory for section in ("tables", "figures") for name in config[section]
-              for directory in targets.render_dependencies(config, section, name)
-              if directory.startswith("results/metrics/")}
+    assert not {"sweep_exits", "compute_budgets"} & set(counts)
+    dependencies = {directory for section in ("tables", "figures") for name in config[section]
+                    for directory in targets.render_dependencies(config, section, name)}
+    # The runs whose B_EE some figure reads (their B_EE directories), each one job.
+    bee_dirs = {directory for directory in dependencies if directory.startswith("results/bee/")}
+    bee_plans = targets.bee_plans(config)
+    assert len(bee_dirs) == len(bee_plans) == counts["compute_bee"] == 14
+    bee_jobs = [job for job in dry_run_jobs(default_dry_run) if job["rule"] == "compute_bee"]
+    assert {job["output"] for job in bee_jobs} == bee_dirs
+    for job in bee_jobs:  # each with its run's criteria and sweeps, and the static heads' caches
+        model, regime, seed = job["output"].split("/")[2:]
+        seed = seed.removeprefix("seed")
+        criteria = targets.bee_plan(config, model, regime, seed)
+        assert criteria and f"--criteria {' '.join(criteria)} " in job["shell"]
+        assert f"--metrics {targets.metrics_dir(model, regime, seed)} " in job["shell"]
+        static = targets.bee_inputs(config, model, regime, seed)["static"]
+        assert f"--static {' '.join(static)} " in job["shell"] and len(static) == 4
+        assert job["input"].startswith(f"{targets.metrics_dir(model, regime, seed)}, {', '.join(static)}, ")
+    # The runs whose sweeps or budget tables some table or figure reads, or whose B_EE (its sweeps), each one job.
+    wanted = {directory for directory in dependencies if directory.startswith("results/metrics/")} | {
+        targets.metrics_dir(*key) for key in bee_plans}
     plans = targets.metrics_plans(config)
     assert len(wanted) == len(plans) == counts["compute_metrics"] == 92
     jobs = [job for job in dry_run_jobs(default_dry_run) if job["rule"] == "compute_metrics"]
     assert {job["output"] for job in jobs} == wanted
-    for job in jobs:  # each with its run's plan, and the static heads' caches exactly where the plan has B_EE
+    for job in jobs:  # each with its run's plan, never the static heads' caches
         model, regime, seed = job["output"].split("/")[2:]
         plan = targets.metrics_plan(config, model, regime, seed.removeprefix("seed"))
         assert f"--plan {ee.shell_json(plan)} " in job["shell"]
-        assert ("--static " in job["shell"]) == bool(plan["bee"]), job["shell"]
-    # Every file a renderer is given is one its run's plan writes (sweeps of every criterion it reads).
+        assert "--static" not in job["shell"] and "/static/" not in job["shell"], job["shell"]
+        assert job["input"].startswith("results/logits/") and "/static/" not in job["input"], job["input"]
+    # Every file a renderer is given is one its run's plan writes (sweeps of every criterion it reads), and every
+    # B_EE criterion's sweep is in its run's metrics plan.
+    for key, criteria in bee_plans.items():
+        assert set(criteria) <= {item["name"] for item in plans[key]["sweeps"]}, key
     for section in ("tables", "figures"):
         for name in config[section]:
             for path in targets.render_inputs(config, section, name):
@@ -118,24 +172,29 @@ def test_each_run_has_one_metrics_job_writing_what_every_table_and_figure_reads_
                     model, regime, seed, *file = path.split("/")[2:]
                     plan = targets.metrics_plan(config, model, regime, seed.removeprefix("seed"))
                     assert "/".join(file) in planned_files(plan), (name, path)
+                elif path.startswith("results/bee/"):  # results/bee/<model>/<regime>/seed<s>/<criterion>.csv
+                    model, regime, seed, file = path.split("/")[2:]
+                    criteria = targets.bee_plan(config, model, regime, seed.removeprefix("seed"))
+                    assert file in {bee_file(criterion) for criterion in criteria}, (name, path)
 
 
 def planned_files(plan: dict) -> set[str]:
     """The files `eebench metrics` writes for ``plan``, relative to its run directory."""
-    from eebench.metrics import bee_file, budgets_file, sweep_file
+    from eebench.metrics import budgets_file, sweep_file
 
     return ({sweep_file(item["name"]) for item in plan["sweeps"]}
-            | {budgets_file(item["criterion"], item["rule"], item["budgets"]) for item in plan["budgets"]}
-            | {bee_file(criterion) for criterion in plan["bee"]})
+            | {budgets_file(item["criterion"], item["rule"], item["budgets"]) for item in plan["budgets"]})
 
 
 def dry_run_jobs(output: str) -> list[dict[str, str]]:
-    """Each planned job of a dry run with --printshellcmds: its rule, output and shell command."""
+    """Each planned job of a dry run with --printshellcmds: its rule, input, output and shell command."""
     jobs: list[dict[str, str]] = []
     for line in output.splitlines():
         started = re.match(r"^(local)?rule (\w+):$", line.strip())
         if started:
-            jobs.append({"rule": started.group(2), "output": "", "shell": ""})
+            jobs.append({"rule": started.group(2), "input": "", "output": "", "shell": ""})
+        elif jobs and line.strip().startswith("input:"):
+            jobs[-1]["input"] = line.split(":", 1)[1].strip()
         elif jobs and line.strip().startswith("output:"):
             jobs[-1]["output"] = line.split(":", 1)[1].strip()
         elif jobs and line.startswith("Shell command: "):

@@ -1,4 +1,5 @@
 import re
+import shlex
 
 from snakemake.utils import validate
 
@@ -40,6 +41,7 @@ wildcard_constraints:
 localrules:
     prepare_dataset,
     compute_metrics,
+    compute_bee,
     analyze_layers,
     render_table,
     render_figure,
@@ -107,8 +109,13 @@ def get_metrics_plan(wildcards):
     return ee.shell_json(targets.metrics_plan(config, wildcards.model, wildcards.regime, wildcards.seed))
 
 
-def get_static_flag(wildcards, input):
-    return f"--static {' '.join(input.static)}" if "static" in input.keys() else ""
+def get_bee_inputs(wildcards):
+    return targets.bee_inputs(config, wildcards.model, wildcards.regime, wildcards.seed)
+
+
+def get_bee_criteria(wildcards):
+    criteria = targets.bee_plan(config, wildcards.model, wildcards.regime, wildcards.seed)
+    return " ".join(shlex.quote(criterion) for criterion in criteria)
 
 
 def get_analyzed_model(wildcards):
