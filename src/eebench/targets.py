@@ -304,12 +304,48 @@ def render_inputs(config: dict[str, Any], section: str, name: str) -> list[str]:
     return [stage_path(config, stage, spec, run, seed) for run in runs for seed in seeds]
 
 
+def trained_runs(config: dict[str, Any], section: str, name: str) -> list[str]:
+    """The trained checkpoints behind the numbers of table or figure ``name``: every run and seed it reads (both
+    models of a mode-connectivity pair), and for an entry reading B_EE the static heads too; none for a claims
+    table (it reads other entries' numbers)."""
+    stage, runs, seeds = _entry_runs(config, section, name)
+    paths: list[str] = []
+    if stage == "rendered":
+        return paths
+    for run in runs:
+        for seed in seeds:
+            paths.append(trained_model_path(config, run.model, run.regime, seed))
+            if stage == "mode_connectivity":
+                paths.append(trained_model_path(config, run.model, run.versus, seed))
+            if stage == "bee":
+                paths += static_head_paths(config, run.model, seed)
+    return list(dict.fromkeys(paths))
+
+
+def render_spec(config: dict[str, Any], section: str, name: str) -> dict[str, Any]:
+    """The renderer's settings (:func:`eebench.config.render_spec`); a claims table's checks also carry ``runs``,
+    the trained checkpoints behind the entry each check reads (:func:`trained_runs`), so that it marks a verdict
+    read on runs that trained a phase to its epoch cap."""
+    spec = ee.render_spec(config, section, name)
+    if _entry_runs(config, section, name)[0] != "rendered":
+        return spec
+    return {**spec, "checks": [{**check, "runs": trained_runs(config, _section_of(config, check["entry"]), check["entry"])}
+                               for check in spec["checks"]]}
+
+
+def _section_of(config: dict[str, Any], name: str) -> str:
+    return "tables" if name in config.get("tables", {}) else "figures"
+
+
 def render_dependencies(config: dict[str, Any], section: str, name: str) -> list[str]:
     """What the job rendering ``name`` waits for (its rule's ``input:``): for an entry reading sweeps or budget
     tables, the metric directory (:func:`metrics_dir`) of each of its runs and seeds, for one reading B_EE the
     B_EE directory (:func:`bee_dir`), each once (a file inside a job's directory output cannot be an input); for
     any other entry, its files (:func:`render_inputs`)."""
     stage, runs, seeds = _entry_runs(config, section, name)
+    if stage == "rendered":  # the checked entries' numbers, and the checkpoints whose histories the claims read
+        checks = render_spec(config, section, name)["checks"]
+        return list(dict.fromkeys([*render_inputs(config, section, name), *(p for c in checks for p in c["runs"])]))
     if stage not in METRICS_STAGES:
         return render_inputs(config, section, name)
     directory = bee_dir if stage == "bee" else metrics_dir
@@ -318,8 +354,7 @@ def render_dependencies(config: dict[str, Any], section: str, name: str) -> list
 
 def rendered_path(config: dict[str, Any], name: str) -> str:
     """The numbers (CSV) of table or figure ``name``."""
-    section = "tables" if name in config.get("tables", {}) else "figures"
-    return f"paper/{section}/{name}.csv"
+    return f"paper/{_section_of(config, name)}/{name}.csv"
 
 
 def code_files(*packages: str) -> list[str]:

@@ -586,6 +586,29 @@ def test_a_verdict_never_turns_on_rounding() -> None:
     assert weakest(frame.assign(mean=[50.001, 50.006, 60.0])).holds is True
 
 
+def test_a_verdict_read_on_runs_that_hit_their_epoch_cap_is_marked_with_the_count(tmp_path) -> None:
+    frame = budget_numbers(make_frame({("cnn", "disjoint", "confidence"): same([0.10, 0.50]),
+                                       ("cnn", "joint", "confidence"): same([0.40, 0.70]),
+                                       ("cnn", "mixed", "confidence"): same([0.30, 0.60])}),
+                           ["disjoint", "joint", "mixed"])
+    converged = write_run(tmp_path / "a.pt", "joint", 0, [("joint", 3, 1.0)])
+    capped = str(tmp_path / "b.pt")  # its phase 1 (carried in the run's init history) hit max_epochs
+    save_torch(capped, {"spec": {}, "state_dict": {}, "meta": {"model": "cnn", "regime": "mixed", "seed": 0},
+                        "init_history": [{"phase": "backbone", "epoch": 1}, {"phase": "backbone", "epoch": 2,
+                                                                             "end": "max_epochs"}],
+                        "history": [{"phase": "joint", "epoch": 1, "end": "early_stopping"}]})
+    checks = [{"claim": "disjoint_weakest_at_low_budget", "entry": "tab", "runs": [converged]},
+              {"claim": "mixed_at_least_joint_at_high_budgets", "entry": "tab", "runs": [converged, capped]}]
+    tex, numbers = build("claims", frame, checks=checks)
+    assert list(numbers["runs"]) == [1, 2] and list(numbers["capped_runs"]) == [0, 1]
+    rows = [line for line in tex.splitlines() if line.rstrip().endswith("\\\\") and "Verdict" not in line]
+    assert rows[0].rstrip(" \\").endswith("& holds")  # read on converged runs only: unmarked
+    assert rows[1].rstrip(" \\").endswith("$^\\dagger$ (1 of 2)")
+    assert "epoch cap" in tex
+    # Without a capped run the caption says nothing of caps.
+    assert "epoch cap" not in build("claims", frame, checks=checks[:1])[0]
+
+
 def test_claims_on_an_mse_count_the_smaller_error_as_better() -> None:
     frame = make_frame({("s", "disjoint", "regression_patience"): same([2.40, 0.50]),
                         ("s", "joint", "regression_patience"): same([1.70, 0.52]),

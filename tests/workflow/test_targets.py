@@ -202,6 +202,25 @@ def test_the_claims_table_reads_the_numbers_of_the_entries_its_checks_name_each_
     assert "paper/figures/mode_connectivity.csv" in inputs and "paper/figures/class_exit_heads.csv" in inputs
 
 
+def test_each_claim_carries_the_checkpoints_behind_its_entry_and_the_job_waits_for_them():
+    checks = {c["claim"]: c for c in targets.render_spec(CONFIG, "tables", "claims")["checks"]}
+    regimes = checks["mixed_at_least_joint_at_high_budgets"]["runs"]
+    # The regimes table: seven regimes x three seeds, each its own run (phase 1 travels in a run's history).
+    assert len(regimes) == 21 and regimes[0] == "results/models/cnn/disjoint/seed0/model.pt"
+    # Mode connectivity reads both models of each pair, once each: disjoint, mixed, joint at seed 0.
+    assert checks["disjoint_and_mixed_share_a_basin"]["runs"] == [
+        f"results/models/cnn/{regime}/seed0/model.pt" for regime in ("disjoint", "mixed", "joint")]
+    # B_EE compares with the static heads: blocks 0-2 trained alone, block 3's is the shared phase-1 run.
+    single = checks["single_label_benefit_positive"]["runs"]
+    assert "results/models/cnn/static/block0/seed2/model.pt" in single
+    assert "results/models/cnn/backbone/seed1/model.pt" in single
+    dependencies = targets.render_dependencies(CONFIG, "tables", "claims")
+    assert set(targets.render_inputs(CONFIG, "tables", "claims")) < set(dependencies)
+    assert set(regimes) | set(single) <= set(dependencies) and len(dependencies) == len(set(dependencies))
+    # Every other entry's spec is the config's, untouched.
+    assert targets.render_spec(CONFIG, "tables", "regimes") == render_spec(CONFIG, "tables", "regimes")
+
+
 def test_training_time_reads_the_checkpoints_with_the_shared_phase1_run():
     config = {**CONFIG, "tables": {"time": {"kind": "training_time", "model": "cnn_mlp",
                                             "regimes": ["backbone", "mixed"]}}}

@@ -168,7 +168,7 @@ def get_render_kind(section):
 
 def get_render_spec(section):
     def render_spec(wildcards):
-        return ee.shell_json(ee.render_spec(config, section, wildcards[section[:-1]]))
+        return ee.shell_json(targets.render_spec(config, section, wildcards[section[:-1]]))
 
     return render_spec
 
