@@ -1,8 +1,8 @@
 """What one training epoch of the default config's CNN costs, against what its arithmetic would cost.
 
 The model, data and training settings are the default config's (config.yaml ``models.cnn``: backbone ``cnn``,
-widths [16, 32, 64, 64], strides [1, 2, 1, 2], a linear IC after every block, batch 64, AdamW lr 3e-3). The data
-are the pipeline's own: the ``digits`` entry prepared into a temporary file (``eebench.data.prepare_dataset``,
+widths [16, 32, 64, 64], strides [1, 2, 1, 2], an IC after every block, batch 64, AdamW: read from config.yaml at
+run time). The data are the pipeline's own: the ``digits`` entry prepared into a temporary file (``eebench.data.prepare_dataset``,
 split_seed 0, val/test fractions 0.2/0.2, so 1077 training and 360 validation images) and read back with
 ``load_split`` exactly as a training job reads it (train split augmented with the random 1-pixel shift, as
 ``training.augment: true`` asks). Everything runs on the CPU (the default run's device), at ``--threads`` torch
@@ -22,12 +22,14 @@ It prints:
    (goal >= 0.9), the bare loop with and without a validation pass of its own.
 3. The epoch time under candidate settings: the ones ``TrainingConfig`` offers (batch size, memory format,
    precision) and the torch thread count, each through ``train_phase`` as in 1; and ones only a bare loop can
-   show today (AdamW's foreach/fused implementations, batches sliced from the tensors without a DataLoader,
+   show today (AdamW's foreach (the pipeline's own since issue 22) and fused implementations, batches sliced
+   from the tensors without a DataLoader,
    validation under ``torch.inference_mode`` instead of ``predict``'s ``torch.no_grad``), as suggestions.
 
 Every time is the median over ``--repeats`` runs of ``--epochs`` epochs each (the other thread count: up to 3
-runs of 1 epoch, fewer past 15 s), after one warm-up run per setting (the first optimizer step in a process
-imports torch._dynamo, ~1.2 s). The settings, the validation passes and the ``torch.mm`` products run
+runs of 1 epoch, fewer past 15 s), after one warm-up run per setting (the first step of torch's own AdamW in a
+process imports torch._dynamo, ~1.2 s; eebench.torch_eager's does not). The settings, the validation passes
+and the ``torch.mm`` products run
 interleaved, in a new random order each round, so that the drifting speed of a shared machine hits them
 alike; the numbers still move by some 10-30 % from one invocation to the next on a busy 2-core machine
 (compare rows of one invocation).

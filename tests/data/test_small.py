@@ -172,6 +172,18 @@ def test_batched_random_shift_shifts_each_sample_by_its_own_draw():
     assert len(set(shifts)) == 9
 
 
+@pytest.mark.parametrize("shape, max_shift", [((40, 1, 8, 8), 1), ((12, 3, 16, 16), 2), ((7, 6, 5), 3)])
+def test_batched_random_shift_is_translate_at_the_same_draws(shape, max_shift):
+    torch.manual_seed(3)
+    x = torch.rand(*shape)
+    torch.manual_seed(4)
+    out = RandomShift(max_shift).batch(x)
+    torch.manual_seed(4)  # the same [B, 2] draw the batch makes
+    shifts = torch.randint(-max_shift, max_shift + 1, (len(x), 2)).tolist()
+    assert torch.equal(out, torch.stack([translate(sample, dy, dx) for sample, (dy, dx) in zip(x, shifts)]))
+    assert out.is_contiguous() and out.shape == x.shape
+
+
 def test_a_batch_fetch_matches_the_items_labels_and_shifts_each_sample():
     from eebench.data.core import TransformedTensors
 

@@ -237,15 +237,18 @@ class RandomShift:
         return translate(x, dy, dx)
 
     def batch(self, x: Tensor) -> Tensor:
-        """Each sample of ``x`` [B, ...] shifted by its own draw: one draw of [B, 2] and one masked copy per
-        distinct shift, instead of B Python calls (the DataLoader's per-sample path dominated small models'
-        epochs)."""
+        """Each sample of ``x`` [B, ..., H, W] shifted by its own draw (one draw of [B, 2]), as :func:`translate`
+        would: every sample reads its H x W window of the zero-padded batch, one gather for the whole batch
+        instead of B Python calls or a copy per distinct shift (7x faster than the latter on 64 8x8 digits)."""
         shifts = torch.randint(-self.max_shift, self.max_shift + 1, (len(x), 2))
-        out = torch.empty_like(x)
-        for dy, dx in torch.unique(shifts, dim=0).tolist():
-            rows = ((shifts[:, 0] == dy) & (shifts[:, 1] == dx)).nonzero().squeeze(1)
-            out[rows] = translate(x[rows], dy, dx)
-        return out
+        m, (h, w) = self.max_shift, x.shape[-2:]
+        padded = torch.nn.functional.pad(x, (m, m, m, m))
+        # out[..., i, j] = x[..., i - dy, j - dx] = padded[..., i - dy + m, j - dx + m] (zero outside x)
+        rows = (torch.arange(h) + m - shifts[:, :1])[:, :, None]  # [B, H, 1]
+        cols = (torch.arange(w) + m - shifts[:, 1:])[:, None, :]  # [B, 1, W]
+        flat = padded.reshape(len(x), -1, h + 2 * m, w + 2 * m)  # [B, C', H + 2m, W + 2m]
+        picked = flat[torch.arange(len(x))[:, None, None], :, rows, cols]  # [B, H, W, C'] (advanced dims first)
+        return picked.permute(0, 3, 1, 2).reshape(x.shape).contiguous()
 
 
 class TransformedTensors(Dataset):
