@@ -201,6 +201,16 @@ def cmd_readings(args):
         write_text(args.out, text)
 
 
+def cmd_paper_numbers(args):
+    from eebench import paper_numbers
+
+    if args.list:
+        sys.stdout.write("table,values\n" + "".join(f"{table},{count}\n"
+                                                   for table, count in paper_numbers.counts().items()))
+    else:
+        sys.stdout.write(paper_numbers.csv_text(args.table))
+
+
 def cmd_build_paper(args):
     from eebench.latex import LatexError, build_pdf
 
@@ -344,6 +354,13 @@ def build_parser() -> argparse.ArgumentParser:
             "as the README's section or the paper's")
     p.add_argument("--format", choices=("markdown", "latex"), required=True)
     p.add_argument("--out", help="write here (atomically) instead of to standard output")
+
+    p = add("paper-numbers", cmd_paper_numbers, "the numbers a table of the papers prints, as transcribed "
+            "(eebench/paper_numbers), as CSV")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("table", nargs="?", help='a transcribed item, spelled as regenerates: is ("B Table 8", '
+                                                '"B Tables 8-18", "B §4.7")')
+    which.add_argument("--list", action="store_true", help="every transcribed item with its number of values")
 
     p = add("build-paper", cmd_build_paper, "compile the regenerated paper to PDF (needs LaTeX)")
     p.add_argument("--tex", default="paper/main.tex", help="the document (compiled in its own directory)")
