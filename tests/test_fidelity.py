@@ -39,7 +39,7 @@ def test_authors_code_switches_every_reading_that_applies(config):
     cnn = models["cnn"]["training"]
     assert (cnn["early_stopping"], cnn["head_loss_reduction"], cnn["label_smoothing"]) == ("authors", "mean", 0.1)
     assert "gpf_loss_weights" not in cnn and "activation" not in models["cnn"]["ic"]  # linear ICs, not GPF
-    assert models["cnn_mlp"]["ic"] == {"type": "mlp", "hidden": [64], "activation": "gelu"}
+    assert models["cnn_mlp"]["ic"] == {"type": "mlp", "hidden": [64], "pool_size": 1, "activation": "gelu"}
     assert models["cnn_gpf"]["training"]["gpf_loss_weights"] == "authors"
     # Label smoothing only where labels are mixed (the authors' 0.1 comes with Mixup/CutMix) and single-label.
     assert "label_smoothing" not in models["cnn_composite"]["training"]
@@ -105,7 +105,7 @@ def test_authors_code_scores_early_stopping_on_augmented_validation_images(confi
 
 def test_a_settings_description_names_a_non_default_preset(config):
     models = ee.resolve_models(config)
-    assert ee.describe_model(models["cnn"]) == "digits, cnn, linear ICs after every block"
+    assert ee.describe_model(models["cnn"]) == "digits, cnn, sdn pool_size=1 ICs after every block"
     assert ee.describe_model(models["cnn_authors_code"]).endswith(", fidelity preset authors_code")
 
 

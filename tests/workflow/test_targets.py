@@ -82,7 +82,7 @@ def test_phase1_trains_the_plain_network_whatever_the_variant():
     plain = targets.train_settings(CONFIG, "cnn_mlp", "backbone")
     assert plain == {**targets.train_settings(CONFIG, "cnn", "backbone")}
     assert plain["ic"] == {"type": "linear"} and plain["placement"] == []
-    assert targets.train_settings(CONFIG, "cnn_mlp", "mixed")["ic"] == {"type": "mlp", "hidden": [64], "pool_size": 4}
+    assert targets.train_settings(CONFIG, "cnn_mlp", "mixed")["ic"] == {"type": "mlp", "hidden": [64], "pool_size": 1}
 
 
 def test_render_spec_fills_rule_budgets_and_names_the_settings():
