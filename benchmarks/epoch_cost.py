@@ -302,8 +302,9 @@ def main() -> None:
                     function()
         return Setting(label, run, args.threads, "part", VALIDATION_PASSES)
 
-    default = pipeline(base, args.threads, f"pipeline default (batch {base.batch_size}, contiguous, fp32, "
-                                           f"{plural(args.threads)})")
+    default = pipeline(base, args.threads, f"pipeline default (batch {base.batch_size}, {base.memory_format}, "
+                                           f"{base.precision}, {plural(args.threads)})")
+    other_format = "contiguous" if base.memory_format == "channels_last" else "channels_last"
     bare_train = bare("bare loop, training only, timed part by part", validate=False, timed_parts=True)
     bare_val = bare("bare loop + its validation pass (no_grad)")
     # predict is decorated with torch.no_grad; its body (__wrapped__) under inference_mode is the alternative.
@@ -323,7 +324,7 @@ def main() -> None:
         val_predict, val_predict_inference, val_bare_no_grad, val_bare_inference,
         pipeline(replace(base, batch_size=128), args.threads, "pipeline, batch 128"),
         pipeline(replace(base, batch_size=256), args.threads, "pipeline, batch 256"),
-        pipeline(replace(base, memory_format="channels_last"), args.threads, "pipeline, memory_format channels_last"),
+        pipeline(replace(base, memory_format=other_format), args.threads, f"pipeline, memory_format {other_format}"),
         pipeline(replace(base, precision="bf16"), args.threads, "pipeline, precision bf16 (autocast)"),
         # 1 epoch per run, at most 3 runs or 15 s: with the other core busy, 2 threads can be 10-50 x slower.
         replace(pipeline(replace(base, max_epochs=1), other_threads, f"pipeline, {plural(other_threads)}",
