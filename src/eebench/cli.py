@@ -373,6 +373,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The ``eebench`` program: a process started with no ``argv`` hands its command to the Snakemake run's local
+    worker where there is one (``eebench.worker``: no import time per job), else runs it here."""
+    if argv is None:
+        from eebench import worker
+
+        status = worker.delegate(sys.argv[1:])
+        if status is not None:
+            return status
+    return run(sys.argv[1:] if argv is None else argv)
+
+
+def run(argv: list[str]) -> int:
+    """Run one command in this process and return its exit status."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -385,5 +398,5 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # torchrun's workers start here: each is its own process, never the worker's fork
+    sys.exit(run(sys.argv[1:]))
