@@ -11,6 +11,11 @@ reading that makes it testable.
 
 A verdict never turns on rounding: every check compares its numbers at the precision it prints them
 (:func:`_as_shown`), so two means that print alike are equal, whatever order their sums ran in.
+
+Each claim also declares what decides it on the paper's own numbers (issue 23): ``paper_tables``, the items of
+:mod:`eebench.paper_numbers` whose transcribed values stand in for the entry's CSV (:data:`PAPER_FRAMES`), or
+``paper_missing``, why none can (the result is only a figure). :func:`on_paper` runs the same check on each
+setting of those items; a claim the paper's numbers do not support is a reading to report, not a check to bend.
 """
 from __future__ import annotations
 
@@ -37,6 +42,11 @@ class Claim:
     reads: str  # the kind of table or figure whose CSV the check reads
     check: Callable[[pd.DataFrame], Verdict]  # that entry's CSV -> verdict
     requires: tuple[tuple[str, str], ...] = ()  # settings that entry must have too (e.g. the analysis it draws)
+    # The paper's own verdict (issue 23): the transcribed items (eebench.paper_numbers, e.g. "B Table 8", "B §4.7")
+    # whose values the same check reads, each setting of each item on its own (:func:`on_paper`); where there
+    # are none, ``paper_missing`` says why the paper's numbers cannot decide the claim (a figure only).
+    paper_tables: tuple[str, ...] = ()
+    paper_missing: str = ""
 
 
 CLAIMS: Registry[Claim] = Registry("claim")
@@ -65,8 +75,8 @@ def _budget_means(frame: pd.DataFrame, budget: str) -> tuple[str, dict[str, tupl
                          f"one has {len(settings)}: {settings.to_dict('records')}")
     metric = str(settings["metric"].iloc[0])
     rows = frame[frame["budget"] == budget]
-    return metric, {str(r.regime): (float(r.mean), float(r.std) if pd.notna(r.std) else 0.0)
-                    for r in rows.itertuples() if pd.notna(r.mean)}
+    return metric, {str(r.regime): (float(r.mean), float(r.std) if pd.notna(r.std) else float("nan"))
+                    for r in rows.itertuples() if pd.notna(r.mean)}  # no std (one seed, a paper's mean): none shown
 
 
 def _goodness(metric: str, value: float) -> float:
@@ -99,28 +109,41 @@ def _weakest(regime: str, others: tuple[str, ...], budget: str) -> Callable[[pd.
     return check
 
 
+# On the paper's numbers: §4.3 says both of Table 1 and extends them to Tables 2-4 ("consistent", "similar
+# patterns"; Table 4's caption says both again), so each setting of Tables 1-4 is one test (Tables 8-18 repeat
+# their means with stds, Table 1's ViT-S excepted). The alternative regimes are printed only in Tables 8, 9, 10,
+# 13 and 14 (Tables 11, 12 and 15-18 have the three main regimes alone).
+SECTION_4_3_TABLES = ("B Table 1", "B Table 2", "B Table 3", "B Table 4")
+ALTERNATIVE_REGIME_TABLES = ("B Table 8", "B Table 9", "B Table 10", "B Table 13", "B Table 14")
+
 CLAIMS.register("mixed_at_least_joint_at_high_budgets", Claim(
-    "paper B §4.3 (Table 1, Fig. 1)",
+    "paper B §4.3 (Tables 1-4, Fig. 1)",
     "The joint regime has a performance gap at higher budgets: mixed $\\geq$ joint at 75\\% and 100\\%.",
-    "budgets", _at_least("mixed", "joint", ("75%", "100%"))))
+    "budgets", _at_least("mixed", "joint", ("75%", "100%")), paper_tables=SECTION_4_3_TABLES))
 CLAIMS.register("disjoint_weakest_at_low_budget", Claim(
-    "paper B §4.3 (Table 1)",
+    "paper B §4.3 (Tables 1-4)",
     "The disjoint regime is the weakest at the lowest budget (25\\%).",
-    "budgets", _weakest("disjoint", ("joint", "mixed"), "25%")))
+    "budgets", _weakest("disjoint", ("joint", "mixed"), "25%"), paper_tables=SECTION_4_3_TABLES))
 CLAIMS.register("mixed_gradual_at_least_mixed", Claim(
-    "paper B Appendix A",
+    "paper B Appendix A (Tables 8-10, 13-14)",
     "The mixed-gradual regime outperforms the mixed regime (at 75\\% and 100\\%).",
-    "budgets", _at_least("mixed_gradual", "mixed", ("75%", "100%"))))
+    "budgets", _at_least("mixed_gradual", "mixed", ("75%", "100%")), paper_tables=ALTERNATIVE_REGIME_TABLES))
 CLAIMS.register("alternating_below_mixed", Claim(
-    "paper B Appendix A",
+    "paper B Appendix A (Tables 8-10, 13-14)",
     "The alternating regime falls short of the mixed regime (at 75\\% and 100\\%).",
-    "budgets", _at_least("mixed", "alternating", ("75%", "100%"))))
+    "budgets", _at_least("mixed", "alternating", ("75%", "100%")), paper_tables=ALTERNATIVE_REGIME_TABLES))
 
 
 # Paper A: the benefit of early exits (a `bee` figure's CSV: line, metric, head, mean, std, n_values and
 # p_below_first, the one-sided Mann-Whitney U p-value of the line's values being below the first line's) -------
 
 SIGNIFICANCE = 0.05  # paper A: "p <= 0.05"
+
+
+def _paper_a_figure(figure: str) -> str:
+    """Why paper A's numbers decide none of its claims: it has no tables and its text states no measured result
+    (eebench/paper_numbers/README.md; a_text.csv holds only the significance level p <= 0.05 it tests at)."""
+    return f"paper A prints its results only as figures (here {figure}); its text states no measured value"
 
 
 def _lines(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
@@ -162,17 +185,17 @@ def _below_first(frame: pd.DataFrame) -> Verdict:
 CLAIMS.register("single_label_benefit_positive", Claim(
     "paper A §4.2 (Fig. 3)",
     "For single-label classification, benefits (B$_{EE}$) are predominantly positive.",
-    "bee", _single_label_benefit))
+    "bee", _single_label_benefit, paper_missing=_paper_a_figure("Fig. 3")))
 CLAIMS.register("multi_label_benefit_below_single_label", Claim(
     "paper A §4.2 (Fig. 3)",
     "The benefits of early exits for multi-label classification are significantly less pronounced than for "
     "single-label ($p \\leq 0.05$).",
-    "bee", _below_first))
+    "bee", _below_first, paper_missing=_paper_a_figure("Fig. 3")))
 CLAIMS.register("rank_patience_below_confidence", Claim(
     "paper A §4.3 (Fig. 4)",
     "Strategies based on patience and predicted-probability order did not surpass the confidence-based "
     "strategy, all results being statistically significant ($p \\leq 0.05$).",
-    "bee", _below_first))
+    "bee", _below_first, paper_missing=_paper_a_figure("Fig. 4")))
 
 
 RARE = 0.1  # reading of "rare": at most one example in ten
@@ -191,7 +214,7 @@ def _same_head_rare(frame: pd.DataFrame) -> Verdict:
 CLAIMS.register("same_head_exits_rare", Claim(
     "paper A §4.4 (Fig. 6)",
     "Instances where the binary models of two classes present in one example exit at the same layer are rare.",
-    "exit_heads", _same_head_rare))
+    "exit_heads", _same_head_rare, paper_missing=_paper_a_figure("Fig. 6")))
 
 
 # Paper B §3-4: the analysis framework ----------------------------------------------------------------------
@@ -216,7 +239,8 @@ def _last_ic_dominates_in_mixed(frame: pd.DataFrame) -> Verdict:
 CLAIMS.register("last_ic_dominates_in_mixed", Claim(
     "paper B §3.1 (Fig. 2)",
     "The last IC dominates the most in the mixed regime (its gradient aligns best with the total gradient).",
-    "gradient_dominance", _last_ic_dominates_in_mixed))
+    "gradient_dominance", _last_ic_dominates_in_mixed,
+    paper_missing="paper B shows gradient dominance only as a plot (Fig. 2); it prints no values"))
 
 
 def _barriers(frame: pd.DataFrame, split: str = "test") -> dict[frozenset, tuple[float, float]]:
@@ -242,7 +266,8 @@ CLAIMS.register("disjoint_and_mixed_share_a_basin", Claim(
     "paper B §4 (Fig. 3)",
     "The loss remains low along the interpolation between the mixed and disjoint models (one basin), while the "
     "joint model lies in a different basin.",
-    "mode_connectivity", _disjoint_mixed_same_basin))
+    "mode_connectivity", _disjoint_mixed_same_basin,
+    paper_missing="paper B shows mode connectivity only as a plot (Fig. 3); it prints no loss barrier"))
 
 
 def _profiles(frame: pd.DataFrame) -> pd.DataFrame:
@@ -267,7 +292,8 @@ def _ics_raise_rank(frame: pd.DataFrame) -> Verdict:
 CLAIMS.register("ics_raise_numerical_rank", Claim(
     "paper B §4 (Fig. 4)",
     "The numerical rank of the backbone's layers increases when the ICs are allowed to affect the backbone.",
-    "layer_profile", _ics_raise_rank, (("analysis", "numerical_rank"),)))
+    "layer_profile", _ics_raise_rank, (("analysis", "numerical_rank"),),
+    paper_missing="paper B shows the numerical rank only as a plot (Fig. 4); it prints no values"))
 
 
 def _information_shift(frame: pd.DataFrame) -> Verdict:
@@ -291,7 +317,8 @@ CLAIMS.register("ics_shift_information_to_early_layers", Claim(
     "paper B §4 (Fig. 5)",
     "With ICs, the mutual information $I(X;Z)$ is larger than without them in the earlier layers and lower in "
     "the final layers.",
-    "layer_profile", _information_shift, (("analysis", "mutual_information"),)))
+    "layer_profile", _information_shift, (("analysis", "mutual_information"),),
+    paper_missing="paper B shows I(X; Z) only as a plot (Fig. 5); it prints no values"))
 
 
 # Paper B §4.4-4.7: loss scaling, IC size, training time (a `differences` table's CSV: one row per variant block,
@@ -367,17 +394,161 @@ CLAIMS.register("scaling_helps_mixed_less_than_joint", Claim(
     "paper B §4.4 (Table 5)",
     "The improvements from loss scaling observed in the mixed regime are notably smaller than in the joint "
     "regime.",
-    "differences", _scaling_helps_mixed_less))
+    "differences", _scaling_helps_mixed_less, paper_tables=("B Table 5",)))
 CLAIMS.register("gradient_equilibrium_helps_joint_not_mixed", Claim(
     "paper B §4.4 (Table 5)",
     "Gradient equilibrium enhances performance in the joint regime; it does not benefit the mixed regime.",
-    "differences", _ge_helps_joint_only))
+    "differences", _ge_helps_joint_only, paper_tables=("B Table 5",)))
 CLAIMS.register("larger_ics_help_disjoint_not_mixed", Claim(
     "paper B §4.5 (Table 6)",
     "Under the disjoint regime larger ICs yield clear gains, especially at lower budgets; in the mixed regime "
     "this trend reverses.",
-    "differences", _larger_ics_help_disjoint))
+    "differences", _larger_ics_help_disjoint, paper_tables=("B Table 6",)))
 CLAIMS.register("disjoint_fastest_mixed_before_joint", Claim(
     "paper B §4.7",
     "Disjoint training converges most rapidly, and the mixed regime converges faster than the joint one.",
-    "training_time", _training_time_order))
+    "training_time", _training_time_order, paper_tables=("B §4.7",)))
+
+
+# The claims on the papers' own numbers (issue 23) ------------------------------------------------------------
+# Each claim's ``paper_tables`` are read from eebench.paper_numbers into the frame its check reads (the CSV of the
+# entry kind ``reads``), one frame per setting (a row group of Tables 1-3, a whole appendix table), and the same
+# check runs on each. The paper's verdict: holds where it holds in every setting that has the numbers the check
+# needs, does not hold where any such setting fails (k of n shown), not evaluable where none has them.
+
+PAPER_MSE = frozenset({("B Table 2", "STS-B (regr.)"), ("B Table 14", "")})  # (item, setting) printing an MSE
+# Items printing absolute values that a `differences` check reads as gains over one row (the reference IC of
+# §4.5: "moving from a single-layer IC"); Table 5 prints its differences itself.
+DIFFERENCE_REFERENCE = {"B Table 6": "1L"}
+
+
+def _regime_name(label: str) -> str:
+    """A regime as the paper prints it (``Mixed-gradual``, ``Branch-wise``) as this project names it."""
+    return {"Branch-wise": "branchwise"}.get(label, label.lower().replace("-", "_"))
+
+
+def _budget_name(column: str) -> str:
+    return "unlimited" if column == "Unlimited" else column
+
+
+def _paper_budgets(item: str, values: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """A budgets table's CSV per setting: one row per regime and budget, the paper's mean (and std, where it
+    prints one)."""
+    frames = []
+    for setting, rows in values.groupby("setting", sort=False):
+        frames.append((setting, pd.DataFrame({
+            "model": f"{item} {setting}".strip(), "regime": rows["row"].map(_regime_name),
+            "criterion": "as printed", "metric": "mse" if (item, setting) in PAPER_MSE else "accuracy",
+            "budget": rows["column"].map(_budget_name), "mean": rows["value"], "std": rows["std"],
+            "n_seeds": np.nan}).reset_index(drop=True)))
+    return frames
+
+
+def _paper_differences(item: str, values: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """A differences table's CSV (block = the variant, regime, budget, mean in points): Table 5's rows group by
+    regime (``setting``) with the scaling as row; Table 6's absolute values minus its reference row's, per regime
+    and budget."""
+    values = values.assign(regime=values["setting"].map(_regime_name), budget=values["column"].map(_budget_name))
+    reference = DIFFERENCE_REFERENCE.get(item)
+    if reference is None:
+        frame = values.assign(block=values["row"], mean=values["value"])
+    else:
+        base = values[values["row"] == reference].set_index(["regime", "budget"])["value"]
+        variants = values[values["row"] != reference]
+        frame = variants.assign(block=variants["row"], std=np.nan, mean=[
+            value - base[(regime, budget)] for regime, budget, value in
+            zip(variants["regime"], variants["budget"], variants["value"])])
+    return [("", frame[["block", "regime", "budget", "mean", "std"]].reset_index(drop=True))]
+
+
+def _paper_training_time(item: str, values: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """A training_time table's CSV: epochs to convergence per regime (§4.7's prose)."""
+    return [(setting, pd.DataFrame({
+        "model": setting, "regime": rows["row"].map(_regime_name), "quantity": rows["column"],
+        "mean": rows["value"], "std": rows["std"], "n_seeds": np.nan}).reset_index(drop=True))
+        for setting, rows in values.groupby("setting", sort=False)]
+
+
+# The entry kinds whose CSV a transcribed item can stand in for: item name and its rows -> [(setting, frame)].
+PAPER_FRAMES: dict[str, Callable[[str, pd.DataFrame], list[tuple[str, pd.DataFrame]]]] = {
+    "budgets": _paper_budgets, "differences": _paper_differences, "training_time": _paper_training_time,
+}
+
+
+@dataclass(frozen=True)
+class PaperVerdict:
+    """A claim's check run on the paper's transcribed values: one verdict per (item, setting)."""
+
+    tables: tuple[str, ...]
+    settings: tuple[tuple[str, str, Verdict], ...]  # (item, setting or "", verdict)
+    missing: str = ""  # why no transcribed value decides the claim
+
+    @property
+    def evaluated(self) -> int:
+        """Settings that have the numbers the check needs."""
+        return sum(v.holds is not None for _, _, v in self.settings)
+
+    @property
+    def held(self) -> int:
+        return sum(v.holds is True for _, _, v in self.settings)
+
+    @property
+    def holds(self) -> bool | None:
+        return None if self.evaluated == 0 else self.held == self.evaluated
+
+    def verdict(self) -> str:
+        """``holds``, ``does not hold`` or ``not evaluable``, with k of n settings where there are several."""
+        shown = {True: "holds", False: "does not hold", None: "not evaluable"}[self.holds]
+        if len(self.settings) <= 1:
+            return shown
+        unevaluated = len(self.settings) - self.evaluated
+        return (f"{shown} ({'' if self.holds else 'holds in '}{self.held} of {self.evaluated} settings"
+                + (f"; {unevaluated} not evaluable" if unevaluated else "") + ")")
+
+    @staticmethod
+    def _name(item: str, setting: str) -> str:
+        return f"{item} {setting}".strip()
+
+    def numbers(self) -> str:
+        """Every setting's compared numbers (or why none decides the claim), as plain text."""
+        if not self.settings:
+            return self.missing
+        return " | ".join(f"{self._name(item, setting)}: {v.numbers}" for item, setting, v in self.settings)
+
+    def summary(self) -> str:
+        """Short, for a table cell: one setting's numbers in full; of several, the numbers of each setting where
+        the check fails or cannot be read, and how many settings (of which items) it holds in."""
+        if len(self.settings) <= 1:
+            return self.numbers()
+        failed = [f"{'fails' if v.holds is False else 'not evaluable'} in {self._name(item, setting)}: {v.numbers}"
+                  for item, setting, v in self.settings if v.holds is not True]
+        if not failed:
+            return f"holds in all {len(self.settings)} settings of {_items(self.tables)}"
+        return "; ".join(failed + ([f"holds in the other {self.held}"] if self.held else []))
+
+
+def _items(tables: tuple[str, ...]) -> str:
+    """``B Table 1, B Table 2`` as ``B Tables 1, 2``."""
+    numbers = [table.removeprefix("B Table ") for table in tables]
+    if len(tables) > 1 and all(table.startswith("B Table ") for table in tables):
+        return "B Tables " + ", ".join(numbers)
+    return ", ".join(tables)
+
+
+def on_paper(claim: Claim) -> PaperVerdict:
+    """``claim``'s check on the values its ``paper_tables`` print (eebench.paper_numbers), one setting at a
+    time; with none, not evaluable for ``claim.paper_missing``."""
+    from eebench import paper_numbers
+
+    if not claim.paper_tables:
+        if not claim.paper_missing:
+            raise ValueError(f"claim {claim.source!r} names neither paper_tables nor paper_missing")
+        return PaperVerdict((), (), claim.paper_missing)
+    if claim.reads not in PAPER_FRAMES:
+        raise ValueError(f"no transcribed item stands in for a {claim.reads!r} entry (known: "
+                         f"{', '.join(PAPER_FRAMES)})")
+    settings = []
+    for item in claim.paper_tables:
+        for setting, frame in PAPER_FRAMES[claim.reads](item, paper_numbers.load(item)):
+            settings.append((item, setting, claim.check(frame)))
+    return PaperVerdict(tuple(claim.paper_tables), tuple(settings))

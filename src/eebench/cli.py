@@ -211,6 +211,12 @@ def cmd_paper_numbers(args):
         sys.stdout.write(paper_numbers.csv_text(args.table))
 
 
+def cmd_acceptance(args):
+    from eebench.acceptance import acceptance
+
+    sys.stdout.write(acceptance(args.tables, top=args.top, out=args.out))
+
+
 def cmd_build_paper(args):
     from eebench.latex import LatexError, build_pdf
 
@@ -361,6 +367,14 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("table", nargs="?", help='a transcribed item, spelled as regenerates: is ("B Table 8", '
                                                 '"B Tables 8-18", "B §4.7")')
     which.add_argument("--list", action="store_true", help="every transcribed item with its number of values")
+
+    p = add("acceptance", cmd_acceptance, "a paper-scale run's tables against paper B's values: per table the "
+            "cells within the paper's mean ± 2 std, outside, not compared (and why), and the largest gaps")
+    p.add_argument("--tables", default="paper/tables", help="the rendered tables' directory, whose CSVs of a "
+                                                            "paper-scale config compare (default: paper/tables)")
+    p.add_argument("--top", type=int, default=10, help="how many of the largest gaps to list (default: 10)")
+    p.add_argument("--out", help="also write every cell, compared or not, as CSV here (atomically), the largest "
+                                 "gaps first")
 
     p = add("build-paper", cmd_build_paper, "compile the regenerated paper to PDF (needs LaTeX)")
     p.add_argument("--tex", default="paper/main.tex", help="the document (compiled in its own directory)")

@@ -643,6 +643,9 @@ def check_config(config: dict[str, Any]) -> None:
         if spec.get("rule") == "val" and sweep_points:
             raise ConfigError(f"{key}.rule: 'val' maps validation thresholds onto the test sweep exactly, which "
                               f"needs every operating point (sweep.max_points: 0, not {sweep_points})")
+    from eebench.acceptance import check_paper_matches
+
+    check_paper_matches(config)  # each table's cells against the paper's values it is compared with (paper_match)
 
 
 def model_task(config: dict[str, Any], model: dict[str, Any]) -> str:

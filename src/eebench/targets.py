@@ -325,8 +325,13 @@ def trained_runs(config: dict[str, Any], section: str, name: str) -> list[str]:
 def render_spec(config: dict[str, Any], section: str, name: str) -> dict[str, Any]:
     """The renderer's settings (:func:`eebench.config.render_spec`); a claims table's checks also carry ``runs``,
     the trained checkpoints behind the entry each check reads (:func:`trained_runs`), so that it marks a verdict
-    read on runs that trained a phase to its epoch cap."""
+    read on runs that trained a phase to its epoch cap; a table's also say which of the paper's values it is
+    compared with (:func:`eebench.acceptance.comparison_spec`)."""
+    from eebench.acceptance import comparison_spec
+
     spec = ee.render_spec(config, section, name)
+    if section == "tables":
+        spec = {**spec, **comparison_spec(config, name)}
     if _entry_runs(config, section, name)[0] != "rendered":
         return spec
     return {**spec, "checks": [{**check, "runs": trained_runs(config, _section_of(config, check["entry"]), check["entry"])}
@@ -358,12 +363,14 @@ def rendered_path(config: dict[str, Any], name: str) -> str:
 
 
 def code_files(*packages: str) -> list[str]:
-    """Source files of eebench modules, as inputs of the cheap rules: editing e.g. the rendering code reruns
-    rendering (and nothing upstream). Training rules deliberately do not list code: retraining is costly and
-    is asked for explicitly (``--forcerun train_model``)."""
+    """Source files of eebench modules and packages, with a package's data (the transcribed numbers of
+    ``paper_numbers``), as inputs of the cheap rules: editing e.g. the rendering code reruns rendering (and
+    nothing upstream). Training rules deliberately do not list code: retraining is costly and is asked for
+    explicitly (``--forcerun train_model``)."""
     root = Path(__file__).resolve().parent
     files: list[str] = []
     for name in packages:
         path = root / name
-        files += sorted(str(p) for p in path.glob("*.py")) if path.is_dir() else [str(path.with_suffix(".py"))]
+        files += (sorted(str(p) for p in path.iterdir() if p.suffix in (".py", ".csv")) if path.is_dir()
+                  else [str(path.with_suffix(".py"))])
     return files

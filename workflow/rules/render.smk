@@ -1,7 +1,8 @@
 rule render_table:
     input:
         metrics=get_table_inputs,
-        code=get_code("render"),
+        # The comparison with the paper's values and the claims read their modules and the transcribed numbers.
+        code=get_code("render", "acceptance", "claims", "paper_numbers"),
     output:
         tex="paper/tables/{table}.tex",
         numbers=report(

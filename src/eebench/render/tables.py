@@ -13,7 +13,11 @@ Shared rules for every kind:
   shown decimals so ties are all bold; the best is the minimum for metrics in ``LOWER_IS_BETTER``;
 - one column per budget of the frame, in frame order, headed as in the frame ("unlimited" -> "Unlimited");
 - the caption gets a sentence stating the budget rule and, given ``model_descriptions``, one naming the
-  settings shown.
+  settings shown;
+- given ``paper_comparison`` (an entry regenerating a table of paper B that eebench.paper_numbers transcribes),
+  a paper-scale table shows beside each cell the paper's value and our difference, a dagger on a mean outside
+  the paper's mean ± 2 std, and its CSV the columns of eebench.acceptance.COMPARISON_COLUMNS; a miniature one
+  says in its caption that it is not compared (eebench.acceptance).
 Every table is returned with the numbers it shows, so the CSV written beside the .tex lets a reader check any
 cell without re-parsing LaTeX.
 """
@@ -29,6 +33,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from eebench.acceptance import COMPARISON_COLUMNS, Comparison, caption_sentences, cell_text
 from eebench.io import BUDGETS_CSV, MODEL_CHECKPOINT, RENDERED_CSV, read_checkpoint, read_csv, write_csv, write_text
 from eebench.metrics import BUDGET_RULE_DESCRIPTIONS
 from eebench.registry import Registry
@@ -103,6 +108,11 @@ class Layout:
         references = [cell.reference for cell in cells if cell.reference is not None]
         return list(dict.fromkeys([*references, *(cell.run for cell in cells)]))
 
+    def cell_labels(self) -> list[tuple[str, str, str]]:
+        """(column group, block, row) of every cell, in table order: what names it beside its budget header
+        (eebench.acceptance matches it with the paper's value by these)."""
+        return [(group, block.name, row.name) for block in self.blocks for row in block.rows for group in self.groups]
+
 
 def _regime(regime: str) -> str:
     return regime_label(regime)
@@ -131,10 +141,16 @@ def _layout_of(build: Callable[..., Layout], spec: Mapping[str, Any]) -> Layout:
     return build(**{key: value for key, value in spec.items() if key in accepted})
 
 
+def table_layout(kind: str, spec: Mapping[str, Any]) -> Layout:
+    """The layout of a config entry of a kind registered with :func:`table_kind`."""
+    return _layout_of(TABLES.get(kind).layout, spec)
+
+
 def table_kind(name: str, runs: Callable[[Mapping[str, Any]], list[RunKey]] | None = None):
     """Register the layout builder ``build`` as table kind ``name``: the registered renderer takes the frame,
-    ``caption``, ``label``, ``rule``, ``budgets``, ``model_descriptions`` and the builder's own keyword
-    arguments, and reads the budget CSVs of the runs its layout lists (or of ``runs(spec)``)."""
+    ``caption``, ``label``, ``rule``, ``budgets``, ``model_descriptions``, ``paper_comparison``, ``paper_match``
+    (:func:`render_layout`) and the builder's own keyword arguments, and reads the budget CSVs of the runs its
+    layout lists (or of ``runs(spec)``)."""
 
     def register(build: Callable[..., Layout]) -> TableFn:
         def render(
@@ -145,12 +161,15 @@ def table_kind(name: str, runs: Callable[[Mapping[str, Any]], list[RunKey]] | No
             rule: str = "best",
             budgets: Sequence[float] | None = None,
             model_descriptions: Mapping[str, str] | None = None,
+            paper_comparison: Mapping[str, Any] | None = None,
+            paper_match: Mapping[str, Any] | None = None,
             **entry: Any,
         ) -> tuple[str, pd.DataFrame]:
             # ``budgets`` selects the input files (eebench.targets); the headers come from the frame's labels.
             del budgets
             return render_layout(frame, build(**entry), caption=caption, label=label, rule=rule,
-                                 model_descriptions=model_descriptions)
+                                 model_descriptions=model_descriptions, paper_comparison=paper_comparison,
+                                 paper_match=paper_match)
 
         def listed(spec: Mapping[str, Any]) -> list[RunKey]:
             return _layout_of(build, spec).runs()
@@ -282,7 +301,7 @@ def _latex_escape(text: str) -> str:
     return "".join(_LATEX_SPECIAL.get(char, char) for char in text)
 
 
-def _budget_header(budget: str) -> str:
+def budget_header(budget: str) -> str:
     # "unlimited" -> "Unlimited" as in the paper; "25%" is escaped by the Styler.
     return budget.capitalize()
 
@@ -315,8 +334,9 @@ def _stats(values: np.ndarray) -> tuple[float, float, int]:
     return float(finite.mean()), std, int(finite.size)
 
 
-def _caption(caption: str, rule: str, runs: list[RunKey], model_descriptions: Mapping[str, str] | None) -> str:
-    sentences = [caption.strip(), RULE_SENTENCES[rule]]
+def _caption(caption: str, rule: str, runs: list[RunKey], model_descriptions: Mapping[str, str] | None,
+             comparison: Sequence[str] = ()) -> str:
+    sentences = [caption.strip(), *comparison, RULE_SENTENCES[rule]]
     if model_descriptions:
         shown = [model for model in dict.fromkeys(run.model for run in runs) if model in model_descriptions]
         if shown:
@@ -364,8 +384,13 @@ def render_layout(
     label: str,
     rule: str,
     model_descriptions: Mapping[str, str] | None = None,
+    paper_comparison: Mapping[str, Any] | None = None,
+    paper_match: Mapping[str, Any] | None = None,
 ) -> tuple[str, pd.DataFrame]:
-    """Fill ``layout`` from the budget frame: (LaTeX table, numbers with one row per cell)."""
+    """Fill ``layout`` from the budget frame: (LaTeX table, numbers with one row per cell). Given
+    ``paper_comparison`` (eebench.acceptance.comparison_spec: the config's scale and the transcribed tables the
+    entry regenerates) and the entry's ``paper_match``, each cell is compared with the paper's value
+    (eebench.acceptance)."""
     if rule not in RULE_SENTENCES:
         raise ValueError(f"unknown budget rule {rule!r}; known: {', '.join(RULE_SENTENCES)}")
     if layout.bold not in ("block", "table", "none"):
@@ -374,6 +399,10 @@ def render_layout(
     # Every run is expected for every seed of the table: a seed absent from a run counts as a NaN value.
     seeds = sorted(pd.unique(frame["seed"]))
     budget_order = [str(budget) for budget in pd.unique(frame["budget"])]
+    comparison = None if paper_comparison is None else Comparison.of(paper_comparison, paper_match)
+    if comparison is not None:
+        comparison.check([*(label for labels in layout.cell_labels() for label in labels),
+                          *map(budget_header, budget_order)])
     by_run = {key: part for key, part in frame.groupby(RUN_COLUMNS, sort=False)}
     wide: dict[tuple[RunKey, str], pd.DataFrame] = {}
 
@@ -387,6 +416,7 @@ def render_layout(
 
     records: list[dict[str, Any]] = []
     positions: list[tuple[int, int, int]] = []  # (block, row in table, group) of each record
+    compared: list[dict[str, Any]] = []  # each record's comparison with the paper, where the table compares
     row_number = 0
     for b, block in enumerate(layout.blocks):
         for row in block.rows:
@@ -411,19 +441,25 @@ def render_layout(
                                       reference_mean=reference_mean, variant_mean=variant_mean)
                     records.append(record)
                     positions.append((b, row_number, g))
+                    if comparison is not None and comparison.compares:
+                        compared.append(comparison.compare((layout.groups[g], block.name, row.name),
+                                                           budget_header(budget), record["mean"]))
             row_number += 1
     has_reference = any("reference" in record for record in records)
     columns = list(layout.numbers_columns or NUMBERS_COLUMNS + (REFERENCE_COLUMNS if has_reference else []))
     numbers = pd.DataFrame(records).reindex(columns=columns)
+    if compared:
+        numbers = pd.concat([numbers, pd.DataFrame(compared, columns=COMPARISON_COLUMNS)], axis=1)
 
     bold = _bold(records, positions, layout.bold)
     texts: dict[tuple[int, int, str], str] = {}
-    for record, (_, r, g), is_bold in zip(records, positions, bold):
-        texts[(r, g, record["budget"])] = (
-            _difference_cell(record["mean"]) if "reference" in record
-            else _cell(record["mean"], record["std"], is_bold)
-        )
-    tex = _latex(layout, budget_order, texts, _caption(caption, rule, layout.runs(), model_descriptions), label)
+    for i, (record, (_, r, g), is_bold) in enumerate(zip(records, positions, bold)):
+        text = (_difference_cell(record["mean"]) if "reference" in record
+                else _cell(record["mean"], record["std"], is_bold))
+        texts[(r, g, record["budget"])] = cell_text(text, compared[i]) if compared else text
+    sentences = caption_sentences(comparison, compared) if comparison is not None else []
+    tex = _latex(layout, budget_order, texts, _caption(caption, rule, layout.runs(), model_descriptions, sentences),
+                 label)
     return tex, numbers
 
 
@@ -457,7 +493,7 @@ def _latex(layout: Layout, budget_order: list[str], texts: dict[tuple[int, int, 
         [*row.labels, *(texts[(r, g, budget)] for g in range(len(layout.groups)) for budget in budget_order)]
         for r, row in enumerate(rows)
     ]
-    headers = [_budget_header(budget) for budget in budget_order]
+    headers = [budget_header(budget) for budget in budget_order]
     if grouped:
         columns = pd.MultiIndex.from_tuples(
             [("", name) for name in layout.columns]
@@ -571,8 +607,15 @@ def claims(frame: pd.DataFrame, *, checks: list[Mapping[str, str]], caption: str
     sentence, where it says it, the numbers compared (with their seed-to-seed spread), and whether this run
     reproduces it. ``frame``: the CSVs of the named entries, concatenated, with an ``entry`` column. A check's
     ``runs`` (eebench.targets.claim_runs) are the trained checkpoints behind its entry's numbers: a verdict read
-    on runs of which some trained a phase to ``max_epochs`` instead of stopping early is marked, with the count."""
-    from eebench.claims import CLAIMS
+    on runs of which some trained a phase to ``max_epochs`` instead of stopping early is marked, with the count.
+
+    Beside this run's verdict, the paper's (issue 23): the same check on the values the paper prints in the
+    claim's ``paper_tables`` (:func:`eebench.claims.on_paper`, one verdict per setting, k of n where several), or
+    why none decides it; a claim the paper's own numbers do not support is shown as such. The CSV adds
+    ``paper_tables``, ``paper_holds``, ``paper_verdict``, ``paper_settings`` (settings with the numbers needed),
+    ``paper_settings_held`` and ``paper_numbers`` (every setting's numbers). The LaTeX is one float per page's
+    worth of claims (:func:`_claims_floats`): a float taller than the page runs off its bottom."""
+    from eebench.claims import CLAIMS, on_paper
 
     del unused
     records, rows, any_capped = [], [], False
@@ -581,6 +624,7 @@ def claims(frame: pd.DataFrame, *, checks: list[Mapping[str, str]], caption: str
         claim = CLAIMS.get(check["claim"])
         numbers = frame[frame["entry"] == check["entry"]]
         verdict = claim.check(numbers)
+        paper = on_paper(claim)
         runs = check.get("runs", [])
         for path in runs:
             if path not in capped_phases:
@@ -589,20 +633,84 @@ def claims(frame: pd.DataFrame, *, checks: list[Mapping[str, str]], caption: str
         any_capped = any_capped or capped > 0
         shown = {True: "holds", False: "does not hold", None: "not computed"}[verdict.holds]
         records.append({"claim": check["claim"], "entry": check["entry"], "source": claim.source, "holds": verdict.holds,
-                        "numbers": verdict.numbers, "runs": len(runs), "capped_runs": capped})
-        numbers_tex = _latex_escape(verdict.numbers).replace("±", "$\\pm$")
-        rows.append([claim.sentence, f"{_latex_escape(claim.source)}; {_latex_escape(check['entry'])}", numbers_tex,
+                        "numbers": verdict.numbers, "runs": len(runs), "capped_runs": capped,
+                        "paper_tables": "; ".join(paper.tables), "paper_holds": paper.holds,
+                        "paper_verdict": paper.verdict(), "paper_settings": paper.evaluated,
+                        "paper_settings_held": paper.held, "paper_numbers": paper.numbers()})
+        paper_shown = {True: "holds", False: "does not hold", None: "not evaluable"}[paper.holds]
+        entry = _latex_escape(check["entry"]).replace("\\_", "\\_\\hspace{0pt}")  # breakable in a narrow column
+        rows.append([claim.sentence, f"{_latex_escape(claim.source)}; {entry}", _claims_numbers_tex(paper.summary()),
+                     (f"\\textbf{{{paper_shown}}}" if paper.holds is False else paper_shown)
+                     + (f" ({'' if paper.holds else 'holds in '}{paper.held} of {paper.evaluated})"
+                        if len(paper.settings) > 1 else ""),
+                     _claims_numbers_tex(verdict.numbers),
                      (f"\\textbf{{{shown}}}" if verdict.holds is False else shown)
                      + (f"$^\\dagger$ ({capped} of {len(runs)})" if capped else "")])
-    table = pd.DataFrame(rows, columns=["Claim", "Source; checked on", "This run", "Verdict"])
+    caption = (f"{caption.strip()} Paper: the same check on the values the paper prints in the tables named "
+               "(transcribed in eebench.paper\\_numbers), each setting on its own; it holds there if it holds in "
+               "every setting that has the numbers it needs (k of n where several), and is not evaluable where the "
+               "paper shows the result only in a figure.")
     if any_capped:
-        caption = (f"{caption.strip()} $^\\dagger$: computed on runs of which some (counted: of the runs the "
+        caption = (f"{caption} $^\\dagger$: computed on runs of which some (counted: of the runs the "
                    "checked entry reads) trained a phase to its epoch cap (max\\_epochs) instead of stopping early, "
                    "the papers' protocol (paper B \\S4.1); such a verdict reads unconverged models.")
-    tex = table.style.hide(axis="index").to_latex(
-        hrules=True, caption=caption.strip(), label=label, position_float="centering",
-        column_format="p{0.3\\linewidth}p{0.14\\linewidth}p{0.36\\linewidth}p{0.1\\linewidth}")
-    return tex, pd.DataFrame(records)
+    return _claims_floats(rows, caption, label), pd.DataFrame(records)
+
+
+def _claims_numbers_tex(numbers: str) -> str:
+    """A claims table's compared numbers (plain text, ± spreads) as LaTeX."""
+    return _latex_escape(numbers).replace("±", "$\\pm$")
+
+
+# The claims table's columns and their widths (fractions of the line), and how many lines of its small type a
+# float holds: a page of text (550 pt, 50 lines of \small) less the header, the rules and a margin for the
+# estimate (checked with pdflatex on the default run's claims: the floats are 420-510 pt high).
+CLAIMS_COLUMNS = (("Claim", 0.17), ("Source; checked on", 0.12), ("The paper's numbers", 0.21), ("Paper", 0.085),
+                  ("This run", 0.21), ("Verdict", 0.085))
+CLAIMS_FLOAT_LINES = 44
+_CLAIMS_CHARS_PER_LINE = 80  # characters of \small text in one line width (a cell of width w holds 80 w)
+
+
+def _claims_lines(row: Sequence[str]) -> int:
+    """A row's estimated height in lines: its tallest cell's text over the characters its column fits (LaTeX
+    commands counted as the few characters they print)."""
+    import re
+
+    def printed(cell: str) -> int:
+        return len(re.sub(r"\\[a-zA-Z]+(\{[^}]*\})?|[{}$^]", "", cell.replace("$\\pm$", "±")))
+
+    return max(math.ceil(printed(cell) / max(1, int(_CLAIMS_CHARS_PER_LINE * width) - 1))
+               for cell, (_, width) in zip(row, CLAIMS_COLUMNS))
+
+
+def _claims_floats(rows: list[list[str]], caption: str, label: str) -> str:
+    """The claims as one table float per page: rows fill a float up to :data:`CLAIMS_FLOAT_LINES` estimated
+    lines (the first float's share less its caption's); each further float repeats the header and keeps the
+    table's number ("(continued)")."""
+    import re
+
+    chunks: list[list[list[str]]] = [[]]
+    used = math.ceil(len(re.sub(r"\\[a-zA-Z]+", "", caption)) / 70)  # the caption, in full-width lines
+    for row in rows:
+        lines = _claims_lines(row)
+        if chunks[-1] and used + lines > CLAIMS_FLOAT_LINES:
+            chunks.append([])
+            used = 1
+        chunks[-1].append(row)
+        used += lines
+    floats = []
+    for i, chunk in enumerate(chunks):
+        table = pd.DataFrame(chunk, columns=[name for name, _ in CLAIMS_COLUMNS])
+        tex = table.style.hide(axis="index").to_latex(
+            hrules=True, caption=caption if i == 0 else "(continued)", label=label if i == 0 else None,
+            position_float="centering",
+            column_format="".join(f"p{{{width}\\linewidth}}" for _, width in CLAIMS_COLUMNS))
+        # Six columns of text: a smaller type and narrower gaps keep them within the line.
+        tex = tex.replace("\\begin{tabular}", "\\small\\setlength{\\tabcolsep}{3pt}\n\\begin{tabular}", 1)
+        if i:  # a continuation keeps the table's number
+            tex = tex.replace("\\caption{", "\\addtocounter{table}{-1}\n\\caption{", 1)
+        floats.append(tex)
+    return "".join(floats)
 
 
 TABLES.register("claims", claims)
