@@ -217,8 +217,12 @@ def test_each_claim_carries_the_checkpoints_behind_its_entry_and_the_job_waits_f
     dependencies = targets.render_dependencies(CONFIG, "tables", "claims")
     assert set(targets.render_inputs(CONFIG, "tables", "claims")) < set(dependencies)
     assert set(regimes) | set(single) <= set(dependencies) and len(dependencies) == len(set(dependencies))
-    # Every other entry's spec is the config's, untouched.
-    assert targets.render_spec(CONFIG, "tables", "regimes") == render_spec(CONFIG, "tables", "regimes")
+    # Every other entry's spec is the config's, with (for a table) what it is compared with: the miniature's
+    # scale, which the renderer reads to say it does not compare.
+    assert targets.render_spec(CONFIG, "tables", "regimes") == {
+        **render_spec(CONFIG, "tables", "regimes"),
+        "paper_comparison": {"scale": "miniature", "tables": [f"B Table {n}" for n in range(8, 19)]}}
+    assert targets.render_spec(CONFIG, "figures", "bee") == render_spec(CONFIG, "figures", "bee")
 
 
 def test_training_time_reads_the_checkpoints_with_the_shared_phase1_run():
