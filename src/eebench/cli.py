@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import Any, Callable
 
 
@@ -66,9 +67,11 @@ def _launched_workers(args: argparse.Namespace) -> bool:
 
 def _train(args: argparse.Namespace, step: Callable[[], None]) -> None:
     """Run a training step here, or in ``--nproc`` torchrun workers; preemption exits with ``EXIT_PREEMPTED``
-    (75), so that Snakemake and SLURM see a failure and rerun the job, which then resumes."""
+    (75), so that Snakemake and SLURM see a failure and rerun the job, which then resumes. A model that cannot be
+    written (``OutputError``) says what is left of the run: nothing without ``--resume``, else its checkpoint."""
     if _launched_workers(args):
         return
+    from eebench.io import OutputError
     from eebench.training import EXIT_PREEMPTED, Preempted
 
     if int(os.environ.get("RANK", "0")) > 0:
@@ -79,6 +82,15 @@ def _train(args: argparse.Namespace, step: Callable[[], None]) -> None:
     except Preempted as preempted:
         print(f"eebench {args.command}: preempted: {preempted}", file=sys.stderr)
         raise SystemExit(EXIT_PREEMPTED) from None
+    except OutputError as error:  # the trained model could not be written: what is left of the run
+        if error.note or Path(error.path) != Path(args.out):
+            raise
+        raise error.with_note(
+            "the run is lost: without --resume FILE nothing of it was kept (with it, a rerun continues from the "
+            "checkpoint kept there instead of training again)"
+            if args.resume is None else
+            f"its resume checkpoint {args.resume} is kept: rerun the same command once the model can be written "
+            "(it continues from there, with no more training)") from error
 
 
 def cmd_train(args):
@@ -138,21 +150,27 @@ def cmd_bee_run(args):
 def cmd_analyze(args):
     _threads(args)
     from eebench.analysis.layers import run_analysis
+    from eebench.steps import check_checkpoints_data
 
+    check_checkpoints_data([args.checkpoint], args.data)
     run_analysis(args.analysis, args.checkpoint, args.data, args.out, args.params)
 
 
 def cmd_connect_modes(args):
     _threads(args)
     from eebench.analysis.checkpoint import run_checkpoint_analysis
+    from eebench.steps import check_checkpoints_data
 
+    check_checkpoints_data(args.checkpoints, args.data)
     run_checkpoint_analysis("mode_connectivity", args.checkpoints, args.data, args.out, args.params)
 
 
 def cmd_landscape(args):
     _threads(args)
     from eebench.analysis.checkpoint import run_checkpoint_analysis
+    from eebench.steps import check_checkpoints_data
 
+    check_checkpoints_data([args.checkpoint], args.data)
     run_checkpoint_analysis("loss_landscape", [args.checkpoint], args.data, args.out, args.params)
 
 
@@ -171,22 +189,20 @@ def cmd_render_figure(args):
 def cmd_render_body(args):
     from eebench.render.paper import body_spec, write_body
 
-    if args.config is not None:  # without Snakemake: the body of a config file (a suite's files expanded)
-        from eebench.config import check_config, expand_includes, load_config
+    if args.config is not None:  # without Snakemake: the body of a config file, read and checked as the workflow does
+        from eebench.config import checked_config
 
-        config = expand_includes(load_config(args.config))
-        check_config(config)
-        spec = body_spec(config)
+        spec = body_spec(checked_config(args.config))
     else:
         spec = args.spec
     write_body(spec, args.out)
 
 
 def cmd_check_config(args):
-    from eebench.config import check_config, load_config
+    from eebench.config import checked_config
 
-    check_config(load_config(args.config))
-    print(f"{args.config}: ok")
+    checked_config(*args.config)  # what `snakemake --configfile FILE...` checks when the workflow loads
+    print(f"{' '.join(args.config)}: ok")
 
 
 def cmd_readings(args):
@@ -353,8 +369,10 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--config", help="a config file (a suite's include: files expanded)")
     p.add_argument("--out", required=True)
 
-    p = add("check-config", cmd_check_config, "check a config's names and cross references")
-    p.add_argument("--config", required=True)
+    p = add("check-config", cmd_check_config, "check a config as the workflow does when it loads (a suite's "
+            "include: files, the schema, names, cross references, dataset roots), without Snakemake")
+    p.add_argument("--config", nargs="+", required=True, metavar="FILE",
+                   help="the config file; several are merged as `snakemake --configfile FILE...` merges them")
 
     p = add("readings", cmd_readings, "the papers' silences and the readings taken (eebench/readings.py), "
             "as the README's section or the paper's")
@@ -408,6 +426,14 @@ def run(argv: list[str]) -> int:
     except (KeyError, TypeError, ValueError, FileNotFoundError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"eebench {args.command}: error: {message}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        # An output that could not be written (eebench.io.OutputError: one line naming it and the cause). Not
+        # imported for this: a command that never loaded eebench.io cannot have raised it.
+        io = sys.modules.get("eebench.io")
+        if io is None or not isinstance(error, io.OutputError):
+            raise
+        print(f"eebench {args.command}: error: {error}", file=sys.stderr)
         return 2
     return 0
 

@@ -23,7 +23,7 @@ import inspect
 import json
 import shlex
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import yaml
 
@@ -45,8 +45,45 @@ _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def load_config(path: str | Path) -> dict[str, Any]:
-    with open(path) as handle:
-        return yaml.load(handle, Loader=_YAML_LOADER)
+    """A config file (YAML, or JSON as Snakemake also reads) as a mapping. A file that is not one fails in one
+    line naming the file: a syntax error with its line and column, an empty file as empty."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file (resolved from {Path.cwd()})") from None
+    except (IsADirectoryError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: not a config file ({error})") from None
+    try:
+        config = yaml.load(text, Loader=_YAML_LOADER)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark else str(path)
+        context = ""
+        if error.context and error.context_mark:
+            context = f" ({error.context}, line {error.context_mark.line + 1})"
+        lines = text.splitlines()
+        if mark and mark.line < len(lines) and lines[mark.line][mark.column:mark.column + 1] == "\t":
+            context += "; a tab there: YAML indents with spaces"
+        raise ConfigError(f"{where}: not valid YAML: {error.problem or error}{context}") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {' '.join(str(error).split())}") from None
+    if config is None:
+        raise ConfigError(f"{path} is empty" + (" (nothing but comments)" if text.strip() else ""))
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path}: the top level is {_type_name(config)}, not a mapping of keys (seeds:, datasets:, "
+                          f"models:, ...)")
+    return config
+
+
+def update_config(config: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
+    """``other`` merged over ``config`` as Snakemake merges a second ``--configfile`` over the first (mappings key
+    by key, any other value replaced); a port of snakemake.utils.update_config, so that ``eebench check-config``
+    sees what ``snakemake --configfile FILE1 FILE2`` sees."""
+    for key, value in other.items():
+        if not isinstance(config, dict):
+            config = {}
+        config[key] = update_config(config.get(key, {}), value) if isinstance(value, dict) else value
+    return config
 
 
 def schema() -> dict[str, Any]:
@@ -109,6 +146,150 @@ def _check_against(value: Any, definition: str, key: str) -> None:
         raise ConfigError(f"{where}: {error.message}")
 
 
+# The schema check of a whole config -----------------------------------------------------------------------
+
+# Plain words for JSON schema's types and the Python types YAML reads.
+_TYPE_NAMES = {"array": "a list", "object": "a mapping", "string": "a string", "integer": "an integer",
+               "number": "a number", "boolean": "a boolean", "null": "null", "list": "a list", "dict": "a mapping",
+               "str": "a string", "int": "an integer", "float": "a number", "bool": "a boolean", "NoneType": "null"}
+
+
+@functools.lru_cache(maxsize=1)
+def _defaults_validator():
+    """The config schema's validator that fills in defaults as it goes, as ``snakemake.utils.validate`` does (the
+    recipe of jsonschema's FAQ): wherever a ``properties`` keyword is evaluated, a property with a ``default`` that
+    the mapping lacks is set to it. The workflow's rules read those defaults (and their params carry them, so
+    the same defaults keep the same runs); each is a copy, so no two configs share one."""
+    import jsonschema
+
+    base = jsonschema.validators.validator_for(_schema())
+    check_properties = base.VALIDATORS["properties"]
+
+    def fill_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):  # Snakemake's fails with an AttributeError on a value of another type
+            for name, subschema in properties.items():
+                if "default" in subschema and name not in instance:
+                    instance[name] = copy.deepcopy(subschema["default"])
+        yield from check_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(base, {"properties": fill_defaults})(_schema())
+
+
+def validate_schema(config: dict[str, Any]) -> None:
+    """Check ``config`` against the JSON schema (workflow/schemas/config.schema.yaml) and fill in its defaults, in
+    place; the first error (jsonschema's best match, an unknown key before the keys it leaves missing) raises a
+    ConfigError of one line: the key path and what was expected."""
+    from jsonschema.exceptions import best_match, by_relevance
+
+    errors = list(_defaults_validator().iter_errors(config))
+    # A key that failed inside an allOf (a table's `regimes`) counts as unevaluated too: that error only echoes it.
+    errors = [error for error in errors if _unknown_keys(error) != []] or errors
+    relevance = by_relevance(strong=frozenset({"additionalProperties", "unevaluatedProperties"}))
+    error = best_match(errors, key=relevance)
+    if error is not None:
+        raise ConfigError(schema_message(error))
+
+
+def _key_path(parts) -> str:
+    """``models.cnn.training.lr``, ``budgets[2]``."""
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else str(part)
+    return text
+
+
+def _short(value: Any) -> str:
+    import reprlib
+
+    short = reprlib.Repr()
+    short.maxstring, short.maxother, short.maxlist, short.maxdict, short.maxlevel = 60, 60, 6, 4, 2
+    return short.repr(value)
+
+
+def _type_name(value: Any) -> str:
+    return _TYPE_NAMES.get(type(value).__name__, type(value).__name__)
+
+
+def _deref(subschema: dict[str, Any]) -> dict[str, Any]:
+    """A subschema with its local ``$ref`` (``#/$defs/...``, the only kind the config schema has) followed."""
+    while "$ref" in subschema and subschema["$ref"].startswith("#/"):
+        target = _schema()
+        for part in subschema["$ref"][2:].split("/"):
+            target = target[part]
+        subschema = {**target, **{k: v for k, v in subschema.items() if k != "$ref"}}
+    return subschema
+
+
+def _known_keys(subschema: dict[str, Any]) -> set[str]:
+    """The keys a mapping schema names: its ``properties`` and those of the schemas it combines with ``allOf``."""
+    subschema = _deref(subschema)
+    keys = set(subschema.get("properties", {}))
+    for part in subschema.get("allOf", []):
+        keys |= _known_keys(part)
+    return keys
+
+
+def _describe(subschema: dict[str, Any]) -> str:
+    """What a schema asks for, in a few words (for the alternatives of a oneOf/anyOf)."""
+    subschema = _deref(subschema)
+    if "const" in subschema:
+        return repr(subschema["const"])
+    if "enum" in subschema:
+        return "one of " + ", ".join(map(str, subschema["enum"]))
+    if "type" in subschema:
+        types = subschema["type"] if isinstance(subschema["type"], list) else [subschema["type"]]
+        return " or ".join(_TYPE_NAMES.get(kind, kind) for kind in types)
+    if "required" in subschema:
+        return "a mapping with " + ", ".join(map(repr, subschema["required"]))
+    return "another form"
+
+
+def _unknown_keys(error) -> list[str] | None:
+    """The keys an unknown-key error (additionalProperties, unevaluatedProperties) is about that its schema does not
+    name; None for another error."""
+    if error.validator not in ("additionalProperties", "unevaluatedProperties") or not isinstance(error.instance, dict):
+        return None
+    known = _known_keys(error.schema)
+    return [key for key in error.instance if key not in known]
+
+
+def schema_message(error) -> str:
+    """One line for a jsonschema ValidationError: the key path and what was expected, never the schema."""
+    path, instance, value = list(error.absolute_path), error.instance, error.validator_value
+    where = _key_path(path)
+    unknown = _unknown_keys(error)
+    if unknown:
+        import difflib
+
+        known = sorted(_known_keys(error.schema))
+        close = difflib.get_close_matches(str(unknown[0]), known, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        others = f" (also unknown: {', '.join(map(str, unknown[1:]))})" if unknown[1:] else ""
+        return (f"{_key_path([*path, unknown[0]])}: unknown key{hint}{others} ({where or 'the top level'} takes: "
+                f"{', '.join(known)})")
+    if error.validator == "required" and isinstance(instance, dict):
+        missing = [key for key in value if key not in instance]
+        if missing:
+            return f"{_key_path([*path, missing[0]])}: missing (a required key)"
+    prefix = f"{where}: " if where else ""
+    if error.validator == "enum":
+        return f"{prefix}unknown value {_short(instance)}; choose one of: {', '.join(map(str, value))}"
+    if error.validator == "type":
+        types = value if isinstance(value, list) else [value]
+        expected = " or ".join(_TYPE_NAMES.get(kind, kind) for kind in types)
+        return f"{prefix}expected {expected}, got {_short(instance)} ({_type_name(instance)})"
+    if error.validator in ("oneOf", "anyOf"):
+        forms = "; ".join(_describe(part) for part in value)
+        matches = "more than one" if error.validator == "oneOf" and not error.context else "none"
+        return f"{prefix}{_short(instance)} matches {matches} of the allowed forms: {forms}"
+    message = error.message.replace(repr(instance), _short(instance))
+    if error.validator in ("pattern", "propertyNames") and "description" in error.schema:
+        message += f" ({error.schema['description'].rstrip('.')})"
+    if len(message) > 300:
+        message = message[:297] + "..."
+    return prefix + message
+
+
 # Datasets --------------------------------------------------------------------------------------------------
 
 
@@ -128,26 +309,34 @@ DEFAULT_BUDGETS = [0.25, 0.5, 0.75, 1.0]  # the schema's default of the top-leve
 MODEL_RULES = ("train_model", "train_static_head", "connect_modes", "map_loss_landscape")
 
 
-def expand_includes(config: dict[str, Any]) -> dict[str, Any]:
+def expand_includes(config: dict[str, Any], check_file: Callable[[dict[str, Any], str], None] | None = None
+                    ) -> dict[str, Any]:
     """A suite: ``include: [config files]`` (paths from the working directory) merged into one experiment, so
     one Snakemake run plans (or runs) all of them, e.g. every paper-scale config together. Each file stays what
-    it was alone: its global ``training:`` and per-rule ``resources:`` are made each of its models' own, its
-    budgets each of its tables' and figures' own. Names shared between files must mean the same setting (the
-    first file's resources are kept), and output names must be unique; the suite's own keys (``seeds``,
-    ``sweep``, ``budgets``, ``resources``) apply to every file, which must agree with them. Without ``include`` the config is returned unchanged."""
+    it was alone: its global ``training:``, ``fidelity:`` and per-rule ``resources:`` are made each of its models'
+    own, its budgets each of its tables' and figures' own. Names shared between files must mean the same setting
+    (the first file's resources are kept), and output names must be unique; the suite's own keys (``seeds``,
+    ``sweep``, ``budgets``, ``resources``) apply to every file, which must agree with them. ``check_file(part,
+    path)`` is called on each file as read, before it is merged (prepare_config: the schema, each file as it is
+    alone). Without ``include`` the config is returned unchanged."""
     if "include" not in config:
         return config
+    paths = config["include"]
+    if not isinstance(paths, list) or not paths or not all(isinstance(path, str) for path in paths):
+        raise ConfigError(f"include: expected a list of config files, got {_short(paths)} ({_type_name(paths)})")
     merged = {key: copy.deepcopy(value) for key, value in config.items() if key != "include"}
     for key in ("datasets", "models", "tables", "figures", "training"):  # training: each model carries its own
         merged.setdefault(key, {})
     merged.setdefault("budgets", DEFAULT_BUDGETS)
     owners: dict[tuple[str, str], str] = {}
-    for path in config["include"]:
+    for path in paths:
         if not Path(path).is_file():
             raise ConfigError(f"include: {path} does not exist (resolved from {Path.cwd()})")
         part = load_config(path)
         if "include" in part:
             raise ConfigError(f"include: {path} includes files itself; a suite lists every file once")
+        if check_file is not None:
+            check_file(part, path)
         for key in ("seeds", "sweep", "analysis", "scale"):  # analysis settings are not in the result paths
             if key in part:
                 merged.setdefault(key, part[key])
@@ -174,11 +363,13 @@ def expand_includes(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def _with_file_settings(entry: dict[str, Any], part: dict[str, Any]) -> dict[str, Any]:
-    """A model entry of an included file with that file's global training and resources made its own (an
-    entry with a ``base:`` gets only its own overrides: the base carries the file's settings)."""
+    """A model entry of an included file with that file's global training, fidelity preset and resources made its
+    own (an entry with a ``base:`` gets only its own overrides: the base carries the file's settings)."""
     entry = copy.deepcopy(entry)
     if "base" not in entry:
         entry["training"] = {**part.get("training", {}), **entry.get("training", {})}
+        if "fidelity" in part:  # else the suite's (or the default) applies, as to a file alone
+            entry.setdefault("fidelity", part["fidelity"])
         resources = part.get("resources", {})
         own = entry.get("resources", {})
         entry["resources"] = {rule: {**resources.get("default", {}), **resources.get(rule, {}), **own.get(rule, {})}
@@ -560,6 +751,42 @@ def iter_render_entries(config: dict[str, Any]) -> Iterator[tuple[str, str, dict
 
 
 # Checks ----------------------------------------------------------------------------------------------------
+
+
+def prepare_config(config: dict[str, Any]) -> None:
+    """Everything the workflow does to a config before it plans a job, in place; workflow/rules/common.smk and
+    ``eebench check-config`` both call this, so they cannot disagree. In order:
+
+    1. a suite's ``include:`` files, each read and checked against the schema as it is alone, merged into one
+       experiment (expand_includes);
+    2. the JSON schema: unknown keys, types, ranges, names; its defaults are filled in (validate_schema);
+    3. what the schema cannot see: ``base:`` inheritance, registry names, cross references between sections,
+       dataset roots and model files on disk, each table's paper_match (check_config).
+
+    Raises ConfigError, one line naming the key (and the file, for an included file)."""
+
+    def check_file(part: dict[str, Any], path: str) -> None:
+        try:
+            validate_schema(copy.deepcopy(part))  # the file's own defaults are not the suite's
+        except ConfigError as error:
+            raise ConfigError(f"include: {path}: {error}") from None
+
+    expanded = expand_includes(config, check_file)
+    if expanded is not config:
+        config.clear()
+        config.update(expanded)
+    validate_schema(config)
+    check_config(config)
+
+
+def checked_config(*paths: str | Path) -> dict[str, Any]:
+    """The config the workflow would run for ``snakemake --configfile PATH...`` (several files merged as Snakemake
+    merges them), read and checked as the workflow checks it (prepare_config)."""
+    config = load_config(paths[0])
+    for path in paths[1:]:
+        config = update_config(config, load_config(path))
+    prepare_config(config)
+    return config
 
 
 def check_config(config: dict[str, Any]) -> None:

@@ -53,12 +53,25 @@ def load_trained(checkpoint: str) -> nn.Module:
 def load_checkpoint(checkpoint: str, keys: tuple[str, ...] = ()) -> tuple[nn.Module, dict]:
     """A trained model from its checkpoint, in eval mode, and the whole saved dict (``keys`` must be in it)."""
     from eebench.io import MODEL_CHECKPOINT, read_checkpoint
-    from eebench.models import ModelSpec, build_model
 
     saved = read_checkpoint(checkpoint, MODEL_CHECKPOINT, keys=("spec", "state_dict", *keys))
-    model = build_model(ModelSpec.from_dict(saved["spec"]))
-    model.load_state_dict(saved["state_dict"])
-    return model.eval(), saved
+    return model_of(saved, checkpoint).eval(), saved
+
+
+def model_of(saved: Mapping[str, Any], checkpoint: Any) -> nn.Module:
+    """The network of a checkpoint's dict (read from ``checkpoint``: its ``spec``) with its ``state_dict`` loaded.
+    A spec that builds no network, or weights that do not fit it (a key lacking or extra, a shape), is one line
+    naming the file (ResultFileError), not a KeyError or torch's many-line RuntimeError."""
+    from eebench.io import MODEL_CHECKPOINT, ResultFileError, load_state_dict
+    from eebench.models import ModelSpec, build_model
+
+    try:
+        model = build_model(ModelSpec.from_dict(saved["spec"]))
+    except (KeyError, TypeError, ValueError) as error:
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        raise ResultFileError(checkpoint, f"its spec builds no model ({message})", MODEL_CHECKPOINT) from None
+    load_state_dict(model, saved["state_dict"], checkpoint, MODEL_CHECKPOINT)
+    return model
 
 
 def split_inputs(data: str, split: str = "test") -> Tensor:

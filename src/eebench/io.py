@@ -1,7 +1,9 @@
 """Result files in and out.
 
 Writing is atomic: every result is written to a temporary file in the target directory, then renamed, so a
-killed job never leaves a partially written file under the final name.
+killed job never leaves a partially written file under the final name. A write that fails (a read-only folder, a
+full disk, a quota) removes the temporary file, leaves any previous file at the name as it was, and raises
+``OutputError``: one line naming the output (never the temporary file) and the cause.
 
 Reading checks what it reads: ``read_npz``, ``read_checkpoint`` and ``read_csv`` turn a missing, empty,
 truncated or foreign file (text where an archive is expected, a pickle, a .npy, a torch checkpoint where a
@@ -28,30 +30,81 @@ from typing import IO, Any, Iterable, Iterator, Sequence
 import numpy as np
 
 
+class OutputError(OSError):
+    """An output that could not be written: ``<path>: cannot be written (<cause>)[; <note>]`` on one line, naming
+    the output, never its temporary file; ``note`` says what the failure means for the run. An OSError with the
+    cause's errno, so ``except OSError`` still catches it."""
+
+    def __init__(self, path: str | os.PathLike, cause: str, errno: int | None = None, note: str = "") -> None:
+        super().__init__(errno, cause, str(path))
+        self.path, self.cause, self.note = str(path), cause, note
+
+    def __str__(self) -> str:
+        return f"{self.path}: cannot be written ({self.cause})" + (f"; {self.note}" if self.note else "")
+
+    def __reduce__(self):
+        return type(self), (self.path, self.cause, self.errno, self.note)
+
+    def with_note(self, note: str) -> OutputError:
+        return OutputError(self.path, self.cause, self.errno, note)
+
+    @classmethod
+    def of(cls, path: str | os.PathLike, error: OSError, what: str = "") -> OutputError:
+        """``error`` (e.g. ENOSPC: "No space left on device") as the failure to write ``path``; ``what``: the
+        step that failed, where it is not writing the file itself."""
+        cause = error.strerror or _first_line(error)
+        return cls(path, f"{what}: {cause}" if what else cause, error.errno)
+
+
+def _about(error: OSError, *paths: Path) -> bool:
+    """Whether ``error`` is a failure to write one of ``paths``: it names one of them, or no file at all (a
+    write to an open file: ENOSPC, EDQUOT, EIO, at write, flush, fsync or close)."""
+    names = {str(path) for path in paths}
+    named = [str(name) for name in (error.filename, error.filename2) if name is not None]
+    return not named or any(name in names for name in named)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success it replaces ``path``, on error it is removed."""
+    """Yield a temporary path beside ``path``; on success it replaces ``path``, on error it is removed (and
+    ``path``, if it existed, is left as it was). A failure to create, write or rename the file is an
+    ``OutputError`` naming ``path``."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputError.of(target, error, f"cannot create its folder {error.filename or target.parent}") from error
+    try:
+        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    except OSError as error:
+        raise OutputError.of(target, error) from error
     os.close(fd)
     tmp = Path(tmp_name)
-    # mkstemp creates 0600; give the result the permissions an ordinary open() would.
-    umask = os.umask(0)
-    os.umask(umask)
-    tmp.chmod(0o666 & ~umask)
     try:
+        # mkstemp creates 0600; give the result the permissions an ordinary open() would.
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o666 & ~umask)
         yield tmp
         os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
+    except BaseException as error:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        if isinstance(error, OSError) and not isinstance(error, OutputError) and _about(error, tmp, target):
+            raise OutputError.of(target, error) from error
         raise
 
 
 @contextlib.contextmanager
-def atomic_open(path: str | os.PathLike, mode: str = "w") -> Iterator[IO[Any]]:
+def atomic_open(path: str | os.PathLike, mode: str = "w", sync: bool = False) -> Iterator[IO[Any]]:
+    """``open(path, mode)`` through ``atomic_path``; ``sync``: flush the file to the disk (fsync) before the
+    rename, so that even a crash of the machine leaves the old file or the complete new one, never a hollow
+    one (and a file system that reports a full disk only then, e.g. NFS, fails here, not later)."""
     with atomic_path(path) as tmp, open(tmp, mode) as handle:
         yield handle
+        if sync:
+            handle.flush()
+            os.fsync(handle.fileno())
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:
@@ -75,11 +128,36 @@ def save_npz(path: str | os.PathLike, **arrays: Any) -> None:
         np.savez(handle, **arrays)
 
 
+class _WriteErrors:
+    """A file that remembers the first OSError of a write (e.g. ENOSPC): ``torch.save``'s zip writer turns it
+    into a RuntimeError of its own ("unexpected pos 704 vs 598"), which says nothing of the cause."""
+
+    def __init__(self, handle: IO[bytes]) -> None:
+        self.handle, self.error = handle, None
+
+    def write(self, data) -> int:
+        try:
+            return self.handle.write(data)
+        except OSError as error:
+            self.error = self.error or error
+            raise
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.handle, name)
+
+
 def save_torch(path: str | os.PathLike, obj: Any) -> None:
+    """``torch.save`` through ``atomic_open``, synced: models and resume checkpoints survive a crash."""
     import torch
 
-    with atomic_open(path, "wb") as handle:
-        torch.save(obj, handle)
+    with atomic_open(path, "wb", sync=True) as handle:
+        recorder = _WriteErrors(handle)
+        try:
+            torch.save(obj, recorder)
+        except Exception as error:
+            if recorder.error is None:
+                raise
+            raise recorder.error from error
 
 
 # What each result file is, as ``expected`` texts: one wording per kind of file, wherever it is read.
@@ -300,3 +378,41 @@ def read_csv(path: str | os.PathLike, expected: str, columns: Sequence[str] = ()
                                         "and no line end", expected)
     _require(path, "column", columns, list(frame.columns), expected)
     return frame
+
+
+def state_dict_mismatch(model, state: Any, keys: Iterable[str] | None = None) -> str | None:
+    """How the state dict ``state`` does not fit ``model``, or None: it must hold every entry of the model's own
+    state dict (or of ``keys``, a part of it), no other, each a tensor of the model's shape. Said in a few words:
+    the first mismatch in the model's order (then keys the model lacks) and how many more there are, instead of
+    torch's RuntimeError listing every mismatch over many lines."""
+    import torch
+
+    if not isinstance(state, dict):
+        return f"they are a {type(state).__name__}, not a dict of tensors"
+    own = model.state_dict()
+    part = None if keys is None else set(keys)
+    wanted = [key for key in own if part is None or key in part]
+    problems = []
+    for key in wanted:
+        if key not in state:
+            problems.append(f"it lacks {key!r}")
+        elif not isinstance(state[key], torch.Tensor):
+            problems.append(f"its {key!r} is not a tensor ({type(state[key]).__name__})")
+        elif tuple(state[key].shape) != tuple(own[key].shape):
+            problems.append(f"its {key!r} has shape {tuple(state[key].shape)}, the model's {tuple(own[key].shape)}")
+    wanted_set = set(wanted)
+    problems += [f"it has {key!r}, which the model does not" for key in state if key not in wanted_set]
+    if not problems:
+        return None
+    return problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
+
+
+def load_state_dict(model, state: Any, path: str | os.PathLike, expected: str,
+                    keys: Iterable[str] | None = None) -> None:
+    """Load ``state``, a state dict read from ``path``, into ``model`` (``keys``: a part of the model's entries,
+    the rest keep their values). Weights that do not fit (:func:`state_dict_mismatch`) raise ResultFileError
+    naming ``path`` and the first mismatch."""
+    problem = state_dict_mismatch(model, state, keys)
+    if problem:
+        raise ResultFileError(path, f"its weights do not fit the model: {problem}", expected)
+    model.load_state_dict(state, strict=keys is None)

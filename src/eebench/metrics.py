@@ -12,8 +12,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from eebench.exits.sweep import CRITERION_PARAMS, OPERATING_THRESHOLD, SWEEP_COLUMNS, load_cache, run_sweep
-from eebench.io import SWEEP_CSV, read_csv, write_csv
+from eebench.exits.sweep import (
+    CRITERION_PARAMS, OPERATING_THRESHOLD, SWEEP_COLUMNS, load_cache, read_sweep, run_sweep,
+)
+from eebench.io import write_csv
 from eebench.tasks import LOWER_IS_BETTER, all_metrics, task_parameter_names
 
 # Slack on "flops_fraction <= budget", so a point exactly at a budget is not lost to rounding.
@@ -296,8 +298,9 @@ def bee_at_threshold(sweep_df: pd.DataFrame, static_performance: Mapping[int, fl
 
 
 def _read_sweep(sweep_path: str | Path) -> tuple[pd.DataFrame, dict[str, object]]:
-    """A sweep CSV, and its identity columns (meta keys and criterion) with their single value each."""
-    frame = read_csv(sweep_path, SWEEP_CSV, columns=("split", *SWEEP_COLUMNS))
+    """A sweep CSV (checked: :func:`eebench.exits.sweep.read_sweep`), and its identity columns (meta keys and
+    criterion) with their single value each."""
+    frame = read_sweep(sweep_path)
     value_columns = {*SWEEP_COLUMNS, *all_metrics(), "split"}
     identity_columns = [column for column in frame.columns if column not in value_columns]
     # Checked over the whole file, not per split: the val rule pairs the two splits of one run.
@@ -400,8 +403,8 @@ def _task_params_of(identity: Mapping[str, object], sweep_path: str | Path) -> d
 
 
 def run_bee(
-    sweep_path: str | Path, static_cache_paths: Sequence[str | Path], out_path: str | Path, split: str = "test",
-    static_caches: Sequence[Mapping[str, Any]] | None = None,
+    sweep_path: str | Path, static_cache_paths: Sequence[str | Path], out_path: str | Path | None,
+    split: str = "test", static_caches: Sequence[Mapping[str, Any]] | None = None,
 ) -> pd.DataFrame:
     """B_EE of one sweep CSV against the static model of every head (``static_cache_paths`` in head order), in
     long format. Columns: the identity columns (model, dataset, backbone, regime, seed, criterion, ...), then
@@ -411,7 +414,8 @@ def run_bee(
     A sweep of a criterion with an operating threshold of its own (its ``operating_threshold`` column: the
     learned exit's 0.5) also has one row per metric read "threshold_0.5" (:func:`bee_at_threshold`), the
     learned exit as paper A's Fig. 5 shows it; the B_EE figure picks one reading (``learned_exit_point``).
-    ``static_caches``: the static caches already read (see :func:`static_head_performance`)."""
+    ``static_caches``: the static caches already read (see :func:`static_head_performance`). ``out_path`` None:
+    the table is returned, not written."""
     frame, identity = _read_sweep(sweep_path)
     rows = _split_rows(frame, split, sweep_path)
     task_params = _task_params_of(identity, sweep_path)
@@ -436,7 +440,8 @@ def run_bee(
             frame.insert(2, "reading", reading)
             frames.append(frame)
     result = _with_identity(pd.concat(frames, ignore_index=True), identity)
-    write_csv(out_path, result)
+    if out_path is not None:
+        write_csv(out_path, result)
     return result
 
 
@@ -500,11 +505,11 @@ def run_metrics(logits_path: str | Path, plan: Mapping[str, Any], out_dir: str |
     files written, in that order; ``out_dir`` exists afterwards even for an empty plan. B_EE, which reads these
     sweeps and the static heads, is :func:`run_bees`'s."""
     _check_plan(plan)
+    cache = load_cache(logits_path) if plan.get("sweeps") else None  # a bad cache is refused before any write
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    if plan.get("sweeps"):
-        cache = load_cache(logits_path)
+    if cache is not None:
         for item in plan["sweeps"]:
             written.append(out / sweep_file(item["name"]))
             run_sweep(logits_path, item["criterion"], written[-1], max_points=plan.get("max_points") or None,
@@ -521,8 +526,8 @@ def run_bees(metrics_dir: str | Path, criteria: Sequence[str], static_cache_path
     what ``eebench bee`` writes of the sweep ``metrics_dir``/:func:`sweep_file` (a directory :func:`run_metrics`
     wrote) against the static model of every head (``static_cache_paths``, in head order, each read once), as
     it writes it (atomically), into ``out_dir``/:func:`bee_file`. Returns the files written, in ``criteria``'s
-    order; ``out_dir`` exists afterwards even for no criteria. Refuses a repeated criterion, a missing sweep and
-    missing static caches before any file is written."""
+    order; ``out_dir`` exists afterwards even for no criteria. Refuses a repeated criterion, a missing or bad
+    sweep and missing or bad static caches before any file is written."""
     criteria = list(criteria)
     if len(set(criteria)) != len(criteria):
         raise ValueError(f"B_EE plan: a criterion is named twice ({', '.join(criteria)})")
@@ -533,11 +538,14 @@ def run_bees(metrics_dir: str | Path, criteria: Sequence[str], static_cache_path
                          f"criterion whose B_EE is read)")
     if criteria and not static_cache_paths:
         raise ValueError("B_EE plan: B_EE needs the static heads' logit caches (--static)")
+    static_caches = [load_cache(path) for path in static_cache_paths] if criteria else None
+    # Every table first, then the files: a bad sweep or static cache leaves no file written (the tables are
+    # small; the sweeps, every operating point each, are read one at a time).
+    tables = [run_bee(sweep, static_cache_paths, None, static_caches=static_caches) for sweep in sweeps]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    static_caches = [load_cache(path) for path in static_cache_paths] if criteria else None
     written: list[Path] = []
-    for criterion, sweep in zip(criteria, sweeps):
+    for criterion, table in zip(criteria, tables):
         written.append(out / bee_file(criterion))
-        run_bee(sweep, static_cache_paths, written[-1], static_caches=static_caches)
+        write_csv(written[-1], table)
     return written

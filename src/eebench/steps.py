@@ -2,18 +2,22 @@
 step as a subcommand and every Snakemake rule calls one of them."""
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 
 from eebench.data import load_split, read_info
 from eebench.data.core import inputs_fingerprint, load_augmented_validation
-from eebench.io import MODEL_CHECKPOINT, read_checkpoint, save_npz, save_torch
+from eebench.io import (
+    MODEL_CHECKPOINT, PREPARED_DATASET, ResultFileError, load_state_dict, read_checkpoint, read_npz, save_npz,
+    save_torch,
+)
 from eebench.models import ModelSpec, backbone_state, build_model, head_blocks, head_costs
 from eebench.training import (
     BACKBONE_PHASE, REGIMES, ResumeFile, TrainingConfig, predict, process_world, select_device, train_phases,
@@ -54,18 +58,80 @@ def _run_meta(info, model: dict[str, Any], meta: dict[str, Any] | None, **run: A
     return {**names, "backbone": model["backbone"], **run}
 
 
-def _load_backbone(model: torch.nn.Module, spec: ModelSpec, init: str) -> list[dict]:
-    """Start from a phase-1 run: its checkpoint must be the plain backbone of ``spec`` (no ICs); its weights
-    fill the backbone group, and the ICs keep their fresh initialisation. Returns that run's training history
-    (its epochs count towards this regime's training time, paper B §4.7)."""
+def data_identity(data_path: str | Path) -> dict[str, Any]:
+    """What a model is trained on, as its checkpoint records it (``data``) and :func:`check_trained_on` compares
+    it: the prepared dataset's name, task, class count and input shape, every array's shape, and the SHA-256 of
+    the arrays (name, dtype, shape and bytes of each, by name). The arrays, not the file: re-preparing a dataset
+    the same way gives the same identity (the archive's timestamps differ), and the preparation ``params``
+    (which name local directories) are left out."""
+    import hashlib
+
+    from eebench.data.core import _stored_info  # read_info's check of the arrays read here (one read, not two)
+
+    arrays = read_npz(data_path, PREPARED_DATASET, keys=("info",))
+    info = _stored_info(data_path, arrays)
+    digest, shapes = hashlib.sha256(), {}
+    for key in sorted(set(arrays) - {"info", "params"}):
+        value = np.ascontiguousarray(arrays[key])
+        shapes[key] = list(value.shape)
+        digest.update(f"{key}|{value.dtype.str}|{value.shape}|".encode())
+        digest.update(value.reshape(-1).view(np.uint8) if value.size else b"")
+    return {"dataset": info.name, "task": info.task, "num_classes": info.num_classes,
+            "input_shape": list(info.input_shape), "arrays": shapes, "sha256": digest.hexdigest()}
+
+
+def check_trained_on(saved: dict[str, Any], checkpoint: str | Path, data: str | Path,
+                     identity: dict[str, Any] | None = None) -> None:
+    """Refuse ``data`` unless it is the prepared dataset the model ``checkpoint`` (read: ``saved``) was trained on:
+    its recorded ``data`` identity (:func:`data_identity`) must be ``data``'s, else ResultFileError naming
+    ``data``, ``checkpoint`` and the first difference (dataset, task, classes, input shape, an array's shape,
+    then the content). A checkpoint from before identities were recorded cannot tell: it is accepted with a
+    warning, once the input shape and class count of its spec fit ``data``."""
+    expected = "the prepared dataset the checkpoint was trained on"
+    recorded = saved.get("data")
+    if recorded is None:
+        info = read_info(data)
+        spec = saved["spec"] if isinstance(saved["spec"], dict) else {}  # a spec that builds nothing: model_of's
+        for what, here, there in (("input shape", list(info.input_shape), spec.get("input_shape")),
+                                  ("classes", info.num_classes, spec.get("num_classes"))):
+            there = list(there) if isinstance(there, (list, tuple)) else there
+            if there is not None and here != there:
+                raise ResultFileError(data, f"does not fit the model of {checkpoint}: {what} {here} here, {there} "
+                                            f"in the model", expected)
+        log.warning("%s records no identity of its training data (written before eebench recorded it): %s is "
+                    "taken on trust to be that data", checkpoint, data)
+        return
+    if not isinstance(recorded, dict):
+        raise ResultFileError(checkpoint, f"its 'data' is a {type(recorded).__name__}, not the identity of its "
+                                          f"training data", MODEL_CHECKPOINT)
+    current = data_identity(data) if identity is None else identity
+    differences = [(label, current.get(field), recorded.get(field)) for field, label in (
+        ("dataset", "dataset"), ("task", "task"), ("num_classes", "classes"), ("input_shape", "input shape"))]
+    arrays_here, arrays_there = current["arrays"], recorded.get("arrays") or {}
+    differences += [(f"array {key!r} of shape", arrays_here.get(key), arrays_there.get(key))
+                    for key in sorted({*arrays_here, *arrays_there})]
+    for label, here, there in differences:
+        if here != there:
+            raise ResultFileError(data, f"not the data {checkpoint} was trained on: {label} {here!r} here, "
+                                        f"{there!r} in training", expected)
+    if current["sha256"] != recorded.get("sha256"):
+        raise ResultFileError(data, f"not the data {checkpoint} was trained on: same dataset, classes and shapes, "
+                                    f"other arrays (SHA-256 {current['sha256'][:12]}... here, "
+                                    f"{str(recorded.get('sha256'))[:12]}... in training: prepared with other "
+                                    f"parameters, e.g. split_seed, or from other files)", expected)
+
+
+def _load_backbone(model: torch.nn.Module, spec: ModelSpec, init: str, data_path: str | Path,
+                   identity: dict[str, Any]) -> list[dict]:
+    """Start from a phase-1 run on the same data: its checkpoint must be the plain backbone of ``spec`` (no ICs);
+    its weights fill the backbone group, and the ICs keep their fresh initialisation. Returns that run's
+    training history (its epochs count towards this regime's training time, paper B §4.7)."""
     checkpoint = read_checkpoint(init, MODEL_CHECKPOINT, keys=("spec", "state_dict"))
     if ModelSpec.from_dict(checkpoint["spec"]) != spec.plain():
         raise ValueError(f"{init}: not the plain backbone of the requested model (its spec is "
                          f"{checkpoint['spec']}); train it with --regime backbone and the same network")
-    expected = set(backbone_state(model))
-    if set(checkpoint["state_dict"]) != expected:
-        raise ValueError(f"{init}: its weights do not match the requested model's backbone group")
-    model.load_state_dict(checkpoint["state_dict"], strict=False)
+    check_trained_on(checkpoint, init, data_path, identity)
+    load_state_dict(model, checkpoint["state_dict"], init, MODEL_CHECKPOINT, keys=backbone_state(model))
     return list(checkpoint.get("history", []))
 
 
@@ -88,13 +154,14 @@ def _fit(data_path, spec, info, phases, training: dict, seed: int, init: str | N
     ``resume``, checkpoint there and continue from it (see ``eebench.training.resume``); the file is removed
     once ``out`` is written. Under torchrun every rank runs this, and rank 0 alone writes."""
     config = TrainingConfig(**training)
-    with process_world() as world:
+    with process_world() as world, contextlib.ExitStack() as held:
+        identity = data_identity(data_path)  # what the checkpoint records of its data (before training reads it)
         # The weights start from a private generator (build_model), so the training stream below is the same
         # whatever ICs a variant has.
         model = build_model(spec, seed)
         torch.manual_seed(seed)
         np.random.seed(seed)
-        init_history = _load_backbone(model, spec, init) if init is not None else []
+        init_history = _load_backbone(model, spec, init, data_path, identity) if init is not None else []
         if world.rank > 0:
             # Decorrelate the ranks' augmentation draws; rank 0 keeps the single-process stream.
             rank_seed = int(np.random.SeedSequence([seed, world.rank]).generate_state(1)[0])
@@ -110,7 +177,8 @@ def _fit(data_path, spec, info, phases, training: dict, seed: int, init: str | N
         if resume is not None:
             fingerprint = {**_fingerprint(data_path, spec, phases, config, seed, init, meta, world.size),
                            "task": info.task}
-            resume_file = ResumeFile(resume, fingerprint, restart=restart)
+            # Held (locked) until the end: a second run on the file refuses (ResumeFile.held).
+            resume_file = held.enter_context(ResumeFile(resume, fingerprint, restart=restart).held(world))
         history = train_phases(model, phases, train_set, val_set, info.task, config, seed, world.device,
                                resume=resume_file, world=world)
         if world.rank == 0:
@@ -118,7 +186,7 @@ def _fit(data_path, spec, info, phases, training: dict, seed: int, init: str | N
             save_torch(out, {
                 "spec": spec.to_dict(), "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
                 "meta": meta, "training": training, "history": history, "init_history": init_history,
-                "costs": costs, "task": info.task,
+                "costs": costs, "task": info.task, "data": identity,
             })
             if logits is not None:
                 _write_cache(model, costs, data_path, logits, meta, info.task, world.device)
@@ -173,17 +241,29 @@ def model_costs(spec: ModelSpec) -> dict[str, Any]:
     return {"head_flops": [float(c) for c in costs], "backbone_flops": float(backbone_cost)}
 
 
+def check_checkpoints_data(checkpoints: Sequence[str], data: str) -> None:
+    """Refuse ``data`` unless every checkpoint was trained on it (:func:`check_trained_on`; the data's identity
+    computed once): what the analyses (layer profiles, mode connectivity, loss landscapes) check before they
+    read a model on a dataset."""
+    identity = data_identity(data)
+    for checkpoint in checkpoints:
+        check_trained_on(read_checkpoint(checkpoint, MODEL_CHECKPOINT, keys=("spec",)), checkpoint, data, identity)
+
+
 def cache_logits(checkpoint: str, data: str, out: str, batch_size: int = CACHE_BATCH_SIZE) -> None:
     """One pass over validation and test for all heads -> logits [H, N, C], labels and per-head FLOPs.
 
     The FLOPs come from the checkpoint when training recorded them (counting them here would first import
     torch's compiler stack, ~2 s per job, which a training process has already paid), else they are counted.
     The workflow's training jobs write the cache themselves (``--logits``); this is the same cache from a
-    checkpoint alone."""
+    checkpoint alone. ``data`` must be the prepared dataset the model was trained on (:func:`check_trained_on`),
+    so that the cache's logits, labels and meta describe one run; the cache is refused, not written, otherwise."""
+    from eebench.inference import model_of
+
     saved = read_checkpoint(checkpoint, MODEL_CHECKPOINT, keys=("spec", "state_dict", "meta"))
+    check_trained_on(saved, checkpoint, data)
+    model = model_of(saved, checkpoint)
     spec = ModelSpec.from_dict(saved["spec"])
-    model = build_model(spec)
-    model.load_state_dict(saved["state_dict"])
     device = select_device()
     model.to(device)
     task = saved.get("task") or read_info(data).task  # checkpoints before tasks were recorded: the dataset's

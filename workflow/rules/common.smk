@@ -1,23 +1,16 @@
 import re
 import shlex
 
-from snakemake.utils import validate
-
 from eebench import config as ee
 from eebench import targets
 from eebench.render import paper as ee_paper
 from eebench.render import report as ee_report
 
-# A suite (`include: [files]`, e.g. config/paper/all.yaml) becomes the one experiment it lists.
-_expanded = ee.expand_includes(config)
-if _expanded is not config:
-    config.clear()
-    config.update(_expanded)
-
-# Strict first: the schema rejects unknown keys and names; then what the schema cannot see (base: inheritance,
-# registry names, cross references between sections, a loader's or backbone's own parameters).
-validate(config, "../schemas/config.schema.yaml")
-ee.check_config(config)
+# Validated once, strictly, before any job: a suite's include: files merged, the schema (../schemas/
+# config.schema.yaml, its defaults filled in as snakemake.utils.validate fills them, but an error is one line
+# naming the key, not validate's dump of the schema), then what the schema cannot see. `eebench check-config`
+# runs the same function.
+ee.prepare_config(config)
 ee.freeze(config)  # no rule changes it from here on; lookups then skip re-serialising it
 
 ENV = "../../environment.yml"

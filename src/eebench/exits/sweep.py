@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from eebench.exits.criteria import CRITERIA
-from eebench.io import LOGIT_CACHE, ResultFileError, read_npz, write_csv
+from eebench.io import LOGIT_CACHE, SWEEP_CSV, ResultFileError, read_csv, read_npz, write_csv
 from eebench.tasks import TASKS, all_metrics, task_parameter_names
 
 SWEEP_COLUMNS: tuple[str, ...] = ("threshold", "avg_exit_head", "flops_fraction")
@@ -38,8 +38,9 @@ CACHE_KEYS: tuple[str, ...] = (
 def load_cache(path: str | Path) -> dict[str, Any]:
     """Read a logit cache (.npz) into plain numpy arrays; ``meta`` becomes a dict, ``task`` the registered
     :class:`~eebench.tasks.Task` and ``backbone_flops`` a float. Extra keys are passed through. Raises
-    ValueError naming the file on a missing key, an unknown task or inconsistent shapes, and ResultFileError
-    (a ValueError) on a truncated or foreign file."""
+    ResultFileError (a ValueError) naming the file on a truncated or foreign file, a missing key, an unknown
+    task, and arrays that do not fit together (:func:`check_cache`): every command reading a cache gets these
+    checks."""
     cache: dict[str, Any] = dict(read_npz(path, LOGIT_CACHE, keys=CACHE_KEYS))
     try:
         cache["meta"] = json.loads(str(cache["meta"]))
@@ -49,17 +50,88 @@ def load_cache(path: str | Path) -> dict[str, Any]:
         raise ResultFileError(path, f"its task {str(cache['task'])!r} is not registered (registered: "
                                     f"{', '.join(TASKS.names())})", LOGIT_CACHE)
     cache["task"] = TASKS.get(str(cache["task"]))
-    cache["backbone_flops"] = float(cache["backbone_flops"])
-    cache["head_flops"] = np.asarray(cache["head_flops"], dtype=np.float64)
+    try:
+        cache["backbone_flops"] = float(cache["backbone_flops"])
+        cache["head_flops"] = np.asarray(cache["head_flops"], dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise ResultFileError(path, f"its FLOPs are not numbers ({error})", LOGIT_CACHE) from None
+    check_cache(cache, path)
+    return cache
+
+
+def check_cache(cache: Mapping[str, Any], path: str | Path) -> None:
+    """Refuse a logit cache whose arrays are well-formed but inconsistent, with ResultFileError naming ``path``
+    and the first problem: shapes that disagree (heads, samples or classes of logits, labels and head_flops),
+    val and test logits with different class counts, FLOPs that are not finite and positive or head FLOPs not
+    strictly increasing (a deeper head costs more), NaN or inf logits, and labels the task cannot have (class
+    indices outside [0, C), multi-hot labels other than 0 and 1, non-finite regression targets)."""
+    task, head_flops = cache["task"], cache["head_flops"]
+
+    def refuse(problem: str) -> ResultFileError:
+        return ResultFileError(path, problem, LOGIT_CACHE)
+
     for split in SPLITS:
         logits, labels = cache[f"{split}_logits"], cache[f"{split}_labels"]
-        expected_labels = cache["task"].label_shape(logits.shape) if logits.ndim == 3 else None
-        if logits.ndim != 3 or labels.shape != expected_labels or cache["head_flops"].shape != logits.shape[:1]:
-            raise ValueError(
-                f"{path}: inconsistent {split} shapes: logits {logits.shape}, labels {labels.shape}, "
-                f"head_flops {cache['head_flops'].shape}"
-            )
-    return cache
+        try:
+            expected_labels = task.label_shape(logits.shape) if logits.ndim == 3 else None
+        except ValueError as error:  # a regression cache with several outputs
+            raise refuse(f"its {split} logits do not fit its task {task.name!r}: {error}") from None
+        if logits.ndim != 3 or labels.shape != expected_labels or head_flops.shape != logits.shape[:1]:
+            raise refuse(f"inconsistent {split} shapes: logits {logits.shape}, labels {labels.shape}, "
+                   f"head_flops {head_flops.shape}")
+    classes = {split: cache[f"{split}_logits"].shape[2] for split in SPLITS}
+    if len(set(classes.values())) > 1:
+        raise refuse(f"its val logits have {classes['val']} classes, its test logits {classes['test']}")
+    flops = np.append(head_flops, cache["backbone_flops"])
+    if not (np.isfinite(flops).all() and (flops > 0).all()):
+        raise refuse(f"its FLOPs must be finite and positive: head_flops {head_flops.tolist()}, backbone_flops "
+               f"{cache['backbone_flops']}")
+    if (np.diff(head_flops) <= 0).any():
+        raise refuse(f"its head_flops {head_flops.tolist()} are not strictly increasing (a deeper head costs more)")
+    for split in SPLITS:
+        logits, labels = cache[f"{split}_logits"], cache[f"{split}_labels"]
+        if not np.issubdtype(logits.dtype, np.number) or np.iscomplexobj(logits):
+            raise refuse(f"its {split}_logits are {logits.dtype}, not real numbers")
+        # One pass without a mask the size of the logits; the mask only to say where (or an overflowing sum).
+        if not np.isfinite(logits.sum(dtype=np.float64)):
+            bad = ~np.isfinite(logits)
+            if bad.any():
+                head, sample, _ = np.argwhere(bad)[0]
+                raise refuse(f"its {split}_logits hold {_non_finite(logits[bad])} (first at head {head + 1}, "
+                       f"sample {sample})")
+        problem = _label_problem(labels, task, logits.shape[2])
+        if problem:
+            raise refuse(f"its {split}_labels {problem}")
+
+
+def _non_finite(values: np.ndarray) -> str:
+    kinds = [name for name, found in (("NaN", np.isnan(values).any()), ("inf", np.isinf(values).any())) if found]
+    return " and ".join(kinds)
+
+
+def _label_problem(labels: np.ndarray, task: Any, n_classes: int) -> str | None:
+    """What is wrong with a split's labels for ``task`` (logits with ``n_classes`` outputs), or None."""
+    if labels.dtype == bool:
+        labels = labels.astype(np.uint8)
+    if not np.issubdtype(labels.dtype, np.number) or np.iscomplexobj(labels):
+        return f"are {labels.dtype}, not numbers"
+    if labels.size == 0:
+        return None
+    if not np.isfinite(labels).all():
+        return f"hold {_non_finite(labels[~np.isfinite(labels)])}"
+    if task.labels == "class":
+        outside = (labels < 0) | (labels >= n_classes) | (labels != np.floor(labels))
+        if outside.any():
+            first = int(np.flatnonzero(outside)[0])
+            return (f"hold {labels[first].item()!r} (sample {first}), not a class index in [0, {n_classes}); "
+                    f"labels range over [{labels.min().item()!r}, {labels.max().item()!r}]")
+    elif task.labels == "multi_hot":
+        other = (labels != 0) & (labels != 1)
+        if other.any():
+            sample, label = np.argwhere(other)[0]
+            return (f"hold {labels[sample, label].item()!r} (sample {sample}, label {label}); multi-hot labels "
+                    f"are 0 or 1")
+    return None
 
 
 def sweep(
@@ -227,3 +299,52 @@ def run_sweep(
     result = pd.concat(frames, ignore_index=True)
     write_csv(out_path, result)
     return result
+
+
+def read_sweep(path: str | Path) -> pd.DataFrame:
+    """A sweep CSV (what :func:`run_sweep` writes), checked: ``split`` and the :data:`SWEEP_COLUMNS`, every
+    metric of one task (a sweep holds its task's metrics, all of them), at least one row, splits among val and
+    test, finite and positive FLOPs fractions, finite average exit heads and metrics, and thresholds that are
+    numbers (the last is +inf). Raises ResultFileError naming ``path`` and the first problem: every command
+    reading a sweep gets these checks."""
+    frame = read_csv(path, SWEEP_CSV, columns=("split", *SWEEP_COLUMNS))
+
+    def refuse(problem: str) -> ResultFileError:
+        return ResultFileError(path, problem, SWEEP_CSV)
+
+    if frame.empty:
+        raise refuse("no rows, only a header line")
+    present = [metric for metric in all_metrics() if metric in frame.columns]
+    task_metrics = list(dict.fromkeys(TASKS.get(name).metrics for name in TASKS))
+    if set(present) not in [set(metrics) for metrics in task_metrics]:
+        fitting = [metrics for metrics in task_metrics if set(present) < set(metrics)]
+        if not present:
+            raise refuse(f"lacks a metric column (a sweep has its task's metrics: "
+                   f"{' | '.join(', '.join(metrics) for metrics in task_metrics)})")
+        if fitting:
+            missing = [metric for metric in fitting[0] if metric not in present]
+            raise refuse(f"lacks metric column(s) {', '.join(missing)} (it has {', '.join(present)}; a sweep has every "
+                   f"metric of its task)")
+        raise refuse(f"has metric columns of different tasks ({', '.join(present)})")
+    unknown = sorted(set(frame["split"].astype(str)) - set(SPLITS))
+    if unknown:
+        raise refuse(f"its split column holds {unknown[0]!r} (a sweep's splits: {', '.join(SPLITS)})")
+    for column in (*SWEEP_COLUMNS, *present):
+        values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
+        if column == "threshold":
+            bad, wanted = np.isnan(values), "a number"
+        elif column == "flops_fraction":
+            bad, wanted = ~(np.isfinite(values) & (values > 0)), "a finite positive number"
+        else:
+            bad, wanted = ~np.isfinite(values), "a finite number"
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise refuse(f"its {column} in row {row + 1} is {_cell(frame[column].iloc[row])}, not {wanted}")
+    return frame
+
+
+def _cell(value: Any) -> str:
+    """A CSV cell as read, for a message: NaN is how pandas reads an empty cell or "nan"."""
+    if isinstance(value, (float, np.floating)):
+        return "NaN (or empty)" if np.isnan(value) else f"{float(value):g}"
+    return repr(value)

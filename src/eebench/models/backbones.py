@@ -219,17 +219,16 @@ class ViTEmbedding(nn.Module):
 def _load_torchvision_state(net: nn.Module, path: Path, backbone: str, classifier: str) -> None:
     """Load a torchvision state dict (e.g. ``vit_b_16``'s: conv_proj.*, class_token, encoder.*, heads.*; a
     ResNet's: conv1.*, bn1.*, layer*.*, fc.*) into ``net``; the pre-trained classifier (keys starting with
-    ``classifier``) is dropped, every other key must fit."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    ``classifier``) is dropped, every other key must fit (else a ValueError naming the file and the first
+    mismatch, on one line)."""
+    from eebench.io import read_checkpoint, state_dict_mismatch
+
+    state = read_checkpoint(path, f"a torchvision {backbone} state dict")
     state = {k: v for k, v in state.items() if not k.startswith(classifier)}
-    try:
-        missing, unexpected = net.load_state_dict(state, strict=False)
-    except RuntimeError as error:  # shape mismatches
-        raise ValueError(f"{backbone}: the weights in {path} do not fit this network's parameters: {error}") from None
-    missing = [k for k in missing if not k.startswith(classifier)]
-    if missing or unexpected:
-        raise ValueError(f"{backbone}: the weights in {path} are not a torchvision {backbone} state dict of this "
-                         f"size (missing keys {missing}, unexpected keys {unexpected})")
+    problem = state_dict_mismatch(net, state, keys=[k for k in net.state_dict() if not k.startswith(classifier)])
+    if problem:
+        raise ValueError(f"{backbone}: the weights in {path} do not fit this network: {problem}")
+    net.load_state_dict(state, strict=False)
 
 
 def _on_meta_device() -> bool:

@@ -19,7 +19,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from eebench.io import BEE_CSV, SWEEP_CSV, atomic_path, read_csv, write_csv  # noqa: E402
+from eebench.io import BEE_CSV, SWEEP_CSV, ResultFileError, atomic_path, read_csv, write_csv  # noqa: E402
 from eebench.metrics import (  # noqa: E402
     BUDGET_TOLERANCE, NEAREST_TO_HEAD, achievable_curve, budget_performance, speedup_area,
 )
@@ -822,8 +822,17 @@ def render_figure(kind: str, spec: dict, input_paths: list[str], out_pdf: str) -
                     "`eebench analyze`", "mode_connectivity": "a mode-connectivity CSV written by `eebench "
                     "connect-modes`", "loss_landscape": "a loss-landscape CSV written by `eebench landscape`"
                     }[renderer.reads]
-        data = pd.concat([read_csv(path, expected, columns=("model",)) for path in input_paths],
-                         ignore_index=True)
+        if renderer.reads == "sweeps":  # checked as every reader of a sweep checks it
+            from eebench.exits.sweep import read_sweep
+
+            frames = [read_sweep(path) for path in input_paths]
+            for path, frame in zip(input_paths, frames):  # a figure's lines are named by the run's model
+                if "model" not in frame.columns:
+                    raise ResultFileError(path, f"lacks column(s) model (it has: {', '.join(frame.columns)})",
+                                          SWEEP_CSV)
+        else:
+            frames = [read_csv(path, expected, columns=("model",)) for path in input_paths]
+        data = pd.concat(frames, ignore_index=True)
     fig, numbers = renderer(data, **spec)
     out = Path(out_pdf)
     # Blank the timestamp / software metadata so re-rendering the same numbers gives identical files.

@@ -1,9 +1,9 @@
 from eebench.training.distributed import World, process_world
 from eebench.training.loop import TrainingConfig, predict, select_device, train_phases
 from eebench.training.regimes import BACKBONE_PHASE, REGIMES, Phase, Regime
-from eebench.training.resume import EXIT_PREEMPTED, Preempted, ResumeFile, ResumeMismatch
+from eebench.training.resume import EXIT_PREEMPTED, Preempted, ResumeFile, ResumeInUse, ResumeMismatch
 
 __all__ = [
-    "BACKBONE_PHASE", "EXIT_PREEMPTED", "REGIMES", "Phase", "Preempted", "Regime", "ResumeFile", "ResumeMismatch",
-    "TrainingConfig", "World", "predict", "process_world", "select_device", "train_phases",
+    "BACKBONE_PHASE", "EXIT_PREEMPTED", "REGIMES", "Phase", "Preempted", "Regime", "ResumeFile", "ResumeInUse",
+    "ResumeMismatch", "TrainingConfig", "World", "predict", "process_world", "select_device", "train_phases",
 ]

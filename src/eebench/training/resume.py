@@ -7,16 +7,24 @@ flag; the loop checks it after each batch, writes a checkpoint and raises ``Pree
 into exit status ``EXIT_PREEMPTED``. Rerunning the same command continues bit-identically on the CPU.
 
 The file must lie outside the job's declared outputs: Snakemake deletes a failed job's outputs.
+
+A checkpoint that cannot be written (a full disk, a quota) stops the run with ``OutputError``; the previous
+checkpoint stays at the path, whole (every write goes to a temporary file, synced, then renamed), and rerunning
+continues from it. One run at a time per file: a run holds an exclusive lock on ``<file>.lock`` while it trains
+(``ResumeFile.held``), and a second run on the same file refuses with ``ResumeInUse`` rather than continue from a
+checkpoint that is still being written.
 """
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import logging
 import os
 import random
 import signal
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -24,7 +32,7 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from eebench.io import read_checkpoint, save_torch
+from eebench.io import OutputError, read_checkpoint, save_torch
 from eebench.training.distributed import World
 
 log = logging.getLogger(__name__)
@@ -49,6 +57,77 @@ class Preempted(Exception):
 
 class ResumeMismatch(ValueError):
     """The resume file belongs to a different run; it is never overwritten silently."""
+
+
+class ResumeInUse(ValueError):
+    """Another training run holds the resume file (its lock): a second run never continues from a live checkpoint."""
+
+
+# The lock descriptors this process holds. A forked child (a DataLoader worker) closes its copies at once, so that
+# only this process keeps the lock: once it dies, even by SIGKILL, the kernel releases it, whatever its children do.
+_HELD_LOCKS: set[int] = set()
+
+
+def _close_held_locks() -> None:
+    for fd in _HELD_LOCKS:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _HELD_LOCKS.clear()
+
+
+os.register_at_fork(after_in_child=_close_held_locks)
+
+
+def _lock(path: Path, resume: Path) -> int | None:
+    """An exclusive, non-blocking ``flock`` on ``path``, created if need be, with this process's pid and host
+    written in it; None on a file system without locks (a warning). ResumeInUse names ``resume`` if another
+    process holds it; OutputError if the file cannot be created."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputError.of(path, error, f"cannot create its folder {error.filename or path.parent}") from error
+    while True:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as error:
+            raise OutputError.of(path, error) from error
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 256, 0).decode(errors="replace").split()
+            os.close(fd)
+            who = f"pid {holder[0]} on {holder[1]}" if len(holder) >= 2 else f"its lock {path} is held"
+            raise ResumeInUse(f"{resume} is in use by another training run ({who}); wait for that run to end or "
+                              "stop it, then rerun (a second run never continues from a live checkpoint)") from None
+        except OSError as error:  # ENOLCK, EOPNOTSUPP...: e.g. a Lustre mount without -o flock
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                path.unlink()
+            log.warning("%s: cannot lock (%s); a second run on %s would not be refused", path, error.strerror, resume)
+            return None
+        # The holder before us may have removed the file between our open and our lock: then our lock guards a
+        # file no other run opens, so lock the file now at the path instead.
+        try:
+            current = os.stat(path)
+        except FileNotFoundError:
+            current = None
+        if current is not None and os.path.samestat(os.fstat(fd), current):
+            break
+        os.close(fd)
+    with contextlib.suppress(OSError):  # who holds it is for the message of a refused run only
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
+    _HELD_LOCKS.add(fd)
+    return fd
+
+
+def _unlock(path: Path, fd: int) -> None:
+    """Remove the lock file, then release the lock (in this order, so that no run ever locks a removed file:
+    ``_lock`` checks that the file it locked is still the one at the path)."""
+    with contextlib.suppress(OSError):
+        path.unlink()
+    _HELD_LOCKS.discard(fd)
+    os.close(fd)
 
 
 @dataclass
@@ -120,6 +199,33 @@ class ResumeFile:
         self.path = Path(path)
         self.fingerprint = normalize({"format": FORMAT, **fingerprint})
         self.restart = restart
+        self.saved: str | None = None  # where the checkpoint at ``path`` stands, once loaded or written
+
+    @property
+    def lock_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".lock")
+
+    @contextlib.contextmanager
+    def held(self, world: World) -> Iterator[ResumeFile]:
+        """Hold the file for this run: rank 0 takes an exclusive lock on ``lock_path`` (``flock``, which the kernel
+        releases when the process ends, even by SIGKILL, so a killed run never blocks its rerun), and every rank
+        raises ResumeInUse together if another run holds it, before the file is read or touched. Only rank 0
+        locks: the ranks of one run share the file (rank 0 writes, every rank reads). The lock file is removed
+        on release."""
+        fd, problem = None, None
+        if world.rank == 0:
+            try:
+                fd = _lock(self.lock_path, self.path)
+            except (ResumeInUse, OutputError) as error:
+                problem = error
+        problem = world.gather(problem)[0]  # rank 0's verdict, on every rank
+        if problem is not None:
+            raise problem
+        try:
+            yield self
+        finally:
+            if fd is not None:
+                _unlock(self.lock_path, fd)
 
     def load(self, world: World) -> dict[str, Any] | None:
         """The checkpoint to continue from, or None to start afresh. With ``restart`` an existing file is
@@ -140,16 +246,35 @@ class ResumeFile:
                 f"{self.path}: resume checkpoint of a different run (differs in: {', '.join(keys)}); "
                 "delete it, or pass --restart to discard it"
             )
-        log.info("resuming from %s: phase %d, epoch %d, batch %d", self.path, state["phase_index"] + 1,
-                 state["epoch"], state["batch"])
+        self.saved = _position(state)
+        log.info("resuming from %s: %s", self.path, self.saved)
         return state
 
     def save(self, state: dict[str, Any], world: World) -> None:
-        """Write ``state`` with the fingerprint and every rank's RNG states (a collective call)."""
+        """Write ``state`` with the fingerprint and every rank's RNG states (a collective call). If it cannot be
+        written, every rank raises OutputError, and the previous checkpoint is still at the path."""
         rng = world.gather(rng_state())
+        failed = None
         if world.rank == 0:
-            save_torch(self.path, {"fingerprint": self.fingerprint, **state, "rng": rng})
-        world.barrier()  # no rank exits (e.g. on preemption) before the file is complete
+            try:
+                save_torch(self.path, {"fingerprint": self.fingerprint, **state, "rng": rng})
+            except OutputError as error:
+                failed = error
+        # Also the barrier: no rank exits (e.g. on preemption) before the file is complete, and all stop together.
+        if world.sum([float(failed is not None)])[0] > 0:
+            failed = failed or OutputError(self.path, "rank 0 could not write it")
+            kept = (f"the last good checkpoint ({self.saved}) is kept there: free space, then rerun the same command "
+                    "to continue from it" if self.saved is not None else
+                    "no checkpoint of this run was written yet: free space, then rerun the same command")
+            raise failed.with_note(kept) from failed
+        self.saved = _position(state)
 
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)
+
+
+def _position(state: dict[str, Any]) -> str:
+    """Where a checkpoint stands, in words (a checkpoint written by a test may lack the position)."""
+    if not {"phase_index", "epoch", "batch"} <= set(state):
+        return "position unknown"
+    return f"phase {state['phase_index'] + 1}, epoch {state['epoch']}, batch {state['batch']}"
