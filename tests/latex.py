@@ -4,21 +4,24 @@ what a pdflatex log says a document read.
     python tests/latex.py install   # apt-get install the packages `eebench build-paper` needs, if any is missing
     python tests/latex.py status
 
-Installing mirrors tests/slurm/cluster.py: Debian's packages (``eebench.latex.DEBIAN_PACKAGES``, the
-list the error message of a machine without LaTeX gives) with ``apt-get install --no-install-recommends``,
+Installing is tests/apt.py's, as for tests/slurm/cluster.py: Debian's packages (``eebench.latex.DEBIAN_PACKAGES``,
+the list the error message of a machine without LaTeX gives) with ``apt-get install --no-install-recommends``,
 ``apt-get update`` and once more on failure. It needs root and apt-get; without them the tests skip, saying why.
 """
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-from eebench.latex import DEBIAN_PACKAGES, ENGINES
+if not __package__:  # run as a script (python tests/latex.py): tests.apt is found from the repo root
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from eebench.latex import DEBIAN_PACKAGES, ENGINES  # noqa: E402
+from tests import apt  # noqa: E402
 
 # What paper/main.tex loads beyond the engines: checked with kpsewhich, so a half-installed TeX counts as missing.
 STYLES = ("amsmath.sty", "booktabs.sty", "graphicx.sty", "lmodern.sty")
@@ -30,7 +33,7 @@ class LatexInstallError(RuntimeError):
 
 def missing() -> list[str]:
     """The engines and style files not found here."""
-    absent = [name for name in ENGINES if shutil.which(name) is None]
+    absent = apt.missing(ENGINES)
     kpsewhich = shutil.which("kpsewhich")
     if kpsewhich is None:
         return absent + list(STYLES)
@@ -41,29 +44,16 @@ def missing() -> list[str]:
 def unavailable_reason() -> str | None:
     """Why LaTeX can be neither found nor installed here, or None. Meant for pytest.skip."""
     absent = missing()
-    if not absent:
-        return None
-    if os.name != "posix" or os.geteuid() != 0:
-        return f"LaTeX is incomplete ({', '.join(absent)} missing) and installing it needs root (apt-get)"
-    if shutil.which("apt-get") is None:
-        return f"LaTeX is incomplete ({', '.join(absent)} missing) and there is no apt-get"
-    return None
+    why = apt.cannot_install() if absent else None
+    return f"LaTeX is incomplete ({', '.join(absent)} missing) and {why}" if why else None
 
 
 def install(log=print) -> None:
-    """apt-get install DEBIAN_PACKAGES if anything is missing (apt-get update and retry on failure)."""
-    if not missing():
-        return
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    command = ["apt-get", "install", "-y", "-q", "--no-install-recommends", *DEBIAN_PACKAGES]
-    log(f"installing {' '.join(DEBIAN_PACKAGES)} ...")
-    result = subprocess.run(command, env=env, capture_output=True, text=True)
-    if result.returncode != 0:
-        subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True, text=True)
-        result = subprocess.run(command, env=env, capture_output=True, text=True)
-    if result.returncode != 0 or missing():
-        raise LatexInstallError(f"apt-get install failed ({', '.join(missing())} still missing):\n"
-                                f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    """apt-get install DEBIAN_PACKAGES if anything is missing (tests/apt.py: apt-get update and retry on failure)."""
+    try:
+        apt.install(DEBIAN_PACKAGES, missing, log)
+    except apt.AptError as error:
+        raise LatexInstallError(str(error)) from None
 
 
 # --- the paper's inputs, and reading a pdflatex log ----------------------------------------------------------

@@ -1,5 +1,6 @@
-"""Compiling the paper (eebench.latex, `eebench build-paper`): without LaTeX, with a LaTeX error, and
-for real on small documents and on paper/main.tex with stand-ins for every table and figure of config.yaml."""
+"""eebench.latex: plain text as LaTeX (latex_escape); compiling the paper (`eebench build-paper`) without LaTeX,
+with a LaTeX error, and for real on small documents and on paper/main.tex with stand-ins for every table and
+figure of config.yaml."""
 import os
 import shutil
 import subprocess
@@ -9,12 +10,27 @@ from pathlib import Path
 import pytest
 import yaml
 
-from eebench.latex import ENGINES, LatexError, LatexMissingError, build_pdf, error_file, first_error
+from eebench.latex import ENGINES, LatexError, LatexMissingError, build_pdf, error_file, first_error, latex_escape
 from tests.latex import fake_paper_inputs, problems, read_files, unread_paper_files
 
 REPO = Path(__file__).resolve().parents[1]
 APT_LINE = "sudo apt-get install texlive-latex-base texlive-latex-recommended lmodern latexmk"
 needs_pdflatex = pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed")
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("a_b 50% & #1 $x {y} ~ ^", r"a\_b 50\% \& \#1 \$x \{y\} \textasciitilde{} \textasciicircum{}"),
+    ("C:\\path", r"C:\textbackslash{}path"),
+    ("≥ 0.5 → σ × ‖θ‖ − 1 … §3", r"$\geq$ 0.5 $\rightarrow$ $\sigma$ $\times$ $\|$$\theta$$\|$ $-$ 1 \ldots{} \S{}3"),
+    ('"quoted"', r"\textquotedbl{}quoted\textquotedbl{}"),
+])
+def test_latex_escape_escapes_the_specials_and_maps_the_symbols(text, expected):
+    assert latex_escape(text) == expected
+
+
+def test_latex_escape_refuses_an_unmapped_character():
+    with pytest.raises(ValueError, match="U\\+2203"):
+        latex_escape("∃")
 
 
 @pytest.fixture(params=ENGINES)

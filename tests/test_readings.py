@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from eebench import readings
-from eebench.readings import READINGS, Reading, latex_escape, latex_markup
+from eebench import latex, readings
+from eebench.readings import READINGS, Reading, latex_markup
 
 ROOT = Path(__file__).resolve().parents[1]
 START, END = "<!-- readings:start", "<!-- readings:end -->"
@@ -107,21 +107,6 @@ def test_config_keys_exist_in_the_schema(key):
 
 
 @pytest.mark.parametrize("text, expected", [
-    ("a_b 50% & #1 $x {y} ~ ^", r"a\_b 50\% \& \#1 \$x \{y\} \textasciitilde{} \textasciicircum{}"),
-    ("C:\\path", r"C:\textbackslash{}path"),
-    ("≥ 0.5 → σ × ‖θ‖ − 1 … §3", r"$\geq$ 0.5 $\rightarrow$ $\sigma$ $\times$ $\|$$\theta$$\|$ $-$ 1 \ldots{} \S{}3"),
-    ('"quoted"', r"\textquotedbl{}quoted\textquotedbl{}"),
-])
-def test_latex_escape(text, expected):
-    assert latex_escape(text) == expected
-
-
-def test_latex_escape_refuses_an_unmapped_character():
-    with pytest.raises(ValueError, match="U\\+2203"):
-        latex_escape("∃")
-
-
-@pytest.mark.parametrize("text, expected", [
     ("`sweep.max_points` must be 0", r"\texttt{sweep.max\_points} must be 0"),
     ("**Loss** of *validation*", r"\textbf{Loss} of \emph{validation}"),
     ("**`val` rule**: x", r"\textbf{\texttt{val} rule}: x"),
@@ -142,7 +127,7 @@ def test_latex_of_every_reading_has_no_unescaped_special_character():
         assert item.isascii(), reading.title
         assert (item.count("$") - item.count(r"\$")) % 2 == 0, reading.title
         plain = item
-        for symbol in sorted(readings._LATEX_SYMBOLS.values(), key=len, reverse=True):  # the math symbols
+        for symbol in sorted(latex._LATEX_SYMBOLS.values(), key=len, reverse=True):  # the math symbols
             plain = plain.replace(symbol, "")
         assert not _UNESCAPED.search(plain), (reading.title, _UNESCAPED.search(plain), item)
         assert item.count("{") - item.count(r"\{") == item.count("}") - item.count(r"\}"), reading.title

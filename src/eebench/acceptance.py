@@ -41,6 +41,7 @@ import pandas as pd
 
 from eebench import paper_numbers
 from eebench.io import RENDERED_CSV, read_csv, write_csv
+from eebench.latex import latex_escape
 
 # The one scale whose numbers are the paper's setting (config `scale:`); every other is not compared.
 COMPARED_SCALE = "paper"
@@ -287,8 +288,6 @@ def _counterpart_of(compared: Mapping[str, Any]) -> PaperValue:
 def caption_sentences(comparison: Comparison, compared: Sequence[Mapping[str, Any]]) -> list[str]:
     """The caption's account of a table's comparison (LaTeX): what the small print and the dagger are, and why
     some cells are not marked or not compared; for a scale that is not compared, the one sentence saying so."""
-    from eebench.readings import latex_escape
-
     if not comparison.compares:
         return [latex_escape(NOT_COMPARED_SENTENCE.format(Scale=comparison.scale.capitalize()))]
     counterparts = [_counterpart_of(row) for row in compared if row["paper_table"]]

@@ -1,4 +1,5 @@
-"""Compile the regenerated paper (``paper/main.tex``) to PDF: ``eebench build-paper``, the ``build_paper`` rule.
+"""Compile the regenerated paper (``paper/main.tex``) to PDF: ``eebench build-paper``, the ``build_paper`` rule;
+and :func:`latex_escape`, the one way the package writes plain text into the LaTeX it generates.
 
 The document compiles in its own directory, so that its relative ``\\input`` and ``\\includegraphics`` paths
 resolve, with every auxiliary file in a temporary directory, so that ``paper/`` holds sources and results only.
@@ -29,6 +30,38 @@ RERUN = "Rerun to get cross-references right"
 MIN_PDFLATEX_PASSES, MAX_PDFLATEX_PASSES = 2, 3  # two for \ref to see the labels; a third if the log asks
 TEX_LINE_WIDTH = 79  # TeX's max_print_line: a log line this long continues on the next
 ERROR_CONTEXT_LINES = 10  # how far below its "! ..." line an error's "l.<n>" line may be
+
+
+# TeX's special characters in text mode, and the non-ASCII symbols the package's texts use, as commands pdflatex
+# (T1, utf8 inputenc: paper/main.tex) knows.
+_LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#",
+    "$": r"\$", '"': r"\textquotedbl{}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+}
+_LATEX_SYMBOLS = {
+    "§": r"\S{}", "–": "--", "—": "---", "…": r"\ldots{}", "²": r"\textsuperscript{2}",
+    "⁴": r"\textsuperscript{4}", "⁵": r"\textsuperscript{5}", "×": r"$\times$", "−": r"$-$", "→": r"$\rightarrow$",
+    "±": r"$\pm$", "≤": r"$\leq$", "≥": r"$\geq$", "≈": r"$\approx$", "∈": r"$\in$", "∞": r"$\infty$", "‖": r"$\|$",
+    "α": r"$\alpha$", "δ": r"$\delta$", "ε": r"$\varepsilon$", "η": r"$\eta$", "θ": r"$\theta$",
+    "λ": r"$\lambda$", "σ": r"$\sigma$", "τ": r"$\tau$", "Θ": r"$\Theta$", "Π": r"$\Pi$", "Σ": r"$\Sigma$",
+}
+
+
+def latex_escape(text: str) -> str:
+    """Plain text as LaTeX (text mode): TeX's special characters escaped, the known symbols mapped; any other
+    non-ASCII character is refused (pdflatex could stop on it, far from the text that brought it)."""
+    out = []
+    for char in text:
+        if char in _LATEX_SPECIAL:
+            out.append(_LATEX_SPECIAL[char])
+        elif char in _LATEX_SYMBOLS:
+            out.append(_LATEX_SYMBOLS[char])
+        elif ord(char) > 127:
+            raise ValueError(f"no LaTeX for {char!r} (U+{ord(char):04X}) in {text!r}; add it to "
+                             "eebench.latex._LATEX_SYMBOLS")
+        else:
+            out.append(char)
+    return "".join(out)
 
 
 class LatexError(Exception):

@@ -15,6 +15,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from eebench.latex import latex_escape
+
 
 @dataclass(frozen=True)
 class Reading:
@@ -808,35 +810,6 @@ MARKDOWN_WIDTH = 110
 # Inline markup: `code`, **bold**, *emphasis*, \* (a literal asterisk); the rest is text.
 _TOKEN = re.compile(r"`(?P<code>[^`]+)`|\*\*(?P<bold>.+?)\*\*|(?<![\\\w])\*(?P<em>[^*\s](?:[^*]*?[^*\s\\])?)\*(?!\w)"
                     r"|\\(?P<escaped>\*)")
-
-_LATEX_SPECIAL = {
-    "\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#",
-    "$": r"\$", '"': r"\textquotedbl{}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-}
-# The non-ASCII symbols the texts use, as commands pdflatex (T1, utf8 inputenc) knows.
-_LATEX_SYMBOLS = {
-    "§": r"\S{}", "–": "--", "—": "---", "…": r"\ldots{}", "²": r"\textsuperscript{2}",
-    "⁴": r"\textsuperscript{4}", "⁵": r"\textsuperscript{5}", "×": r"$\times$", "−": r"$-$", "→": r"$\rightarrow$",
-    "±": r"$\pm$", "≤": r"$\leq$", "≥": r"$\geq$", "≈": r"$\approx$", "∈": r"$\in$", "∞": r"$\infty$", "‖": r"$\|$",
-    "α": r"$\alpha$", "δ": r"$\delta$", "ε": r"$\varepsilon$", "η": r"$\eta$", "θ": r"$\theta$",
-    "λ": r"$\lambda$", "σ": r"$\sigma$", "τ": r"$\tau$", "Θ": r"$\Theta$", "Π": r"$\Pi$", "Σ": r"$\Sigma$",
-}
-
-
-def latex_escape(text: str) -> str:
-    """Plain text as LaTeX: TeX's special characters escaped, the known symbols mapped; any other non-ASCII
-    character is refused (pdflatex would stop on it)."""
-    out = []
-    for char in text:
-        if char in _LATEX_SPECIAL:
-            out.append(_LATEX_SPECIAL[char])
-        elif char in _LATEX_SYMBOLS:
-            out.append(_LATEX_SYMBOLS[char])
-        elif ord(char) > 127:
-            raise ValueError(f"no LaTeX for {char!r} (U+{ord(char):04X}) in {text!r}; add it to _LATEX_SYMBOLS")
-        else:
-            out.append(char)
-    return "".join(out)
 
 
 def latex_markup(text: str) -> str:

@@ -36,6 +36,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+if not __package__:  # run as a script (python tests/slurm/cluster.py): tests.apt is found from the repo root
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from tests import apt  # noqa: E402
+
 PACKAGES = ("slurmctld", "slurmd", "slurm-client", "munge")
 BINARIES = ("slurmctld", "slurmd", "sbatch", "squeue", "sinfo", "scontrol", "munged", "munge")
 CONF_DIR = Path("/etc/slurm")
@@ -58,15 +63,16 @@ def which(name: str) -> str | None:
 
 
 def missing_binaries() -> list[str]:
-    return [name for name in BINARIES if which(name) is None]
+    return apt.missing(BINARIES, SBIN)
 
 
 def unavailable_reason() -> str | None:
     """Why a cluster cannot be started here, or None. Meant for pytest.skip."""
     if os.name != "posix" or os.geteuid() != 0:
         return "a local SLURM cluster needs root (daemons, /etc/slurm, apt-get)"
-    if missing_binaries() and which("apt-get") is None:
-        return f"SLURM is not installed ({', '.join(missing_binaries())} missing) and there is no apt-get"
+    why = apt.cannot_install() if missing_binaries() else None
+    if why:
+        return f"SLURM is not installed ({', '.join(missing_binaries())} missing) and {why}"
     conf = CONF_DIR / "slurm.conf"
     if conf.exists() and MARKER not in conf.read_text(errors="replace"):
         return f"{conf} exists and was not written by tests/slurm/cluster.py; not touching a real cluster"
@@ -74,18 +80,12 @@ def unavailable_reason() -> str | None:
 
 
 def install(log=print) -> None:
-    """apt-get install the SLURM and munge packages if any binary is missing (apt-get update on failure)."""
-    if not missing_binaries():
-        return
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    command = ["apt-get", "install", "-y", "-q", "--no-install-recommends", *PACKAGES]
-    log(f"installing {' '.join(PACKAGES)} ...")
-    result = subprocess.run(command, env=env, capture_output=True, text=True)
-    if result.returncode != 0:
-        subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True, text=True)
-        result = subprocess.run(command, env=env, capture_output=True, text=True)
-    if result.returncode != 0 or missing_binaries():
-        raise ClusterError(f"apt-get install failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    """apt-get install the SLURM and munge packages if any binary is missing (tests/apt.py: apt-get update and
+    retry on failure)."""
+    try:
+        apt.install(PACKAGES, missing_binaries, log)
+    except apt.AptError as error:
+        raise ClusterError(str(error)) from None
 
 
 @contextmanager

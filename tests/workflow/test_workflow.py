@@ -11,7 +11,7 @@ import yaml
 from eebench import config as ee
 from eebench import targets
 from eebench.config import load_config
-from eebench.render import report
+from eebench.render.paper import PAPERS
 from eebench.tasks import per_sample_performance
 from eebench.io import read_checkpoint
 
@@ -542,4 +542,4 @@ def test_report_of_the_default_run_shows_every_table_and_figure(default_run):
     html = (default_run / "report.html").read_text()
     for name in config["figures"]:
         assert f"{name} (figure kind {config['figures'][name]['kind']})" in html
-    assert sorted(items) == sorted(report.PAPERS.values())
+    assert sorted(items) == sorted(paper.short for paper in PAPERS.values())

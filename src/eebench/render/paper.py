@@ -16,12 +16,24 @@ from dataclasses import dataclass
 from typing import Any
 
 from eebench.io import write_text
-from eebench.readings import latex_escape
+from eebench.latex import latex_escape
+
+
+@dataclass(frozen=True)
+class Paper:
+    """One of the two papers: its title (a section heading of the regenerated paper) and its short name (the
+    category Snakemake's HTML report groups its tables and figures under, eebench.render.report)."""
+
+    title: str
+    short: str
+
 
 PAPERS = {
     # Paper B first, as the mission lists the papers; each paper's sections in its own order.
-    "B": "How to Train Your Multi-Exit Model? Analyzing the Impact of Training Strategies",
-    "A": "Limitations of Early Exits for Single- and Multi-Label Classification",
+    "B": Paper("How to Train Your Multi-Exit Model? Analyzing the Impact of Training Strategies",
+               "Paper B (how to train your multi-exit model)"),
+    "A": Paper("Limitations of Early Exits for Single- and Multi-Label Classification",
+               "Paper A (limitations of early exits, single and multi-label)"),
 }
 SCALES = {
     "miniature": "miniature scale (the laptop-CPU stand-in: small data that ships in a package, small models)",
@@ -263,11 +275,11 @@ def render_body(spec: dict[str, Any]) -> str:
              "% figures; edit the config or eebench/render/paper.py, not this file.",
              f"Every table and figure below was computed at {latex_escape(scale)}; each caption names the "
              "table or figure of the papers it regenerates and its setting.", ""]
-    for paper, title in PAPERS.items():
+    for paper, about in PAPERS.items():
         indices = [i for i in placed if SECTIONS[i].paper == paper]
         if not indices:
             continue
-        lines += [f"\\section{{{latex_escape(title)}}}", ""]
+        lines += [f"\\section{{{latex_escape(about.title)}}}", ""]
         for index in sorted(indices):
             section = SECTIONS[index]
             items = [item for _, _, item in sorted(placed[index], key=lambda t: t[:2])]

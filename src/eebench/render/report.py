@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from eebench.render.paper import PAPERS, references
+
 # (section, kind) -> (paper, what of it this kind regenerates)
 REGENERATES: dict[tuple[str, str], tuple[str, str]] = {
     ("tables", "budgets"): ("B", "Table 1 / Tables 8-18 layout: accuracy at each FLOPs budget per regime"),
@@ -32,15 +34,11 @@ REGENERATES: dict[tuple[str, str], tuple[str, str]] = {
     ("figures", "cost_curves"): ("B", "Fig. 1 / Figs 7-17: performance against cost per regime"),
 }
 
-PAPERS = {"A": "Paper A (limitations of early exits, single and multi-label)",
-          "B": "Paper B (how to train your multi-exit model)"}
 
-
-def regenerates(config: dict[str, Any], section: str, name: str) -> tuple[str, str]:
-    """(paper letter, what) of the table or figure ``name`` of ``section`` ("tables" or "figures"): the entry's
-    own ``regenerates`` (e.g. paper B Table 8) when it has one, else what its kind's layout regenerates."""
-    from eebench.render.paper import references
-
+def paper_and_item(config: dict[str, Any], section: str, name: str) -> tuple[str, str]:
+    """(paper letter, what of it) the table or figure ``name`` of ``section`` ("tables" or "figures")
+    regenerates: the entry's own ``regenerates`` (e.g. paper B Table 8) when it has one, else what its kind's
+    layout regenerates."""
     entry = config[section][name]
     refs = references(entry)
     if refs:
@@ -53,8 +51,8 @@ def regenerates(config: dict[str, Any], section: str, name: str) -> tuple[str, s
 
 
 def category(config: dict[str, Any], section: str, name: str) -> str:
-    """The report's category: the paper, e.g. "Paper B (how to train your multi-exit model)"."""
-    return PAPERS[regenerates(config, section, name)[0]]
+    """The report's category: the paper's short name, e.g. "Paper B (how to train your multi-exit model)"."""
+    return PAPERS[paper_and_item(config, section, name)[0]].short
 
 
 def subcategory(section: str) -> str:
@@ -70,7 +68,7 @@ def _plain(latex: str) -> str:
 def caption(config: dict[str, Any], section: str, name: str) -> str:
     """The item's caption (reStructuredText, one paragraph): which paper table or figure ``name`` regenerates,
     its kind, and the config entry's caption when it has one."""
-    paper, what = regenerates(config, section, name)
+    paper, what = paper_and_item(config, section, name)
     entry = config[section][name]
     text = f"{name} ({section[:-1]} kind {entry['kind']}) regenerates paper {paper}, {what}."
     if entry.get("caption"):

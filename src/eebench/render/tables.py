@@ -35,6 +35,7 @@ import pandas as pd
 
 from eebench.acceptance import COMPARISON_COLUMNS, Comparison, caption_sentences, cell_text
 from eebench.io import BUDGETS_CSV, MODEL_CHECKPOINT, RENDERED_CSV, read_checkpoint, read_csv, write_csv, write_text
+from eebench.latex import latex_escape
 from eebench.metrics import BUDGET_RULE_DESCRIPTIONS
 from eebench.registry import Registry
 from eebench.render.base import RunKey, product_runs, reads, regime_label, regime_runs
@@ -52,10 +53,6 @@ RUN_COLUMNS = ["model", "regime", "criterion"]
 NUMBERS_COLUMNS = ["block", "row", "group", "model", "regime", "criterion", "metric", "rule", "budget",
                    "mean", "std", "n_seeds"]
 REFERENCE_COLUMNS = ["reference", "reference_mean", "variant_mean"]
-_LATEX_SPECIAL = {
-    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
-    "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-}
 
 
 # Layout ----------------------------------------------------------------------------------------------------
@@ -297,10 +294,6 @@ def loss_scaling(*, variants: list[dict], regimes: list[str], criterion: str, me
 # Engine ----------------------------------------------------------------------------------------------------
 
 
-def _latex_escape(text: str) -> str:
-    return "".join(_LATEX_SPECIAL.get(char, char) for char in text)
-
-
 def budget_header(budget: str) -> str:
     # "unlimited" -> "Unlimited" as in the paper; "25%" is escaped by the Styler.
     return budget.capitalize()
@@ -340,7 +333,7 @@ def _caption(caption: str, rule: str, runs: list[RunKey], model_descriptions: Ma
     if model_descriptions:
         shown = [model for model in dict.fromkeys(run.model for run in runs) if model in model_descriptions]
         if shown:
-            named = "; ".join(f"{_latex_escape(model)} = {_latex_escape(model_descriptions[model])}" for model in shown)
+            named = "; ".join(f"{latex_escape(model)} = {latex_escape(model_descriptions[model])}" for model in shown)
             sentences.append(f"Settings: {named}.")
     return " ".join(sentence for sentence in sentences if sentence)
 
@@ -515,7 +508,7 @@ def _latex(layout: Layout, budget_order: list[str], texts: dict[tuple[int, int, 
         width = len(budget_order)
         rules = " ".join(f"\\cmidrule(lr){{{n_labels + 1 + g * width}-{n_labels + (g + 1) * width}}}"
                          for g in range(len(layout.groups)))
-        first_header = _latex_escape(layout.columns[0])
+        first_header = latex_escape(layout.columns[0])
         styler = styler.format_index(escape="latex", axis=1, level=0).format_index(
             lambda text: f"{rules}\n{text}" if text == first_header else text, escape="latex", axis=1, level=1)
     else:
@@ -583,7 +576,7 @@ def training_time(frame: pd.DataFrame, *, model: str, regimes: list[str], captio
     table = pd.DataFrame(rows, columns=["Regime", *TIME_QUANTITIES.values()])
     sentences = [caption.strip()]
     if model_descriptions and model in model_descriptions:
-        sentences.append(f"Settings: {_latex_escape(model)} = {_latex_escape(model_descriptions[model])}.")
+        sentences.append(f"Settings: {latex_escape(model)} = {latex_escape(model_descriptions[model])}.")
     tex = table.style.hide(axis="index").format(escape="latex", subset=["Regime"]).format_index(
         escape="latex", axis=1).to_latex(hrules=True, caption=" ".join(s for s in sentences if s), label=label,
                                          position_float="centering", column_format="l" + "c" * len(TIME_QUANTITIES))
@@ -638,12 +631,12 @@ def claims(frame: pd.DataFrame, *, checks: list[Mapping[str, str]], caption: str
                         "paper_verdict": paper.verdict(), "paper_settings": paper.evaluated,
                         "paper_settings_held": paper.held, "paper_numbers": paper.numbers()})
         paper_shown = {True: "holds", False: "does not hold", None: "not evaluable"}[paper.holds]
-        entry = _latex_escape(check["entry"]).replace("\\_", "\\_\\hspace{0pt}")  # breakable in a narrow column
-        rows.append([claim.sentence, f"{_latex_escape(claim.source)}; {entry}", _claims_numbers_tex(paper.summary()),
+        entry = latex_escape(check["entry"]).replace("\\_", "\\_\\hspace{0pt}")  # breakable in a narrow column
+        rows.append([claim.sentence, f"{latex_escape(claim.source)}; {entry}", latex_escape(paper.summary()),
                      (f"\\textbf{{{paper_shown}}}" if paper.holds is False else paper_shown)
                      + (f" ({'' if paper.holds else 'holds in '}{paper.held} of {paper.evaluated})"
                         if len(paper.settings) > 1 else ""),
-                     _claims_numbers_tex(verdict.numbers),
+                     latex_escape(verdict.numbers),
                      (f"\\textbf{{{shown}}}" if verdict.holds is False else shown)
                      + (f"$^\\dagger$ ({capped} of {len(runs)})" if capped else "")])
     caption = (f"{caption.strip()} Paper: the same check on the values the paper prints in the tables named "
@@ -655,11 +648,6 @@ def claims(frame: pd.DataFrame, *, checks: list[Mapping[str, str]], caption: str
                    "checked entry reads) trained a phase to its epoch cap (max\\_epochs) instead of stopping early, "
                    "the papers' protocol (paper B \\S4.1); such a verdict reads unconverged models.")
     return _claims_floats(rows, caption, label), pd.DataFrame(records)
-
-
-def _claims_numbers_tex(numbers: str) -> str:
-    """A claims table's compared numbers (plain text, ± spreads) as LaTeX."""
-    return _latex_escape(numbers).replace("±", "$\\pm$")
 
 
 # The claims table's columns and their widths (fractions of the line), and how many lines of its small type a
