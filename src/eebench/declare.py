@@ -16,7 +16,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Callable
 
-__all__ = ["Param", "Ref", "parameters_schema", "declared_parameters", "entry_description"]
+__all__ = ["Param", "Ref", "PresetDefault", "parameters_schema", "declared_parameters", "entry_description"]
 
 
 def Param(description: str, **constraints: Any):
@@ -32,6 +32,12 @@ class Ref:
     """A parameter whose schema is the config schema's shared definition ``#/$defs/<definition>``."""
 
     definition: str
+
+
+@dataclass(frozen=True)
+class PresetDefault:
+    """Marks a parameter whose default the schema leaves out: a fidelity preset fills it where the config leaves it
+    unset (eebench.readings), so the schema's default would hide which preset chose the value."""
 
 
 def declared_parameters(function: Callable) -> dict[str, inspect.Parameter]:
@@ -94,7 +100,7 @@ def _property(annotation: Any, default: Any, where: str) -> dict[str, Any]:
         schema = _type_schema(annotation)
     if not schema.get("description") and ref is None:
         raise TypeError(f"{where}: declare a one-line description (Annotated[..., Param('...')])")
-    if default is not inspect.Parameter.empty:
+    if default is not inspect.Parameter.empty and not any(isinstance(item, PresetDefault) for item in metadata):
         schema["default"] = _jsonable(default)
     return schema
 
