@@ -99,7 +99,8 @@ def fake_paper_inputs(workdir: Path, config: dict) -> None:
 
     from eebench import config as ee
     from eebench import readings, targets
-    from eebench.render.paper import body_spec, render_body
+    from eebench.render.paper import render_body
+    from eebench.render.spec import body_spec, table_label
 
     generated = {targets.BODY_TEX: lambda: render_body(body_spec(config)),
                  targets.READINGS_TEX: lambda: readings.latex()}
@@ -114,7 +115,7 @@ def fake_paper_inputs(workdir: Path, config: dict) -> None:
             figure.savefig(path)
             plt.close(figure)
         elif path.parent.name == "tables":
-            label = ee.table_label(config, path.stem)
+            label = table_label(config, path.stem)
             path.write_text("\\begin{table}\\centering\\caption{" + path.stem.replace("_", "\\_") + "}"
                             + f"\\label{{{label}}}\\end{{table}}\n")
         else:

@@ -1,4 +1,4 @@
-"""The three budget rules of eebench.metrics (best, last, val) on hand-made sweeps, and run_budgets on a CSV.
+"""The three budget rules of eebench.sweep_metrics (best, last, val) on hand-made sweeps, and run_budgets on a CSV.
 
 Every expected value below is read off the frames by hand; the comments say which point each budget picks."""
 from __future__ import annotations
@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from eebench.cli import build_parser
-from eebench.metrics import BUDGET_RULE_DESCRIPTIONS, BUDGET_RULES, budget_performance, run_budgets
+from eebench.metrics import run_budgets
+from eebench.sweep_metrics import BUDGET_RULE_DESCRIPTIONS, BUDGET_RULES, budget_performance
 
 INF = np.inf
 # A test split shaped like paper B Table 8, Joint (25%: 62.84, 50%: 72.80, 75%: 74.32, 100%: 74.17,

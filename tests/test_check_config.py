@@ -15,6 +15,8 @@ import pytest
 import yaml
 
 from eebench import config as ee
+from eebench import schema as ee_schema
+from eebench import targets
 from eebench.cli import main
 from tests.test_bad_files import BAD_CONFIGS, edited, suite, text
 
@@ -83,7 +85,7 @@ def test_a_suite_file_keeps_its_fidelity_preset(tmp_path, monkeypatch):
     """A file's top-level fidelity: becomes its models' own in a suite, as its training: does (it was dropped)."""
     monkeypatch.chdir(tmp_path)
     path = suite(edited(lambda c: c.update(fidelity="authors_code"), name="part.yaml"))(tmp_path)
-    config = ee.checked_config(path)
+    config = targets.checked_config(path)
     assert config["models"]["cnn"]["fidelity"] == "authors_code"
     assert ee.model_entry(config, "cnn")["fidelity"] == "authors_code"
 
@@ -154,6 +156,6 @@ def test_the_schema_fills_in_the_defaults_snakemakes_validate_fills(path, monkey
     monkeypatch.chdir(REPO)
     config = ee.expand_includes(ee.load_config(path.relative_to(REPO)))
     ours, snakemakes = copy.deepcopy(config), copy.deepcopy(config)
-    ee.validate_schema(ours)
-    validate(snakemakes, str(ee.SCHEMA_PATH))
+    ee_schema.validate_schema(ours)
+    validate(snakemakes, str(ee_schema.SCHEMA_PATH))
     assert ours == snakemakes and ours != config

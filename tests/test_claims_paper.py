@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from eebench import paper_numbers
-from eebench.claims import CLAIMS, PAPER_FRAMES, Claim, _weakest, on_paper
+from eebench.claim_checks import _weakest
+from eebench.claims import CLAIMS, PAPER_FRAMES, Claim, on_paper
 from eebench.render import TABLES, render_table
 
 

@@ -8,6 +8,8 @@ import pytest
 import yaml
 
 from eebench import config as ee
+from eebench.render.spec import entry_spec
+from eebench import schema as ee_schema
 from eebench.fidelity import PRESETS, SWITCHES, differences
 from eebench.readings import READINGS
 from eebench.training.loop import SWITCH_DEFAULTS, TrainingConfig
@@ -79,7 +81,7 @@ def test_an_unknown_preset_is_refused_naming_the_key(config):
 
 def test_every_switch_is_a_documented_reading_of_a_real_key():
     titles = {reading.title for reading in READINGS}
-    schema = ee.schema()["$defs"]
+    schema = ee_schema.schema()["$defs"]
     for switch in SWITCHES:
         assert switch.reading in titles
         assert set(switch.values) == set(PRESETS)
@@ -90,9 +92,9 @@ def test_every_switch_is_a_documented_reading_of_a_real_key():
 
 
 def test_captions_name_the_preset(config):
-    spec = ee.render_spec(config, "tables", "fidelity_differences")
+    spec = entry_spec(config, "tables", "fidelity_differences")
     assert "fidelity presets paper and authors\\_code." in spec["caption"]
-    assert ee.render_spec(config, "tables", "regimes")["caption"].endswith("fidelity preset paper.")
+    assert entry_spec(config, "tables", "regimes")["caption"].endswith("fidelity preset paper.")
 
 
 def test_authors_code_scores_early_stopping_on_augmented_validation_images(config):

@@ -10,7 +10,8 @@ import pytest
 from eebench.tasks import per_sample_performance
 from eebench.exits.sweep import run_sweep
 from eebench.io import save_npz
-from eebench.metrics import bee, budget_performance, e_closest, run_bee, run_budgets
+from eebench.metrics import run_bee, run_budgets
+from eebench.sweep_metrics import bee, budget_performance, e_closest
 
 SWEEP = pd.DataFrame({
     "threshold": [0.1, 0.5, 0.9, np.inf],
@@ -273,7 +274,7 @@ def test_bee_at_threshold_is_one_point_at_the_head_nearest_its_depth():
     """Paper A Fig. 5's learned exit: the one point threshold 0.5 selects (the first row >= 0.5: E = 1.5),
     compared with the static head nearest E; E = 1.5 is as near heads 1 and 2: the deeper head, the static model
     at least as costly."""
-    from eebench.metrics import bee_at_threshold, operating_point
+    from eebench.sweep_metrics import bee_at_threshold, operating_point
 
     static = {1: 0.55, 2: 0.75, 3: 0.8}
     assert operating_point(SWEEP, 0.5)["avg_exit_head"] == 1.5

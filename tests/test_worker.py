@@ -206,7 +206,7 @@ def test_the_server_ends_with_its_snakemake_run(tmp_path):
     path = tmp_path / "socket"
     parent = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import os, subprocess, sys, time
-        server = subprocess.Popen([sys.executable, "-m", "eebench.worker", "--socket", {str(path)!r},
+        server = subprocess.Popen([sys.executable, "-m", "eebench.worker", "--socket", {str(path)!r}, "--run", "eebench.cli:run",
                                    "--parent", str(os.getpid())])
         print(server.pid, flush=True)
         while not os.path.exists({str(path)!r}):

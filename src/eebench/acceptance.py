@@ -131,7 +131,7 @@ def paper_values(table: str) -> dict[tuple[tuple[str, ...], str], PaperValue]:
     return values
 
 
-def _paper_labels(table: str) -> list[str]:
+def paper_labels(table: str) -> list[str]:
     """The labels a transcribed table prints (settings, rows, columns), and each of their words."""
     labels = [label for value in paper_values(table).values() for label in (value.setting, value.row, value.column)]
     return [label for label in dict.fromkeys([*labels, *(w for label in labels for w in label.split())]) if label]
@@ -203,7 +203,7 @@ class Comparison:
         """Refuse a ``paper_match`` naming a label this table does not print (``our_labels``: its row, block and
         group labels and budget headers), or a setting or label the paper's tables do not."""
         ours = [label for label in dict.fromkeys(our_labels) if label]
-        theirs = [label for table in self.tables for label in _paper_labels(table)]
+        theirs = [label for table in self.tables for label in paper_labels(table)]
         tables = ", ".join(self.tables)
         for label, paper_label in self.match.labels.items():
             if label not in ours:
@@ -336,61 +336,6 @@ def cell_text(text: str, compared: Mapping[str, Any]) -> str:
         return f"{text} {{\\scriptsize ({paper})}}"
     signed = "+0.00" if float(f"{difference:.2f}") == 0 else f"{difference:+.2f}"  # never "-0.00"
     return f"{text} {{\\scriptsize ({paper}; ${signed}$)}}"
-
-
-# The workflow's side ---------------------------------------------------------------------------------------------
-
-
-def _compares(entry: Mapping[str, Any]) -> bool:
-    """Whether the entry's kind is one of the budget-table layouts (their cells are what the paper prints)."""
-    from eebench.render import TABLES
-
-    return hasattr(TABLES.get(entry["kind"]), "layout")
-
-
-def comparison_spec(config: Mapping[str, Any], name: str) -> dict[str, Any]:
-    """What table ``name``'s renderer needs to compare: ``{"paper_comparison": {"scale", "tables"}}``, the
-    config's scale and the transcribed tables the entry regenerates; {} where it regenerates none, or is not a
-    budget-table layout (the rule render_table adds it to the renderer's spec)."""
-    from eebench.render.paper import regenerates
-
-    entry = config["tables"][name]
-    tables = transcribed_tables(regenerates(entry)) if _compares(entry) else []
-    if not tables:
-        return {}
-    return {"paper_comparison": {"scale": config.get("scale", "miniature"), "tables": tables}}
-
-
-def check_paper_matches(config: Mapping[str, Any]) -> None:
-    """Every table entry's ``paper_match`` names labels its table and the paper's print, and (at paper scale)
-    every entry regenerating a transcribed table has a cell that matches one of its values; a ConfigError naming
-    the key otherwise. Run when the workflow loads, before any job."""
-    from eebench import config as ee
-    from eebench.metrics import budget_label
-    from eebench.render.tables import budget_header, table_layout
-
-    for name, entry in config.get("tables", {}).items():
-        key = f"tables.{name}"
-        spec = comparison_spec(config, name).get("paper_comparison")
-        if spec is None:
-            if "paper_match" in entry:
-                raise ee.ConfigError(f"{key}.paper_match: the entry regenerates no table of the paper "
-                                     f"transcribed in eebench.paper_numbers ({', '.join(paper_numbers.tables())}) "
-                                     "in a budget-table layout; nothing to match")
-            continue
-        comparison = Comparison.of(spec, entry.get("paper_match"))
-        layout = table_layout(entry["kind"], entry)
-        headers = [budget_header(budget_label(b)) for b in ee.render_spec(config, "tables", name)["budgets"]]
-        headers.append(budget_header("unlimited"))
-        cells = [(labels, header) for labels in layout.cell_labels() for header in headers]
-        try:
-            comparison.check([*(label for labels, _ in cells for label in labels), *headers])
-        except ValueError as error:
-            raise ee.ConfigError(f"{key}.{error}") from None
-        if comparison.compares and not any(comparison.counterpart(labels, header) for labels, header in cells):
-            labels = ", ".join(label for table in comparison.tables for label in _paper_labels(table))
-            raise ee.ConfigError(f"{key}: no cell matches a value of paper {' or '.join(comparison.tables)} (its "
-                                 f"labels: {labels}); say which with paper_match (setting, labels)")
 
 
 # The acceptance report -------------------------------------------------------------------------------------------

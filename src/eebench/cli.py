@@ -187,10 +187,11 @@ def cmd_render_figure(args):
 
 
 def cmd_render_body(args):
-    from eebench.render.paper import body_spec, write_body
+    from eebench.render.paper import write_body
 
     if args.config is not None:  # without Snakemake: the body of a config file, read and checked as the workflow does
-        from eebench.config import checked_config
+        from eebench.render.spec import body_spec
+        from eebench.targets import checked_config
 
         spec = body_spec(checked_config(args.config))
     else:
@@ -199,7 +200,7 @@ def cmd_render_body(args):
 
 
 def cmd_check_config(args):
-    from eebench.config import checked_config
+    from eebench.targets import checked_config
 
     checked_config(*args.config)  # what `snakemake --configfile FILE...` checks when the workflow loads
     print(f"{' '.join(args.config)}: ok")
@@ -365,7 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("render-body", cmd_render_body, "the regenerated paper's body (paper/body.tex): every table and "
             "figure in the papers' order, under their sections")
     source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--spec", type=_json, help="JSON from eebench.render.paper.body_spec (what the rule passes)")
+    source.add_argument("--spec", type=_json, help="JSON from eebench.render.spec.body_spec (what the rule passes)")
     source.add_argument("--config", help="a config file (a suite's include: files expanded)")
     p.add_argument("--out", required=True)
 

@@ -19,29 +19,19 @@ from __future__ import annotations
 
 import copy
 import functools
-import inspect
 import json
-import shlex
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import yaml
 
 from eebench.fidelity import DEFAULT_PRESET, apply_preset, check_preset
-
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+from eebench.schema import (YAML_LOADER, ConfigError, check_against, model_rules, registries, short_repr,
+                            type_name)
 # Keys of a model entry merged key by key with its base's; every other key replaces the base's value whole
 # (an `ic` of another type must not inherit the old type's parameters).
 MERGED_MODEL_KEYS = ("params", "training")
 FINAL_IC = {"type": "linear"}  # the backbone's own classifier after the last block
-
-
-class ConfigError(ValueError):
-    pass
-
-
-# libyaml's parser where PyYAML was built with it (several times faster; the same safe subset).
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def load_config(path: str | Path) -> dict[str, Any]:
@@ -54,7 +44,7 @@ def load_config(path: str | Path) -> dict[str, Any]:
     except (IsADirectoryError, UnicodeDecodeError) as error:
         raise ConfigError(f"{path}: not a config file ({error})") from None
     try:
-        config = yaml.load(text, Loader=_YAML_LOADER)
+        config = yaml.load(text, Loader=YAML_LOADER)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         where = f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark else str(path)
@@ -70,7 +60,7 @@ def load_config(path: str | Path) -> dict[str, Any]:
     if config is None:
         raise ConfigError(f"{path} is empty" + (" (nothing but comments)" if text.strip() else ""))
     if not isinstance(config, dict):
-        raise ConfigError(f"{path}: the top level is {_type_name(config)}, not a mapping of keys (seeds:, datasets:, "
+        raise ConfigError(f"{path}: the top level is {type_name(config)}, not a mapping of keys (seeds:, datasets:, "
                           f"models:, ...)")
     return config
 
@@ -86,41 +76,6 @@ def update_config(config: dict[str, Any], other: dict[str, Any]) -> dict[str, An
     return config
 
 
-def schema() -> dict[str, Any]:
-    """The config schema (a copy: callers may change it)."""
-    return copy.deepcopy(_schema())
-
-
-@functools.lru_cache(maxsize=1)
-def _schema() -> dict[str, Any]:
-    # Read once per process: DAG building checks every model entry against a part of it.
-    with open(SCHEMA_PATH) as handle:
-        return yaml.load(handle, Loader=_YAML_LOADER)
-
-
-def registries() -> dict[str, Any]:
-    """Every registry a config refers to, by the kind of name it holds."""
-    from eebench.data import DATASETS
-    from eebench.exits.criteria import CRITERIA
-    from eebench.models import BACKBONES, IC_TYPES
-    from eebench.render.figures import FIGURES
-    from eebench.render.tables import TABLES
-    from eebench.training import REGIMES
-    from eebench.claims import CLAIMS
-    from eebench.tasks import TASKS
-    from eebench.training.scaling import SCALINGS
-    from eebench.analysis.information import MI_ESTIMATORS
-    from eebench.analysis.layers import LAYER_ANALYSES
-    from eebench.analysis.checkpoint import CHECKPOINT_ANALYSES
-
-    return {
-        "dataset": DATASETS, "backbone": BACKBONES, "ic": IC_TYPES, "regime": REGIMES,
-        "criterion": CRITERIA, "table": TABLES, "figure": FIGURES, "loss_scaling": SCALINGS,
-        "claim": CLAIMS, "task": TASKS, "analysis": LAYER_ANALYSES, "mi_estimator": MI_ESTIMATORS,
-        "checkpoint_analysis": CHECKPOINT_ANALYSES,
-    }
-
-
 def _require(kind: str, name: Any, key: str) -> None:
     registry = registries()[kind]
     if name not in registry:
@@ -131,163 +86,6 @@ def _require_entry(config: dict, section: str, name: Any, key: str) -> None:
     if name not in config.get(section, {}):
         raise ConfigError(f"{key}: {name!r} is not configured under '{section}:' (configured: "
                           f"{', '.join(config.get(section, {})) or 'none'})")
-
-
-def _check_against(value: Any, definition: str, key: str) -> None:
-    """Validate ``value`` against ``$defs/<definition>`` of the config schema; errors name ``key``."""
-    import jsonschema
-
-    full = _schema()  # read only here
-    part = {"$schema": full["$schema"], "$defs": full["$defs"], "$ref": f"#/$defs/{definition}"}
-    validator = jsonschema.validators.validator_for(full)(part)
-    error = jsonschema.exceptions.best_match(validator.iter_errors(value))
-    if error is not None:
-        where = ".".join([key, *map(str, error.absolute_path)])
-        raise ConfigError(f"{where}: {error.message}")
-
-
-# The schema check of a whole config -----------------------------------------------------------------------
-
-# Plain words for JSON schema's types and the Python types YAML reads.
-_TYPE_NAMES = {"array": "a list", "object": "a mapping", "string": "a string", "integer": "an integer",
-               "number": "a number", "boolean": "a boolean", "null": "null", "list": "a list", "dict": "a mapping",
-               "str": "a string", "int": "an integer", "float": "a number", "bool": "a boolean", "NoneType": "null"}
-
-
-@functools.lru_cache(maxsize=1)
-def _defaults_validator():
-    """The config schema's validator that fills in defaults as it goes, as ``snakemake.utils.validate`` does (the
-    recipe of jsonschema's FAQ): wherever a ``properties`` keyword is evaluated, a property with a ``default`` that
-    the mapping lacks is set to it. The workflow's rules read those defaults (and their params carry them, so
-    the same defaults keep the same runs); each is a copy, so no two configs share one."""
-    import jsonschema
-
-    base = jsonschema.validators.validator_for(_schema())
-    check_properties = base.VALIDATORS["properties"]
-
-    def fill_defaults(validator, properties, instance, schema):
-        if isinstance(instance, dict):  # Snakemake's fails with an AttributeError on a value of another type
-            for name, subschema in properties.items():
-                if "default" in subschema and name not in instance:
-                    instance[name] = copy.deepcopy(subschema["default"])
-        yield from check_properties(validator, properties, instance, schema)
-
-    return jsonschema.validators.extend(base, {"properties": fill_defaults})(_schema())
-
-
-def validate_schema(config: dict[str, Any]) -> None:
-    """Check ``config`` against the JSON schema (workflow/schemas/config.schema.yaml) and fill in its defaults, in
-    place; the first error (jsonschema's best match, an unknown key before the keys it leaves missing) raises a
-    ConfigError of one line: the key path and what was expected."""
-    from jsonschema.exceptions import best_match, by_relevance
-
-    errors = list(_defaults_validator().iter_errors(config))
-    # A key that failed inside an allOf (a table's `regimes`) counts as unevaluated too: that error only echoes it.
-    errors = [error for error in errors if _unknown_keys(error) != []] or errors
-    relevance = by_relevance(strong=frozenset({"additionalProperties", "unevaluatedProperties"}))
-    error = best_match(errors, key=relevance)
-    if error is not None:
-        raise ConfigError(schema_message(error))
-
-
-def _key_path(parts) -> str:
-    """``models.cnn.training.lr``, ``budgets[2]``."""
-    text = ""
-    for part in parts:
-        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else str(part)
-    return text
-
-
-def _short(value: Any) -> str:
-    import reprlib
-
-    short = reprlib.Repr()
-    short.maxstring, short.maxother, short.maxlist, short.maxdict, short.maxlevel = 60, 60, 6, 4, 2
-    return short.repr(value)
-
-
-def _type_name(value: Any) -> str:
-    return _TYPE_NAMES.get(type(value).__name__, type(value).__name__)
-
-
-def _deref(subschema: dict[str, Any]) -> dict[str, Any]:
-    """A subschema with its local ``$ref`` (``#/$defs/...``, the only kind the config schema has) followed."""
-    while "$ref" in subschema and subschema["$ref"].startswith("#/"):
-        target = _schema()
-        for part in subschema["$ref"][2:].split("/"):
-            target = target[part]
-        subschema = {**target, **{k: v for k, v in subschema.items() if k != "$ref"}}
-    return subschema
-
-
-def _known_keys(subschema: dict[str, Any]) -> set[str]:
-    """The keys a mapping schema names: its ``properties`` and those of the schemas it combines with ``allOf``."""
-    subschema = _deref(subschema)
-    keys = set(subschema.get("properties", {}))
-    for part in subschema.get("allOf", []):
-        keys |= _known_keys(part)
-    return keys
-
-
-def _describe(subschema: dict[str, Any]) -> str:
-    """What a schema asks for, in a few words (for the alternatives of a oneOf/anyOf)."""
-    subschema = _deref(subschema)
-    if "const" in subschema:
-        return repr(subschema["const"])
-    if "enum" in subschema:
-        return "one of " + ", ".join(map(str, subschema["enum"]))
-    if "type" in subschema:
-        types = subschema["type"] if isinstance(subschema["type"], list) else [subschema["type"]]
-        return " or ".join(_TYPE_NAMES.get(kind, kind) for kind in types)
-    if "required" in subschema:
-        return "a mapping with " + ", ".join(map(repr, subschema["required"]))
-    return "another form"
-
-
-def _unknown_keys(error) -> list[str] | None:
-    """The keys an unknown-key error (additionalProperties, unevaluatedProperties) is about that its schema does not
-    name; None for another error."""
-    if error.validator not in ("additionalProperties", "unevaluatedProperties") or not isinstance(error.instance, dict):
-        return None
-    known = _known_keys(error.schema)
-    return [key for key in error.instance if key not in known]
-
-
-def schema_message(error) -> str:
-    """One line for a jsonschema ValidationError: the key path and what was expected, never the schema."""
-    path, instance, value = list(error.absolute_path), error.instance, error.validator_value
-    where = _key_path(path)
-    unknown = _unknown_keys(error)
-    if unknown:
-        import difflib
-
-        known = sorted(_known_keys(error.schema))
-        close = difflib.get_close_matches(str(unknown[0]), known, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        others = f" (also unknown: {', '.join(map(str, unknown[1:]))})" if unknown[1:] else ""
-        return (f"{_key_path([*path, unknown[0]])}: unknown key{hint}{others} ({where or 'the top level'} takes: "
-                f"{', '.join(known)})")
-    if error.validator == "required" and isinstance(instance, dict):
-        missing = [key for key in value if key not in instance]
-        if missing:
-            return f"{_key_path([*path, missing[0]])}: missing (a required key)"
-    prefix = f"{where}: " if where else ""
-    if error.validator == "enum":
-        return f"{prefix}unknown value {_short(instance)}; choose one of: {', '.join(map(str, value))}"
-    if error.validator == "type":
-        types = value if isinstance(value, list) else [value]
-        expected = " or ".join(_TYPE_NAMES.get(kind, kind) for kind in types)
-        return f"{prefix}expected {expected}, got {_short(instance)} ({_type_name(instance)})"
-    if error.validator in ("oneOf", "anyOf"):
-        forms = "; ".join(_describe(part) for part in value)
-        matches = "more than one" if error.validator == "oneOf" and not error.context else "none"
-        return f"{prefix}{_short(instance)} matches {matches} of the allowed forms: {forms}"
-    message = error.message.replace(repr(instance), _short(instance))
-    if error.validator in ("pattern", "propertyNames") and "description" in error.schema:
-        message += f" ({error.schema['description'].rstrip('.')})"
-    if len(message) > 300:
-        message = message[:297] + "..."
-    return prefix + message
 
 
 # Datasets --------------------------------------------------------------------------------------------------
@@ -306,7 +104,6 @@ def dataset_params(config: dict[str, Any], dataset: str) -> dict[str, Any]:
 
 DEFAULT_BUDGETS = [0.25, 0.5, 0.75, 1.0]  # the schema's default of the top-level `budgets`
 # Rules whose jobs carry a model setting, so a model entry may set their resources (models.<name>.resources).
-MODEL_RULES = ("train_model", "train_static_head", "connect_modes", "map_loss_landscape")
 
 
 def expand_includes(config: dict[str, Any], check_file: Callable[[dict[str, Any], str], None] | None = None
@@ -319,11 +116,13 @@ def expand_includes(config: dict[str, Any], check_file: Callable[[dict[str, Any]
     ``sweep``, ``budgets``, ``resources``) apply to every file, which must agree with them. ``check_file(part,
     path)`` is called on each file as read, before it is merged (prepare_config: the schema, each file as it is
     alone). Without ``include`` the config is returned unchanged."""
+    from eebench.render import renderer
+
     if "include" not in config:
         return config
     paths = config["include"]
     if not isinstance(paths, list) or not paths or not all(isinstance(path, str) for path in paths):
-        raise ConfigError(f"include: expected a list of config files, got {_short(paths)} ({_type_name(paths)})")
+        raise ConfigError(f"include: expected a list of config files, got {short_repr(paths)} ({type_name(paths)})")
     merged = {key: copy.deepcopy(value) for key, value in config.items() if key != "include"}
     for key in ("datasets", "models", "tables", "figures", "training"):  # training: each model carries its own
         merged.setdefault(key, {})
@@ -373,7 +172,7 @@ def _with_file_settings(entry: dict[str, Any], part: dict[str, Any]) -> dict[str
         resources = part.get("resources", {})
         own = entry.get("resources", {})
         entry["resources"] = {rule: {**resources.get("default", {}), **resources.get(rule, {}), **own.get(rule, {})}
-                              for rule in MODEL_RULES}
+                              for rule in model_rules()}
     return entry
 
 
@@ -412,10 +211,10 @@ def resolve_models(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
     ic, placement, training`` (the global ``training:`` merged with the entry's overrides, then the keys the
     entry's fidelity preset sets where neither sets them: eebench.fidelity) and ``resources`` (the entry's own,
     per rule; {} if none). Config order."""
-    return copy.deepcopy(_resolved(config))
+    return copy.deepcopy(resolved_read_only(config))
 
 
-def _resolved(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def resolved_read_only(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The cached resolution (shared: never hand it out uncopied). Input functions resolve for every job while
     the DAG is built: each distinct config is resolved once."""
     return _resolve_models(_config_json(config))
@@ -504,13 +303,13 @@ def _resolve_models(config_json: str) -> dict[str, dict[str, Any]]:
 
 def model_entry(config: dict[str, Any], model: str) -> dict[str, Any]:
     """One resolved entry (a copy of it alone: the DAG asks for one per job)."""
-    return copy.deepcopy(_resolved(config)[model])
+    return copy.deepcopy(resolved_read_only(config)[model])
 
 
 def model_resources(config: dict[str, Any], model: str) -> dict[str, dict[str, Any]]:
     """A model entry's own per-rule ``resources`` ({} if none). Read for every job while the DAG is built, so
     only this part is copied, not every resolved entry."""
-    return copy.deepcopy(_resolved(config)[model]["resources"])
+    return copy.deepcopy(resolved_read_only(config)[model]["resources"])
 
 
 def network_settings(entry: dict[str, Any]) -> dict[str, Any]:
@@ -579,7 +378,7 @@ def static_baseline(config: dict[str, Any], model: str) -> str:
     """The model whose static heads (and plain backbone) are ``model``'s B_EE baseline: its ``static_baseline``
     entry, else itself. Paper A §4.1 trains "H distinct static models" per dataset and compares every early-exit
     variant of that dataset with them (README, readings)."""
-    return _resolved(config)[model]["static_baseline"] or model
+    return resolved_read_only(config)[model]["static_baseline"] or model
 
 
 def static_owner(config: dict[str, Any], model: str, block: int) -> str:
@@ -682,122 +481,19 @@ def _check_criteria(config: dict[str, Any]) -> None:
             raise ConfigError(f"{key}: {error}") from None
 
 
-# Tables and figures ----------------------------------------------------------------------------------------
-
-
-def renderer(section: str, kind: str):
-    from eebench.render import FIGURES, TABLES
-
-    return {"tables": TABLES, "figures": FIGURES}[section].get(kind)
-
-
-def render_spec(config: dict[str, Any], section: str, name: str) -> dict[str, Any]:
-    """A table or figure entry as its renderer takes it: every key but ``kind``; for kinds that read budgets
-    or sweeps, ``rule`` and ``budgets`` with their defaults; and a description of every model it shows."""
-    from eebench.render.paper import caption_with_provenance, regenerates
-
-    entry = dict(config[section][name])
-    entry.pop("kind")
-    entry.pop("seeds", None)  # the workflow's: which result files the renderer is given
-    entry.pop("regenerates", None)
-    if section == "tables":  # the caption names what the table regenerates and its setting (issue 13)
-        entry["caption"] = caption_with_provenance(entry.get("caption", ""), regenerates(config[section][name]),
-                                                   setting_of(config, section, name))
-        entry["label"] = table_label(config, name)
-    else:  # a figure's caption and width are the paper body's (eebench.render.paper), not the plot's
-        entry.pop("caption", None)
-        entry.pop("width", None)
-    render = renderer(section, config[section][name]["kind"])
-    takes = inspect.signature(render).parameters
-    if render.reads == "budgets" or "rule" in takes:  # tables' engine reads both; figures that take them
-        entry.setdefault("rule", "best")
-    if render.reads == "budgets" or "budgets" in takes:
-        entry.setdefault("budgets", list(config.get("budgets", [0.25, 0.5, 0.75, 1.0])))
-    if "criterion_setting" in takes:  # a renderer that scores logits itself needs the criterion's parameters
-        registered, params = criterion_setting(config, entry.get("criterion", "confidence"))
-        entry["criterion_setting"] = {"criterion": registered, "params": params}
-    models = _resolved(config)  # read only
-    shown = dict.fromkeys(run.model for run in render_runs(config, section, name))
-    entry["model_descriptions"] = {model: describe_model(models[model]) for model in shown}
-    return entry
-
-
-def table_label(config: dict[str, Any], name: str) -> str:
-    """The table's LaTeX label: its ``label``, else ``tab:<name>`` (the paper body refers to every table)."""
-    return config["tables"][name].get("label") or f"tab:{name}"
-
-
-def setting_of(config: dict[str, Any], section: str, name: str) -> str:
-    """Where a table or figure was run, for its caption: the datasets and backbones of the models it shows, the
-    config's ``scale`` and the fidelity presets of those models."""
-    from eebench.render.paper import setting
-
-    models = _resolved(config)  # read only
-    shown = [models[model] for model in dict.fromkeys(run.model for run in render_runs(config, section, name))]
-    return setting(list(dict.fromkeys(entry["dataset"] for entry in shown)),
-                   list(dict.fromkeys(entry["backbone"] for entry in shown)), config.get("scale", "miniature"),
-                   list(dict.fromkeys(entry["fidelity"] for entry in shown)))
-
-
-def render_runs(config: dict[str, Any], section: str, name: str):
-    spec = config[section][name]
-    return renderer(section, spec["kind"]).runs(spec)
-
-
-def iter_render_entries(config: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
-    for section in ("tables", "figures"):
-        for name, spec in config.get(section, {}).items():
-            yield section, name, spec
-
-
 # Checks ----------------------------------------------------------------------------------------------------
-
-
-def prepare_config(config: dict[str, Any]) -> None:
-    """Everything the workflow does to a config before it plans a job, in place; workflow/rules/common.smk and
-    ``eebench check-config`` both call this, so they cannot disagree. In order:
-
-    1. a suite's ``include:`` files, each read and checked against the schema as it is alone, merged into one
-       experiment (expand_includes);
-    2. the JSON schema: unknown keys, types, ranges, names; its defaults are filled in (validate_schema);
-    3. what the schema cannot see: ``base:`` inheritance, registry names, cross references between sections,
-       dataset roots and model files on disk, each table's paper_match (check_config).
-
-    Raises ConfigError, one line naming the key (and the file, for an included file)."""
-
-    def check_file(part: dict[str, Any], path: str) -> None:
-        try:
-            validate_schema(copy.deepcopy(part))  # the file's own defaults are not the suite's
-        except ConfigError as error:
-            raise ConfigError(f"include: {path}: {error}") from None
-
-    expanded = expand_includes(config, check_file)
-    if expanded is not config:
-        config.clear()
-        config.update(expanded)
-    validate_schema(config)
-    check_config(config)
-
-
-def checked_config(*paths: str | Path) -> dict[str, Any]:
-    """The config the workflow would run for ``snakemake --configfile PATH...`` (several files merged as Snakemake
-    merges them), read and checked as the workflow checks it (prepare_config)."""
-    config = load_config(paths[0])
-    for path in paths[1:]:
-        config = update_config(config, load_config(path))
-    prepare_config(config)
-    return config
 
 
 def check_config(config: dict[str, Any]) -> None:
     """Everything the schema cannot check; raises ConfigError naming the key."""
+    from eebench.render import iter_render_entries, render_runs, renderer
     from eebench.data.core import parameters
     from eebench.training.scaling import GPF_AUTHORS_SCALINGS, loss_scaling, scaling_name
 
     for name, params in config.get("datasets", {}).items():
         loader = params.get("loader", name)
         _require("dataset", loader, f"datasets.{name}.loader" if "loader" in params else f"datasets.{name}")
-        _check_against(dataset_params(config, name), f"dataset_params/properties/{loader}", f"datasets.{name}")
+        check_against(dataset_params(config, name), f"dataset_params/properties/{loader}", f"datasets.{name}")
         accepted = parameters(loader)
         for key, parameter in accepted.items():
             if parameter.default is parameter.empty and key not in params:
@@ -814,7 +510,7 @@ def check_config(config: dict[str, Any]) -> None:
         key = f"models.{name}"
         _require_entry(config, "datasets", entry["dataset"], f"{key}.dataset")
         _require("backbone", entry["backbone"], f"{key}.backbone")
-        _check_against(entry["params"], f"backbone_params/properties/{entry['backbone']}", f"{key}.params")
+        check_against(entry["params"], f"backbone_params/properties/{entry['backbone']}", f"{key}.params")
         # Pre-trained weights and model directories are never downloaded: a missing one fails here.
         for param, exists in (("weights", Path.is_file), ("model_dir", Path.is_dir)):
             path = entry["params"].get(param)
@@ -824,7 +520,7 @@ def check_config(config: dict[str, Any]) -> None:
         _require("ic", entry["ic"].get("type"), f"{key}.ic.type")
         _require_task_fits(config, entry, key)
         _require_static_baseline_fits(models, name, key)
-        _check_against(entry["training"], "training", f"{key}.training")
+        check_against(entry["training"], "training", f"{key}.training")
         try:
             loss_scaling(entry["training"].get("loss_scaling"))
         except ValueError as error:
@@ -870,9 +566,6 @@ def check_config(config: dict[str, Any]) -> None:
         if spec.get("rule") == "val" and sweep_points:
             raise ConfigError(f"{key}.rule: 'val' maps validation thresholds onto the test sweep exactly, which "
                               f"needs every operating point (sweep.max_points: 0, not {sweep_points})")
-    from eebench.acceptance import check_paper_matches
-
-    check_paper_matches(config)  # each table's cells against the paper's values it is compared with (paper_match)
 
 
 def model_task(config: dict[str, Any], model: dict[str, Any]) -> str:
@@ -948,6 +641,7 @@ def _require_claim_fits(config: dict[str, Any], check: dict[str, str], key: str,
 def _require_metrics_fit(config: dict[str, Any], models: dict[str, Any], section: str, spec: dict[str, Any],
                          key: str) -> None:
     """A table cell's metric must be one its model's task reports (no accuracy of a regression model)."""
+    from eebench.render import renderer
     from eebench.tasks import TASKS
 
     listed = getattr(renderer(section, spec["kind"]), "cell_metrics", None)
@@ -973,8 +667,3 @@ def _has_merge(entry: dict[str, Any]) -> bool:
     from eebench.models import IC_TYPES
 
     return getattr(IC_TYPES.get(entry["ic"]["type"]), "build_merge", None) is not None
-
-
-def shell_json(obj: Any) -> str:
-    """Settings as one shell word of compact JSON, quoted for the rule's shell command."""
-    return shlex.quote(json.dumps(obj, sort_keys=True, separators=(",", ":")))

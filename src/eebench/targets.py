@@ -12,17 +12,73 @@ needs the static heads; laid out as eebench.metrics says.
 from __future__ import annotations
 
 import copy
+import json
+import shlex
 from pathlib import Path
 from typing import Any, Sequence
 
 from eebench import config as ee
+from eebench.schema import validate_schema
 from eebench.metrics import bee_file, budgets_file, sweep_file
+from eebench.render import iter_render_entries, render_runs, renderer
 from eebench.render.base import RunKey
+from eebench.render.spec import check_paper_matches
+from eebench.render.spec import entry_spec
 from eebench.training import REGIMES
 
+# The rules that train or load a model's runs: a model entry may set their resources (models.<name>.resources).
+MODEL_RULES = ("train_model", "train_static_head", "connect_modes", "map_loss_landscape")
 BACKBONE_REGIME = "backbone"
 READINGS_TEX = "paper/readings.tex"  # the paper's "Deviations and readings" section (eebench.readings)
 BODY_TEX = "paper/body.tex"  # the paper's tables and figures in the papers' order (eebench.render.paper)
+
+
+# The config the workflow plans -------------------------------------------------------------------------------
+
+
+def prepare_config(config: dict[str, Any]) -> None:
+    """Everything the workflow does to a config before it plans a job, in place; workflow/rules/common.smk and
+    ``eebench check-config`` both call this, so they cannot disagree. In order:
+
+    1. a suite's ``include:`` files, each read and checked against the schema as it is alone, merged into one
+       experiment (expand_includes);
+    2. the JSON schema: unknown keys, types, ranges, names; its defaults are filled in (validate_schema);
+    3. what the schema cannot see: ``base:`` inheritance, registry names, cross references between sections,
+       dataset roots and model files on disk, each table's paper_match (check_config).
+
+    Raises ee.ConfigError, one line naming the key (and the file, for an included file)."""
+
+    def check_file(part: dict[str, Any], path: str) -> None:
+        try:
+            validate_schema(copy.deepcopy(part))  # the file's own defaults are not the suite's
+        except ee.ConfigError as error:
+            raise ee.ConfigError(f"include: {path}: {error}") from None
+
+    expanded = ee.expand_includes(config, check_file)
+    if expanded is not config:
+        config.clear()
+        config.update(expanded)
+    validate_schema(config)
+    ee.check_config(config)
+    check_paper_matches(config)  # each table's cells against the paper's values it is compared with
+
+
+def checked_config(*paths: str | Path) -> dict[str, Any]:
+    """The config the workflow would run for ``snakemake --configfile PATH...`` (several files merged as Snakemake
+    merges them), read and checked as the workflow checks it (prepare_config)."""
+    config = ee.load_config(paths[0])
+    for path in paths[1:]:
+        config = ee.update_config(config, ee.load_config(path))
+    prepare_config(config)
+    return config
+
+
+def shell_json(obj: Any) -> str:
+    """Settings as one shell word of compact JSON, quoted for the rule's shell command."""
+    return shlex.quote(json.dumps(obj, sort_keys=True, separators=(",", ":")))
+
+
+# Result paths ----------------------------------------------------------------------------------------------
 
 
 def data_path(dataset: str) -> str:
@@ -160,8 +216,8 @@ METRICS_STAGES = ("sweeps", "budgets", "bee")
 def _entry_runs(config: dict[str, Any], section: str, name: str) -> tuple[str, list[RunKey], list[Any]]:
     """What table or figure ``name`` reads: its stage, its runs (in order, each once) and its seeds (an entry may
     read fewer, or other, seeds than the config's)."""
-    stage = ee.renderer(section, config[section][name]["kind"]).reads
-    runs = list(dict.fromkeys(ee.render_runs(config, section, name)))
+    stage = renderer(section, config[section][name]["kind"]).reads
+    runs = list(dict.fromkeys(render_runs(config, section, name)))
     return stage, runs, list(config[section][name].get("seeds", config["seeds"]))
 
 
@@ -176,11 +232,11 @@ def _run_plans(config: dict[str, Any]) -> tuple[RunPlans, RunPlans]:
     if cached is not None and cached[0] is config:
         return cached[1]
     needs: dict[tuple[str, str, str], dict[str, set]] = {}
-    for section, name, _ in ee.iter_render_entries(config):
+    for section, name, _ in iter_render_entries(config):
         stage, runs, seeds = _entry_runs(config, section, name)
         if stage not in METRICS_STAGES:
             continue
-        spec = ee.render_spec(config, section, name) if stage == "budgets" else {}
+        spec = entry_spec(config, section, name) if stage == "budgets" else {}
         for run in runs:
             for seed in seeds:
                 need = needs.setdefault((run.model, run.regime, str(seed)),
@@ -233,7 +289,7 @@ def metrics_plan(config: dict[str, Any], model: str, regime: str, seed: int | st
     - ``sweeps``: every criterion name an entry reads of this run (budget tables and B_EE read its sweep), by
       name, each ``{"name", "criterion": its registered criterion, "params"}`` (a ``criteria:`` setting resolved);
     - ``budgets``: ``{"criterion", "rule", "budgets"}`` of every distinct budget table an entry of stage
-      ``budgets`` reads (its ``rule`` and ``budgets``, defaults filled as render_spec fills them), sorted.
+      ``budgets`` reads (its ``rule`` and ``budgets``, defaults filled as entry_spec fills them), sorted.
 
     An entry's ``seeds`` are respected (an entry reading seed 0 adds nothing to seed 1's plan). Sorted, so the
     plan (the job's params) changes exactly when what is read of the run does; a run no entry reads has an empty
@@ -253,7 +309,7 @@ def bee_plan(config: dict[str, Any], model: str, regime: str, seed: int | str) -
 def metrics_inputs(config: dict[str, Any], model: str, regime: str, seed: int | str) -> dict[str, Any]:
     """A run's metric job reads its logit cache (the shared run's, for phase 1); never the static heads."""
     return {"logits": logits_path(trained_model_path(config, model, regime, seed)),
-            "code": code_files("exits", "metrics")}
+            "code": code_files("exits", "metrics", "sweep_metrics")}
 
 
 def bee_inputs(config: dict[str, Any], model: str, regime: str, seed: int | str) -> dict[str, Any]:
@@ -261,7 +317,7 @@ def bee_inputs(config: dict[str, Any], model: str, regime: str, seed: int | str)
     (:func:`static_head_paths`, in head order)."""
     return {"metrics": metrics_dir(model, regime, seed),
             "static": [logits_path(path) for path in static_head_paths(config, model, seed)],
-            "code": code_files("metrics")}
+            "code": code_files("metrics", "sweep_metrics")}
 
 
 def mode_connectivity_inputs(config: dict[str, Any], model: str, regime_a: str, regime_b: str,
@@ -297,7 +353,7 @@ def stage_path(config: dict[str, Any], stage: str, spec: dict[str, Any], run: Ru
 def render_inputs(config: dict[str, Any], section: str, name: str) -> list[str]:
     """The per-run metric files that table or figure ``name`` (under ``tables:`` or ``figures:``) reads (what the
     renderer is given: ``--inputs``)."""
-    spec = ee.render_spec(config, section, name)
+    spec = entry_spec(config, section, name)
     stage, runs, seeds = _entry_runs(config, section, name)
     if stage == "rendered":  # a claims table: the CSVs of the entries its checks name, each once
         return [rendered_path(config, entry) for entry in dict.fromkeys(c["entry"] for c in spec["checks"])]
@@ -323,13 +379,13 @@ def trained_runs(config: dict[str, Any], section: str, name: str) -> list[str]:
 
 
 def render_spec(config: dict[str, Any], section: str, name: str) -> dict[str, Any]:
-    """The renderer's settings (:func:`eebench.config.render_spec`); a claims table's checks also carry ``runs``,
+    """The renderer's settings (:func:`eebench.render.spec.entry_spec`); a claims table's checks also carry ``runs``,
     the trained checkpoints behind the entry each check reads (:func:`trained_runs`), so that it marks a verdict
     read on runs that trained a phase to its epoch cap; a table's also say which of the paper's values it is
-    compared with (:func:`eebench.acceptance.comparison_spec`)."""
-    from eebench.acceptance import comparison_spec
+    compared with (:func:`eebench.render.spec.comparison_spec`)."""
+    from eebench.render.spec import comparison_spec
 
-    spec = ee.render_spec(config, section, name)
+    spec = entry_spec(config, section, name)
     if section == "tables":
         spec = {**spec, **comparison_spec(config, name)}
     if _entry_runs(config, section, name)[0] != "rendered":

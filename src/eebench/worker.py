@@ -218,13 +218,16 @@ def _die_with_job(conn: socket.socket) -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-def serve(path: str, parent: int | None = None, run: Callable[[list[str]], int] | None = None) -> None:
-    """Import what the commands use, listen on ``path`` and fork a child per job until SIGTERM, or until the
-    process ``parent`` (the Snakemake run) is gone."""
-    if run is None:
+def serve(path: str, parent: int | None = None, run: Callable[[list[str]], int] | str = "eebench.cli:run") -> None:
+    """Listen on ``path`` and fork a child per job, which runs ``run(argv)``, until SIGTERM, or until the process
+    ``parent`` (the Snakemake run) is gone. ``run`` named as ``"module:function"`` (the command line's, as its
+    starter names it: this module knows no command) is imported with what the commands use, before any job; a
+    callable (a test's stand-in) is used as it is."""
+    if isinstance(run, str):
         import importlib
 
-        from eebench.cli import run as run
+        module, _, function = run.partition(":")
+        run = getattr(importlib.import_module(module), function)
         for module in PRELOADED:
             importlib.import_module(module)
         import matplotlib
@@ -303,8 +306,8 @@ class Server:
         Path(self.directory).rmdir()
 
 
-def start(log: str | os.PathLike | None = None) -> Server | None:
-    """Start a server for this process's jobs and point them at it (``EEBENCH_WORKER`` in os.environ, which
+def start(log: str | os.PathLike | None = None, run: str = "eebench.cli:run") -> Server | None:
+    """Start a server for this process's jobs, running ``run`` ("module:function") for each, and point them at it (``EEBENCH_WORKER`` in os.environ, which
     Snakemake's shell jobs inherit). It imports in the background: jobs that start before it listens run in their
     own process. None where the environment says off."""
     if os.environ.get(SOCKET_VARIABLE, "").lower() in OFF:
@@ -316,7 +319,7 @@ def start(log: str | os.PathLike | None = None) -> Server | None:
     output = open(log, "ab") if log else subprocess.DEVNULL
     try:
         process = subprocess.Popen([sys.executable, "-m", "eebench.worker", "--socket", path,
-                                    "--parent", str(os.getpid())], env=environment, stdin=subprocess.DEVNULL,
+                                    "--parent", str(os.getpid()), "--run", run], env=environment, stdin=subprocess.DEVNULL,
                                    stdout=output, stderr=output)
     finally:
         if log:
@@ -329,8 +332,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m eebench.worker", description=__doc__.split("\n\n")[0])
     parser.add_argument("--socket", required=True, help="the Unix socket to listen on")
     parser.add_argument("--parent", type=int, default=None, help="exit once this process is gone")
+    parser.add_argument("--run", default="eebench.cli:run", help="module:function that runs a job's argv")
     args = parser.parse_args(argv)
-    serve(args.socket, args.parent)
+    serve(args.socket, args.parent, args.run)
     return 0
 
 

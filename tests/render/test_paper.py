@@ -8,7 +8,8 @@ import yaml
 
 from eebench import config as ee
 from eebench.cli import main
-from eebench.render.paper import (SECTIONS, Reference, body_spec, parse_reference, provenance, render_body,
+from eebench.render.spec import body_spec, entry_spec
+from eebench.render.paper import (SECTIONS, Reference, parse_reference, provenance, render_body,
                                   section_of)
 
 REPO = Path(__file__).resolve().parents[2]
@@ -101,14 +102,14 @@ def test_every_figure_caption_names_its_item_and_setting():
 
 def test_a_table_caption_names_its_item_and_setting_before_the_rule():
     config = default_config()
-    spec = ee.render_spec(config, "tables", "regimes")
+    spec = entry_spec(config, "tables", "regimes")
     assert spec["caption"].endswith("Regenerates paper B Tables~8--18. Setting: dataset digits, backbone cnn, "
                                     "miniature scale, fidelity preset paper.")
     assert "regenerates" not in spec
-    figure = ee.render_spec(config, "figures", "cost_curves")
+    figure = entry_spec(config, "figures", "cost_curves")
     assert not {"caption", "width", "regenerates"} & set(figure)  # the body's, not the plot's
     del config["tables"]["claims"]["label"]
-    assert ee.render_spec(config, "tables", "claims")["label"] == "tab:claims"  # every table can be referred to
+    assert entry_spec(config, "tables", "claims")["label"] == "tab:claims"  # every table can be referred to
 
 
 def test_entries_without_regenerates_go_beyond_the_papers():

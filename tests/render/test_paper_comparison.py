@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 
 from eebench import acceptance, paper_numbers
-from eebench.acceptance import COMPARISON_COLUMNS, comparison_spec, paper_values
+from eebench.acceptance import COMPARISON_COLUMNS, paper_values
+from eebench.render.spec import check_paper_matches, comparison_spec
 from eebench.config import ConfigError, expand_includes, load_config
 from eebench.render import TABLES, render_table
 from eebench.render.tables import EN_DASH
@@ -38,7 +39,7 @@ def same(per_budget: list[float]) -> list[list[float]]:
 
 
 def compared(tables: list[str], scale: str = PAPER) -> dict:
-    """The renderer's ``paper_comparison``, as the render rule passes it (eebench.acceptance.comparison_spec)."""
+    """The renderer's ``paper_comparison``, as the render rule passes it (eebench.render.spec.comparison_spec)."""
     return {"paper_comparison": {"scale": scale, "tables": tables}}
 
 
@@ -282,7 +283,7 @@ def test_comparison_spec_names_the_scale_and_the_transcribed_tables():
                                                          for p in (REPO / "config/paper").glob("*.yaml"))])
 def test_every_shipped_config_passes_the_check(path, monkeypatch):
     monkeypatch.chdir(REPO)  # a suite's include paths are relative to the working directory
-    acceptance.check_paper_matches(_config(path))
+    check_paper_matches(_config(path))
 
 
 def test_the_shipped_paper_tables_match_their_cells():
@@ -308,24 +309,24 @@ def test_the_check_names_the_key_of_what_cannot_match():
     del config["tables"]["vit_s_imagenet"]["paper_match"]
     with pytest.raises(ConfigError, match=r"^tables\.vit_s_imagenet: no cell matches a value of paper B Table 1 "
                                           r"\(its labels: .*ViT-S IN-1k.*\); say which with paper_match"):
-        acceptance.check_paper_matches(config)
+        check_paper_matches(config)
     config["tables"]["vit_s_imagenet"]["paper_match"] = {"setting": "ViT-S ImageNet"}
     with pytest.raises(ConfigError, match=r"^tables\.vit_s_imagenet\.paper_match\.setting: 'ViT-S ImageNet' is not a "
                                           r"setting of B Table 1"):
-        acceptance.check_paper_matches(config)
+        check_paper_matches(config)
     config["tables"]["vit_s_imagenet"]["paper_match"] = {"labels": {"Mixed-gradual": "Mixed"}}
     with pytest.raises(ConfigError, match=r"^tables\.vit_s_imagenet\.paper_match\.labels: 'Mixed-gradual' is not a "
                                           r"label of this table \(its labels: Disjoint, Joint, Mixed, 25%"):
-        acceptance.check_paper_matches(config)
+        check_paper_matches(config)
     config["tables"]["vit_s_imagenet"]["regenerates"] = "B Fig. 17"
     with pytest.raises(ConfigError, match=r"^tables\.vit_s_imagenet\.paper_match: the entry regenerates no table"):
-        acceptance.check_paper_matches(config)
+        check_paper_matches(config)
 
 
-def test_the_config_check_runs_it_so_check_config_catches_a_bad_paper_match():
-    from eebench.config import check_config
+def test_the_workflow_check_runs_it_so_check_config_catches_a_bad_paper_match():
+    from eebench.targets import prepare_config
 
     config = _config("config.yaml")
     config["tables"]["regimes"]["paper_match"] = {"labels": {"Nope": "Mixed"}}
     with pytest.raises(ConfigError, match=r"^tables\.regimes\.paper_match\.labels: 'Nope' is not a label"):
-        check_config(config)
+        prepare_config(config)

@@ -472,7 +472,8 @@ def test_the_suite_regenerates_every_table_and_figure_of_both_papers_in_the_pape
     """Every entry of the paper configs names what it regenerates (claims tables aside), and between them they
     name every table (1-20) and figure (1-17) of paper B and Figs 2-6 of paper A, placed by paper/body.tex under
     the papers' sections."""
-    from eebench.render.paper import body_spec, parse_reference, render_body
+    from eebench.render.paper import parse_reference, render_body
+    from eebench.render.spec import body_spec
 
     monkeypatch.chdir(REPO)
     suite = ee.expand_includes(load(SUITE))

@@ -154,7 +154,7 @@ def test_the_analysis_section_lists_every_analysis_with_exactly_its_parameters()
 
 
 def test_rules_a_model_entry_may_set_resources_for_are_in_both_resources_sections():
-    from eebench.config import MODEL_RULES
+    from eebench.targets import MODEL_RULES
 
     assert sorted(SCHEMA["$defs"]["model"]["properties"]["resources"]["properties"]) == sorted(MODEL_RULES)
     assert set(MODEL_RULES) <= set(SCHEMA["properties"]["resources"]["properties"])

@@ -3,7 +3,8 @@ import copy
 from pathlib import Path
 
 from eebench import targets
-from eebench.config import load_config, render_spec
+from eebench.config import load_config
+from eebench.render.spec import entry_spec as render_spec
 from eebench.metrics import budgets_slug
 
 REPO = Path(__file__).resolve().parents[2]

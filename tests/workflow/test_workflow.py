@@ -158,7 +158,7 @@ def test_each_run_has_one_metrics_job_and_one_bee_job_where_b_ee_of_it_is_read(d
     for job in jobs:  # each with its run's plan, never the static heads' caches
         model, regime, seed = job["output"].split("/")[2:]
         plan = targets.metrics_plan(config, model, regime, seed.removeprefix("seed"))
-        assert f"--plan {ee.shell_json(plan)} " in job["shell"]
+        assert f"--plan {targets.shell_json(plan)} " in job["shell"]
         assert "--static" not in job["shell"] and "/static/" not in job["shell"], job["shell"]
         assert job["input"].startswith("results/logits/") and "/static/" not in job["input"], job["input"]
     # Every file a renderer is given is one its run's plan writes (sweeps of every criterion it reads), and every

@@ -3,14 +3,14 @@ import shlex
 
 from eebench import config as ee
 from eebench import targets
-from eebench.render import paper as ee_paper
+from eebench.render import spec as ee_render_spec
 from eebench.render import report as ee_report
 
 # Validated once, strictly, before any job: a suite's include: files merged, the schema (../schemas/
 # config.schema.yaml, its defaults filled in as snakemake.utils.validate fills them, but an error is one line
 # naming the key, not validate's dump of the schema), then what the schema cannot see. `eebench check-config`
 # runs the same function.
-ee.prepare_config(config)
+targets.prepare_config(config)
 ee.freeze(config)  # no rule changes it from here on; lookups then skip re-serialising it
 
 ENV = "../../environment.yml"
@@ -63,23 +63,23 @@ def get_dataset_loader(wildcards):
 
 
 def get_dataset_params(wildcards):
-    return ee.shell_json(ee.dataset_params(config, wildcards.dataset))
+    return targets.shell_json(ee.dataset_params(config, wildcards.dataset))
 
 
 def get_network_json(wildcards):
-    return ee.shell_json(targets.train_settings(config, wildcards.model, wildcards.regime))
+    return targets.shell_json(targets.train_settings(config, wildcards.model, wildcards.regime))
 
 
 def get_static_network_json(wildcards):
-    return ee.shell_json(targets.static_settings(config, wildcards.model, wildcards.block))
+    return targets.shell_json(targets.static_settings(config, wildcards.model, wildcards.block))
 
 
 def get_training_json(wildcards):
-    return ee.shell_json(targets.training_settings(config, wildcards.model, wildcards.get("regime")))
+    return targets.shell_json(targets.training_settings(config, wildcards.model, wildcards.get("regime")))
 
 
 def get_meta_json(wildcards):
-    return ee.shell_json(targets.run_meta(config, wildcards.model))
+    return targets.shell_json(targets.run_meta(config, wildcards.model))
 
 
 def get_model_data(wildcards):
@@ -99,7 +99,7 @@ def get_metrics_inputs(wildcards):
 
 
 def get_metrics_plan(wildcards):
-    return ee.shell_json(targets.metrics_plan(config, wildcards.model, wildcards.regime, wildcards.seed))
+    return targets.shell_json(targets.metrics_plan(config, wildcards.model, wildcards.regime, wildcards.seed))
 
 
 def get_bee_inputs(wildcards):
@@ -116,7 +116,7 @@ def get_analyzed_model(wildcards):
 
 
 def get_analysis_settings(wildcards):
-    return ee.shell_json(ee.analysis_settings(config, wildcards.analysis))
+    return targets.shell_json(ee.analysis_settings(config, wildcards.analysis))
 
 
 def get_mode_connectivity_inputs(wildcards):
@@ -129,7 +129,7 @@ def get_checkpoint_analysis_settings(name):
     """The settings of a whole-model analysis (paper B §3.2, App. B), as params: changing them reruns it."""
 
     def settings(wildcards):
-        return ee.shell_json(ee.analysis_settings(config, name))
+        return targets.shell_json(ee.analysis_settings(config, name))
 
     return settings
 
@@ -161,7 +161,7 @@ def get_render_kind(section):
 
 def get_render_spec(section):
     def render_spec(wildcards):
-        return ee.shell_json(targets.render_spec(config, section, wildcards[section[:-1]]))
+        return targets.shell_json(targets.render_spec(config, section, wildcards[section[:-1]]))
 
     return render_spec
 

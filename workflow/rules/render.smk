@@ -2,7 +2,7 @@ rule render_table:
     input:
         metrics=get_table_inputs,
         # The comparison with the paper's values and the claims read their modules and the transcribed numbers.
-        code=get_code("render", "acceptance", "claims", "paper_numbers"),
+        code=get_code("render", "sweep_metrics", "acceptance", "claims", "claim_checks", "paper_numbers"),
     output:
         tex="paper/tables/{table}.tex",
         numbers=report(
@@ -29,7 +29,7 @@ rule render_table:
 rule render_figure:
     input:
         metrics=get_figure_inputs,
-        code=get_code("render"),
+        code=get_code("render", "sweep_metrics"),
     output:
         pdf="paper/figures/{figure}.pdf",
         png=report(
@@ -75,7 +75,7 @@ rule render_body:
     log:
         "results/logs/render_body/body.log",
     params:
-        spec=lambda wildcards: ee.shell_json(ee_paper.body_spec(config)),
+        spec=lambda wildcards: targets.shell_json(ee_render_spec.body_spec(config)),
     conda:
         ENV
     shell:

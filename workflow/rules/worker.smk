@@ -8,7 +8,7 @@ _local_worker = []
 
 onstart:
     if workflow.local_exec and workflow.is_main_process:
-        _local_worker.append(ee_worker.start(log=".snakemake/eebench-worker.log"))
+        _local_worker.append(ee_worker.start(log=".snakemake/eebench-worker.log", run="eebench.cli:run"))
 
 
 onsuccess:

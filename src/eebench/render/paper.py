@@ -203,26 +203,6 @@ def setting(datasets: list[str], backbones: list[str], scale: str, presets: list
     return ", ".join(parts)
 
 
-def body_spec(config: dict[str, Any]) -> dict[str, Any]:
-    """What the body is made of: per table and figure, its name, kind, references, label and (figures) caption
-    with the provenance sentence, and width; the rule's parameters, so the body is rewritten exactly when they
-    change."""
-    from eebench import config as ee
-
-    items = []
-    for section, name, entry in ee.iter_render_entries(config):
-        items_regenerated = regenerates(entry)
-        item = {"section": section, "name": name, "kind": entry["kind"], "regenerates": items_regenerated}
-        if section == "figures":
-            caption = caption_with_provenance(entry.get("caption", ""), items_regenerated,
-                                              ee.setting_of(config, section, name))
-            item.update(caption=caption, width=entry.get("width", 1.0))
-        else:
-            item["label"] = ee.table_label(config, name)
-        items.append(item)
-    return {"scale": config.get("scale", "miniature"), "items": items}
-
-
 def _figure(item: dict[str, Any]) -> str:
     width = item["width"]
     size = "\\linewidth" if width == 1.0 else f"{width:g}\\linewidth"
