@@ -23,7 +23,7 @@ import pytest
 import torch
 
 from eebench.cli import main
-from eebench.data.vision import read_pickle
+from eebench.data.pickles import read_pickle
 from eebench.io import read_checkpoint
 from eebench.training import ResumeFile, ResumeInUse, World
 from eebench.training.resume import RESUME_GLOBALS

@@ -12,7 +12,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, TensorDataset
 
 from eebench.data import DatasetInfo, DatasetMissingError, load_split, parameters, prepare_dataset
-from eebench.data.vision import VOC_CLASSES
+from eebench.data.voc import VOC_CLASSES
 from tests.fixtures import write_cifar100
 
 

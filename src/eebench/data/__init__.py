@@ -1,13 +1,12 @@
 """Datasets: a registry of entries, ``prepare_dataset`` to fix the splits in one file, ``load_split`` to read
-one split back as a torch Dataset. Importing this package registers every dataset."""
-from eebench.data import small, vision  # noqa: F401  (registers the entries)
-from eebench.data import text  # noqa: F401  (registers newsgroups20, stsb)
-from eebench.data import coco  # noqa: F401  (registers coco)
+one split back as a torch Dataset. The registry imports the modules that register the entries at its first
+lookup (eebench.data.core.DATASETS)."""
 from eebench.data.core import (
     DATASETS,
     SPLITS,
     DatasetInfo,
     DatasetMissingError,
+    dataset_params_schema,
     load_split,
     parameters,
     prepare_dataset,
@@ -19,6 +18,7 @@ __all__ = [
     "SPLITS",
     "DatasetInfo",
     "DatasetMissingError",
+    "dataset_params_schema",
     "load_split",
     "parameters",
     "prepare_dataset",

@@ -4,9 +4,10 @@ rotation, contrast adjustment, random erasing" of the ViT set-ups (E.3, E.5).
 
 They are dataset config keys, every one off by default, checked when the dataset is prepared and stored in the
 prepared file (key ``augmentation``) so that ``load`` rebuilds the same pipeline. ``Augmentation``'s fields are
-the one definition of the keys and their defaults: a ``prepare`` decorated with ``augmentation_keywords`` takes
-them through ``**augmentation`` and its signature (hence ``eebench.data.core.parameters``) lists them. They only
-ever act on the train split, and only when ``load_split`` is asked to augment (``training.augment``).
+the one definition of the keys, their defaults and their declarations (eebench.declare): a ``prepare`` decorated
+with ``augmentation_keywords`` takes them through ``**augmentation`` and its signature (hence
+``eebench.data.core.parameters`` and the loader's generated schema) lists them. They only ever act on the train
+split, and only when ``load_split`` is asked to augment (``training.augment``).
 
 CutMix and MixUp act on a batch, so they cannot be a per-item transform: the train Dataset then carries a
 ``collate_fn`` attribute that the training DataLoader must use (``MixCollate``). After it a batch's targets
@@ -20,40 +21,53 @@ from __future__ import annotations
 import inspect
 import json
 import math
+import typing
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Callable, Mapping, Sequence
+from typing import Annotated, Any, Callable, Mapping, Sequence
 
 import numpy as np
+from annotated_types import Interval
 from torch import Tensor
 from torch.utils.data import Dataset, default_collate
+
+from eebench.declare import Param
 
 AUGMENTATION_KEY = "augmentation"  # the prepared file's key holding the settings (JSON)
 
 
 @dataclass(frozen=True)
 class Augmentation:
-    """One dataset's extra training augmentations; the defaults are all "off".
+    """One dataset's extra training augmentations; the defaults are all "off". Each field declares a config key
+    of every image loader whose ``prepare`` is decorated with ``augmentation_keywords``."""
 
-    cutmix_alpha, mixup_alpha: concentration of the Beta(alpha, alpha) that draws the mixing weight of CutMix
-        (Yun et al., 2019) / MixUp (Zhang et al., 2018), per batch; 0 = off. When both are on each batch gets
-        one of the two, with equal probability (``v2.RandomChoice``, as torchvision's reference recipe).
-    resized_crop_scale: (min, max) area fraction of ``RandomResizedCrop``, which then replaces the loader's own
-        crop; None = the loader's own crop.
-    rotation_degrees: ``RandomRotation`` by an angle uniform in [-d, d] degrees, black fill; 0 = off.
-    contrast: ``ColorJitter(contrast=c)``, a contrast factor uniform in [max(0, 1 - c), 1 + c]; 0 = off.
-    erasing_p: probability of ``RandomErasing`` (torchvision's default box: 2-33% of the area, aspect
-        0.3-3.3, erased to 0 = the mean after normalisation); 0 = off.
-    trivial_augment: ``TrivialAugmentWide`` (one random op of 14, among them rotation and contrast), the
-        augmentation of paper B's released code for its ViT and CIFAR/TinyImageNet runs.
-    """
-
-    cutmix_alpha: float = 0.0
-    mixup_alpha: float = 0.0
-    resized_crop_scale: tuple[float, float] | None = None
-    rotation_degrees: float = 0.0
-    contrast: float = 0.0
-    erasing_p: float = 0.0
-    trivial_augment: bool = False
+    cutmix_alpha: Annotated[float, Param(
+        "CutMix (Yun et al., 2019; paper B App. E.1-E.5) on every training batch: the kept area's share lambda is "
+        "drawn from Beta(alpha, alpha); 0 = off. Paper B gives no alpha: 1.0 is CutMix's own value, torchvision's "
+        "reference recipe's and paper B's released code's (scripts/vit_imagenet.py). Targets become soft "
+        "[batch, classes] probabilities. With mixup_alpha > 0 as well, each batch gets one of the two, with equal "
+        "probability (torchvision's v2.RandomChoice recipe).", ge=0)] = 0.0
+    mixup_alpha: Annotated[float, Param(
+        "MixUp (Zhang et al., 2018; paper B App. E.1-E.5, E.8) on every training batch, weight lambda ~ "
+        "Beta(alpha, alpha); 0 = off. Paper B gives no alpha: torchvision's reference ViT recipe uses 0.2, paper "
+        "B's released code 0.8 (ViT, ImageNet) and 0.1 (ViT-B fine-tuning, E.8). Targets become soft "
+        "probabilities.", ge=0)] = 0.0
+    resized_crop_scale: Annotated[Sequence[Annotated[float, Interval(gt=0, le=1)]] | None, Param(
+        "[min, max] area share of RandomResizedCrop (paper B E.3/E.5 \"random resizing, cropping\"; min <= max is "
+        "checked when the dataset is prepared), replacing the loader's own training crop; null = the loader's own "
+        "crop. Not given by paper B; torchvision's default is [0.08, 1.0].", min_length=2, max_length=2)] = None
+    rotation_degrees: Annotated[float, Param(
+        "RandomRotation by an angle uniform in [-d, d] degrees, black fill (paper B E.3/E.5 \"rotation\"); 0 = off. "
+        "Not given by paper B.", ge=0, le=180)] = 0.0
+    contrast: Annotated[float, Param(
+        "ColorJitter(contrast=c): contrast factor uniform in [max(0, 1 - c), 1 + c] (paper B E.3/E.5 \"contrast "
+        "adjustment\"); 0 = off. Not given by paper B.", ge=0)] = 0.0
+    erasing_p: Annotated[float, Param(
+        "Probability of RandomErasing (paper B E.3/E.5 \"random erasing\") with torchvision's default box (2-33% of "
+        "the area, aspect 0.3-3.3, erased to 0 = the mean after normalisation); 0 = off. Not given by paper B; its "
+        "released code uses 0.1, torchvision's reference ViT recipe 0.25.", ge=0, le=1)] = 0.0
+    trivial_augment: Annotated[bool, Param(
+        "TrivialAugmentWide (one random op of 14 per image, among them rotation and contrast): what paper B's "
+        "released code uses for its ViT, CIFAR-100 and TinyImageNet runs, one reading of E.3/E.5's list.")] = False
 
     @classmethod
     def checked(cls, dataset: str, **given: Any) -> "Augmentation":
@@ -144,17 +158,21 @@ class Augmentation:
 
 
 def augmentation_keywords(prepare: Callable) -> Callable:
-    """Declare ``Augmentation``'s fields, with its defaults, as keyword-only parameters of a dataset's
-    ``prepare(..., **augmentation)``: a dataset's config keys are its ``prepare``'s signature
-    (``eebench.data.core.parameters``), so unknown keys stay refused and the recorded params keep the defaults,
-    while the keys are written once, here. ``prepare`` must check what it gets with ``Augmentation.checked``."""
+    """Declare ``Augmentation``'s fields, with their defaults and declarations (``Param``), as keyword-only
+    parameters of a dataset's ``prepare(..., **augmentation)``: a dataset's config keys are its ``prepare``'s
+    signature (``eebench.data.core.parameters``, and the schema generated from it), so unknown keys stay refused
+    and the recorded params keep the defaults, while the keys are written once, here. ``prepare`` must check
+    what it gets with ``Augmentation.checked``."""
     signature = inspect.signature(prepare)
     kept = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
     if len(kept) == len(signature.parameters):
         raise TypeError(f"{prepare.__qualname__} must take the augmentation keys as **kwargs")
-    added = [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default, annotation=f.type)
+    declared = typing.get_type_hints(Augmentation, include_extras=True)
+    added = [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default, annotation=declared[f.name])
              for f in fields(Augmentation)]
     prepare.__signature__ = signature.replace(parameters=[*kept, *added])  # type: ignore[attr-defined]
+    # The annotations as objects, not strings: they resolve here, not in the module of ``prepare``.
+    prepare.__annotations__ = {**prepare.__annotations__, **{p.name: p.annotation for p in added}}
     return prepare
 
 
@@ -188,6 +206,14 @@ def with_batch_mixing(dataset: Dataset, augmentation: Augmentation, num_classes:
             num_classes, augmentation.cutmix_alpha, augmentation.mixup_alpha
         )
     return dataset
+
+
+# A multi-label loader's cutmix_alpha and mixup_alpha: taken, so that a config copied from a single-label dataset
+# is told why, and refused unless 0 (``refuse_batch_mixing``).
+NoBatchMixing = Annotated[float, Param(
+    "Must be 0: CutMix and MixUp make soft single-label targets, and this dataset is multi-label.",
+    json_schema_extra={"const": 0},
+)]
 
 
 def refuse_batch_mixing(dataset: str, cutmix_alpha: float, mixup_alpha: float) -> None:

@@ -10,17 +10,20 @@ image set). Crowd annotations (``iscrowd``) count unless ``skip_crowd``.
 from __future__ import annotations
 
 import json
+import typing
 from pathlib import Path
-from typing import Mapping
+from typing import Annotated, Literal, Mapping
 
 import numpy as np
 from torch.utils.data import Dataset
 
-from eebench.data.augment import refuse_batch_mixing
-from eebench.data.core import DATASETS, DatasetEntry, DatasetInfo, check_fraction, missing
-from eebench.data.vision import check_image_size, encode_paths, multi_label_images
+from eebench.data.augment import NoBatchMixing, refuse_batch_mixing
+from eebench.data.core import DATASETS, DatasetEntry, DatasetInfo, Fraction, SplitSeed, check_fraction, missing
+from eebench.data.vision import ImageSize, check_image_size, encode_paths, multi_label_images
+from eebench.declare import Param
 
-YEARS = (2014, 2017)
+Year = Literal[2014, 2017]  # the releases with instances annotations of the 80 categories
+YEARS: tuple[int, ...] = typing.get_args(Year)
 
 
 def read_instances(path: Path, skip_crowd: bool) -> tuple[list[int], list[str], dict[int, str], dict[int, set]]:
@@ -54,22 +57,26 @@ def multi_hot(image_ids: list[int], present: Mapping[int, set], category_ids: li
 
 @DATASETS.register("coco")
 class Coco(DatasetEntry):
-    """Multi-label, 80 classes (the categories of the annotation file), (3, image_size, image_size), from
-    root/annotations/instances_{train,val}<year>.json and root/{train,val}<year>/."""
+    """MS-COCO (paper A §4.2) from the official layout: root/annotations/instances_{train,val}<year>.json and
+    root/{train,val}<year>/; multi-label, 80 classes (the categories of the annotation file, by id); input
+    (3, image_size, image_size). Test = the official val set (test annotations are not public); val is held out
+    of train."""
 
     task = "multi_label"
 
     def prepare(
         self,
         *,
-        root: str,
-        split_seed: int,
-        year: int = 2017,
-        val_fraction: float = 0.05,
-        image_size: int = 224,
-        skip_crowd: bool = False,
-        cutmix_alpha: float = 0.0,
-        mixup_alpha: float = 0.0,
+        root: Annotated[str, Param("Directory holding annotations/ and the image folders.")],
+        split_seed: SplitSeed,
+        year: Annotated[Year, Param("Which release (paper A names COCO without a year).")] = 2017,
+        val_fraction: Annotated[Fraction, Param(
+            "Share of the official train images held out for validation (not given by the paper)."
+        )] = 0.05,
+        image_size: ImageSize = 224,
+        skip_crowd: Annotated[bool, Param("Ignore crowd annotations (iscrowd) when labelling.")] = False,
+        cutmix_alpha: NoBatchMixing = 0.0,
+        mixup_alpha: NoBatchMixing = 0.0,
     ) -> tuple[DatasetInfo, dict[str, np.ndarray]]:
         if year not in YEARS:
             raise ValueError(f"dataset 'coco': year must be one of {YEARS}, got {year!r}")

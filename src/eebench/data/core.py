@@ -12,17 +12,22 @@ import os
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Annotated, Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from eebench.declare import Ref, declared_parameters
 from eebench.io import PREPARED_DATASET, ResultFileError, read_npz, save_npz
 from eebench.registry import Registry
 
 SPLITS = ("train", "val", "test")
+
+# The parameters every loader shares, declared as the config schema's shared definitions (eebench.declare).
+SplitSeed = Annotated[int, Ref("split_seed")]  # the seed of the train/val/test split
+Fraction = Annotated[float, Ref("fraction")]  # a split's share of the samples, strictly between 0 and 1
 
 
 class DatasetMissingError(FileNotFoundError):
@@ -72,13 +77,31 @@ class DatasetEntry(ABC):
         """One split as a Dataset of ``(x, y)``; ``augment`` is only ever True for "train"."""
 
 
-DATASETS: Registry[type[DatasetEntry]] = Registry("dataset")
+# The loaders, by name; each module below registers its own (imported at the first lookup, not by this package).
+DATASETS: Registry[type[DatasetEntry]] = Registry(
+    "dataset",
+    declared=lambda entry: entry.prepare,
+    providers=(
+        "eebench.data.small",  # digits, digits_composite
+        "eebench.data.cifar",  # cifar10, cifar100
+        "eebench.data.imagenet",  # imagenet, imagenette, tinyimagenet
+        "eebench.data.imagenet_composite",
+        "eebench.data.voc",  # voc2007
+        "eebench.data.coco",
+        "eebench.data.text",  # newsgroups20, stsb
+    ),
+)
 
 
 def parameters(name: str) -> dict[str, inspect.Parameter]:
     """The config keys a dataset accepts, with their defaults (``inspect.Parameter.empty`` = required)."""
-    signature = inspect.signature(DATASETS.get(name).prepare)
-    return {p.name: p for p in signature.parameters.values() if p.kind is inspect.Parameter.KEYWORD_ONLY}
+    return declared_parameters(DATASETS.declared(name))
+
+
+def dataset_params_schema() -> dict[str, Any]:
+    """The config schema's ``$defs/dataset_params``: each loader's parameters as a JSON schema, generated from
+    their declaration at its ``prepare`` (eebench.declare)."""
+    return {"properties": {name: DATASETS.parameters_schema(name) for name in DATASETS.names()}}
 
 
 def check_params(name: str, params: Mapping[str, Any]) -> None:

@@ -2,10 +2,11 @@
 laptop CPU, with nothing to download. The prepared file holds the arrays themselves."""
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Annotated, Mapping, Sequence
 
 import numpy as np
 import torch
+from annotated_types import Interval
 from torch.utils.data import Dataset, TensorDataset
 
 from eebench.data.core import (
@@ -13,15 +14,20 @@ from eebench.data.core import (
     SPLITS,
     DatasetEntry,
     DatasetInfo,
+    Fraction,
     RandomShift,
+    SplitSeed,
     TransformedTensors,
     check_fraction,
     label_columns,
     stratified_split,
 )
+from eebench.declare import Param
 
 DIGIT_CLASSES = 10
 GRID = 2  # composites are a GRID x GRID mosaic of base images
+
+Digit = Annotated[int, Interval(ge=0, le=DIGIT_CLASSES - 1)]  # a class of the digits, as a label
 
 
 def split_digits(
@@ -70,11 +76,20 @@ def subset_classes(dataset: str, y: np.ndarray, classes: Sequence[int] | None,
 
 @DATASETS.register("digits")
 class Digits(DatasetEntry):
-    """Single-label, 10 classes (or the ``classes`` subset, renumbered in the given order), (1, 8, 8)."""
+    """scikit-learn's bundled 8x8 digits; single-label, 10 classes (or the classes subset, renumbered in the
+    given order), input (1, 8, 8)."""
 
     def prepare(
-        self, *, split_seed: int, val_fraction: float = 0.2, test_fraction: float = 0.2,
-        classes: list[int] | None = None,
+        self,
+        *,
+        split_seed: SplitSeed,
+        val_fraction: Fraction = 0.2,
+        test_fraction: Fraction = 0.2,
+        classes: Annotated[list[Digit] | None, Param(
+            "A class subset (paper A Fig. 2: a growing number of classes): only these digits, labelled 0..k-1 in "
+            "the order given; null = all ten. The splits are the full set's, restricted to the subset.",
+            min_length=2, json_schema_extra={"uniqueItems": True},
+        )] = None,
     ) -> tuple[DatasetInfo, dict[str, np.ndarray]]:
         x, y, index = split_digits("digits", split_seed, val_fraction, test_fraction)
         kept, labels = subset_classes("digits", y, classes, DIGIT_CLASSES)
@@ -142,24 +157,32 @@ def compose_grid(
 
 @DATASETS.register("digits_composite")
 class DigitsComposite(DatasetEntry):
-    """Multi-label, 10 classes, (1, 16, 16): the offline analogue of paper A's composite ImageNet (n = 10,
-    m in {2, 4}). Each split's mosaics use only that split of the ``digits`` base split (same seed and
-    fractions), so no base image appears in two splits. ``classes`` keeps those label columns (in that order)
-    of the same mosaics: ``classes: [3]`` is the binary "is there a 3?" task of paper A Fig. 6."""
+    """Paper A §4.2 composites of m distinct digits on a 2x2 grid, the offline analogue of its composite ImageNet
+    (n = 10, m in {2, 4}); multi-label, 10 classes, input (1, 16, 16).
+
+    Each split's mosaics use only that split of the ``digits`` base split (same seed and fractions), so no base
+    image appears in two splits. ``classes`` keeps those label columns (in that order) of the same mosaics:
+    ``classes: [3]`` is the binary "is there a 3?" task of paper A Fig. 6."""
 
     task = "multi_label"
 
     def prepare(
         self,
         *,
-        split_seed: int,
-        val_fraction: float = 0.2,
-        test_fraction: float = 0.2,
-        m_values: Sequence[int] = (2, 4),
-        train_samples: int = 3000,
-        val_samples: int = 600,
-        test_samples: int = 600,
-        classes: list[int] | None = None,
+        split_seed: SplitSeed,
+        val_fraction: Fraction = 0.2,
+        test_fraction: Fraction = 0.2,
+        m_values: Annotated[Sequence[Annotated[int, Interval(ge=1, le=GRID * GRID)]], Param(
+            "Numbers of digits per composite; each sample draws one.", min_length=1
+        )] = (2, 4),
+        train_samples: Annotated[int, Param("Composites in the training split.", ge=1)] = 3000,
+        val_samples: Annotated[int, Param("Composites in the validation split.", ge=1)] = 600,
+        test_samples: Annotated[int, Param("Composites in the test split.", ge=1)] = 600,
+        classes: Annotated[list[Digit] | None, Param(
+            "The label columns kept, in this order, of the same composites (null = all ten); one class is the "
+            "binary task of paper A Fig. 6 (one early-exit model per class).",
+            min_length=1, json_schema_extra={"uniqueItems": True},
+        )] = None,
     ) -> tuple[DatasetInfo, dict[str, np.ndarray]]:
         name = "digits_composite"
         columns = label_columns(name, classes, range(DIGIT_CLASSES))

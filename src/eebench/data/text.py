@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import csv
 import re
+import typing
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Annotated, Any, Literal, Mapping, Sequence
 
 import numpy as np
 import torch
-from torch import Tensor
 from torch.utils.data import Dataset, TensorDataset
 
 from eebench.data.core import (
@@ -28,10 +28,13 @@ from eebench.data.core import (
     DatasetEntry,
     DatasetInfo,
     DatasetMissingError,
+    Fraction,
+    SplitSeed,
     check_fraction,
     missing,
     stratified_split,
 )
+from eebench.declare import Param
 
 TOKENIZE_CHUNK = 1024  # texts per tokenizer call: bounds the tokenizer's temporary int64 arrays
 
@@ -103,7 +106,8 @@ def token_dataset(prepared: Mapping[str, np.ndarray], split: str) -> TensorDatas
 
 # 20 Newsgroups
 
-NEWSGROUPS_PARTS = ("headers", "footers", "quotes")
+NewsgroupsPart = Literal["headers", "footers", "quotes"]
+NEWSGROUPS_PARTS: tuple[str, ...] = typing.get_args(NewsgroupsPart)
 # scikit-learn's heuristics (sklearn.datasets.fetch_20newsgroups(remove=...)), reproduced so that the option
 # means exactly what it means there without importing scikit-learn's private module.
 _QUOTE_RE = re.compile(r"(writes in|writes:|wrote:|says:|said:|^In article|^Quoted from|^\||^>)")
@@ -162,9 +166,11 @@ def read_post(path: Path) -> str:
 
 @DATASETS.register("newsgroups20")
 class Newsgroups20(DatasetEntry):
-    """Single-label, 20 classes (the group folders, sorted), token inputs (2, max_length), from the
-    ``20news-bydate`` layout: root/20news-bydate-train/<group>/<post> and root/20news-bydate-test/<group>/<post>
-    (11,314 and 7,532 posts). Val is a stratified part of the bydate train split; test is the bydate test split.
+    """20 Newsgroups in the 20news-bydate layout (root/20news-bydate-{train,test}/<group>/<post>, posts read as
+    latin-1); single-label, 20 classes (group folders, sorted); token inputs (2, max_length) from the tokenizer
+    in model_dir; val = a stratified part of bydate train, test = bydate test (paper B App. E.6).
+
+    The bydate train and test splits hold 11,314 and 7,532 posts.
 
     Paper B does not say how the posts were cleaned, so by default the text is the raw post as distributed
     (the bydate release already drops the Newsgroups:, Path:, Xref:, Date: and Followup-To: headers; From:,
@@ -174,12 +180,21 @@ class Newsgroups20(DatasetEntry):
     def prepare(
         self,
         *,
-        root: str,
-        model_dir: str,
-        split_seed: int,
-        val_fraction: float = 0.1,
-        max_length: int = 512,
-        remove: Sequence[str] = (),
+        root: Annotated[str, Param("Directory holding 20news-bydate-train/ and 20news-bydate-test/.")],
+        model_dir: Annotated[str, Param(
+            "The BERT checkpoint directory whose tokenizer (save_pretrained layout) tokenises the posts; read "
+            "from disk only, never downloaded."
+        )],
+        split_seed: SplitSeed,
+        val_fraction: Fraction = 0.1,
+        max_length: Annotated[int, Param(
+            "Tokens per post, [CLS] and [SEP] included; longer posts are truncated, shorter padded (paper B "
+            "App. E.6: 512).", ge=2,
+        )] = 512,
+        remove: Annotated[Sequence[NewsgroupsPart], Param(
+            "Parts of each post to strip with scikit-learn's fetch_20newsgroups heuristics; paper B does not say, "
+            "so the default keeps the raw post.", json_schema_extra={"uniqueItems": True},
+        )] = (),
     ) -> tuple[DatasetInfo, dict[str, np.ndarray]]:
         name = "newsgroups20"
         check_fraction(name, "val_fraction", val_fraction)
@@ -292,17 +307,30 @@ def random_split(n: int, held_fraction: float, seed: int) -> tuple[np.ndarray, n
 
 @DATASETS.register("stsb")
 class Stsb(DatasetEntry):
-    """Regression, one target per pair (the 0-5 similarity score, float32), sentence-pair token inputs
-    (3, max_length: ids, mask, segment ids), from GLUE's layout root/STS-B/{train,dev}.tsv. GLUE's test labels
-    are not public, so test is the official dev set (dev.tsv, 1,500 pairs) and val a random part of train.tsv
-    (5,749 pairs); test.tsv (unlabelled) is not read. Pairs are truncated, longer sentence first, to ``max_length``
-    (App. E.7: 128)."""
+    """GLUE STS-B (root/STS-B/{train,dev}.tsv); regression, one target (the 0-5 similarity score); sentence-pair
+    token inputs (3, max_length: ids, mask, segment ids) from the tokenizer in model_dir; test = the official dev
+    set (GLUE's test labels are not public), val = a random part of train.tsv (paper B App. E.7).
+
+    The target is float32; dev.tsv holds 1,500 pairs, train.tsv 5,749; test.tsv (unlabelled) is not read. Pairs
+    are truncated, longer sentence first, to ``max_length`` (App. E.7: 128)."""
 
     FILES = ("train.tsv", "dev.tsv")
     task = "regression"
 
     def prepare(
-        self, *, root: str, model_dir: str, split_seed: int, val_fraction: float = 0.1, max_length: int = 128
+        self,
+        *,
+        root: Annotated[str, Param("Directory holding STS-B/ (GLUE layout).")],
+        model_dir: Annotated[str, Param(
+            "The BERT checkpoint directory whose tokenizer (save_pretrained layout) tokenises the pairs; read "
+            "from disk only, never downloaded."
+        )],
+        split_seed: SplitSeed,
+        val_fraction: Fraction = 0.1,
+        max_length: Annotated[int, Param(
+            "Tokens per sentence pair, [CLS] and both [SEP] included; the longer sentence is truncated first "
+            "(paper B App. E.7: 128).", ge=3,
+        )] = 128,
     ) -> tuple[DatasetInfo, dict[str, np.ndarray]]:
         name = "stsb"
         check_fraction(name, "val_fraction", val_fraction)
