@@ -5,7 +5,8 @@ the config is generated from them (eebench.schema composes the parts into the co
 A parameter declares itself as ``name: Annotated[type, Param("what it is", ge=1)] = default``: ``Param`` is
 pydantic's ``Field`` (its constraints: ``ge``, ``gt``, ``le``, ``lt``, ``min_length``, ``max_length``,
 ``pattern``...), and pydantic turns the annotation into JSON schema. ``Ref("budgets")`` instead names one of the
-config schema's shared definitions (``#/$defs/budgets``) that the parameter takes as it stands. Only
+config schema's shared definitions (``#/$defs/budgets``) that the parameter takes as it stands, its default
+included (the signature's default is then what the code does with the key unset). Only
 keyword-only parameters are config parameters; the positional ones are what the workflow passes (the logits,
 the frame of numbers).
 """
@@ -100,7 +101,10 @@ def _property(annotation: Any, default: Any, where: str) -> dict[str, Any]:
         schema = _type_schema(annotation)
     if not schema.get("description") and ref is None:
         raise TypeError(f"{where}: declare a one-line description (Annotated[..., Param('...')])")
-    if default is not inspect.Parameter.empty and not any(isinstance(item, PresetDefault) for item in metadata):
+    # A shared definition carries its own default, if any (the Python default, often None, stands for "unset"); a
+    # preset-filled parameter has none, so that the preset, not validation, fills it.
+    if (default is not inspect.Parameter.empty and ref is None
+            and not any(isinstance(item, PresetDefault) for item in metadata)):
         schema["default"] = _jsonable(default)
     return schema
 

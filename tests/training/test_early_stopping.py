@@ -6,7 +6,7 @@ from torch.utils.data import TensorDataset
 
 from eebench.models import ModelSpec, build_model
 from eebench.training import TrainingConfig
-from eebench.training import loop
+from eebench.training import loop, losses, stopping
 from eebench.training.regimes import BACKBONE_PHASE, JOINT_PHASE
 
 
@@ -76,15 +76,15 @@ def test_regression_trains_on_the_mse_and_stops_on_the_validation_loss(monkeypat
     x = torch.randn(24, 1, 4, 4)
     y = x.mean(dim=(1, 2, 3)) * 3.0  # learnable, float32 [N]
     data = TensorDataset(x, y)
-    losses, scores = [], []
-    real_loss, real_scores = loop.loss_function, loop.head_scores
+    step_losses, scores = [], []
+    real_loss, real_scores = losses.loss_function, loop.head_scores
 
     def recording_loss(task):
         criterion = real_loss(task)
 
         def loss(output, target):
             value = criterion(output, target)
-            losses.append((value.item(), torch.mean((output[:, 0] - target) ** 2).item()))
+            step_losses.append((value.item(), torch.mean((output[:, 0] - target) ** 2).item()))
             return value
         return loss
 
@@ -92,12 +92,12 @@ def test_regression_trains_on_the_mse_and_stops_on_the_validation_loss(monkeypat
         scores.append((real_scores(logits, labels, task), ((logits[..., 0] - labels) ** 2).mean(axis=1)))
         return scores[-1][0]
 
-    monkeypatch.setattr(loop, "loss_function", recording_loss)
+    monkeypatch.setattr(losses, "loss_function", recording_loss)
     monkeypatch.setattr(loop, "head_scores", recording_scores)
     config = TrainingConfig(max_epochs=6, patience=6, batch_size=8, lr=0.01, augment=False)
     history = loop.train_phase(model, JOINT_PHASE, data, data, "regression", config, torch.device("cpu"))
-    assert len(losses) == 6 * 3 * 2  # epochs x batches x heads
-    for value, by_hand in losses:
+    assert len(step_losses) == 6 * 3 * 2  # epochs x batches x heads
+    for value, by_hand in step_losses:
         assert value == pytest.approx(by_hand, rel=1e-5)
     for score, mse in scores:
         np.testing.assert_allclose(score, -mse, rtol=1e-5)
@@ -140,10 +140,10 @@ def test_authors_check_interval():
     joint = JOINT_PHASE.plans(model.head_blocks, len(model.blocks))[0]
     backbone = BACKBONE_PHASE.plans(model.head_blocks, len(model.blocks))[0]
     authors, ours = TrainingConfig(early_stopping="authors"), TrainingConfig()
-    assert loop.check_interval(model, joint, authors, 1000) == 300  # an IC phase: min(epoch, 300 batches)
-    assert loop.check_interval(model, joint, authors, 200) == 200
-    assert loop.check_interval(model, backbone, authors, 1000) == 1000  # phase 1: once per epoch (train.py:282)
-    assert loop.check_interval(model, joint, ours, 1000) == 1000
+    assert stopping.check_interval(model, joint, authors, 1000) == 300  # an IC phase: min(epoch, 300 batches)
+    assert stopping.check_interval(model, joint, authors, 200) == 200
+    assert stopping.check_interval(model, backbone, authors, 1000) == 1000  # phase 1: once per epoch (train.py:282)
+    assert stopping.check_interval(model, joint, ours, 1000) == 1000
 
 
 def test_authors_checks_every_300_batches_in_an_ic_phase(monkeypatch):
@@ -173,13 +173,13 @@ def test_authors_state_survives_a_resume_checkpoint(tmp_path):
 
     model = build_model(ModelSpec("cnn", {"widths": [4, 4], "strides": [1, 1]}, (1, 4, 4), 3))
     config = TrainingConfig(early_stopping="authors", patience=2)
-    stopper = loop._stopper(config, 2, model)
+    stopper = stopping.make_stopper(config, 2, model)
     stopper.update(np.array([0.5, 0.5]), model)
     stopper.update(np.array([0.5, 0.4]), model)
     save_torch(tmp_path / "resume.pt", {"early_stopping": dict(vars(stopper))})
     state = read_checkpoint(tmp_path / "resume.pt", RESUME_CHECKPOINT, allowed_globals=RESUME_GLOBALS)
-    resumed = loop._stopper(config, 2, model, state["early_stopping"])
-    assert isinstance(resumed, loop.AuthorsEarlyStopping) and resumed.counters == [0, 1]
+    resumed = stopping.make_stopper(config, 2, model, state["early_stopping"])
+    assert isinstance(resumed, stopping.AuthorsEarlyStopping) and resumed.counters == [0, 1]
     assert resumed.update(np.array([0.4, 0.4]), model) is False and resumed.counters == [1, 2]
     assert not resumed.stopped
     resumed.update(np.array([0.4, 0.4]), model)

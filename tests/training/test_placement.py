@@ -6,7 +6,8 @@ from torch.utils.data import TensorDataset
 
 from eebench.models import ModelSpec, build_model
 from eebench.training import TrainingConfig
-from eebench.training.loop import Placement, train_phase
+from eebench.training.loop import train_phase
+from eebench.training.placement import Placement
 from eebench.training.regimes import JOINT_PHASE
 
 CNN = {"widths": [4, 6], "strides": [1, 2]}

@@ -7,7 +7,7 @@ from torch.utils.data import TensorDataset
 
 from eebench.models import ModelSpec, build_model
 from eebench.training import TrainingConfig
-from eebench.training import loop
+from eebench.training import loop, progress
 from eebench.training.regimes import REGIMES
 
 
@@ -37,10 +37,10 @@ def test_a_short_run_logs_each_phase_start_and_every_epoch_in_order(caplog):
 
 def test_progress_estimates_between_early_stopping_and_max_epochs():
     history = [{"epoch": e, "seconds": 10.0} for e in (1, 2, 3)]
-    assert loop.progress(history, 50, 4) == "30 s elapsed, 40 s (4 epochs, if no head improves) to 7 min 50 s (47 epochs) left"
-    assert loop.progress(history, 5, 4) == "30 s elapsed, 20 s (2 epochs) left"
-    assert loop.progress(history, 50, 0) == "30 s elapsed, phase done"
+    assert progress.progress(history, 50, 4) == "30 s elapsed, 40 s (4 epochs, if no head improves) to 7 min 50 s (47 epochs) left"
+    assert progress.progress(history, 5, 4) == "30 s elapsed, 20 s (2 epochs) left"
+    assert progress.progress(history, 50, 0) == "30 s elapsed, phase done"
     stopped = [*history[:2], {**history[2], "end": "early_stopping"}]
-    assert loop.progress(stopped, 50, 0) == "30 s elapsed, phase done by early stopping"
-    assert loop.progress(history * 200, 10_000, 500).startswith("1 h 40 min elapsed")
-    assert loop.progress(history[:1], 3, 5).startswith("10 s elapsed") and "2.5 s" in loop._duration(2.5)
+    assert progress.progress(stopped, 50, 0) == "30 s elapsed, phase done by early stopping"
+    assert progress.progress(history * 200, 10_000, 500).startswith("1 h 40 min elapsed")
+    assert progress.progress(history[:1], 3, 5).startswith("10 s elapsed") and "2.5 s" in progress._duration(2.5)

@@ -7,7 +7,7 @@ from torch.utils.data import TensorDataset
 from eebench import torch_eager
 from eebench.models import ModelSpec, build_model
 from eebench.training import BACKBONE_PHASE, REGIMES, TrainingConfig
-from eebench.training import loop
+from eebench.training import losses as step_losses
 from eebench.training.loop import train_phase, train_phases
 from eebench.training.regimes import IC_PHASE, JOINT_PHASE, Phase, Regime, expand
 
@@ -63,7 +63,7 @@ class Recorder:
             return list(outputs)
 
         model.forward = forward
-        real_loss = loop.loss_function
+        real_loss = step_losses.loss_function
 
         def loss_function(task):
             criterion = real_loss(task)
@@ -73,7 +73,7 @@ class Recorder:
                 return criterion(logits, y)
             return recording
 
-        monkeypatch.setattr(loop, "loss_function", loss_function)
+        monkeypatch.setattr(step_losses, "loss_function", loss_function)
         recorder = self
         real_step = torch_eager.AdamW.step
 

@@ -122,7 +122,7 @@ def test_the_training_jobs_cache_equals_caching_its_checkpoint(data, tmp_path, s
 
 def test_a_softmax_multi_label_model_trains_on_the_label_distribution_and_caches_its_task(data, tmp_path):
     from eebench.exits.sweep import load_cache
-    from eebench.training import loop
+    from eebench.training import losses
 
     composite = tmp_path / "composite.npz"
     prepare_dataset("digits_composite", {"split_seed": 0, "train_samples": 200, "val_samples": 50,
@@ -132,6 +132,6 @@ def test_a_softmax_multi_label_model_trains_on_the_label_distribution_and_caches
     assert load(tmp_path / "m.pt")["task"] == "multi_label_softmax"
     cache = load_cache(tmp_path / "c.npz")
     assert cache["task"].name == "multi_label_softmax" and cache["test_labels"].shape == (50, 10)
-    assert loop.loss_function("multi_label_softmax") is not None
+    assert losses.loss_function("multi_label_softmax") is not None
     with pytest.raises(ValueError, match="task 'multi_label_softmax' cannot learn .*digits.npz's labels"):
         train_model(data, soft, TRAINING, "joint", 0, tmp_path / "x.pt")

@@ -15,7 +15,9 @@ from torch.utils.data import TensorDataset
 from eebench.models import ModelSpec, build_model
 from eebench.training import TrainingConfig
 from eebench.training import loop
-from eebench.training.loop import SWITCH_DEFAULTS, head_loss_factors, train_phase, training_loss
+from eebench.training.config import SWITCH_DEFAULTS
+from eebench.training.loop import train_phase
+from eebench.training.losses import head_loss_factors, training_loss
 from eebench.training.regimes import IC_PHASE_FROZEN_FINAL, JOINT_PHASE
 from tests.fixtures import TOY_X, TOY_Y, first_step_grads, two_head_net
 
@@ -220,24 +222,25 @@ def test_the_identity_omits_the_switches_at_their_defaults():
 
 
 def test_schema_gives_the_switches_no_default_so_existing_runs_keep_their_params():
-    """Snakemake's validate fills schema defaults into the config, i.e. into every training JSON (a params
-    change reruns); the switches must stay absent from a config that does not set them, and validate when set."""
-    from snakemake.utils import validate
+    """Schema validation fills schema defaults into the config (as Snakemake's validate), i.e. into every training
+    JSON (a params change reruns); the switches must stay absent from a config that does not set them, and
+    validate when set."""
+    from eebench.schema import ConfigError, validate_schema
+    from eebench.training.config import training_schema
 
-    schema = ROOT / "workflow" / "schemas" / "config.schema.yaml"
-    properties = yaml.safe_load(schema.read_text())["$defs"]["training"]["properties"]
+    properties = training_schema()["properties"]
     assert set(SWITCH_DEFAULTS) <= set(properties)
     assert all("default" not in properties[key] for key in SWITCH_DEFAULTS)
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
-    validate(config, str(schema))
+    validate_schema(config)
     assert not set(SWITCH_DEFAULTS) & set(config["training"])
     config["training"].update(early_stopping="authors", label_smoothing=0.1, grad_clip_norm=1.0,
                               gpf_loss_weights="authors", head_loss_reduction="mean")
-    validate(config, str(schema))
+    validate_schema(config)
     TrainingConfig(**config["training"])  # every schema-valid setting is a loop setting
     config["training"]["early_stopping"] = "theirs"
-    with pytest.raises(Exception, match="theirs"):
-        validate(config, str(schema))
+    with pytest.raises(ConfigError, match="theirs"):
+        validate_schema(config)
 
 
 @pytest.mark.parametrize("settings, augmented", [

@@ -14,7 +14,7 @@ CutMix and MixUp act on a batch, so they cannot be a per-item transform: the tra
 are soft, float32 [B, num_classes] rows of class probabilities, each mixing exactly two samples' one-hot labels
 with the weight its images were mixed with; ``torch.nn.CrossEntropyLoss`` accepts such probability targets.
 The targets stay unsmoothed here: ``training.label_smoothing`` smooths them in the loss
-(``eebench.training.loop.training_loss``), which equals paper B's code smoothing each label before mixing.
+(``eebench.training.losses.training_loss``), which equals paper B's code smoothing each label before mixing.
 """
 from __future__ import annotations
 

@@ -119,7 +119,7 @@ def launch(nproc: int, argv: list[str]) -> int:
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import parse_args, run
 
-    from eebench.training.resume import EXIT_PREEMPTED, PREEMPTION_SIGNALS
+    from eebench.training.preemption import EXIT_PREEMPTED, PREEMPTION_SIGNALS
 
     args = parse_args(["--standalone", f"--nproc-per-node={nproc}", f"--signals-to-handle={FORWARDED_SIGNALS}",
                        "--module", "eebench.cli"])

@@ -4,14 +4,18 @@ The same loop trains in one process or data-parallel (``distributed.World``), an
 bit-identically (``resume.ResumeFile``). For that, each epoch's sample order is a pure function of
 (seed, phase index, epoch) rather than the state of a shared generator, so an epoch can be replayed from any
 batch.
+
+A phase trains in named steps (``PhaseTraining``: ``train_epoch``, ``train_step``, ``end_epoch``). Every feature
+beside plain training is a hook (eebench.training.hooks) in its own module, listed in ``phase_hooks``: the heads'
+losses and their scaling (losses, scaling: GPF's auxiliary loss too), gradient clipping (hooks), early stopping
+(stopping), gradient-dominance logging (dominance), checkpoints and preemption (checkpoints); precision and memory
+format are the ``Placement`` (placement). A new feature is a new hook there, not a change of the loop.
 """
 from __future__ import annotations
 
 import logging
-import math
 import time
-from dataclasses import asdict, dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -19,196 +23,28 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from eebench import torch_eager
-from eebench.analysis.dominance import gradient_dominance
-from eebench.tasks import SingleLabel, Task, task_of
 from eebench.models.multi_exit import MultiExitNet
+from eebench.tasks import Task, task_of
+from eebench.training.checkpoints import Checkpoints, Run
+from eebench.training.config import TrainingConfig
 from eebench.training.distributed import World, sync_batchnorm
+from eebench.training.dominance import DominanceLog
+from eebench.training.hooks import GradientClipping, PhaseHook, Step, cpu_state
+from eebench.training.losses import HeadLosses
+from eebench.training.placement import Placement
+from eebench.training.preemption import preemption_signals
+from eebench.training.progress import describe_phase, progress
 from eebench.training.regimes import Phase, PhasePlan, expand
-from eebench.training.scaling import (
-    GPF_AUTHORS_SCALINGS, GradientEquilibrium, HeadLayout, loss_scaling, scaling_name,
-)
-from eebench.training.resume import Preempted, PreemptionFlag, ResumeFile, preemption_signals, set_rng_state
+from eebench.training.resume import ResumeFile, set_rng_state
+from eebench.training.scaling import GradientEquilibrium
+from eebench.training.stopping import Stopping
+
+# Re-exported for the importers written before the settings and the placement moved to their own modules (issue
+# 25); new code imports them from eebench.training.config and eebench.training.placement.
+from eebench.training.config import SWITCH_DEFAULTS  # noqa: F401
+from eebench.training.placement import select_device  # noqa: F401
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class TrainingConfig:
-    batch_size: int = 64
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    max_epochs: int = 50
-    patience: int = 5  # epochs without any loss head improving on validation before a phase stops
-    restart_epochs: int = 10  # period T_0 of cosine annealing with warm restarts, in epochs
-    augment: bool = True
-    eval_batch_size: int = 512
-    num_workers: int = 0
-    # With a resume file, also checkpoint after every this many batches of an epoch (0: only at epoch ends,
-    # which always checkpoint). It never changes the result, so it is not part of a run's fingerprint.
-    checkpoint_every_batches: int = 0
-    # Weights of the heads' losses (paper B §4.4): a name in eebench.training.scaling.SCALINGS or
-    # {type: name, ...parameters}; None = constant (every alpha_k = 1).
-    loss_scaling: dict[str, Any] | str | None = None
-    # GPU efficiency (nothing changes on the CPU under "auto"): bf16 autocast, channels-last convolutions.
-    precision: str = "auto"  # auto (bf16 where CUDA supports it, else fp32) | fp32 | bf16
-    memory_format: str = "auto"  # auto (channels_last on CUDA for image inputs) | contiguous | channels_last
-    # Paper B §3.1: log every head's gradient dominance on the backbone every this many steps (0: off). Extra
-    # gradient computations only: the training itself is unchanged.
-    gradient_dominance_every: int = 0
-    # Paper B's training mechanics beside ours (each default keeps our behaviour; see eebench.readings):
-    # early stopping as ours (EarlyStopping) or as the authors' code (AuthorsEarlyStopping);
-    early_stopping: str = "ours"  # ours | authors
-    # label smoothing of single-label cross-entropy, Mixup/CutMix's soft targets included;
-    label_smoothing: float = 0.0
-    # clip the trainable parameters' gradient norm to this before each optimiser step (None = off);
-    grad_clip_norm: float | None = None
-    # GPF's head weights: ours (loss_scaling's) or the authors' (i+1) / (K(K+1)/2), see head_loss_factors;
-    gpf_loss_weights: str = "ours"  # ours | authors
-    # a multi-head loss as the (weighted) sum of the heads' losses or that sum over the loss set's size.
-    head_loss_reduction: str = "sum"  # sum | mean
-    # early-stopping scores on the validation split with the training augmentation (the authors' code draws it
-    # from the augmented training set; Mixup/CutMix, applied in the loop, never reach it).
-    validation_augment: bool = False
-
-    def identity(self) -> dict[str, Any]:
-        """The settings that determine the trained weights (a resume checkpoint's fingerprint): all but
-        ``checkpoint_every_batches``, and the paper-B switches only where set, so that a checkpoint written
-        before they existed still matches a run that leaves them at their defaults."""
-        settings = {k: v for k, v in asdict(self).items() if k != "checkpoint_every_batches"}
-        for key, default in SWITCH_DEFAULTS.items():
-            if settings[key] == default:
-                del settings[key]
-        return settings
-
-    def __post_init__(self) -> None:
-        for key in ("batch_size", "max_epochs", "patience", "restart_epochs", "eval_batch_size"):
-            if getattr(self, key) < 1:
-                raise ValueError(f"training: {key} must be at least 1, got {getattr(self, key)!r}")
-        if self.gradient_dominance_every < 0:
-            raise ValueError("training: gradient_dominance_every must be 0 (off) or positive")
-        if self.checkpoint_every_batches < 0:
-            raise ValueError("training: checkpoint_every_batches must be 0 (epoch ends only) or positive")
-        if self.precision not in ("auto", "fp32", "bf16"):
-            raise ValueError(f"training: precision must be auto, fp32 or bf16, got {self.precision!r}")
-        if self.memory_format not in ("auto", "contiguous", "channels_last"):
-            raise ValueError(f"training: memory_format must be auto, contiguous or channels_last, "
-                             f"got {self.memory_format!r}")
-        for key, choices in (("early_stopping", ("ours", "authors")), ("gpf_loss_weights", ("ours", "authors")),
-                             ("head_loss_reduction", ("sum", "mean"))):
-            if getattr(self, key) not in choices:
-                raise ValueError(f"training: {key} must be {' or '.join(choices)}, got {getattr(self, key)!r}")
-        if not isinstance(self.validation_augment, bool):
-            raise ValueError(f"training: validation_augment must be true or false, got {self.validation_augment!r}")
-        if isinstance(self.label_smoothing, bool) or not 0.0 <= self.label_smoothing < 1.0:
-            raise ValueError(f"training: label_smoothing must be in [0, 1), got {self.label_smoothing!r}")
-        if self.grad_clip_norm is not None and (isinstance(self.grad_clip_norm, bool) or self.grad_clip_norm <= 0):
-            raise ValueError(f"training: grad_clip_norm must be null (off) or positive, got {self.grad_clip_norm!r}")
-
-
-# The paper-B switches above and the values that keep our behaviour.
-SWITCH_DEFAULTS = {"early_stopping": "ours", "label_smoothing": 0.0, "grad_clip_norm": None,
-                   "gpf_loss_weights": "ours", "head_loss_reduction": "sum", "validation_augment": False}
-# The authors' IC phases check early stopping every min(epoch, this many) batches (methods/early_exit.py:255).
-AUTHORS_CHECK_BATCHES = 300
-
-
-@dataclass(frozen=True)
-class Placement:
-    """How tensors and arithmetic are placed on the device: autocast dtype (None = full precision), memory
-    format of a convolutional net and its 4-D inputs, pinned host memory for the DataLoader (CUDA only)."""
-
-    device: torch.device
-    autocast_dtype: torch.dtype | None = None
-    channels_last: bool = False
-
-    @classmethod
-    def of(cls, config: TrainingConfig, device: torch.device, convolutional: bool) -> "Placement":
-        cuda = device.type == "cuda"
-        bf16 = config.precision == "bf16" or (
-            config.precision == "auto" and cuda and torch.cuda.is_bf16_supported())
-        channels_last = convolutional and (config.memory_format == "channels_last" or (
-            config.memory_format == "auto" and cuda))
-        return cls(device, torch.bfloat16 if bf16 else None, channels_last)
-
-    @property
-    def pin_memory(self) -> bool:
-        return self.device.type == "cuda"
-
-    def autocast(self):
-        return torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None)
-
-    def inputs(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.to(self.device, non_blocking=self.pin_memory)
-        return x.contiguous(memory_format=torch.channels_last) if self.channels_last and x.dim() == 4 else x
-
-    def prepare(self, model: nn.Module) -> None:
-        if self.channels_last:
-            model.to(memory_format=torch.channels_last)
-
-
-def select_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def loss_function(task: str | Task):
-    """The task's training loss, ``loss(output [B, C], target)`` (cross-entropy, BCE or MSE)."""
-    return task_of(task).loss()
-
-
-def training_loss(task: str | Task, label_smoothing: float = 0.0):
-    """The loss a phase trains on: the task's (``loss_function``), or with ``label_smoothing`` > 0 the
-    single-label cross-entropy against (1 - s) * target + s / C. PyTorch smooths a class index and a soft
-    Mixup/CutMix row alike, which equals paper B's code smoothing each one-hot label before mixing them
-    (``utils.py:68-73`` ``mixup_target``: off = s / C, on = 1 - s + s / C, mixed with lambda)."""
-    if not label_smoothing:
-        return loss_function(task)
-    if not isinstance(task_of(task), SingleLabel):
-        raise ValueError(f"training: label_smoothing applies to single-label cross-entropy; task "
-                         f"{task_of(task).name!r} is not single-label")
-    return nn.CrossEntropyLoss(label_smoothing=label_smoothing)
-
-
-def head_loss_factors(heads: Sequence[int], weights: np.ndarray, num_heads: int, config: TrainingConfig,
-                      gpf: bool) -> list[float]:
-    """The factor of each head's loss in a step's loss (``heads``: the step's loss set, ``weights``: the loss
-    scaling's alpha per head; a merge module's auxiliary loss, GPF's imitation loss, is added with factor 1).
-
-    A single-head loss (eq. 1) is never scaled. Ours: alpha_h, divided by len(heads) under
-    ``head_loss_reduction: mean`` (paper B's code divides the sum by the number of heads,
-    methods/early_exit.py:227-228). With ``gpf_loss_weights: authors`` a GPF network's head h of K (the final
-    included) weighs (h + 1) / (K(K+1)/2) whatever the loss set (methods/early_exit.py:216-222: every head's
-    loss is summed there, the final's too, a constant when frozen), so that the classification weights sum to
-    1 against the imitation loss's 1."""
-    if len(heads) == 1:
-        return [1.0]
-    if gpf and config.gpf_loss_weights == "authors":
-        total = num_heads * (num_heads + 1) / 2
-        return [(h + 1) / total for h in heads]
-    factors = [float(weights[h]) for h in heads]
-    if config.head_loss_reduction == "mean":
-        factors = [f / len(heads) for f in factors]
-    return factors
-
-
-@torch.no_grad()
-def predict(model: MultiExitNet, dataset: Dataset, batch_size: int, device: torch.device,
-            placement: Placement | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Logits of every head [H, N, C] (float32) and the labels, in dataset order."""
-    placement = placement or Placement(device)
-    model.eval()
-    logits, labels = [], []
-    for x, y in DataLoader(dataset, batch_size=batch_size, shuffle=False, pin_memory=placement.pin_memory):
-        with placement.autocast():
-            outputs = model(placement.inputs(x))
-        logits.append(torch.stack(outputs).float().cpu())
-        labels.append(y)
-    return torch.cat(logits, dim=1).numpy(), torch.cat(labels).numpy()
-
-
-def head_scores(logits: np.ndarray, labels: np.ndarray, task: str | Task) -> np.ndarray:
-    """Per-head validation score used for early stopping, larger = better: accuracy (single-label), sample-F1
-    (multi-label) or minus the MSE, the validation loss (regression; paper B §4.1)."""
-    return task_of(task).stopping_scores(logits, labels)
 
 
 def _parts(model: MultiExitNet, plan: PhasePlan) -> list[tuple[nn.Module, bool]]:
@@ -237,10 +73,6 @@ def set_trainable(model: MultiExitNet, plan: PhasePlan) -> list[nn.Parameter]:
     return trainable
 
 
-def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-
-
 def epoch_seed(seed: int, phase_index: int, epoch: int) -> int:
     return int(np.random.SeedSequence([seed, phase_index, epoch]).generate_state(1, np.uint64)[0])
 
@@ -265,126 +97,25 @@ def epoch_batches(num_samples: int, batch_size: int, seed: int, phase_index: int
     return [batch[rank::world_size] for batch in batches]
 
 
-@dataclass
-class EarlyStopping:
-    """Per-head best tracking (paper B §4.1): a phase goes on while some loss head improves its best validation
-    score within ``patience`` epochs; the weights of the last epoch at which one did are the phase's result."""
-
-    best: np.ndarray
-    best_state: dict[str, torch.Tensor]
-    stale_epochs: int = 0
-
-    def update(self, scores: np.ndarray, model: nn.Module) -> bool:
-        improved = bool((scores > self.best).any())
-        self.best = np.maximum(self.best, scores)
-        if improved:
-            self.best_state = _cpu_state(model)
-            self.stale_epochs = 0
-        else:
-            self.stale_epochs += 1
-        return improved
-
-    def done(self, patience: int) -> bool:
-        return self.stale_epochs >= patience
-
-    def patience_left(self, patience: int) -> int:
-        return patience - self.stale_epochs
-
-    @property
-    def restores(self) -> bool:
-        """Whether the phase ends on the best weights: always (the cap too)."""
-        return True
+@torch.no_grad()
+def predict(model: MultiExitNet, dataset: Dataset, batch_size: int, device: torch.device,
+            placement: Placement | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Logits of every head [H, N, C] (float32) and the labels, in dataset order."""
+    placement = placement or Placement(device)
+    model.eval()
+    logits, labels = [], []
+    for x, y in DataLoader(dataset, batch_size=batch_size, shuffle=False, pin_memory=placement.pin_memory):
+        with placement.autocast():
+            outputs = model(placement.inputs(x))
+        logits.append(torch.stack(outputs).float().cpu())
+        labels.append(y)
+    return torch.cat(logits, dim=1).numpy(), torch.cat(labels).numpy()
 
 
-@dataclass
-class AuthorsEarlyStopping:
-    """Paper B's code (methods/early_exit.py:15-55, EarlyStopperEarlyExit, min_delta 0): one patience counter
-    per head; a head's counter resets when its score beats its best, grows by one when the score is worse, and
-    is left alone on a tie (l. 29-42). The state is saved whenever some head improved (l. 44-46); training
-    stops once every head's counter reached ``patience`` (l. 51), and only then is the saved state restored
-    (l. 52-53): a phase that hits its epoch cap keeps its last weights. The checks are counted, not epochs: in
-    an IC phase they come every min(epoch, 300) batches (l. 255). Scores: larger = better."""
-
-    best: np.ndarray
-    patience: int
-    counters: list[int] = field(default_factory=list)  # a list (not an array): resume files hold primitives
-    best_state: dict[str, torch.Tensor] | None = None
-    stopped: bool = False
-
-    def __post_init__(self) -> None:
-        if not self.counters:
-            self.counters = [0] * len(self.best)
-
-    def update(self, scores: np.ndarray, model: nn.Module) -> bool:
-        better, worse = scores > self.best, scores < self.best
-        self.counters = [0 if b else c + int(w) for c, b, w in zip(self.counters, better, worse)]
-        self.best = np.where(better, scores, self.best)
-        improved = bool(better.any())
-        if improved:
-            self.best_state = _cpu_state(model)
-        else:
-            self.stopped = all(c >= self.patience for c in self.counters)
-        return improved
-
-    def done(self, patience: int) -> bool:
-        return self.stopped
-
-    def patience_left(self, patience: int) -> int:
-        return patience - min(self.counters, default=patience)
-
-    @property
-    def restores(self) -> bool:
-        return self.stopped
-
-
-def _stopper(config: TrainingConfig, num_scored: int, model: nn.Module, state: dict[str, Any] | None = None):
-    """A phase's early stopping as ``config.early_stopping`` says, fresh or from a resume checkpoint's state."""
-    if config.early_stopping == "authors":
-        if state is not None:
-            return AuthorsEarlyStopping(**state)
-        return AuthorsEarlyStopping(np.full(num_scored, -math.inf), config.patience)
-    if state is not None:
-        return EarlyStopping(**state)
-    return EarlyStopping(np.full(num_scored, -math.inf), _cpu_state(model))
-
-
-def check_interval(model: MultiExitNet, plan: PhasePlan, config: TrainingConfig, steps_per_epoch: int) -> int:
-    """Steps between early-stopping checks: one epoch; under the authors' early stopping, a phase that trains
-    an IC checks every min(epoch, 300) batches (methods/early_exit.py:255), phase 1 once per epoch
-    (train.py:282)."""
-    trains_ic = any(h < model.num_heads - 1 for h in plan.heads)
-    if config.early_stopping == "authors" and trains_ic:
-        return min(steps_per_epoch, AUTHORS_CHECK_BATCHES)
-    return steps_per_epoch
-
-
-@dataclass
-class Run:
-    """What the phases of one training run share besides the model: the seed that fixes every epoch's sample
-    order, the ranks, and the resume file (None: no checkpoints, and signals keep their default effect)."""
-
-    seed: int = 0
-    world: World = field(default_factory=World)
-    resume: ResumeFile | None = None
-    flag: PreemptionFlag = field(default_factory=PreemptionFlag)
-    history: list[dict] = field(default_factory=list)  # of the finished phases
-    state: dict[str, Any] | None = None  # checkpoint to resume from, until its phase has taken it
-
-    def take_state(self, phase_index: int) -> dict[str, Any] | None:
-        state, self.state = self.state, None
-        return state if state is not None and state["phase_index"] == phase_index else None
-
-    def save(self, state: dict[str, Any]) -> None:
-        if self.resume is not None:
-            self.resume.save({**state, "history": self.history}, self.world)
-
-    def preempted(self) -> bool:
-        """Whether any rank received a preemption signal (all ranks must stop at the same point)."""
-        return self.resume is not None and self.world.sum([float(self.flag.requested)])[0] > 0
-
-    def stopped(self, where: str) -> Preempted:
-        path = self.resume.path if self.resume is not None else None
-        return Preempted(f"stopped by a signal after {where}; progress saved in {path}")
+def head_scores(logits: np.ndarray, labels: np.ndarray, task: str | Task) -> np.ndarray:
+    """Per-head validation score used for early stopping, larger = better: accuracy (single-label), sample-F1
+    (multi-label) or minus the MSE, the validation loss (regression; paper B §4.1)."""
+    return task_of(task).stopping_scores(logits, labels)
 
 
 def _has_unused_trainable_parts(model: MultiExitNet, plan: PhasePlan) -> bool:
@@ -403,58 +134,185 @@ def _has_unused_trainable_parts(model: MultiExitNet, plan: PhasePlan) -> bool:
     return False
 
 
-def _indices(values: Sequence[int]) -> str:
-    """E.g. "0-3" or "1, 3" or "none"."""
-    values = sorted(values)
-    if not values:
-        return "none"
-    if values == list(range(values[0], values[-1] + 1)) and len(values) > 2:
-        return f"{values[0]}-{values[-1]}"
-    return ", ".join(str(v) for v in values)
+class PhaseTraining:
+    """One phase of training, in named steps. Train until no scored head has improved its validation score for
+    ``patience`` epochs, then restore the weights of the last epoch at which some head improved (per-head best
+    tracking, paper B §4.1; eebench.training.stopping). A fresh optimiser and scheduler serve each phase.
+
+    The hooks read (and the checkpoints restore) the phase's progress: ``epoch`` (from 1), ``start`` (the batch
+    a resumed epoch continues at), ``num_batches`` (the epoch's), ``epoch_loss`` (sum of per-sample losses,
+    samples seen), ``seconds`` (wall-clock of the epoch so far: a resumed epoch keeps what it had spent) since
+    ``began`` and ``history`` (the phase's epochs)."""
+
+    def __init__(self, model: MultiExitNet, plan: PhasePlan, train_set: Dataset, val_set: Dataset,
+                 task: str | Task, config: TrainingConfig, device: torch.device, run: Run, phase_index: int,
+                 num_phases: int) -> None:
+        self.model, self.plan, self.train_set, self.val_set, self.task = model, plan, train_set, val_set, task
+        self.config, self.device, self.run, self.world, self.phase_index = config, device, run, run.world, phase_index
+        self.scored = plan.scored_heads
+        self.losses = HeadLosses(model, task, config)
+        self.placement = Placement.of(config, device, any(isinstance(m, nn.Conv2d) for m in model.modules()))
+        self.placement.prepare(model)
+        self.trainable = set_trainable(model, plan)
+        model.zero_grad(set_to_none=True)  # an earlier phase's gradients on parts this one freezes
+        # foreach: torch's multi-tensor update (its default on GPUs); on the CPU the same weights bit for bit as the
+        # per-parameter loop, in 60% of the step time (benchmarks/epoch_cost.py)
+        self.optimizer = torch_eager.AdamW(self.trainable, lr=config.lr, weight_decay=config.weight_decay,
+                                           foreach=True)
+        self.num_samples = len(train_set)  # type: ignore[arg-type]
+        self.steps_per_epoch = max(1, len(epoch_batches(self.num_samples, config.batch_size, run.seed, phase_index,
+                                                        1, world_size=self.world.size)))
+        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
+            self.optimizer, T_0=config.restart_epochs * self.steps_per_epoch
+        )
+        self.stopping = Stopping(model, plan, config, self.steps_per_epoch)
+        self.hooks = phase_hooks(self)
+        self.history: list[dict] = []
+        self.epoch, self.start, self.num_batches, self.epoch_loss = 1, 0, 0, [0.0, 0]
+        self.seconds, self.began = 0.0, 0.0
+        resumed = run.take_state(phase_index)
+        if resumed is not None:
+            self.resume(resumed)
+        self.net = self.world.wrap(model, _has_unused_trainable_parts(model, plan))
+        self.where = f"phase {phase_index + 1}/{num_phases} {plan.name}"
+        log.info("%s: %s", self.where, describe_phase(model, plan, config))
+        if resumed is not None:
+            log.info("%s: resuming at epoch %d/%d, batch %d", self.where, self.epoch, config.max_epochs, self.start)
+
+    def resume(self, state: dict[str, Any]) -> None:
+        """Continue from a resume checkpoint of this phase (``checkpoint``)."""
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        for hook in self.hooks:
+            hook.restore(state)
+        self.history, self.epoch, self.start = state["phase_history"], state["epoch"], state["batch"]
+        self.epoch_loss, self.seconds = state["epoch_loss"], state.get("seconds", 0.0)
+        set_rng_state(state["rng"][self.world.rank])
+
+    def checkpoint(self, next_epoch: int, next_batch: int) -> dict[str, Any]:
+        """The phase's state for a resume checkpoint that continues at ``next_batch`` of ``next_epoch``."""
+        state = {
+            "phase_index": self.phase_index, "epoch": next_epoch, "batch": next_batch, "model": cpu_state(self.model),
+            "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+            "epoch_loss": list(self.epoch_loss), "phase_history": list(self.history), "seconds": self.seconds,
+        }
+        for hook in self.hooks:
+            state.update(hook.state())
+        return state
+
+    def train_mode(self) -> None:
+        set_trainable(self.model, self.plan)
+
+    def validate(self) -> np.ndarray:
+        """The scored heads' validation scores (rank 0's on every rank)."""
+        val_logits, val_labels = predict(self.model, self.val_set, self.config.eval_batch_size, self.device,
+                                         self.placement)
+        return self.world.broadcast(head_scores(val_logits, val_labels, self.task)[self.scored])
+
+    def train(self) -> list[dict]:
+        """Train the phase to its end and return its history."""
+        try:
+            while self.epoch <= self.config.max_epochs and not self.stopping.done:
+                self.train_epoch()
+                self.end_epoch()
+        finally:
+            for hook in self.hooks:
+                hook.close()
+        for hook in self.hooks:
+            hook.on_phase_end(self)
+        return self.history
+
+    def train_epoch(self) -> None:
+        self.began = time.perf_counter()
+        self.train_mode()
+        for hook in self.hooks:
+            hook.on_epoch_start(self, self.epoch)
+        seed = epoch_seed(self.run.seed, self.phase_index, self.epoch)
+        batches = epoch_batches(self.num_samples, self.config.batch_size, self.run.seed, self.phase_index,
+                                self.epoch, self.world.rank, self.world.size)
+        self.num_batches = len(batches)
+        # Its own generator: creating a DataLoader iterator must not draw from the global RNG (augmentation's).
+        # A dataset may bring a batch-level augmentation (CutMix/Mixup: soft targets) as its collate_fn.
+        loader = DataLoader(self.train_set, batch_sampler=batches[self.start:], num_workers=self.config.num_workers,
+                            generator=torch.Generator().manual_seed(seed),
+                            collate_fn=getattr(self.train_set, "collate_fn", None),
+                            pin_memory=self.placement.pin_memory)
+        for batch, (x, y) in enumerate(loader, start=self.start):
+            step = self.train_step(batch, x, y)
+            if any(hook.after_step(self, step) for hook in self.hooks):
+                break
+        self.start = 0
+
+    def train_step(self, batch: int, x: torch.Tensor, y: torch.Tensor) -> Step:
+        x, y = self.placement.inputs(x), y.to(self.device, non_blocking=self.placement.pin_memory)
+        index = (self.epoch - 1) * self.steps_per_epoch + batch
+        # The step's loss set: alternating phases cycle through theirs, step by step over the phase.
+        step = Step(self.epoch, batch, index, self.plan.loss_sets[index % len(self.plan.loss_sets)])
+        for hook in self.hooks:
+            hook.before_forward(self, step)
+        with self.placement.autocast():
+            step.terms, step.loss = self.losses(self.net(x), y, step.heads)
+        for hook in self.hooks:
+            hook.on_loss(self, step)
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.world.size > 1:
+            # DDP averages over ranks; weighting by the rank's share of the global batch makes that the
+            # global batch's mean loss even when the last batch splits unevenly.
+            global_size = min(self.config.batch_size, self.num_samples - batch * self.config.batch_size)
+            (step.loss * (len(x) * self.world.size / global_size)).backward()
+        else:
+            step.loss.backward()
+        for hook in self.hooks:
+            hook.before_update(self, step)
+        self.optimizer.step()
+        self.scheduler.step()
+        # One reduction over ranks for the loss and for the signal flags (so that all ranks stop together).
+        loss_sum, seen, signalled = self.world.sum([step.loss.item() * len(x), len(x),
+                                                    float(self.run.flag.requested)])
+        self.epoch_loss[0] += loss_sum
+        self.epoch_loss[1] += seen
+        step.signalled = signalled > 0
+        return step
+
+    def end_epoch(self) -> None:
+        """Score the epoch, add it to the history and log it; then the hooks' ``after_epoch`` (checkpoints)."""
+        scores, improved = self.stopping.epoch_scores(self, self.epoch)
+        train_loss = self.epoch_loss[0] / max(self.epoch_loss[1], 1)
+        self.seconds += time.perf_counter() - self.began
+        entry = {
+            "phase": self.plan.name, "epoch": self.epoch, "train_loss": train_loss, "heads": self.scored,
+            "val_scores": [round(float(s), 6) for s in scores], "improved": improved,
+            "seconds": round(self.seconds, 4),
+        }
+        if self.stopping.done:  # how the phase ended, on its last epoch (claims mark capped runs)
+            entry["end"] = "early_stopping"
+        elif self.epoch == self.config.max_epochs:
+            entry["end"] = "max_epochs"
+        for hook in self.hooks:
+            hook.on_epoch_end(self, entry)
+        self.history.append(entry)
+        log.info("%s epoch %d/%d: loss %.4f val %s%s; %s", self.where, self.epoch, self.config.max_epochs,
+                 train_loss, " ".join(f"{s:.4f}" for s in scores),
+                 f" weights {entry['loss_weights']}" if "loss_weights" in entry else "",
+                 progress(self.history, self.config.max_epochs, self.stopping.patience_left))
+        self.epoch, self.epoch_loss, self.seconds = self.epoch + 1, [0.0, 0], 0.0
+        for hook in self.hooks:
+            hook.after_epoch(self)
 
 
-def describe_phase(model: MultiExitNet, plan: PhasePlan, config: TrainingConfig) -> str:
-    """What a phase trains, for the log: e.g. "trains blocks 0-3 and heads 0-3 of 4 blocks and 4 heads (the
-    last head is the final classifier), on the losses of heads 0-3; at most 50 epochs, patience 5"."""
-    losses = " / ".join(_indices(heads) for heads in plan.loss_sets)  # alternating phases: several, in turn
-    return (f"trains blocks {_indices(plan.blocks)} and heads {_indices(plan.heads)} of {len(model.blocks)} blocks "
-            f"and {model.num_heads} heads (the last head is the final classifier), on the losses of heads "
-            f"{losses}; at most {config.max_epochs} epochs, patience {config.patience}"
-            + (" checks of every head (paper B's code's early stopping)" if config.early_stopping == "authors" else ""))
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 9.95:
-        return f"{seconds:.1f} s"
-    seconds = round(seconds)
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
-
-
-def progress(history: Sequence[dict], max_epochs: int, patience_left: int) -> str:
-    """Elapsed time of a phase and an estimate of what is left, from its finished epochs (``history``, each with
-    its ``seconds``). A phase stops after ``max_epochs`` or once no scored head has improved for ``patience``
-    epochs, so between ``patience_left`` epochs (no head improves again) and all the remaining ones are left;
-    each is estimated at the mean epoch so far."""
-    elapsed = sum(entry["seconds"] for entry in history)
-    remaining = max_epochs - history[-1]["epoch"] if history else max_epochs
-    low = min(max(patience_left, 0), remaining)
-    if remaining == 0 or low == 0:
-        how = {"early_stopping": " by early stopping", "max_epochs": " at max_epochs"}.get(
-            history[-1].get("end", "") if history else "", "")
-        return f"{_duration(elapsed)} elapsed, phase done{how}"
-    per_epoch = elapsed / max(len(history), 1)
-
-    def epochs(n: int) -> str:
-        return f"{n} epoch{'s' if n != 1 else ''}"
-
-    span = (f"{_duration(low * per_epoch)} ({epochs(low)}, if no head improves) to "
-            f"{_duration(remaining * per_epoch)} ({epochs(remaining)})" if low < remaining
-            else f"{_duration(remaining * per_epoch)} ({epochs(remaining)})")
-    return f"{_duration(elapsed)} elapsed, {span} left"
+def phase_hooks(phase: PhaseTraining) -> list[PhaseHook]:
+    """The features beside the loop, in the order it calls them (so an epoch's history entry gets the loss
+    weights, then early stopping's counters, then gradient dominance; early stopping checks before a checkpoint
+    is written)."""
+    config, model = phase.config, phase.model
+    dominance = DominanceLog(model, config.gradient_dominance_every, phase.world.size)  # after set_trainable
+    hooks: list[PhaseHook] = [phase.losses]
+    if phase.losses.scaling.gradient_equilibrium:
+        hooks.append(GradientEquilibrium(model.blocks, model.head_blocks))
+    if config.grad_clip_norm is not None:
+        hooks.append(GradientClipping(phase.trainable, config.grad_clip_norm))
+    return [*hooks, phase.stopping, dominance, Checkpoints(phase.run, config.checkpoint_every_batches)]
 
 
 def train_phase(
@@ -469,197 +327,16 @@ def train_phase(
     phase_index: int = 0,
     num_phases: int = 1,
 ) -> list[dict]:
-    """Train until no scored head has improved its validation score for ``patience`` epochs, then restore the
-    weights of the last epoch at which some head improved (per-head best tracking, paper B §4.1). A fresh
-    optimiser and scheduler serve each phase.
+    """Train one phase (``PhaseTraining``) and return its history.
 
     Continues from ``run``'s checkpoint if it belongs to this phase. With a resume file it checkpoints at every
     epoch end and every ``checkpoint_every_batches`` batches, and on a preemption signal checkpoints after the
-    current batch and raises ``Preempted``.
+    current batch and raises ``Preempted`` (eebench.training.checkpoints).
     """
     if isinstance(phase, Phase):
         (phase,) = phase.plans(model.head_blocks, len(model.blocks))  # a per-head phase gives several: refuse
-    plan = phase
-    run = run or Run()
-    world = run.world
-    scored = plan.scored_heads
-    criterion = training_loss(task, config.label_smoothing)
-    scaling = loss_scaling(config.loss_scaling)
-    gpf = getattr(model, "merge", None) is not None  # ICs with an auxiliary loss (GPF's imitation loss)
-    if gpf and config.gpf_loss_weights == "authors" and scaling_name(config.loss_scaling) not in GPF_AUTHORS_SCALINGS:
-        raise ValueError("training: gpf_loss_weights: authors fixes GPF's head weights to (h+1) / (K(K+1)/2) "
-                         "(paper B's code); loss_scaling must be unset, constant or increasing")
-    layout = HeadLayout(tuple(model.head_blocks), len(model.blocks))
-    equilibrium = GradientEquilibrium(model.blocks, model.head_blocks) if scaling.gradient_equilibrium else None
-    placement = Placement.of(config, device, convolutional=any(isinstance(m, nn.Conv2d) for m in model.modules()))
-    placement.prepare(model)
-    trainable = set_trainable(model, plan)
-    model.zero_grad(set_to_none=True)  # an earlier phase's gradients on parts this one freezes
-    dominance_every = config.gradient_dominance_every
-    if dominance_every and world.size > 1:
-        raise ValueError("training: gradient_dominance_every is logged in single-process training only (the "
-                         "extra gradients would bypass DDP's reducer); train on one GPU or the CPU")
-    # Paper B §3.1 compares gradients on the shared backbone (a phase that freezes it has none to compare).
-    backbone_params = [p for p in model.blocks.parameters() if p.requires_grad] if dominance_every else []
-    dominance: list[dict] = []  # this epoch's gradient-dominance records
-    # foreach: torch's multi-tensor update (its default on GPUs); on the CPU the same weights bit for bit as the
-    # per-parameter loop, in 60% of the step time (benchmarks/epoch_cost.py)
-    optimizer = torch_eager.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay, foreach=True)
-    num_samples = len(train_set)  # type: ignore[arg-type]
-    steps_per_epoch = max(1, len(epoch_batches(num_samples, config.batch_size, run.seed, phase_index, 1,
-                                               world_size=world.size)))
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
-        optimizer, T_0=config.restart_epochs * steps_per_epoch
-    )
-    stopper = _stopper(config, len(scored), model)
-    check_every = check_interval(model, plan, config, steps_per_epoch)
-    checks: list[dict] = []  # this epoch's mid-epoch early-stopping checks (authors' IC phases)
-    history: list[dict] = []
-    epoch, start, epoch_loss = 1, 0, [0.0, 0]  # epoch_loss: sum of per-sample losses, samples seen
-    seconds = 0.0  # wall-clock of the epoch so far (a resumed epoch keeps what it had spent)
-    resumed = run.take_state(phase_index)
-    if resumed is not None:
-        model.load_state_dict(resumed["model"])
-        optimizer.load_state_dict(resumed["optimizer"])
-        scheduler.load_state_dict(resumed["scheduler"])
-        stopper = _stopper(config, len(scored), model, resumed["early_stopping"])
-        checks = list(resumed.get("checks", []))
-        history, epoch, start = resumed["phase_history"], resumed["epoch"], resumed["batch"]
-        epoch_loss, seconds = resumed["epoch_loss"], resumed.get("seconds", 0.0)
-        dominance = list(resumed.get("dominance", []))
-        set_rng_state(resumed["rng"][world.rank])
-    net = world.wrap(model, _has_unused_trainable_parts(model, plan))
-    where = f"phase {phase_index + 1}/{num_phases} {plan.name}"
-    log.info("%s: %s", where, describe_phase(model, plan, config))
-    if resumed is not None:
-        log.info("%s: resuming at epoch %d/%d, batch %d", where, epoch, config.max_epochs, start)
-
-    def checkpoint(next_epoch: int, next_batch: int) -> None:
-        run.save({
-            "phase_index": phase_index, "epoch": next_epoch, "batch": next_batch, "model": _cpu_state(model),
-            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-            "early_stopping": dict(vars(stopper)), "epoch_loss": list(epoch_loss), "phase_history": list(history),
-            "seconds": seconds, "dominance": list(dominance), **({"checks": list(checks)} if checks else {}),
-        })
-
-    def validate() -> np.ndarray:
-        val_logits, val_labels = predict(model, val_set, config.eval_batch_size, device, placement)
-        return world.broadcast(head_scores(val_logits, val_labels, task)[scored])
-
-    every = config.checkpoint_every_batches
-    try:
-        while epoch <= config.max_epochs and not stopper.done(config.patience):
-            began = time.perf_counter()
-            set_trainable(model, plan)
-            weights = scaling.weights(layout, epoch, config.max_epochs)
-            seed = epoch_seed(run.seed, phase_index, epoch)
-            batches = epoch_batches(num_samples, config.batch_size, run.seed, phase_index, epoch, world.rank,
-                                    world.size)
-            # Its own generator: creating a DataLoader iterator must not draw from the global RNG (augmentation's).
-            # A dataset may bring a batch-level augmentation (CutMix/Mixup: soft targets) as its collate_fn.
-            loader = DataLoader(train_set, batch_sampler=batches[start:], num_workers=config.num_workers,
-                                generator=torch.Generator().manual_seed(seed),
-                                collate_fn=getattr(train_set, "collate_fn", None), pin_memory=placement.pin_memory)
-            for batch, (x, y) in enumerate(loader, start=start):
-                x, y = placement.inputs(x), y.to(device, non_blocking=placement.pin_memory)
-                # The step's loss set: alternating phases cycle through theirs, step by step over the phase.
-                heads = plan.loss_sets[((epoch - 1) * steps_per_epoch + batch) % len(plan.loss_sets)]
-                scaled = len(heads) > 1  # eq. (2)/(3) weights; a single loss (eq. 1) is never scaled
-                if equilibrium is not None:
-                    equilibrium.set_heads(list(heads) if scaled else None)
-                with placement.autocast():
-                    outputs = net(x)
-                    factors = head_loss_factors(heads, weights, model.num_heads, config, gpf)
-                    terms = [f * criterion(outputs[h].float(), y) for f, h in zip(factors, heads)]
-                    loss = sum(terms)
-                    auxiliary = getattr(model, "auxiliary_loss", None)
-                    if auxiliary is not None and any(h < model.num_heads - 1 for h in heads):
-                        loss = loss + auxiliary  # e.g. GPF's imitation loss
-                step = (epoch - 1) * steps_per_epoch + batch
-                if dominance_every and step % dominance_every == 0 and backbone_params:
-                    dominance.append({"step": step, "heads": list(heads),
-                                      "gd": [round(v, 6) for v in gradient_dominance(terms, loss, backbone_params)]})
-                optimizer.zero_grad(set_to_none=True)
-                if world.size > 1:
-                    # DDP averages over ranks; weighting by the rank's share of the global batch makes that the
-                    # global batch's mean loss even when the last batch splits unevenly.
-                    global_size = min(config.batch_size, num_samples - batch * config.batch_size)
-                    (loss * (len(x) * world.size / global_size)).backward()
-                else:
-                    loss.backward()
-                if config.grad_clip_norm is not None:  # paper B's ViT runs: 1.0 (methods/early_exit.py:237-238)
-                    torch.nn.utils.clip_grad_norm_(trainable, config.grad_clip_norm)
-                optimizer.step()
-                scheduler.step()
-                # One reduction over ranks for the loss and for the signal flags (so that all ranks stop together).
-                loss_sum, seen, signalled = world.sum([loss.item() * len(x), len(x), float(run.flag.requested)])
-                epoch_loss[0] += loss_sum
-                epoch_loss[1] += seen
-                done = batch + 1
-                step_done = (epoch - 1) * steps_per_epoch + done
-                if check_every < steps_per_epoch and step_done % check_every == 0 and done < len(batches):
-                    # Before the checkpoint below, so that a resumed epoch never repeats or skips a check.
-                    check_scores = validate()
-                    checks.append({"step": step_done, "val_scores": [round(float(v), 6) for v in check_scores],
-                                   "improved": stopper.update(check_scores, model)})
-                    set_trainable(model, plan)  # predict left the model in eval mode
-                    if stopper.done(config.patience):
-                        break
-                stop = run.resume is not None and signalled > 0
-                if stop or (every and done % every == 0 and done < len(batches)):
-                    seconds += time.perf_counter() - began
-                    began = time.perf_counter()
-                    checkpoint(epoch, done)
-                if stop:
-                    raise run.stopped(f"batch {done} of epoch {epoch} of phase {plan.name!r}")
-            start = 0
-            if stopper.done(config.patience):  # stopped by a mid-epoch check: its scores close the epoch
-                scores, improved = np.asarray(checks[-1]["val_scores"]), False
-            else:
-                scores = validate()
-                if (epoch * steps_per_epoch) % check_every == 0:
-                    improved = stopper.update(scores, model)
-                else:  # the authors' IC phases check every check_every steps; this epoch end is not one
-                    improved = False
-                improved = improved or any(c["improved"] for c in checks)
-            train_loss = epoch_loss[0] / max(epoch_loss[1], 1)
-            seconds += time.perf_counter() - began
-            entry = {
-                "phase": plan.name, "epoch": epoch, "train_loss": train_loss, "heads": scored,
-                "val_scores": [round(float(s), 6) for s in scores], "improved": improved,
-                "seconds": round(seconds, 4),
-            }
-            if stopper.done(config.patience):  # how the phase ended, on its last epoch (claims mark capped runs)
-                entry["end"] = "early_stopping"
-            elif epoch == config.max_epochs:
-                entry["end"] = "max_epochs"
-            multi = [heads for heads in plan.loss_sets if len(heads) > 1]
-            if multi:  # each head's factor in the (largest) multi-head loss set: alpha_h unless a switch says
-                factors = dict(zip(max(multi, key=len), head_loss_factors(max(multi, key=len), weights,
-                                                                          model.num_heads, config, gpf)))
-                entry["loss_weights"] = [round(factors.get(h, float(weights[h])), 6) for h in range(model.num_heads)]
-            if config.early_stopping == "authors":
-                entry["stale_checks"] = list(stopper.counters)
-                if checks:
-                    entry["checks"], checks = checks, []
-            if dominance:  # with the steps of an epoch, so a step places a record within its epoch
-                entry["gradient_dominance"], entry["steps_per_epoch"], dominance = dominance, steps_per_epoch, []
-            history.append(entry)
-            log.info("%s epoch %d/%d: loss %.4f val %s%s; %s", where, epoch, config.max_epochs, train_loss,
-                     " ".join(f"{s:.4f}" for s in scores),
-                     f" weights {entry['loss_weights']}" if "loss_weights" in entry else "",
-                     progress(history, config.max_epochs, stopper.patience_left(config.patience)))
-            epoch, epoch_loss, seconds = epoch + 1, [0.0, 0], 0.0
-            if run.resume is not None:
-                checkpoint(epoch, 0)
-                if run.preempted():
-                    raise run.stopped(f"epoch {epoch - 1} of phase {plan.name!r}")
-    finally:
-        if equilibrium is not None:
-            equilibrium.remove()
-    if stopper.restores:  # ours: always; the authors': only when early stopping fired, not at the epoch cap
-        model.load_state_dict(stopper.best_state)
-    return history
+    return PhaseTraining(model, phase, train_set, val_set, task, config, device, run or Run(), phase_index,
+                         num_phases).train()
 
 
 def train_phases(

@@ -1,10 +1,11 @@
-"""Preemption- and crash-safe training: the resume file, its fingerprint, and the signals that ask for it.
+"""Preemption- and crash-safe training: the resume file and its fingerprint.
 
 A run given a resume file writes a checkpoint there at every epoch end (and every
 ``TrainingConfig.checkpoint_every_batches`` batches), atomically, so a killed job (even SIGKILL) leaves the
-last complete one. SIGTERM or SIGUSR1 (what SLURM sends before preempting, or with ``--signal``) only sets a
-flag; the loop checks it after each batch, writes a checkpoint and raises ``Preempted``, which the CLI turns
-into exit status ``EXIT_PREEMPTED``. Rerunning the same command continues bit-identically on the CPU.
+last complete one (eebench.training.checkpoints writes them). SIGTERM or SIGUSR1 (what SLURM sends before
+preempting, or with ``--signal``) only sets a flag; the loop checks it after each batch, writes a checkpoint
+and raises ``Preempted``, which the CLI turns into exit status ``EXIT_PREEMPTED`` (eebench.training.preemption).
+Rerunning the same command continues bit-identically on the CPU.
 
 The file must lie outside the job's declared outputs: Snakemake deletes a failed job's outputs.
 
@@ -23,9 +24,7 @@ import json
 import logging
 import os
 import random
-import signal
 import socket
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -38,8 +37,6 @@ from eebench.training.distributed import World
 log = logging.getLogger(__name__)
 
 FORMAT = 1  # bump when the checkpoint's layout changes: older files then no longer match
-EXIT_PREEMPTED = 75  # EX_TEMPFAIL, sysexits' "temporary failure; retry": a failure to Snakemake and SLURM
-PREEMPTION_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
 
 
 RESUME_CHECKPOINT = ("a resume checkpoint written by `eebench train --resume`; delete it, or pass --restart "
@@ -49,10 +46,6 @@ RESUME_CHECKPOINT = ("a resume checkpoint written by `eebench train --resume`; d
 # those (these five, for the two dtypes) are allowed.
 RESUME_GLOBALS = (np.ndarray(0).__reduce__()[0], np.ndarray, np.dtype, type(np.dtype(np.uint32)),
                   type(np.dtype(np.float64)))
-
-
-class Preempted(Exception):
-    """Training stopped on SIGTERM/SIGUSR1 after writing its resume checkpoint."""
 
 
 class ResumeMismatch(ValueError):
@@ -128,31 +121,6 @@ def _unlock(path: Path, fd: int) -> None:
         path.unlink()
     _HELD_LOCKS.discard(fd)
     os.close(fd)
-
-
-@dataclass
-class PreemptionFlag:
-    requested: bool = False
-
-
-@contextlib.contextmanager
-def preemption_signals(enabled: bool = True) -> Iterator[PreemptionFlag]:
-    """While active, SIGTERM and SIGUSR1 set the yielded flag instead of ending the process: the loop then
-    stops at the next batch boundary with a checkpoint. Disabled, the flag simply stays down."""
-    flag = PreemptionFlag()
-    if not enabled:
-        yield flag
-        return
-
-    def request(signum: int, frame: Any) -> None:
-        flag.requested = True
-
-    previous = {sig: signal.signal(sig, request) for sig in PREEMPTION_SIGNALS}
-    try:
-        yield flag
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def file_sha256(path: str | os.PathLike) -> str:

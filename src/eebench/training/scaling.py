@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Annotated, Any, Callable
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
+from eebench.declare import Param, declared_parameters, entry_description
 from eebench.registry import Registry
+from eebench.training.hooks import PhaseHook, Step
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,8 @@ class LossScaling:
     gradient_equilibrium: bool = False
 
 
+# Each entry returns the scaling of its keyword-only parameters (the config's {type: name, ...parameters}); its
+# docstring's first paragraph describes it in the schema (loss_scaling_schema).
 SCALINGS: Registry = Registry("loss scaling")
 
 
@@ -71,13 +75,38 @@ def sdn_weights(ramp_epochs: int) -> Callable[[HeadLayout, int, int], np.ndarray
     return weights
 
 
-SCALINGS.register("constant", lambda: LossScaling(_constant))
-SCALINGS.register("increasing", lambda: LossScaling(_increasing))
-SCALINGS.register("decreasing", lambda: LossScaling(_decreasing))
-SCALINGS.register("sdn", lambda ramp_epochs: LossScaling(sdn_weights(ramp_epochs)))
-# Gradient equilibrium (Li et al., 2019, "Improved techniques for training adaptive deep networks"): equal loss
-# weights, backbone gradients rescaled (see GradientEquilibrium).
-SCALINGS.register("gradient_equilibrium", lambda: LossScaling(_constant, gradient_equilibrium=True))
+@SCALINGS.register("constant")
+def constant() -> LossScaling:
+    """1 for every head."""
+    return LossScaling(_constant)
+
+
+@SCALINGS.register("increasing")
+def increasing() -> LossScaling:
+    """k/K for head k of K (the final head 1): coefficients growing along the depth (Han et al., 2022, via paper
+    B §4.4)."""
+    return LossScaling(_increasing)
+
+
+@SCALINGS.register("decreasing")
+def decreasing() -> LossScaling:
+    """(K-k+1)/K for head k of K: the increasing weights reversed."""
+    return LossScaling(_decreasing)
+
+
+@SCALINGS.register("sdn")
+def sdn(*, ramp_epochs: Annotated[int, Param(
+        "Epochs over which the IC weights ramp up (SDN's training length).", ge=1)]) -> LossScaling:
+    """SDN's schedule (Kaya et al., 2019): the IC weights ramp each epoch from 0.01 to the head's relative depth
+    over ramp_epochs, which sdn requires (SDN ramps over its fixed training length and ours stops early, so the
+    max_epochs cap would be another schedule); the final head 1."""
+    return LossScaling(sdn_weights(ramp_epochs))
+
+
+@SCALINGS.register("gradient_equilibrium")
+def gradient_equilibrium() -> LossScaling:
+    """Constant weights, backbone gradients averaged (Li et al., 2019; see GradientEquilibrium)."""
+    return LossScaling(_constant, gradient_equilibrium=True)
 
 
 def scaling_name(settings: dict[str, Any] | str | None) -> str:
@@ -129,14 +158,15 @@ def _rescaled(x, scale: float):
     return _Rescale.apply(x, scale)
 
 
-class GradientEquilibrium:
+class GradientEquilibrium(PhaseHook):
     """Li et al. (2019), §3.2, as their code (IMTA) places it: at the block output where head j sits, the
     backbone feature passes ``R(1 / c_j)`` before both the head and the next block, and the next block's input
     passes ``R(c_{j+1})``, where R scales the gradient only and c_j counts the heads from j on whose losses are
     summed. The backbone gradient there becomes the average (g_j + c_{j+1} * g_later) / c_j, instead of a sum
     that grows with the number of later heads; the heads' own gradients are untouched. With every head counted
     c_j = K - j, their code's 1/(K - j) and (K - j - 1). Works by forward hooks on the blocks, so no network
-    needs to know about it; ``set_heads`` picks the counted heads before each step, ``None`` switches it off."""
+    needs to know about it; ``set_heads`` picks the counted heads before each step, ``None`` switches it off
+    (as a training loop's hook: the step's loss set, where it has several heads)."""
 
     def __init__(self, blocks: nn.ModuleList, head_blocks: list[int]) -> None:
         self.head_blocks = list(head_blocks)
@@ -157,6 +187,10 @@ class GradientEquilibrium:
             later = sum(1 for h in counted if h > j)
             self.scales[block] = (1.0 / here if here else 1.0, float(later) if here else 1.0)
 
+    def before_forward(self, phase: Any, step: Step) -> None:
+        # Eq. (2)/(3) weights only; a single loss (eq. 1) is never scaled.
+        self.set_heads(list(step.heads) if len(step.heads) > 1 else None)
+
     def _output_hook(self, block: int):
         def hook(module, inputs, output):
             if block in self.scales and torch.is_grad_enabled():
@@ -175,3 +209,35 @@ class GradientEquilibrium:
         for handle in self.handles:
             handle.remove()
         self.handles = []
+
+    def close(self) -> None:
+        self.remove()
+
+
+def loss_scaling_schema() -> dict[str, Any]:
+    """The config schema's ``$defs/loss_scaling``, generated from SCALINGS: a name (of a scaling whose parameters
+    all have defaults) or {type: name, ...its parameters}, each type's object checked against that type's
+    declared parameters."""
+    names = SCALINGS.names()
+    bare = [name for name in names if not _required(name)]
+    types = []
+    for name in names:
+        entry = SCALINGS.parameters_schema(name, extra={"type": {"const": name}})
+        entry["required"] = ["type", *entry.get("required", [])]
+        types.append({"if": {"properties": {"type": {"const": name}}}, "then": entry})
+    return {
+        "description": "Weights alpha_k of the heads' losses in eq. (2)/(3) (paper B §4.4, Tables 5 and 19): a name, "
+                       "or {type: name, ...parameters}. A loss of one head (eq. 1) is never scaled, so phase 1 is "
+                       "shared across scalings. " + " ".join(
+                           f"{name}: {entry_description(SCALINGS.get(name))}" for name in names),
+        "default": "constant",
+        "oneOf": [
+            {"enum": bare},
+            {"type": "object", "required": ["type"], "properties": {"type": {"enum": names}}, "allOf": types},
+        ],
+    }
+
+
+def _required(name: str) -> list[str]:
+    return [parameter.name for parameter in declared_parameters(SCALINGS.declared(name)).values()
+            if parameter.default is inspect.Parameter.empty]
