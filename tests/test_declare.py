@@ -8,7 +8,7 @@ from typing import Annotated, Literal, Sequence
 import jsonschema
 import pytest
 
-from eebench.declare import Param, PresetDefault, Ref, parameters_schema
+from eebench.declare import Param, PresetDefault, Ref, Unset, parameters_schema
 from eebench.registry import Registry
 
 Fraction = Annotated[float, Param("Share of the samples held out.", gt=0, lt=1)]
@@ -74,15 +74,18 @@ def test_only_keyword_only_parameters_are_config_parameters_and_each_needs_a_des
         parameters_schema(undescribed)
 
 
-def test_a_preset_filled_parameter_has_no_schema_default_and_a_dataclass_declares_its_fields():
+def test_preset_filled_and_unset_parameters_have_no_schema_default_and_a_dataclass_declares_its_fields():
     @dataclass(kw_only=True)
     class Settings:
         lr: Annotated[float, Param("Learning rate.", gt=0)] = 1e-3
         early_stopping: Annotated[Literal["ours", "authors"], Param("Whose early stopping."), PresetDefault()] = "ours"
 
+        budgets: Annotated[list[float] | None, Ref("budgets"), Unset()] = None  # None: the top-level budgets
+
     schema = parameters_schema(Settings)
     assert schema["properties"]["lr"]["default"] == 1e-3
     assert "default" not in schema["properties"]["early_stopping"]
+    assert schema["properties"]["budgets"] == {"$ref": "#/$defs/budgets"}
 
 
 def test_a_registry_generates_an_entrys_schema_from_its_declared_callable():

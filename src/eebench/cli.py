@@ -360,7 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = add(name, handler, f"{name.split('-')[1]} from metric CSVs")
         p.add_argument("--kind", required=True)
         p.add_argument("--spec", type=_json, default={})
-        p.add_argument("--inputs", nargs="+", required=True)
+        p.add_argument("--inputs", nargs="*", required=True)  # none for a kind that reads no results (presets)
         p.add_argument("--out", required=True)
 
     p = add("render-body", cmd_render_body, "the regenerated paper's body (paper/body.tex): every table and "

@@ -5,8 +5,7 @@ the config is generated from them (eebench.schema composes the parts into the co
 A parameter declares itself as ``name: Annotated[type, Param("what it is", ge=1)] = default``: ``Param`` is
 pydantic's ``Field`` (its constraints: ``ge``, ``gt``, ``le``, ``lt``, ``min_length``, ``max_length``,
 ``pattern``...), and pydantic turns the annotation into JSON schema. ``Ref("budgets")`` instead names one of the
-config schema's shared definitions (``#/$defs/budgets``) that the parameter takes as it stands, its default
-included (the signature's default is then what the code does with the key unset). Only
+config schema's shared definitions (``#/$defs/budgets``) that the parameter takes as it stands. Only
 keyword-only parameters are config parameters; the positional ones are what the workflow passes (the logits,
 the frame of numbers).
 """
@@ -17,7 +16,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Callable
 
-__all__ = ["Param", "Ref", "PresetDefault", "parameters_schema", "declared_parameters", "entry_description"]
+__all__ = ["Param", "Ref", "PresetDefault", "Unset", "parameters_schema", "declared_parameters", "entry_description"]
 
 
 def Param(description: str, **constraints: Any):
@@ -39,6 +38,12 @@ class Ref:
 class PresetDefault:
     """Marks a parameter whose default the schema leaves out: a fidelity preset fills it where the config leaves it
     unset (eebench.readings), so the schema's default would hide which preset chose the value."""
+
+
+@dataclass(frozen=True)
+class Unset:
+    """Marks a parameter whose Python default stands for the key left out (the shared definition's default, or a
+    value the workflow fills, applies): the schema states no default, so validation fills nothing in."""
 
 
 def declared_parameters(function: Callable) -> dict[str, inspect.Parameter]:
@@ -101,10 +106,7 @@ def _property(annotation: Any, default: Any, where: str) -> dict[str, Any]:
         schema = _type_schema(annotation)
     if not schema.get("description") and ref is None:
         raise TypeError(f"{where}: declare a one-line description (Annotated[..., Param('...')])")
-    # A shared definition carries its own default, if any (the Python default, often None, stands for "unset"); a
-    # preset-filled parameter has none, so that the preset, not validation, fills it.
-    if (default is not inspect.Parameter.empty and ref is None
-            and not any(isinstance(item, PresetDefault) for item in metadata)):
+    if default is not inspect.Parameter.empty and not any(isinstance(item, (PresetDefault, Unset)) for item in metadata):
         schema["default"] = _jsonable(default)
     return schema
 

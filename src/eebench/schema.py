@@ -31,9 +31,39 @@ def schema() -> dict[str, Any]:
 
 @functools.lru_cache(maxsize=1)
 def _schema() -> dict[str, Any]:
-    # Read once per process: DAG building checks every model entry against a part of it.
+    # Composed once per process: DAG building checks every model entry against a part of it.
     with open(SCHEMA_PATH) as handle:
-        return yaml.load(handle, Loader=YAML_LOADER)
+        composed = yaml.load(handle, Loader=YAML_LOADER)
+    for name, part in generated_definitions().items():
+        composed["$defs"][name] = {**composed["$defs"].get(name, {}), **part}
+    return composed
+
+
+def schema_text() -> str:
+    """The composed schema as YAML (``eebench schema``): for an editor's completion, or for snakemake.utils.validate,
+    which reads a file."""
+    return yaml.safe_dump(_schema(), sort_keys=False, allow_unicode=True, width=120)
+
+
+def generated_definitions() -> dict[str, dict[str, Any]]:
+    """The schema's parts generated from the code, by ``$defs`` name: each registry's names (the enums the
+    skeleton describes) and each registered entry's parameters, from their declarations (eebench.declare)."""
+    from eebench.data import dataset_params_schema
+    from eebench.render.keys import schema_defs as render_schema_defs
+    from eebench.training.config import training_schema
+    from eebench.training.scaling import loss_scaling_schema
+
+    names = {kind: registry.names() for kind, registry in registries().items()}
+    return {
+        "loader_name": {"enum": names["dataset"]},
+        "backbone_name": {"enum": names["backbone"]},
+        "regime_name": {"enum": names["regime"]},
+        "criterion_name": {"enum": names["criterion"]},
+        "dataset_params": dataset_params_schema(),
+        "training": training_schema(),
+        "loss_scaling": loss_scaling_schema(),
+        **render_schema_defs(),  # table_base, table, figure
+    }
 
 
 def model_rules() -> list[str]:

@@ -51,7 +51,8 @@ FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR
 # What the commands import lazily: imported once by the server, so a forked child finds them loaded.
 PRELOADED = ("torch", "numpy", "pandas", "scipy.stats", "sklearn.metrics", "eebench.steps", "eebench.metrics",
              "eebench.exits.sweep", "eebench.analysis.layers", "eebench.analysis.checkpoint",
-             "eebench.render.tables", "eebench.render.figures", "eebench.render.paper", "eebench.readings",
+             "eebench.render.tables", "eebench.render.figures", "eebench.render.budget_tables",
+             "eebench.render.curves", "eebench.render.analysis_figures", "eebench.render.paper", "eebench.readings",
              "eebench.config", "eebench.data")
 _HEADER = struct.Struct("!I")
 _MAX_REQUEST = 1 << 24

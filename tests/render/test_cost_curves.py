@@ -126,13 +126,14 @@ def legend(frame, **spec):
 
 def test_legend_labels():
     two_models = sweep_frame(models=("resnet34", "vit_t"))
-    assert legend(two_models, models=["vit_t", "resnet34"], regime="mixed") == ["vit_t", "resnet34"]
+    assert legend(two_models, models=["vit_t", "resnet34"], regimes=["mixed"]) == ["vit_t", "resnet34"]
     assert legend(two_models, models=["resnet34", "vit_t"], regimes=["joint", "mixed"]) == [
         "resnet34 joint", "resnet34 mixed", "vit_t joint", "vit_t mixed"]
     assert legend(sweep_frame(), model="resnet34", regimes=["mixed", "joint"], labels={"joint": "Joint (ours)"}) == [
         "Mixed", "Joint (ours)"]
     # model_descriptions arrives with every config entry; it is accepted and not drawn.
-    assert legend(sweep_frame(), model="resnet34", regime="joint", model_descriptions={"resnet34": "x"}) == ["Joint"]
+    assert legend(sweep_frame(), model="resnet34", regimes=["joint"], model_descriptions={"resnet34": "x"}) == [
+        "Joint"]
 
 
 def test_refuses_missing_runs_and_mixed_sweeps():
@@ -141,9 +142,10 @@ def test_refuses_missing_runs_and_mixed_sweeps():
         cost_curves(sweep_frame(), model="resnet34", regimes=["joint", "disjoint"], criterion="confidence")
     frame = sweep_frame()
     mixed = pd.concat([frame, frame.assign(criterion="entropy")], ignore_index=True)
-    with pytest.raises(ValueError, match="several sweeps"):
-        cost_curves(mixed, model="resnet34", regimes=["joint"])
-    _, numbers = cost_curves(mixed, model="resnet34", regimes=["joint"], criterion="entropy", grid_points=10)
+    with pytest.raises(ValueError, match="several sweeps"):  # two files of one run (say of two datasets)
+        cost_curves(pd.concat([frame, frame]), model="resnet34", regimes=["joint"], criterion="confidence")
+    _, numbers = cost_curves(mixed, model="resnet34", regimes=["joint"], criterion="entropy", budgets=BUDGETS,
+                             grid_points=10)
     assert at(numbers, "joint", 50)["mean"] == pytest.approx(55.0)  # the grid now spans joint's points only
     assert numbers["flops_percent"].min() == pytest.approx(25.0)  # the 25% mark, below joint's cheapest (30%)
     with pytest.raises(ValueError, match="model"):

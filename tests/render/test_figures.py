@@ -22,6 +22,7 @@ BEE = {
     ("voc", 1, "f1"): [0.00, 0.00, 0.00],
 }
 TASKS = {"imagenet": "single-label", "voc": "multi-label"}
+RUN = {"regime": "joint", "criterion": "confidence"}  # every B_EE figure names its runs' regime and criterion
 
 
 def bee_frame() -> pd.DataFrame:
@@ -39,7 +40,7 @@ def bee_frame() -> pd.DataFrame:
 
 
 def test_numbers_frame() -> None:
-    fig, numbers = FIGURES.get("bee")(bee_frame(), tasks=TASKS, title="B_EE")
+    fig, numbers = FIGURES.get("bee")(bee_frame(), **RUN, tasks=TASKS, title="B_EE")
     assert list(numbers.columns) == ["line", "metric", "head", "mean", "std", "n_values", "p_below_first",
                                      "reading"]
     assert (numbers["reading"] == "nearest_to_head").all()  # a frame without readings reads the whole sweep
@@ -66,7 +67,7 @@ def test_numbers_frame() -> None:
 
 
 def test_legend_defaults_to_model_name_and_models_select_and_order_lines() -> None:
-    fig, _ = FIGURES.get("bee")(bee_frame(), metrics=("f1",))
+    fig, _ = FIGURES.get("bee")(bee_frame(), **RUN, metrics=("f1",))
     assert len(fig.axes) == 1
     assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["imagenet", "voc"]
     fig, numbers = FIGURES.get("bee")(bee_frame(), models=["voc", "imagenet"], regime="joint",
@@ -74,9 +75,12 @@ def test_legend_defaults_to_model_name_and_models_select_and_order_lines() -> No
     assert [t.get_text() for t in fig.axes[-1].get_legend().get_texts()] == ["voc", "imagenet"]
     assert list(numbers["line"]) == ["voc"] * 6 + ["imagenet"] * 6
     with pytest.raises(ValueError, match="'resnet' absent"):
-        FIGURES.get("bee")(bee_frame(), models=["resnet"])
+        FIGURES.get("bee")(bee_frame(), **RUN, models=["resnet"])
+    # the regime selects the runs; two files of one run (say of two datasets) are refused
+    _, joint = FIGURES.get("bee")(pd.concat([bee_frame(), bee_frame().assign(regime="mixed", B_EE=1.0)]), **RUN)
+    pd.testing.assert_frame_equal(joint, FIGURES.get("bee")(bee_frame(), **RUN)[1])
     with pytest.raises(ValueError, match="several rows per"):
-        FIGURES.get("bee")(pd.concat([bee_frame(), bee_frame().assign(regime="mixed")]))
+        FIGURES.get("bee")(pd.concat([bee_frame(), bee_frame()]), **RUN)
 
 
 def test_lines_pool_several_settings_like_paper_as_learning_rate_grid() -> None:
@@ -85,7 +89,7 @@ def test_lines_pool_several_settings_like_paper_as_learning_rate_grid() -> None:
     frame = pd.concat([bee_frame(), bee_frame().assign(model=lambda f: f["model"] + "_lr4",
                                                        B_EE=lambda f: f["B_EE"] + 0.02)])
     lines = [{"label": "single-label", "models": ["imagenet", "imagenet_lr4"]}, {"label": "multi", "models": ["voc"]}]
-    fig, numbers = FIGURES.get("bee")(frame, lines=lines, metrics=("accuracy",))
+    fig, numbers = FIGURES.get("bee")(frame, **RUN, lines=lines, metrics=("accuracy",))
     row = numbers.set_index(["line", "metric", "head"])
     # imagenet accuracy head 1: seeds give 1 and 3 pp, the lr4 setting 3 and 5 pp -> mean 3, n 4.
     assert row.loc[("single-label", "accuracy", 1), "mean"] == pytest.approx(3.0)
@@ -96,9 +100,9 @@ def test_lines_pool_several_settings_like_paper_as_learning_rate_grid() -> None:
     spec = {"lines": lines, "regime": "joint", "criterion": "confidence"}
     assert [run.model for run in FIGURES.get("bee").runs(spec)] == ["imagenet", "imagenet_lr4", "voc"]
     with pytest.raises(ValueError, match="either as models= .* or as lines="):
-        FIGURES.get("bee")(frame, lines=lines, models=["voc"])
+        FIGURES.get("bee")(frame, **RUN, lines=lines, models=["voc"])
     with pytest.raises(ValueError, match="in two lines"):
-        FIGURES.get("bee")(frame, lines=[{"label": "a", "models": ["voc"]}, {"label": "b", "models": ["voc"]}])
+        FIGURES.get("bee")(frame, **RUN, lines=[{"label": "a", "models": ["voc"]}, {"label": "b", "models": ["voc"]}])
 
 
 def test_render_figure_writes_pdf_png_csv(tmp_path) -> None:
@@ -109,12 +113,12 @@ def test_render_figure_writes_pdf_png_csv(tmp_path) -> None:
         part.to_csv(path, index=False)
         paths.append(str(path))
     out = tmp_path / "figures" / "bee.pdf"
-    render_figure("bee", {"tasks": TASKS}, paths, str(out))
+    render_figure("bee", {**RUN, "tasks": TASKS}, paths, str(out))
     assert sorted(p.name for p in out.parent.iterdir()) == ["bee.csv", "bee.pdf", "bee.png"]
     assert out.read_bytes().startswith(b"%PDF")
     image = imread(out.with_suffix(".png"))
     assert image.ndim == 3 and image.shape[0] > 0 and image.shape[1] > 0
-    _, numbers = FIGURES.get("bee")(frame, tasks=TASKS)
+    _, numbers = FIGURES.get("bee")(frame, **RUN, tasks=TASKS)
     pd.testing.assert_frame_equal(pd.read_csv(out.with_suffix(".csv")), numbers, check_dtype=False)
 
 
@@ -122,7 +126,7 @@ def test_p_below_first_is_a_one_sided_mann_whitney_u_over_every_value_of_the_lin
     from scipy.stats import mannwhitneyu
 
     frame = bee_frame()
-    _, numbers = FIGURES.get("bee")(frame, models=["imagenet", "voc"], metrics=("accuracy",))
+    _, numbers = FIGURES.get("bee")(frame, **RUN, models=["imagenet", "voc"], metrics=("accuracy",))
     own = frame.query("model == 'voc' and metric == 'accuracy'")["B_EE"].dropna() * 100
     first = frame.query("model == 'imagenet' and metric == 'accuracy'")["B_EE"].dropna() * 100
     expected = mannwhitneyu(own, first, alternative="less").pvalue
@@ -136,7 +140,7 @@ def test_a_line_may_name_its_own_criterion() -> None:
         criterion="entropy", B_EE=lambda f: f["B_EE"] - 0.05)])
     lines = [{"label": "confidence", "models": ["voc"]},
              {"label": "entropy", "models": ["voc"], "criterion": "entropy"}]
-    _, numbers = FIGURES.get("bee")(frame, lines=lines, criterion="confidence", metrics=("accuracy",))
+    _, numbers = FIGURES.get("bee")(frame, **RUN, lines=lines, metrics=("accuracy",))
     row = numbers.set_index(["line", "head"])
     assert row.loc[("entropy", 1), "mean"] == pytest.approx(row.loc[("confidence", 1), "mean"] - 5.0)
     spec = {"lines": lines, "criterion": "confidence", "regime": "joint"}
@@ -292,7 +296,7 @@ def dominance_checkpoint(regime, seed, offset=0.0):
 
 
 def test_gradient_dominance_figure_places_records_over_every_phase_and_averages_seeds():
-    from eebench.render.figures import dominance_records
+    from eebench.render.analysis_figures import dominance_records
 
     records = dominance_records(dominance_checkpoint("mixed", 0))
     assert records["epochs"].tolist() == [0.0, 0.5, 1.0, 1.5, 2.0, 2.0, 2.5, 2.5]
@@ -441,7 +445,7 @@ def test_the_learned_exit_is_one_point_at_threshold_half_by_default_or_its_whole
     nearest_to_head reads its whole sweep, as the threshold criteria's."""
     lines = [{"label": "Confidence", "models": ["voc"]},
              {"label": "Learned", "models": ["voc"], "criterion": "learned"}]
-    fig, numbers = FIGURES.get("bee")(learned_frame(), lines=lines, criterion="confidence", metrics=("accuracy",))
+    fig, numbers = FIGURES.get("bee")(learned_frame(), **RUN, lines=lines, metrics=("accuracy",))
     learned = numbers[numbers["line"] == "Learned"].set_index("head")
     assert learned.index.tolist() == [2, 3] and (learned["reading"] == "threshold_0.5").all()
     assert learned["mean"].tolist() == pytest.approx([4.0, -2.0]) and learned["n_values"].tolist() == [1, 1]
@@ -449,13 +453,13 @@ def test_the_learned_exit_is_one_point_at_threshold_half_by_default_or_its_whole
     assert confidence["head"].tolist() == [1, 2, 3] and (confidence["reading"] == "nearest_to_head").all()
     styles = {bars.get_label(): bars.lines[0].get_linestyle() for bars in fig.axes[0].containers}
     assert styles == {"Confidence": "-", "Learned": "None"}
-    _, whole = FIGURES.get("bee")(learned_frame(), lines=lines, criterion="confidence", metrics=("accuracy",),
+    _, whole = FIGURES.get("bee")(learned_frame(), **RUN, lines=lines, metrics=("accuracy",),
                                   learned_exit_point="nearest_to_head")
     learned = whole[whole["line"] == "Learned"].set_index("head")
     assert learned.index.tolist() == [1, 2, 3] and (learned["reading"] == "nearest_to_head").all()
     assert learned.loc[1, "mean"] == pytest.approx(10.0)  # voc accuracy head 1: -1 and 1 pp, + 10 pp
     with pytest.raises(ValueError, match="learned_exit_point must be one of threshold_0.5, nearest_to_head"):
-        FIGURES.get("bee")(learned_frame(), lines=lines, criterion="confidence", learned_exit_point="best")
+        FIGURES.get("bee")(learned_frame(), **RUN, lines=lines, learned_exit_point="best")
 
 
 def test_single_label_f1_gets_no_duplicate_panel():
@@ -464,8 +468,8 @@ def test_single_label_f1_gets_no_duplicate_panel():
     single = bee_frame().query("model == 'imagenet'")
     accuracy = single[single["metric"] == "accuracy"]
     single = pd.concat([accuracy, accuracy.assign(metric="f1")], ignore_index=True)
-    fig, numbers = FIGURES.get("bee")(single)
+    fig, numbers = FIGURES.get("bee")(single, **RUN)
     assert len(fig.axes) == 1 and fig.axes[0].get_title() == "Accuracy = F1"
     assert sorted(set(numbers["metric"])) == ["accuracy", "f1"]
-    fig, _ = FIGURES.get("bee")(pd.concat([single, bee_frame().query("model == 'voc'")], ignore_index=True))
+    fig, _ = FIGURES.get("bee")(pd.concat([single, bee_frame().query("model == 'voc'")], ignore_index=True), **RUN)
     assert [ax.get_title() for ax in fig.axes] == ["Accuracy", "F1"]

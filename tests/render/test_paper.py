@@ -120,6 +120,22 @@ def test_entries_without_regenerates_go_beyond_the_papers():
     assert "figures/bee_variants.pdf" in beyond and beyond.count("\\begin{figure}") == 1
 
 
+
+def test_an_entry_that_regenerates_nothing_goes_where_its_kind_says():
+    """The kind's registration places it (eebench.render.base.Kind.body): claims close the body, any other kind
+    goes beyond the papers."""
+    from eebench.render.base import BODY_SECTIONS
+    from eebench.render.paper import CLOSING
+
+    assert list(CLOSING) == list(BODY_SECTIONS)
+    items = [{"section": "tables", "name": name, "kind": kind, "regenerates": [], "label": f"tab:{name}"}
+             for name, kind in (("checked", "claims"), ("switches", "presets"), ("epochs", "training_time"))]
+    body = render_body({"scale": "miniature", "items": items})
+    beyond = body.split("\\section{Beyond the papers}")[1].split("\\section{")[0]
+    claims = body.split("\\section{The papers' claims, checked}")[1]
+    assert "tables/switches.tex" in beyond and "tables/epochs.tex" in beyond and "tables/checked" not in beyond
+    assert "\\input{tables/checked.tex}" in claims and "switches" not in claims
+
 def test_a_reference_in_no_section_fails_the_config_check_naming_the_key():
     config = default_config()
     config["tables"]["regimes"]["regenerates"] = "B Table 21"

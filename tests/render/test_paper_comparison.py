@@ -16,7 +16,7 @@ from eebench.acceptance import COMPARISON_COLUMNS, paper_values
 from eebench.render.spec import check_paper_matches, comparison_spec
 from eebench.config import ConfigError, expand_includes, load_config
 from eebench.render import TABLES, render_table
-from eebench.render.tables import EN_DASH
+from eebench.render.layouts import EN_DASH
 
 REPO = Path(__file__).resolve().parents[2]
 NAN = np.nan
@@ -287,7 +287,7 @@ def test_every_shipped_config_passes_the_check(path, monkeypatch):
 
 
 def test_the_shipped_paper_tables_match_their_cells():
-    from eebench.render.tables import table_layout
+    from eebench.render.budget_tables import table_layout
 
     def matched(path: str, name: str, headers: list[str]) -> int:
         config = _config(path)

@@ -14,7 +14,7 @@ import pytest
 from eebench.io import save_torch
 from eebench.render import TABLES, render_table
 from eebench.render.base import RunKey
-from eebench.render.tables import EN_DASH, LOWER_IS_BETTER, RULE_SENTENCES
+from eebench.render.layouts import EN_DASH, LOWER_IS_BETTER, RULE_SENTENCES
 
 NAN = np.nan
 BUDGETS = ["25%", "50%", "unlimited"]
@@ -86,7 +86,7 @@ def by_cell(numbers: pd.DataFrame, *keys: str) -> pd.DataFrame:
 
 
 def test_every_paper_b_layout_is_registered_and_reads_budgets() -> None:
-    assert TABLES.names() == sorted([*KINDS, "claims", "training_time"])
+    assert [kind for kind in TABLES.names() if hasattr(TABLES.get(kind), "layout")] == sorted(KINDS)
     assert TABLES.get("training_time").reads == "models" and TABLES.get("claims").reads == "rendered"
     for kind in KINDS:
         assert TABLES.get(kind).reads == "budgets" and callable(TABLES.get(kind).runs)
@@ -751,3 +751,29 @@ def test_training_time_claim_orders_the_regimes_epochs() -> None:
     assert verdicts["numbers"][0] == "epochs: disjoint 523.00 ± 156.00, mixed 1166.00 ± 136.00, joint 1610.00 ± 395.00"
     frame.loc[(frame["regime"] == "mixed") & (frame["quantity"] == "epochs"), "mean"] = 1700
     assert list(check("disjoint_fastest_mixed_before_joint", frame=frame)[1]["holds"]) == [False]
+
+
+# presets (the fidelity presets' differences) ----------------------------------------------------------------
+
+
+def test_presets_table_lists_every_switch_the_presets_set_differently_and_reads_no_runs(tmp_path) -> None:
+    from eebench.fidelity import SWITCHES
+    from eebench.render.base import kind_of
+
+    presets = TABLES.get("presets")
+    assert presets.runs({"kind": "presets"}) == [] and kind_of("tables", "presets").regenerates is None
+    out = tmp_path / "tables" / "presets.tex"
+    render_table("presets", {"caption": "C.", "label": "tab:presets", "model_descriptions": {}}, [], str(out))
+    numbers = pd.read_csv(out.with_suffix(".csv"), keep_default_na=False)
+    differing = [switch for switch in SWITCHES if switch.values["paper"] != switch.values["authors_code"]]
+    assert list(numbers.columns) == ["key", "paper", "authors_code", "reading"]
+    assert numbers["key"].tolist() == [switch.path for switch in differing] and len(differing) > 0
+    row = numbers.set_index("key")
+    assert row.loc["training.label_smoothing", "paper"] == "0.0"
+    assert row.loc["training.validation_augment"].tolist() == ["false", "true", "The authors' validation split"]
+    tex = out.read_text()
+    assert "\\caption{C.}" in tex and "\\label{tab:presets}" in tex
+    assert "Config key & paper & authors\\_code & Reading \\\\" in tex
+    assert ("\\texttt{training.early\\_stopping} & \\texttt{ours} & \\texttt{authors} & Early stopping \\\\"
+            in tex)
+    assert tex.count("\\texttt{") == 3 * len(differing)

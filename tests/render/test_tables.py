@@ -12,7 +12,7 @@ import pytest
 
 from eebench.render import TABLES, render_table
 from eebench.render.base import RunKey
-from eebench.render.tables import RULE_SENTENCES
+from eebench.render.layouts import RULE_SENTENCES
 
 BUDGETS = ["25%", "50%", "75%", "100%", "unlimited"]
 # accuracy per (regime, seed), one value per budget; NaN where no operating point fits the budget.

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-from eebench.render.figures import FIGURES, render_figure
-from eebench.render.tables import TABLES, render_table
+from eebench.render.base import FIGURES, TABLES
+from eebench.render.figures import render_figure
+from eebench.render.tables import render_table
 
 __all__ = ["FIGURES", "TABLES", "render_figure", "render_table", "renderer", "render_runs", "iter_render_entries"]
 

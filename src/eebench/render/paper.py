@@ -3,11 +3,11 @@ the config, in the order of the two papers, under sections that follow theirs.
 
 A table or figure entry names what it regenerates (``regenerates: "B Table 8"``, or a list such as
 ``["B Fig. 1", "B Figs 7-17"]``); its first reference places it: the paper, then the section of that paper
-whose items include it (:data:`SECTIONS`, in each paper's own order), then its item's position there. Entries
-that regenerate nothing of the papers follow both papers ("Beyond the papers"), and claims tables close the
-body. Every caption names what the entry regenerates and the setting it was run in (datasets, backbones and
-the config's ``scale``): tables carry it in their own caption (``eebench.config.render_spec``), figures get it
-here.
+whose items include it (:data:`SECTIONS`, in each paper's own order), then its item's position there. An entry
+that regenerates nothing of the papers goes where its kind says (eebench.render.base.Kind.body): after both papers
+("Beyond the papers"), or in the claims' section, which closes the body. Every caption names what the entry
+regenerates and the setting it was run in (datasets, backbones and the config's ``scale``): tables carry it in
+their own caption (``eebench.config.render_spec``), figures get it here.
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from typing import Any
 
 from eebench.io import write_text
 from eebench.latex import latex_escape
+from eebench.render.base import kind_of
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,9 @@ CLAIMS = ("The papers' claims, checked",
           "Where a sentence is qualitative (``rare'', ``dominates'', ``the same basin''), the reading that makes "
           "it testable is stated in \\texttt{eebench/claims.py}. Nothing in the default setting is tuned to "
           "make a claim hold.")
+# The sections after both papers ((title, introduction), label) by the name a kind's ``body`` gives
+# (eebench.render.base.BODY_SECTIONS), in the body's order.
+CLOSING = {"beyond": (BEYOND, "sec:beyond"), "claims": (CLAIMS, "sec:claims")}
 
 
 def section_of(first: Reference) -> tuple[int, int]:
@@ -238,15 +242,14 @@ def _listing(placed: list[dict[str, Any]]) -> str:
 
 def render_body(spec: dict[str, Any]) -> str:
     """``paper/body.tex``: one \\section per paper, one \\subsection per section of it that this config has
-    items for (in the paper's order), then the entries beyond the papers, then the claims."""
+    items for (in the paper's order), then the entries beyond the papers, then the claims (an entry that
+    regenerates nothing of the papers goes where its kind says)."""
     placed: dict[int, list[tuple[int, int, dict[str, Any]]]] = {}
-    beyond, claims = [], []
+    closing: dict[str, list[dict[str, Any]]] = {name: [] for name in CLOSING}
     for order, item in enumerate(spec["items"]):
         refs = [parse_reference(text) for text in item["regenerates"]]
-        if item["kind"] == "claims":
-            claims.append(item)
-        elif not refs:
-            beyond.append(item)
+        if not refs:
+            closing[kind_of(item["section"], item["kind"]).body].append(item)
         else:
             index, position = section_of(refs[0])
             placed.setdefault(index, []).append((position, order, item))
@@ -266,7 +269,8 @@ def render_body(spec: dict[str, Any]) -> str:
             lines += [f"\\subsection{{{latex_escape(section.title)}}}",
                       f"\\emph{{Paper {paper}, {latex_escape(section.source)}.}} {section.intro} {_listing(items)}",
                       "", *(_float(item) for item in items), "\\clearpage", ""]
-    for (title, intro), items, label in ((BEYOND, beyond, "sec:beyond"), (CLAIMS, claims, "sec:claims")):
+    for name, ((title, intro), label) in CLOSING.items():
+        items = closing[name]
         if items:
             lines += [f"\\section{{{latex_escape(title)}}}", f"\\label{{{label}}}", intro, "",
                       *(_float(item) for item in items), "\\clearpage", ""]

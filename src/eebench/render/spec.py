@@ -11,10 +11,12 @@ from typing import Any, Mapping
 from eebench import config as ee
 from eebench import paper_numbers
 from eebench.acceptance import Comparison, paper_labels, transcribed_tables
-from eebench.metrics import budget_label
+from eebench.sweep_metrics import budget_label
 from eebench.render import TABLES, iter_render_entries, render_runs, renderer
+from eebench.render.base import entry_caption
 from eebench.render.paper import caption_with_provenance, regenerates, setting
-from eebench.render.tables import budget_header, table_layout
+from eebench.render.budget_tables import table_layout
+from eebench.render.layouts import budget_header
 
 
 def entry_spec(config: dict[str, Any], section: str, name: str) -> dict[str, Any]:
@@ -25,7 +27,7 @@ def entry_spec(config: dict[str, Any], section: str, name: str) -> dict[str, Any
     entry.pop("seeds", None)  # the workflow's: which result files the renderer is given
     entry.pop("regenerates", None)
     if section == "tables":  # the caption names what the table regenerates and its setting (issue 13)
-        entry["caption"] = caption_with_provenance(entry.get("caption", ""), regenerates(config[section][name]),
+        entry["caption"] = caption_with_provenance(entry_caption(section, config[section][name]), regenerates(config[section][name]),
                                                    setting_of(config, section, name))
         entry["label"] = table_label(config, name)
     else:  # a figure's caption and width are the paper body's (eebench.render.paper), not the plot's
@@ -70,7 +72,7 @@ def body_spec(config: dict[str, Any]) -> dict[str, Any]:
         items_regenerated = regenerates(entry)
         item = {"section": section, "name": name, "kind": entry["kind"], "regenerates": items_regenerated}
         if section == "figures":
-            caption = caption_with_provenance(entry.get("caption", ""), items_regenerated,
+            caption = caption_with_provenance(entry_caption(section, entry), items_regenerated,
                                               setting_of(config, section, name))
             item.update(caption=caption, width=entry.get("width", 1.0))
         else:

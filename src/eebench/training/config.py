@@ -8,7 +8,7 @@ import typing
 from dataclasses import asdict, dataclass, fields
 from typing import Annotated, Any, Literal
 
-from eebench.declare import Param, PresetDefault, Ref, entry_description, parameters_schema
+from eebench.declare import Param, PresetDefault, Ref, Unset, entry_description, parameters_schema
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -34,7 +34,7 @@ class TrainingConfig:
         "always writes one.", ge=0)] = 0
     # Weights of the heads' losses (paper B §4.4): a name in eebench.training.scaling.SCALINGS or
     # {type: name, ...parameters}; None = constant (every alpha_k = 1).
-    loss_scaling: Annotated[dict[str, Any] | str | None, Ref("loss_scaling")] = None
+    loss_scaling: Annotated[dict[str, Any] | str | None, Ref("loss_scaling"), Unset()] = None
     # GPU efficiency (nothing changes on the CPU under "auto"): bf16 autocast, channels-last convolutions.
     precision: Annotated[Literal["auto", "fp32", "bf16"], Param(
         "Arithmetic of training and caching: auto = bf16 autocast on a CUDA GPU that supports it, fp32 otherwise "
