@@ -14,9 +14,10 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "eebench"
 # Lowest first; a module belongs to the layer of the longest prefix that names it, and imports from its own layer
 # or below only.
 LAYERS = [
-    # What everything uses: the registry and declarations, file formats, LaTeX, the tasks, the papers' readings.
+    # What everything uses: the registry and declarations, file formats, LaTeX, the tasks, the papers' readings,
+    # the registries of table and figure kinds.
     ("foundation", ["eebench", "eebench.registry", "eebench.declare", "eebench.latex", "eebench.io",
-                    "eebench.tasks", "eebench.readings", "eebench.fidelity"]),
+                    "eebench.tasks", "eebench.readings", "eebench.fidelity", "eebench.render.base"]),
     # The two papers: their sections, references and transcribed numbers.
     ("papers", ["eebench.render.paper", "eebench.paper_numbers"]),
     # The parts of an experiment: data, networks, training, exits, analyses, metrics, one step of each.
@@ -28,7 +29,7 @@ LAYERS = [
     ("schema", ["eebench.schema"]),
     ("experiment", ["eebench.config"]),
     # The workflow's side: what each job and renderer is given.
-    ("workflow", ["eebench.render.spec", "eebench.targets"]),
+    ("workflow", ["eebench.render.spec", "eebench.targets", "eebench.plan"]),
     ("commands", ["eebench.cli", "eebench.worker"]),
 ]
 
@@ -64,7 +65,8 @@ def imports(module: str) -> set[str]:
             base = node.module or ""
             if node.level:
                 base = ".".join([*package.split(".")[:len(package.split(".")) - node.level + 1], *filter(None, [base])])
-            names = [f"{base}.{alias.name}" for alias in node.names] + [base]
+            # ``from package import submodule`` imports the submodule; ``from module import name``, the module.
+            names = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in MODULES else base for alias in node.names]
         else:
             continue
         found |= {_module_of(name) for name in names if name.startswith("eebench")}

@@ -48,7 +48,11 @@ def schema_text() -> str:
 def generated_definitions() -> dict[str, dict[str, Any]]:
     """The schema's parts generated from the code, by ``$defs`` name: each registry's names (the enums the
     skeleton describes) and each registered entry's parameters, from their declarations (eebench.declare)."""
+    from eebench.analysis import analysis_schema
     from eebench.data import dataset_params_schema
+    from eebench.exits.criteria import criterion_setting_schema
+    from eebench.models.backbones import backbone_params_schema
+    from eebench.models.heads import ic_schema
     from eebench.render.keys import schema_defs as render_schema_defs
     from eebench.training.config import training_schema
     from eebench.training.scaling import loss_scaling_schema
@@ -60,6 +64,10 @@ def generated_definitions() -> dict[str, dict[str, Any]]:
         "regime_name": {"enum": names["regime"]},
         "criterion_name": {"enum": names["criterion"]},
         "dataset_params": dataset_params_schema(),
+        **backbone_params_schema(),  # backbone_params, resnet_params
+        "ic": ic_schema(),
+        "criterion_setting": criterion_setting_schema(),
+        "analysis": analysis_schema(),
         "training": training_schema(),
         "loss_scaling": loss_scaling_schema(),
         **render_schema_defs(),  # table_base, table, figure

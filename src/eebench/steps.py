@@ -274,9 +274,11 @@ def cache_logits(checkpoint: str, data: str, out: str, batch_size: int = CACHE_B
 def _write_cache(model: torch.nn.Module, costs: dict[str, Any], data: str, out: str, meta: dict, task: str,
                  device: torch.device, batch_size: int = CACHE_BATCH_SIZE) -> None:
     arrays: dict[str, Any] = {}
+    # fp32 and the default memory layout whatever training used, so a cache is the same from either path (the
+    # training job's, or cache-logits of its checkpoint): a channels-last model's convolutions round otherwise.
+    model = model.to(memory_format=torch.contiguous_format)
     for split in ("val", "test"):
         dataset, _ = load_split(data, split)
-        # fp32 and the default memory layout whatever training used, so a cache is the same from either path.
         arrays[f"{split}_logits"], arrays[f"{split}_labels"] = predict(model, dataset, batch_size, device)
     save_npz(
         out, **arrays, head_flops=np.asarray(costs["head_flops"], dtype=np.float64),

@@ -51,11 +51,11 @@ def test_each_blocks_value_is_the_measure_of_that_blocks_output(trained, tmp_pat
     out = tmp_path / "mi.csv"
     run_analysis("mutual_information", checkpoint, data, str(out), {"samples": 100})
     information = pd.read_csv(out)
-    assert information["value"].tolist() == pytest.approx([kde_mutual_information(o, 0.25) for o in outputs])
+    assert information["value"].tolist() == pytest.approx([kde_mutual_information(o, noise=0.25) for o in outputs])
     assert information["variant"].isna().all()  # one value per block
     assert (information["value"] <= min(math.log(100), 1 / 0.25) + 1e-12).all()
     binned = analyze("mutual_information", checkpoint, data, {"samples": 100, "estimator": "binning", "bins": 10})
-    assert binned["value"].tolist() == pytest.approx([binned_mutual_information(o, 10) for o in outputs])
+    assert binned["value"].tolist() == pytest.approx([binned_mutual_information(o, bins=10) for o in outputs])
     with pytest.raises(KeyError, match="unknown MI estimator 'mine'"):
         analyze("mutual_information", checkpoint, data, {"estimator": "mine"})
 

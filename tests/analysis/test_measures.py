@@ -167,11 +167,11 @@ def test_kde_mutual_information_of_a_noisy_gaussian_converges_to_its_closed_form
 
     def errors(n):
         samples = [np.random.default_rng(seed).normal(size=(n, dims)) for seed in range(4)]
-        return (np.mean([abs(kde_mutual_information(x, noise) - upper) for x in samples]),
-                np.mean([abs(kde_mutual_information(x, noise, bound="lower") - lower) for x in samples]))
+        return (np.mean([abs(kde_mutual_information(x, noise=noise) - upper) for x in samples]),
+                np.mean([abs(kde_mutual_information(x, noise=noise, bound="lower") - lower) for x in samples]))
 
     small, large = errors(40), errors(1500)
     assert large[0] < 0.01 * upper and large[1] < 0.01 * lower
     assert large[0] < small[0] and large[1] < small[1]
     x = np.random.default_rng(9).normal(size=(1500, dims))
-    assert kde_mutual_information(x, noise, bound="lower") < true < kde_mutual_information(x, noise)
+    assert kde_mutual_information(x, noise=noise, bound="lower") < true < kde_mutual_information(x, noise=noise)

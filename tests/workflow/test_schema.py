@@ -37,7 +37,7 @@ def validate(config):
               for c in SCHEMA["$defs"]["table"]["allOf"]
               if c["if"]["properties"]["kind"].get("const") == "claims"), "claim"),
         (SCHEMA["$defs"]["loss_scaling"]["oneOf"][1]["properties"]["type"]["enum"], "loss_scaling"),
-        (SCHEMA["properties"]["analysis"]["properties"]["mutual_information"]["properties"]["estimator"]["enum"],
+        (SCHEMA["$defs"]["analysis"]["properties"]["mutual_information"]["properties"]["estimator"]["enum"],
          "mi_estimator"),
     ],
 )
@@ -153,7 +153,7 @@ def test_the_analysis_section_lists_every_analysis_with_exactly_its_parameters()
     entry each, whose keys are the analysis's parameters, with the same defaults."""
     from eebench.analysis import checkpoint, layers
 
-    section = SCHEMA["properties"]["analysis"]["properties"]
+    section = SCHEMA["$defs"]["analysis"]["properties"]
     assert sorted(section) == sorted([*registries()["analysis"].names(), *registries()["checkpoint_analysis"].names()])
     for name, entry in section.items():
         module = checkpoint if name in checkpoint.CHECKPOINT_ANALYSES else layers
@@ -189,3 +189,19 @@ def test_a_claim_is_checked_on_another_entry_of_the_kind_it_reads(check, message
     config["tables"]["claims"]["checks"] = [check]
     with pytest.raises(ConfigError, match=message):
         check_config(config)
+
+
+def test_every_default_the_skeleton_states_is_the_one_the_code_takes():
+    """The skeleton's own defaults (each generated part's are tested beside its declarations: tests/data,
+    tests/models, tests/exits, tests/analysis, tests/training, tests/render *schema* tests) equal the code's."""
+    import inspect
+
+    from eebench.config import DEFAULT_BUDGETS
+    from eebench.fidelity import DEFAULT_PRESET
+    from eebench.metrics import run_budgets
+    from eebench.sweep_metrics import budget_performance
+
+    assert SCHEMA["properties"]["budgets"]["default"] == DEFAULT_BUDGETS
+    assert SCHEMA["properties"]["fidelity"]["default"] == DEFAULT_PRESET
+    for function in (budget_performance, run_budgets):
+        assert inspect.signature(function).parameters["rule"].default == SCHEMA["$defs"]["budget_rule"]["default"]

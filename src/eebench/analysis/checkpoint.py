@@ -2,8 +2,9 @@
 trained checkpoints and a prepared dataset, never trains, and returns a frame written as one CSV.
 
 ``CHECKPOINT_ANALYSES`` is their registry: an entry is ``(checkpoints, data, **settings) -> DataFrame``, its
-keyword-only parameters (with defaults) are its config keys under the top-level ``analysis:`` section, and its
-``checkpoints`` attribute says how many checkpoints it reads (2: a pair of regimes; 1: one run).
+keyword-only parameters (declared with defaults, eebench.declare) are its config keys under the top-level
+``analysis:`` section, and its ``checkpoints`` attribute says how many checkpoints it reads (2: a pair of regimes;
+1: one run). connectivity.py and landscape.py register the entries.
 
 What "loss" is for a multi-exit model (paper B eq. 2 with α_k = 1; App. B "total training loss and separate
 losses for each IC"): each head's loss is the task's training loss (cross-entropy for single-label) averaged over
@@ -13,17 +14,20 @@ with. A row per head (``head`` "1".."H", 1-based) and one ``head`` "total" row; 
 """
 from __future__ import annotations
 
-import inspect
-from typing import Any, Callable, Mapping, Sequence
+from typing import Annotated, Any, Callable, Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
 
+from eebench.declare import Param
 from eebench.registry import Registry
 
-CHECKPOINT_ANALYSES: Registry[Callable[..., Any]] = Registry("checkpoint analysis")
+CHECKPOINT_ANALYSES: Registry[Callable[..., Any]] = Registry(
+    "checkpoint analysis", providers=("eebench.analysis.connectivity", "eebench.analysis.landscape"))
 DEFAULT_SAMPLES = 500
 DEFAULT_BATCH_SIZE = 500
+BatchSize = Annotated[int, Param("Forward batch size (BatchNorm statistics, where recomputed, are the mean over "
+                                 "batches).", ge=1)]
 TOTAL = "total"
 
 
@@ -37,8 +41,9 @@ def register(name: str, checkpoints: int) -> Callable:
 
 def parameters(name: str) -> dict[str, Any]:
     """An analysis's config keys with their defaults (its keyword-only parameters)."""
-    signature = inspect.signature(CHECKPOINT_ANALYSES.get(name))
-    return {p.name: p.default for p in signature.parameters.values() if p.kind is inspect.Parameter.KEYWORD_ONLY}
+    from eebench.declare import declared_parameters
+
+    return {key: p.default for key, p in declared_parameters(CHECKPOINT_ANALYSES.get(name)).items()}
 
 
 def device() -> torch.device:
@@ -141,10 +146,6 @@ def run_checkpoint_analysis(name: str, checkpoints: Sequence[str], data: str, ou
 
     write_csv(out, analyze_checkpoints(name, checkpoints, data, params))
 
-
-# The entries register where they are defined.
-from eebench.analysis import connectivity as _connectivity  # noqa: E402,F401
-from eebench.analysis import landscape as _landscape  # noqa: E402,F401
 
 __all__ = ["CHECKPOINT_ANALYSES", "analyze_checkpoints", "head_logits", "head_rows", "parameters",
            "recompute_batch_norm", "run_checkpoint_analysis"]

@@ -15,7 +15,7 @@ without naming the split; Ainsworth et al. plot both).
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Annotated, Any, Literal, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -23,6 +23,7 @@ from torch import Tensor
 
 from eebench.analysis import checkpoint as ck
 from eebench.analysis.permutation import apply_permutation, permutation_spec, weight_matching
+from eebench.declare import Param
 
 DEFAULT_POINTS = 11
 DEFAULT_ITERATIONS = 100
@@ -71,11 +72,29 @@ def connectivity_path(model: torch.nn.Module, spec_names: tuple[str, str], state
 
 
 @ck.register("mode_connectivity", checkpoints=2)
-def mode_connectivity(checkpoints: Sequence[str], data: str, *, points: int = DEFAULT_POINTS,
-                      samples: int = ck.DEFAULT_SAMPLES, splits: Sequence[str] = ("train", "test"),
-                      iterations: int = DEFAULT_ITERATIONS, match_seed: int = 0, reset_bn: bool = True,
-                      batch_size: int = ck.DEFAULT_BATCH_SIZE) -> Any:
-    """Columns: model, regime_a, regime_b, seed (from the checkpoints' meta), lambda, split, head ("1".."H",
+def mode_connectivity(
+    checkpoints: Sequence[str], data: str, *,
+    points: Annotated[int, Param("Values of lambda, evenly spaced in [0, 1] with both ends (paper B gives no grid).",
+                                 ge=2)] = DEFAULT_POINTS,
+    samples: Annotated[int, Param("The first samples of each split evaluated, and of the training split on which "
+                                  "BatchNorm statistics are recomputed.", ge=1)] = ck.DEFAULT_SAMPLES,
+    splits: Annotated[list[Literal["train", "test"]], Param(
+        "Splits the loss and metrics are measured on (paper B's Fig. 3 does not name one).", min_length=1,
+        json_schema_extra={"uniqueItems": True})] = ("train", "test"),
+    iterations: Annotated[int, Param("At most this many coordinate-descent passes of weight matching (Ainsworth et "
+                                     "al.'s max_iter); it stops at the first pass without improvement.",
+                                     ge=1)] = DEFAULT_ITERATIONS,
+    match_seed: Annotated[int, Param("Seed of the order in which each pass visits the permutation groups.",
+                                     ge=0)] = 0,
+    reset_bn: Annotated[bool, Param("Recompute BatchNorm's running statistics at every lambda on the training "
+                                    "samples (cumulative average, train-mode forward, no gradients); false "
+                                    "interpolates the running statistics.")] = True,
+    batch_size: ck.BatchSize = ck.DEFAULT_BATCH_SIZE,
+) -> Any:
+    """Paper B §3.2 (eq. 4): B aligned to A by weight matching (Ainsworth et al.'s Algorithm 1 on the parameters),
+    then the path evaluated at each lambda (eebench.analysis.connectivity).
+
+    Columns: model, regime_a, regime_b, seed (from the checkpoints' meta), lambda, split, head ("1".."H",
     "total"), loss, the task's metrics, distance_before, distance_after."""
     run_a, run_b = (ck.load_run(path) for path in checkpoints)
     if run_a["spec"] != run_b["spec"]:

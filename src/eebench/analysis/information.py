@@ -12,19 +12,33 @@ Two estimators, registered by the name the config uses (``analysis.mutual_inform
 from __future__ import annotations
 
 import math
-from typing import Callable
+from typing import Annotated, Callable, Literal
 
 import numpy as np
 import torch
 
+from eebench.declare import Param
 from eebench.registry import Registry
 
 DEFAULT_BINS = 30
 DEFAULT_NOISE = 0.25
 BOUNDS = ("upper", "lower")
 
-Estimator = Callable[..., float]  # (representation [n, ...], **params) -> I(X; Z) in nats
+# (representation [n, ...], **params) -> I(X; Z) in nats; its keyword-only parameters are declared (eebench.declare)
+# and are keys of the config's analysis.mutual_information beside `estimator` (eebench.analysis.layers).
+Estimator = Callable[..., float]
 MI_ESTIMATORS: Registry[Estimator] = Registry("MI estimator")
+
+# The estimators' parameters, declared once: the estimators take them, and so does the mutual_information analysis
+# (eebench.analysis.layers), whose config passes each estimator its own.
+Bins = Annotated[int, Param("binning only: equal-width bins per unit over the layer's range (Shwartz-Ziv & "
+                            "Tishby's 30).", ge=1)]
+Noise = Annotated[float, Param(
+    "kde only: the noise variance as a fraction of the layer's total variance tr Cov(Z) (invariant to the layer's "
+    "scale and width); the estimate is at most 1/noise nats.", gt=0)]
+Bound = Annotated[Literal[BOUNDS], Param(
+    "kde only: from Kolchinsky & Tracey's KL upper bound (Saxe et al.'s estimate) or Bhattacharyya lower bound on "
+    "the noisy representation's entropy (the lower estimate at a noise is the upper one at 4 x that noise).")]
 
 
 def _rows(representation: torch.Tensor | np.ndarray) -> torch.Tensor:
@@ -36,7 +50,7 @@ def _rows(representation: torch.Tensor | np.ndarray) -> torch.Tensor:
 
 
 @MI_ESTIMATORS.register("binning")
-def binned_mutual_information(representation: torch.Tensor | np.ndarray, bins: int = DEFAULT_BINS) -> float:
+def binned_mutual_information(representation: torch.Tensor | np.ndarray, *, bins: Bins = DEFAULT_BINS) -> float:
     """I(X; Z) in nats by the binning estimator of Shwartz-Ziv & Tishby (2017), which paper B cites for it.
 
     Z = f(X) is a deterministic function of the input, so I(X; Z) = H(Z) - H(Z | X) = H(Z). Each unit of Z
@@ -61,8 +75,8 @@ def binned_mutual_information(representation: torch.Tensor | np.ndarray, bins: i
 
 
 @MI_ESTIMATORS.register("kde")
-def kde_mutual_information(representation: torch.Tensor | np.ndarray, noise: float = DEFAULT_NOISE,
-                           bound: str = "upper") -> float:
+def kde_mutual_information(representation: torch.Tensor | np.ndarray, *, noise: Noise = DEFAULT_NOISE,
+                           bound: Bound = "upper") -> float:
     """I(X; Z + ε) in nats, ε ~ N(0, σ²I), by the pairwise-distance bounds of Kolchinsky & Tracey (2017)
     on the entropy of a Gaussian mixture, as Saxe et al. (2018) estimate a layer's information.
 

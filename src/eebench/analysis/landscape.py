@@ -19,13 +19,14 @@ training samples (paper B: "training loss landscapes"), never augmented.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Annotated, Any, Mapping, Sequence
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from eebench.analysis import checkpoint as ck
+from eebench.declare import Param
 
 DEFAULT_POINTS = 11
 DEFAULT_SPAN = 1.0
@@ -83,10 +84,21 @@ def landscape_grid(model: torch.nn.Module, x: Tensor, y: Tensor, task, *, points
 
 
 @ck.register("loss_landscape", checkpoints=1)
-def loss_landscape(checkpoints: Sequence[str], data: str, *, points: int = DEFAULT_POINTS,
-                   span: float = DEFAULT_SPAN, samples: int = ck.DEFAULT_SAMPLES, direction_seed: int = 0,
-                   batch_size: int = ck.DEFAULT_BATCH_SIZE) -> Any:
-    """Columns: model, regime, seed (from the checkpoint's meta), x, y, head ("1".."H", "total"), loss, the
+def loss_landscape(
+    checkpoints: Sequence[str], data: str, *,
+    points: Annotated[int, Param("Grid points per axis.", ge=1)] = DEFAULT_POINTS,
+    span: Annotated[float, Param("The grid spans [-span, span] on both axes (Li et al.'s plots: [-1, 1]).",
+                                 gt=0)] = DEFAULT_SPAN,
+    samples: Annotated[int, Param("The first training samples (never augmented) the loss is measured on.",
+                                  ge=1)] = ck.DEFAULT_SAMPLES,
+    direction_seed: Annotated[int, Param("Seed of the two random directions (delta drawn first).", ge=0)] = 0,
+    batch_size: ck.BatchSize = ck.DEFAULT_BATCH_SIZE,
+) -> Any:
+    """Paper B Appendix B (eq. 6): f(x, y) = L(theta* + x delta + y eta), delta and eta Gaussian, filter-normalised
+    as Li et al. (2018), over every parameter (backbone and heads), biases and BN parameters held at theta*;
+    eval-mode BN; training samples (eebench.analysis.landscape).
+
+    Columns: model, regime, seed (from the checkpoint's meta), x, y, head ("1".."H", "total"), loss, the
     task's metrics."""
     run = ck.load_run(checkpoints[0])
     x, y = ck.split_samples(data, "train", samples)

@@ -1,21 +1,24 @@
 """Per-layer analyses of a trained model (paper B §3.3 numerical rank, §3.4 mutual information): each block's
 output on test samples, reduced to one number per block (or one per setting, e.g. per tolerance) by a
-registered measure. Read from a checkpoint; never trains."""
+registered measure. Read from a checkpoint; never trains.
+
+An entry of ``LAYER_ANALYSES`` is a keyword-only dataclass: its fields (declared, eebench.declare) are the analysis's
+config keys under the top-level ``analysis:`` section, ``samples`` among them, and calling it on a block's output
+[n, ...] gives the value(s) there."""
 from __future__ import annotations
 
-import functools
-import inspect
-from typing import Any, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, Mapping
 
 import pandas as pd
 import torch
 
-from eebench.analysis.information import DEFAULT_BINS, DEFAULT_NOISE, MI_ESTIMATORS
+from eebench.analysis.information import DEFAULT_BINS, DEFAULT_NOISE, MI_ESTIMATORS, Bins, Bound, Noise
 from eebench.analysis.rank import DEFAULT_VARIANCE_RTOL, variance_ranks
+from eebench.declare import Param, declared_parameters
 from eebench.registry import Registry
 
-Measure = Callable[..., "float | Mapping[str, float]"]  # (activations [n, ...], **params) -> value(s)
-LAYER_ANALYSES: Registry[Measure] = Registry("analysis")
+LAYER_ANALYSES: Registry[Any] = Registry("analysis")
 DEFAULT_SAMPLES = 500
 DEFAULT_VARIANCE_RTOLS = (DEFAULT_VARIANCE_RTOL, 1e-2)  # the tunnel effect's tolerance, and a looser one
 
@@ -29,41 +32,75 @@ def channel_matrix(activations: torch.Tensor) -> torch.Tensor:
 
 
 @LAYER_ANALYSES.register("numerical_rank")
-def _rank(activations: torch.Tensor, *, variance_rtol: Sequence[float] = DEFAULT_VARIANCE_RTOLS,
-          rows: str = "samples") -> dict[str, float]:
-    """One value per tolerance, labelled ``variance_rtol=<t>``: the number of principal directions whose
-    variance is above t times the largest (:func:`eebench.analysis.rank.variance_rank`; the tunnel effect's
-    1e-3, and 1e-2 beside it to show how much the tolerance decides).
+@dataclass(frozen=True, kw_only=True)
+class NumericalRank:
+    """Numerical rank (eq. 5) of each block's output, with the tolerance stated on variances: the number of
+    principal directions whose variance is above variance_rtol times the largest (the numerical rank of the
+    covariance matrix; Masarczyk et al. 2024 as reproduced: mean-centred [samples, features], 1e-3).
+
+    One value per tolerance, labelled ``variance_rtol=<t>``: :func:`eebench.analysis.rank.variance_rank`; the
+    tunnel effect's 1e-3, and 1e-2 beside it to show how much the tolerance decides.
 
     ``rows: samples`` (default, eq. 5's "n samples, m features" as the tunnel effect reads it): A = one
     flattened output per sample, so rank <= min(samples - 1, features); ``rows: positions``: A = the channel
     matrix (:func:`channel_matrix`), rank <= channels: how many independent channel features a layer uses."""
-    if rows not in ("positions", "samples"):
-        raise ValueError(f"analysis 'numerical_rank': rows must be positions or samples, got {rows!r}")
-    tolerances = [variance_rtol] if isinstance(variance_rtol, (int, float)) else list(variance_rtol)
-    matrix = channel_matrix(activations) if rows == "positions" else activations.reshape(len(activations), -1)
-    ranks = variance_ranks(matrix, tolerances)
-    return {f"variance_rtol={float(t):g}": float(rank) for t, rank in zip(tolerances, ranks)}
+
+    samples: Annotated[int, Param(
+        "Test samples (the first in test order): the rows n of the activation matrix A [n, m] (eq. 5); with rows: "
+        "samples the rank is at most samples - 1.", ge=2)] = DEFAULT_SAMPLES
+    variance_rtol: Annotated[list[Annotated[float, Param("A tolerance.", gt=0, lt=1)]], Param(
+        "Tolerances on the eigenvalues of A's covariance (principal variances) relative to the largest, one value "
+        "(and one figure panel) per tolerance; 1e-3 is the tunnel effect's. On the singular values of A this is "
+        "sqrt(variance_rtol): 0.0316 and 0.1 of the largest.", min_length=1)] = DEFAULT_VARIANCE_RTOLS
+    rows: Annotated[Literal["positions", "samples"], Param(
+        "samples: A = [samples, flattened output] (eq. 5's n samples x m features; rank <= min(samples - 1, "
+        "features)); positions: A = [samples x positions, channels] (rank <= channels: how many independent "
+        "channel features a layer uses).")] = "samples"
+
+    def __post_init__(self) -> None:
+        if self.rows not in ("positions", "samples"):
+            raise ValueError(f"analysis 'numerical_rank': rows must be positions or samples, got {self.rows!r}")
+
+    def __call__(self, activations: torch.Tensor) -> dict[str, float]:
+        rtol = self.variance_rtol
+        tolerances = [rtol] if isinstance(rtol, (int, float)) else list(rtol)
+        matrix = (channel_matrix(activations) if self.rows == "positions"
+                  else activations.reshape(len(activations), -1))
+        ranks = variance_ranks(matrix, tolerances)
+        return {f"variance_rtol={float(t):g}": float(rank) for t, rank in zip(tolerances, ranks)}
 
 
 @LAYER_ANALYSES.register("mutual_information")
-def _information(activations: torch.Tensor, *, estimator: str = "kde", noise: float = DEFAULT_NOISE,
-                 bound: str = "upper", bins: int = DEFAULT_BINS) -> float:
-    """I(X; Z) by a registered estimator (:data:`eebench.analysis.information.MI_ESTIMATORS`): ``kde``
-    (default; its ``noise`` and ``bound``) or ``binning`` (its ``bins``); each reads only its own keys."""
-    function = MI_ESTIMATORS.get(estimator)
-    accepted = inspect.signature(function).parameters
-    settings = {"noise": noise, "bound": bound, "bins": bins}
-    return function(activations, **{key: value for key, value in settings.items() if key in accepted})
+@dataclass(frozen=True, kw_only=True)
+class MutualInformation:
+    """I(X; Z) of each block's output by a named estimator (eebench.analysis.information.MI_ESTIMATORS).
+
+    ``kde`` (default; its ``noise`` and ``bound``) or ``binning`` (its ``bins``); each reads only its own keys. The
+    estimators' keys are declared where the estimators take them (eebench.analysis.information's aliases)."""
+
+    samples: Annotated[int, Param(
+        "Test samples: Monte Carlo draws of X (either estimate is at most log samples).", ge=2)] = DEFAULT_SAMPLES
+    estimator: Annotated[Literal[tuple(MI_ESTIMATORS.names())], Param(
+        "kde: Kolchinsky & Tracey's (2017) pairwise-distance estimate of I(X; Z + noise) (Saxe et al. 2018), which "
+        "does not saturate; binning: Shwartz-Ziv & Tishby's (2017), which paper B cites and which is log samples "
+        "on every wide layer.")] = "kde"
+    noise: Noise = DEFAULT_NOISE
+    bound: Bound = "upper"
+    bins: Bins = DEFAULT_BINS
+
+    def __post_init__(self) -> None:
+        MI_ESTIMATORS.get(self.estimator)  # an unknown estimator fails before any checkpoint is read
+
+    def __call__(self, activations: torch.Tensor) -> float:
+        function = MI_ESTIMATORS.get(self.estimator)
+        return function(activations, **{key: getattr(self, key) for key in declared_parameters(function)})
 
 
 def parameters(name: str) -> dict[str, Any]:
-    """An analysis's config keys with their defaults: its measure's keyword-only parameters and ``samples``
-    (how many test samples, the first in test order)."""
-    signature = inspect.signature(LAYER_ANALYSES.get(name))
-    own = {p.name: list(p.default) if isinstance(p.default, tuple) else p.default
-           for p in signature.parameters.values() if p.kind is inspect.Parameter.KEYWORD_ONLY}
-    return {"samples": DEFAULT_SAMPLES, **own}
+    """An analysis's config keys with their defaults (its declared fields, ``samples`` among them: how many test
+    samples, the first in test order)."""
+    return {key: list(p.default) if isinstance(p.default, tuple) else p.default
+            for key, p in declared_parameters(LAYER_ANALYSES.get(name)).items()}
 
 
 @torch.no_grad()
@@ -82,21 +119,20 @@ def analyze(name: str, checkpoint: str, data: str, params: Mapping[str, Any] | N
     value, e.g. ``variance_rtol=0.001``; empty for a measure with one value), value."""
     from eebench.inference import load_checkpoint, split_inputs
 
-    settings = {**parameters(name), **dict(params or {})}
-    unknown = sorted(settings.keys() - parameters(name).keys())
+    accepted = parameters(name)
+    unknown = sorted(dict(params or {}).keys() - accepted.keys())
     if unknown:
-        raise ValueError(f"analysis {name!r}: unknown parameter {unknown[0]!r}; accepted: "
-                         f"{', '.join(parameters(name))}")
-    samples = int(settings.pop("samples"))
+        raise ValueError(f"analysis {name!r}: unknown parameter {unknown[0]!r}; accepted: {', '.join(accepted)}")
+    analysis = LAYER_ANALYSES.get(name)(**{**accepted, **dict(params or {})})
+    samples = int(analysis.samples)
     if samples < 2:
         raise ValueError(f"analysis {name!r}: samples must be at least 2, got {samples}")
-    measure = functools.partial(LAYER_ANALYSES.get(name), **settings)
     model, saved = load_checkpoint(checkpoint, keys=("meta",))
     meta = saved["meta"]
     x = split_inputs(data, "test")[:samples]
     rows = []
     for block, output in enumerate(block_outputs(model, x)):
-        values = measure(output)
+        values = analysis(output)
         for variant, value in (values.items() if isinstance(values, Mapping) else [("", values)]):
             rows.append({"model": meta.get("model"), "regime": meta.get("regime"), "seed": meta.get("seed"),
                          "analysis": name, "block": block, "samples": len(output),

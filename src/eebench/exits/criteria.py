@@ -9,30 +9,35 @@ from __future__ import annotations
 
 import functools
 import inspect
-from typing import Any, Callable
+from typing import Annotated, Any, Callable, Literal
 
 import numpy as np
 
+from eebench.declare import Param
 from eebench.registry import Registry
 from eebench.tasks import Task, task_of
 
 Criterion = Callable[..., np.ndarray]  # (logits [H, N, C], task, **params) -> scores [H, N]
 
-CRITERIA: Registry[Criterion] = Registry("criterion")
+# learned.py registers the learned exit here (with `criterion` below).
+CRITERIA: Registry[Criterion] = Registry("criterion", providers=("eebench.exits.learned",))
 CLASSIFICATION = ("single_label", "multi_label", "multi_label_softmax")
 
 
 def criterion(name: str, tasks: tuple[str, ...] = CLASSIFICATION, learns: bool = False,
               operating_threshold: float | None = None) -> Callable[[Criterion], Criterion]:
     """Register a criterion for the tasks it is defined on (``applies_to``, checked at DAG build and on call).
-    Its parameters, if any, are keyword-only and typed, with defaults: they are the keys a config's named
-    criterion may set (``parameters``), as a dataset's ``prepare`` parameters are its config keys.
+    Its parameters, if any, are keyword-only and declared (eebench.declare: type, one-line description,
+    default): they are the keys a config's named criterion may set (``parameters``), as a dataset's ``prepare``
+    parameters are its config keys, and the schema of those settings is generated from them
+    (:func:`criterion_setting_schema`).
 
     A criterion that ``learns`` (the learned exit) is fitted on labelled logits given as ``fit_on=(logits,
     labels)`` (the sweep passes the validation split) and scores ``logits`` with what it learnt; the others
-    ignore ``fit_on``. A criterion with an ``operating_threshold`` has one operating point of its own (paper A
-    §4.2: the learned exit exits where its classifier's output exceeds 0.5); its sweep still holds every
-    threshold, and B_EE reports that point beside the whole-sweep reading (eebench.metrics.run_bee)."""
+    ignore ``fit_on`` (a learning criterion takes it as a positional-or-keyword parameter, not a config key). A
+    criterion with an ``operating_threshold`` has one operating point of its own (paper A §4.2: the learned exit
+    exits where its classifier's output exceeds 0.5); its sweep still holds every threshold, and B_EE reports
+    that point beside the whole-sweep reading (eebench.metrics.run_bee)."""
 
     def register(score: Criterion) -> Criterion:
         @functools.wraps(score)
@@ -80,9 +85,9 @@ def parameters(name: str) -> dict[str, inspect.Parameter]:
 @functools.lru_cache(maxsize=None)
 def _parameters(name: str) -> tuple[tuple[str, inspect.Parameter], ...]:
     # Read once per criterion: the check runs on every call, and real exiting calls per sample and head.
-    signature = inspect.signature(CRITERIA.get(name).__wrapped__)
-    return tuple((p.name, p) for p in signature.parameters.values()
-                 if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name != "fit_on")
+    from eebench.declare import declared_parameters
+
+    return tuple(declared_parameters(CRITERIA.get(name).__wrapped__).items())
 
 
 def applicable(task: str) -> list[str]:
@@ -291,6 +296,16 @@ def _rank_agreement(logits: np.ndarray, task: Task, agreement: str, tolerance: f
 # Paper A §4.2: "patience thresholds (t in {2, 3, 4, 5, 6})".
 PAPER_PATIENCES: tuple[int, ...] = (2, 3, 4, 5, 6)
 
+# The rank agreement's parameters, shared by rank_patience and hybrid.
+Agreement = Annotated[Literal[RANK_AGREEMENTS], Param(
+    "How consecutive heads' class rankings are compared (paper A §4.2): ndcg = the nDCG loss 1 - nDCG of head h's "
+    "ranking against head h-1's class probabilities below the tolerance; kendall = Kendall's tau-b between their "
+    "logits at least the tolerance.")]
+Tolerance = Annotated[float | None, Param(
+    "The agreement's threshold: for ndcg the largest nDCG loss that still agrees, in (0, 1] (paper A: {0.001, 0.01, "
+    "0.05, 0.1, 0.15}); for kendall the smallest tau that agrees, in [-1, 1] (paper A: {0.7, 0.8, 0.9, 0.95}); "
+    "null = a middle value of paper A's grid (ndcg 0.01, kendall 0.9).", ge=-1, le=1)]
+
 
 def _check_patiences(patiences: Any) -> np.ndarray | None:
     """The patiences as a sorted int array (None: every patience), or ValueError."""
@@ -304,13 +319,21 @@ def _check_patiences(patiences: Any) -> np.ndarray | None:
 
 
 @criterion("rank_patience")
-def rank_patience(logits: np.ndarray, task: Task, *, agreement: str = "ndcg", tolerance: float | None = None,
-                  patiences: list[int] | tuple[int, ...] | None = PAPER_PATIENCES) -> np.ndarray:
+def rank_patience(logits: np.ndarray, task: Task, *, agreement: Agreement = "ndcg", tolerance: Tolerance = None,
+                  patiences: Annotated[list[Annotated[int, Param("A patience t.", ge=0)]] | None, Param(
+                      "The patiences t, the criterion's operating points: a sample exits at the first head where "
+                      "the ranking has agreed for t consecutive heads (paper A §4.2: t in {2, 3, 4, 5, 6}, the "
+                      "default). A model with H heads never exits early for t >= H-1 (that point is every sample "
+                      "at the last head); null = every patience 0, ..., H-1.", min_length=1,
+                      json_schema_extra={"uniqueItems": True})] = PAPER_PATIENCES) -> np.ndarray:
     """Rank-patience exiting (paper A §3, "the model is permitted to exit if the rank of class probabilities
-    remains adequately consistent across consecutive layers", and §4.2, Fig. 4). The streak at head h is the
-    number of consecutive heads before h whose class ranking agrees with the next one's, as ``patience`` counts
-    identical predictions: 0 at the first head and wherever the agreement breaks. "streak >= t" is "the ranking
-    stayed consistent for t heads": a sample exits at the first head whose streak reaches the patience t.
+    remains adequately consistent across consecutive layers", and §4.2, Fig. 4): consecutive heads' class
+    rankings agree by nDCG or Kendall's tau.
+
+    The streak at head h is the number of consecutive heads before h whose class ranking agrees with the next
+    one's, as ``patience`` counts identical predictions: 0 at the first head and wherever the agreement breaks.
+    "streak >= t" is "the ranking stayed consistent for t heads": a sample exits at the first head whose streak
+    reaches the patience t.
 
     The patiences t are ``patiences``, paper A's {2, ..., 6} by default (§4.2): the score is the largest t in
     ``patiences`` that the streak reaches, and -inf ("never ready", eebench.exits.sweep) where it reaches none,
@@ -343,9 +366,15 @@ def rank_patience(logits: np.ndarray, task: Task, *, agreement: str = "ndcg", to
 
 
 @criterion("hybrid")
-def hybrid(logits: np.ndarray, task: Task, *, base: str = "confidence", agreement: str = "ndcg",
-           tolerance: float | None = None, patience: int = 2) -> np.ndarray:
-    """Hybrid exiting (paper A §3, after PCEE-BERT): the base criterion's score (the registered ``confidence``
+def hybrid(logits: np.ndarray, task: Task, *,
+           base: Annotated[Literal[HYBRID_BASES], Param("The registered criterion whose score is thresholded.")]
+           = "confidence", agreement: Agreement = "ndcg", tolerance: Tolerance = None,
+           patience: Annotated[int, Param("Heads the ranking must have agreed for (its rank_patience streak) "
+                                          "before a sample may exit.", ge=1)] = 2) -> np.ndarray:
+    """Hybrid exiting (paper A §3, after PCEE-BERT): the base criterion (confidence or entropy) once the ranking
+    has agreed for patience heads.
+
+    The base criterion's score (the registered ``confidence``
     or ``entropy``) where the ``rank_patience`` streak (same ``agreement`` and ``tolerance``) at that head is
     >= ``patience``, and -inf ("never ready", eebench.exits.sweep: no threshold lets a sample exit there, so
     the sweep has no point where a sample exits before its streak reaches ``patience``; in particular none at
@@ -364,5 +393,38 @@ def hybrid(logits: np.ndarray, task: Task, *, base: str = "confidence", agreemen
     return np.where(streak >= patience, CRITERIA.get(base)(logits, task), -np.inf)
 
 
-# Registers learned_exit, which is defined with `criterion` above.
-from eebench.exits import learned as _learned  # noqa: E402,F401
+
+def criterion_setting_schema() -> dict[str, Any]:
+    """The config schema's ``$defs/criterion_setting`` (an entry under ``criteria:``), generated from the criteria's
+    declarations (eebench.declare): ``criterion`` names a registered criterion, and the keys beside it are that
+    criterion's keyword-only parameters, with their defaults, and the evaluation parameters of the tasks it
+    applies to (e.g. a softmax multi-label task's ``positive_threshold``), one ``if``/``then`` per criterion
+    (another key is unknown). The schema check fills the defaults in, so a sweep's ``criterion_params`` column
+    lists every parameter its criterion was called with."""
+    return {
+        "type": "object",
+        "required": ["criterion"],
+        "description": "A registered exit criterion with parameters (its keyword-only parameters in "
+                       "eebench.exits.criteria, and the evaluation parameters of the tasks it applies to; checked by "
+                       "calling it once when the config is loaded), e.g. {criterion: rank_patience, agreement: "
+                       "kendall, tolerance: 0.9}. Its name is a path segment and the `criterion` column of its CSVs.",
+        "properties": {"criterion": {"$ref": "#/$defs/criterion_name"}},
+        "allOf": [{"if": {"properties": {"criterion": {"const": name}}, "required": ["criterion"]},
+                   "then": CRITERIA.parameters_schema(
+                       name, extra={"criterion": {"const": name}, **_task_parameters_schema(name)})}
+                  for name in CRITERIA.names()],
+    }
+
+
+def _task_parameters_schema(name: str) -> dict[str, dict[str, Any]]:
+    """The evaluation parameters of the tasks criterion ``name`` applies to, as schema properties. The tasks check
+    their values (when the config is loaded, by calling the criterion). No schema default: the task's default
+    applies where its task is evaluated, and a single-label task takes no positive threshold."""
+    from eebench.tasks import TASKS
+
+    properties: dict[str, dict[str, Any]] = {}
+    for task in CRITERIA.get(name).applies_to:
+        for key, default in TASKS.get(task).parameters.items():
+            properties.setdefault(key, {"description": f"An evaluation parameter of the {task} task (eebench.tasks); "
+                                                      f"{default!r} when omitted."})
+    return properties

@@ -19,8 +19,11 @@ the earlier heads"). That weighting is kept for fidelity but is inert under Adam
 """
 from __future__ import annotations
 
+from typing import Annotated, Literal
+
 import numpy as np
 
+from eebench.declare import Param
 from eebench.exits.criteria import criterion
 from eebench.tasks import Task
 
@@ -33,10 +36,21 @@ def exit_targets(logits: np.ndarray, labels: np.ndarray, task: Task) -> np.ndarr
 
 
 @criterion("learned_exit", learns=True, operating_threshold=0.5)  # §4.2: "a value exceeding 0.5"
-def learned_exit(logits: np.ndarray, task: Task, *, fit_on: tuple[np.ndarray, np.ndarray],
-                 loss: str = "mse_regularised", alpha: float = 0.5, epochs: int = 200, lr: float = 0.05,
-                 seed: int = 0) -> np.ndarray:
-    """Per-head exit probability [H, N] from one logistic classifier per head, fitted on ``fit_on`` =
+def learned_exit(
+    logits: np.ndarray, task: Task, fit_on: tuple[np.ndarray, np.ndarray], *,
+    loss: Annotated[Literal[LOSSES], Param(
+        "The exit classifiers' loss: mse_regularised = paper A eq. (1)-(2); bce, l1 and hinge = the alternatives "
+        "paper A tried.")] = "mse_regularised",
+    alpha: Annotated[float, Param("Eq. (2)'s weight of the squared error against the regulariser (1 - alpha); "
+                                  "mse_regularised only.", ge=0, le=1)] = 0.5,
+    epochs: Annotated[int, Param("Full-batch Adam steps of the exit classifiers.", ge=1)] = 200,
+    lr: Annotated[float, Param("Adam's learning rate.", gt=0)] = 0.05,
+    seed: Annotated[int, Param("Seed of the exit classifiers' initialisation.", ge=0)] = 0,
+) -> np.ndarray:
+    """Paper A eq. (1)-(2): a sigmoid classifier per head on its logits, fitted on the validation split; its
+    operating point is threshold 0.5.
+
+    Per-head exit probability [H, N] from one logistic classifier per head, fitted on ``fit_on`` =
     (logits [H, M, C], labels) with ``loss`` (eq. (1)-(2) for ``mse_regularised``; ``alpha`` weighs its two
     terms), full-batch Adam for ``epochs`` steps at ``lr`` from a ``seed``-ed initialisation. The inputs are
     standardised per head with the fitting split's mean and std (logits of different heads differ in scale)."""

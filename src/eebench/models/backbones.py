@@ -8,15 +8,18 @@ and have their heads read the first token (``token_pool="cls"``); ``bert`` takes
 """
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Annotated, Any, Callable, Literal
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from eebench.declare import Param
 from eebench.models import attention_flops as _attention_flops  # noqa: F401  (counts attention on CPU too)
 from eebench.registry import Registry
 
@@ -45,7 +48,10 @@ class Blocks:
             raise ValueError(f"{len(self.blocks)} blocks but {len(self.widths)} widths")
 
 
-BACKBONES: Registry = Registry("backbone")
+# An entry's keyword-only parameters are a model entry's ``params`` (eebench.declare); msdnet.py registers there.
+BACKBONES: Registry = Registry("backbone", providers=("eebench.models.msdnet",))
+
+PositiveInt = Annotated[int, Param("A positive integer.", ge=1)]
 
 
 def _conv_bn_relu(in_ch: int, out_ch: int, stride: int) -> nn.Sequential:
@@ -57,9 +63,13 @@ def _conv_bn_relu(in_ch: int, out_ch: int, stride: int) -> nn.Sequential:
 
 
 @BACKBONES.register("cnn")
-def cnn(input_shape: tuple[int, ...], widths: list[int], strides: list[int]) -> Blocks:
-    """A plain CNN, one conv-BN-ReLU per block: small enough for a laptop CPU, and its early blocks have a
-    small receptive field, so early exits are genuinely weaker than late ones."""
+def cnn(input_shape: tuple[int, ...], *,
+        widths: Annotated[list[PositiveInt], Param("Output channels of each block.", min_length=1)],
+        strides: Annotated[list[PositiveInt], Param("Stride of each block's convolution.", min_length=1)]) -> Blocks:
+    """A plain conv-BN-ReLU CNN, one convolution per block.
+
+    Small enough for a laptop CPU, and its early blocks have a small receptive field, so early exits are
+    genuinely weaker than late ones."""
     if len(widths) != len(strides):
         raise ValueError(f"cnn: widths ({len(widths)}) and strides ({len(strides)}) differ in length")
     in_channels = input_shape[0]
@@ -70,14 +80,22 @@ def cnn(input_shape: tuple[int, ...], widths: list[int], strides: list[int]) -> 
     return Blocks(nn.ModuleList(blocks), list(widths))
 
 
-def _resnet(depth: int, input_shape: tuple[int, ...], cifar_stem: bool = False,
-            weights: str | None = None) -> Blocks:
-    """torchvision's ResNet, one block per residual block; the stem joins the first. ``cifar_stem`` swaps
-    the 7x7/2 convolution and max-pool for a 3x3/1 convolution, the usual change for 32x32 inputs.
-    Weights start random, or from ``weights``: the path of a LOCAL torchvision ResNet state dict of this depth
-    (e.g. ``resnet50-11ad3fa6.pth``; paper A §3/§4: "a pre-trained classification model with an unfrozen
+def resnet(depth: int, input_shape: tuple[int, ...], *,
+           cifar_stem: Annotated[bool, Param("3x3/1 first convolution and no max-pool, for 32x32 inputs.")] = False,
+           weights: Annotated[str | None, Param(
+               "Path of a LOCAL torchvision ResNet state dict of this depth (e.g. resnet50-11ad3fa6.pth; paper A: a "
+               "pre-trained ResNet-50, backbone unfrozen), read with torch.load(weights_only=True); its classifier "
+               "(fc) is dropped. Never downloaded: a missing file fails at DAG build naming the key. The static "
+               "heads and the early-exit model start from it alike.")] = None) -> Blocks:
+    """torchvision's ResNet, one block per residual block, the stem joined to the first; random init unless
+    `weights`.
+
+    ``cifar_stem`` swaps the 7x7/2 convolution and max-pool for a 3x3/1 convolution, the usual change for 32x32
+    inputs. Weights start random, or from ``weights``: the path of a LOCAL torchvision ResNet state dict of this
+    depth (e.g. ``resnet50-11ad3fa6.pth``; paper A §3/§4: "a pre-trained classification model with an unfrozen
     backbone", ResNet-50), read with ``torch.load(weights_only=True)``; its ImageNet classifier (``fc.*``) is
-    dropped. Nothing is downloaded."""
+    dropped. Nothing is downloaded. ``resnet18``, ``resnet34`` and ``resnet50`` are this function at their
+    depth (:func:`_resnet_of_depth`), so the three declare their parameters here, once."""
     from torchvision.models import resnet18, resnet34, resnet50
 
     name = f"resnet{depth}"
@@ -98,19 +116,23 @@ def _resnet(depth: int, input_shape: tuple[int, ...], cifar_stem: bool = False,
     return Blocks(nn.ModuleList([nn.Sequential(stem, residual[0]), *residual[1:]]), widths)
 
 
-@BACKBONES.register("resnet18")
-def resnet18(input_shape: tuple[int, ...], cifar_stem: bool = False, weights: str | None = None) -> Blocks:
-    return _resnet(18, input_shape, cifar_stem, weights)
+def _resnet_of_depth(depth: int) -> Callable[..., Blocks]:
+    """The backbone ``resnet<depth>``: :func:`resnet` at that depth. It wraps :func:`resnet` (``__wrapped__``),
+    whose keyword-only parameters, docstring and annotations are therefore its declaration (eebench.declare)."""
+
+    def build(input_shape: tuple[int, ...], **params: Any) -> Blocks:
+        return resnet(depth, input_shape, **params)
+
+    functools.update_wrapper(build, resnet)
+    build.__name__ = build.__qualname__ = f"resnet{depth}"
+    signature = inspect.signature(resnet)
+    build.__signature__ = signature.replace(parameters=list(signature.parameters.values())[1:])
+    return build
 
 
-@BACKBONES.register("resnet34")
-def resnet34(input_shape: tuple[int, ...], cifar_stem: bool = False, weights: str | None = None) -> Blocks:
-    return _resnet(34, input_shape, cifar_stem, weights)
-
-
-@BACKBONES.register("resnet50")
-def resnet50(input_shape: tuple[int, ...], cifar_stem: bool = False, weights: str | None = None) -> Blocks:
-    return _resnet(50, input_shape, cifar_stem, weights)
+resnet18 = BACKBONES.register("resnet18", _resnet_of_depth(18))
+resnet34 = BACKBONES.register("resnet34", _resnet_of_depth(34))
+resnet50 = BACKBONES.register("resnet50", _resnet_of_depth(50))
 
 
 # --- ResNet-20 for CIFAR ------------------------------------------------------------------------------------------
@@ -185,9 +207,15 @@ def _cifar_resnet(input_shape: tuple[int, ...], blocks_per_stage: int, shortcut:
 
 
 @BACKBONES.register("resnet20")
-def resnet20(input_shape: tuple[int, ...], shortcut: str = "A") -> Blocks:
-    """ResNet-20 for 32x32 inputs (He et al. 2016 §4.2): 9 blocks, one per basic block, the 3x3 stem inside
-    block 0; widths 16 x 3, 32 x 3, 64 x 3. ``shortcut``: "A" (default, as He et al.'s CIFAR nets) or "B"."""
+def resnet20(input_shape: tuple[int, ...], *, shortcut: Annotated[Literal["A", "B"], Param(
+        "Shortcut where the shape changes: A = subsampled identity padded with zero channels, no parameters (He et "
+        "al.'s CIFAR networks); B = 1x1 convolution + BN projection (paper B's resnets.py BasicBlock).")] = "A",
+             ) -> Blocks:
+    """ResNet-20 for CIFAR (He et al. 2016 §4.2): a 3x3/16 stem and 3 stages x 3 basic blocks (16, 32, 64
+    channels; stride 2 entering stages 2 and 3), one block per basic block, the stem joined to the first.
+
+    For 32x32 inputs: 9 blocks, widths 16 x 3, 32 x 3, 64 x 3. ``shortcut``: "A" (default, as He et al.'s CIFAR
+    nets) or "B"."""
     return _cifar_resnet(input_shape, 3, shortcut)
 
 
@@ -237,12 +265,31 @@ def _on_meta_device() -> bool:
 
 
 @BACKBONES.register("vit")
-def vit(input_shape: tuple[int, ...], patch_size: int, hidden_dim: int, mlp_dim: int, num_layers: int,
-        num_heads: int, image_size: int | None = None, dropout: float = 0.0, attention_dropout: float = 0.0,
-        weights: str | None = None) -> Blocks:
-    """Vision Transformer (Dosovitskiy et al., 2021) built from torchvision's ``VisionTransformer`` and split into
-    ``num_layers`` blocks: block 0 = patch embedding (``conv_proj``) + class token + position embedding (+
-    dropout) + encoder layer 0; block k = encoder layer k; the last block also applies the encoder's final
+def vit(input_shape: tuple[int, ...], *,
+        patch_size: Annotated[int, Param("Side of the square patches (the patch embedding's kernel and stride).",
+                                         ge=1)],
+        hidden_dim: Annotated[int, Param("Token embedding size, a multiple of num_heads.", ge=1)],
+        mlp_dim: Annotated[int, Param("Hidden size of each encoder layer's MLP.", ge=1)],
+        num_layers: Annotated[int, Param("Encoder layers, one block each.", ge=1)],
+        num_heads: Annotated[int, Param("Attention heads per layer.", ge=1)],
+        image_size: Annotated[int | None, Param("Side of the square input image, a multiple of patch_size; null = "
+                                                "the dataset's input side.", ge=1)] = None,
+        dropout: Annotated[float, Param("Dropout after the position embedding, the attention and in the MLPs "
+                                        "(torchvision's dropout).", ge=0, lt=1)] = 0.0,
+        attention_dropout: Annotated[float, Param("Dropout on the attention weights (torchvision's "
+                                                  "attention_dropout).", ge=0, lt=1)] = 0.0,
+        weights: Annotated[str | None, Param(
+            "Path of a local torchvision ViT state dict (e.g. vit_b_16-c867db91.pth, IMAGENET1K_V1) loaded before "
+            "the split; its classifier (heads.*) is dropped. Never downloaded: a missing file fails at DAG build. "
+            "null = random init.")] = None) -> Blocks:
+    """torchvision's VisionTransformer (Dosovitskiy et al., 2021), one block per encoder layer: patch embedding,
+    class token and position embedding join block 0, the encoder's final LayerNorm joins the last; every head
+    reads the class token. Paper B App. E sizes (patch_size, hidden_dim, mlp_dim, num_layers, num_heads):
+    ViT-T/CIFAR-100 (32x32) 4, 256, 256, 7, 8; ViT-T/ImageNet 16, 192, 768, 12, 3; ViT-S 16, 384, 1536, 12, 6;
+    ViT-B 16, 768, 3072, 12, 12 (224x224).
+
+    Split into ``num_layers`` blocks: block 0 = patch embedding (``conv_proj``) + class token + position embedding
+    (+ dropout) + encoder layer 0; block k = encoder layer k; the last block also applies the encoder's final
     LayerNorm, so the final classifier sees what torchvision's ``heads`` see. Every head reads the class token
     (``token_pool="cls"``, as paper B's ``vit_standard_head``); ICs see the un-normalised layer outputs, as
     paper B's ``forward_generator`` yields them.
@@ -251,10 +298,9 @@ def vit(input_shape: tuple[int, ...], patch_size: int, hidden_dim: int, mlp_dim:
     ViT (architectures/vit.py) is a copy of torchvision's, and its pre-trained ViT-B (§4.4, Table 4) is
     torchvision's ``vit_b_16`` IMAGENET1K_V1, whose state dict loads here unchanged.
 
-    Sizes are config values; paper B App. E uses (patch_size, hidden_dim, mlp_dim, num_layers, num_heads):
-    ViT-T/CIFAR-100 (E.3) 4, 256, 256, 7, 8 on 32x32; ViT-T/ImageNet (E.5) 16, 192, 768, 12, 3 on 224x224;
-    ViT-S (Fig. 17; the standard ViT-S/16, App. E gives no sizes) 16, 384, 1536, 12, 6; ViT-B (E.8) 16, 768,
-    3072, 12, 12 on 224x224 (CIFAR-100 resized to 224, as paper B's fine-tuning script). ``VIT_SIZES`` lists them.
+    Sizes are config values; those above are paper B's ViT-T/CIFAR-100 (E.3), ViT-T/ImageNet (E.5), ViT-S (Fig.
+    17; the standard ViT-S/16, App. E gives no sizes) and ViT-B (E.8; CIFAR-100 resized to 224, as paper B's
+    fine-tuning script). ``VIT_SIZES`` lists them.
 
     ``image_size``: side of the square input, default ``input_shape[-1]``. ``weights``: path of a LOCAL torchvision
     ViT state dict (e.g. ``vit_b_16-c867db91.pth``), read with ``torch.load(weights_only=True)`` and loaded into
@@ -380,14 +426,20 @@ def token_example_input(input_shape: tuple[int, ...]) -> Tensor:
 
 
 @BACKBONES.register("bert")
-def bert(input_shape: tuple[int, ...], model_dir: str) -> Blocks:
-    """BERT (Devlin et al., 2019) as Hugging Face ``BertModel.from_pretrained(model_dir, local_files_only=True)``
-    (a LOCAL directory with config.json and the weights, e.g. bert-base-uncased saved with ``save_pretrained``;
-    never downloaded; a missing directory raises FileNotFoundError), split into ``num_hidden_layers`` blocks:
-    block 0 = embeddings + encoder layer 0, block k = encoder layer k; no pooler (heads read the [CLS] hidden
-    state, ``token_pool="cls"``). Inputs [B, 2|3, T] int64, see the section comment above; ``input_shape`` is
-    (2, T) or (3, T), of which only T is used (for ``example_input``). Dropout as the model's config (0.1 for
-    BERT-base). Built on the meta device (``head_blocks``), the weights are not read: only config.json."""
+def bert(input_shape: tuple[int, ...], *, model_dir: Annotated[str, Param(
+        "Directory written by save_pretrained (config.json and the weights, e.g. bert-base-uncased), read with "
+        "local_files_only; never downloaded: a missing directory fails at DAG build.")]) -> Blocks:
+    """Hugging Face BertModel (Devlin et al., 2019) from a local directory, one block per encoder layer
+    (embeddings join block 0), no pooler; every head reads the [CLS] hidden state. Inputs: int64 [2, T] (input
+    ids, attention mask) or [3, T] (+ token type ids) per sample.
+
+    ``BertModel.from_pretrained(model_dir, local_files_only=True)`` (a LOCAL directory with config.json and the
+    weights, e.g. bert-base-uncased saved with ``save_pretrained``; never downloaded; a missing directory raises
+    FileNotFoundError), split into ``num_hidden_layers`` blocks: block 0 = embeddings + encoder layer 0, block k =
+    encoder layer k; no pooler (heads read the [CLS] hidden state, ``token_pool="cls"``). Inputs [B, 2|3, T]
+    int64, see the section comment above; ``input_shape`` is (2, T) or (3, T), of which only T is used (for
+    ``example_input``). Dropout as the model's config (0.1 for BERT-base). Built on the meta device
+    (``head_blocks``), the weights are not read: only config.json."""
     from transformers import BertConfig, BertModel
 
     path = Path(model_dir)
@@ -406,3 +458,25 @@ def bert(input_shape: tuple[int, ...], model_dir: str) -> Blocks:
                             *layers[1:]])
     return Blocks(blocks, [model.config.hidden_size] * len(layers), token_pool="cls",
                   example_input=token_example_input)
+
+
+def backbone_params_schema() -> dict[str, dict[str, Any]]:
+    """The config schema's definitions of the backbones' parameters (a model entry's ``params``), generated from
+    the backbones' declarations (eebench.declare): ``backbone_params``, one object schema per backbone by name;
+    backbones that share one declaration (resnet18/34/50: :func:`resnet`) refer to one definition
+    ``<function>_params`` (``resnet_params``), returned beside it."""
+    from eebench.declare import entry_description, parameters_schema
+
+    by_declaration: dict[Callable, list[str]] = {}
+    for name in BACKBONES.names():
+        by_declaration.setdefault(inspect.unwrap(BACKBONES.declared(name)), []).append(name)
+    properties: dict[str, Any] = {}
+    shared: dict[str, dict[str, Any]] = {}
+    for declared, names in by_declaration.items():
+        if len(names) == 1:
+            properties[names[0]] = BACKBONES.parameters_schema(names[0])
+            continue
+        definition = f"{declared.__name__}_params"
+        shared[definition] = parameters_schema(declared, description=entry_description(declared))
+        properties.update({name: {"$ref": f"#/$defs/{definition}"} for name in names})
+    return {"backbone_params": {"properties": dict(sorted(properties.items()))}, **shared}

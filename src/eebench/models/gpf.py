@@ -22,11 +22,13 @@ to the classification loss unweighted (methods/early_exit.py:221-222).
 from __future__ import annotations
 
 from math import sqrt
+from typing import Annotated
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from eebench.declare import Param, Unset
 from eebench.models.heads import IC_TYPES, GlobalPool
 
 
@@ -95,8 +97,16 @@ class GPFMerge(nn.Module):
 
 
 @IC_TYPES.register("gpf")
-def gpf_state_head(in_features: int, num_classes: int, state_dim: int, dropout: float = 0.0) -> nn.Module:
-    """GPF's state head: pool as ``linear`` does, Linear(in, state_dim), ReLU. It stands in for the code's
+def gpf_state_head(in_features: int, num_classes: int, *,
+                   state_dim: Annotated[int, Param("Size of the IC states (paper B App. E: 512 for ViT-T).", ge=1)],
+                   dropout: Annotated[float, Unset(), Param(
+                       "Dropout on the states while training (0 when omitted, as paper B's code).", ge=0, lt=1)] = 0.0,
+                   ) -> nn.Module:
+    """GPF (Liao et al., 2021; paper B Table 3): each IC makes a state (pool + linear + ReLU), and an IC's logits
+    merge the past and current states with imitated future ones (eebench.models.gpf). GPF has no static
+    per-head baseline.
+
+    This is GPF's state head: pool as ``linear`` does, Linear(in, state_dim), ReLU. It stands in for the code's
     ``head_class(in_size, out_size=head_dim)`` + ReLU (gpf.py:48-49), our ``linear`` IC with ``state_dim``
     outputs. Its output is a state, not logits: the network's merge module (:func:`gpf_merge`) makes the
     logits. ``num_classes`` and ``dropout`` are the merge's."""
@@ -105,7 +115,8 @@ def gpf_state_head(in_features: int, num_classes: int, state_dim: int, dropout: 
     return nn.Sequential(GlobalPool(), nn.Linear(in_features, state_dim), nn.ReLU())
 
 
-def gpf_merge(num_ics: int, num_classes: int, state_dim: int, dropout: float = 0.0) -> GPFMerge:
+def gpf_merge(num_ics: int, num_classes: int, *, state_dim: int, dropout: float = 0.0) -> GPFMerge:
+    """The merge module of ``num_ics`` GPF ICs, built with the ICs' own parameters (:func:`gpf_state_head`)."""
     return GPFMerge(num_ics, state_dim, num_classes, dropout=dropout)
 
 

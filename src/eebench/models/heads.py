@@ -1,13 +1,18 @@
 """Internal-classifier (IC) registry. An IC pools a block's output and classifies it."""
 from __future__ import annotations
 
+from typing import Annotated, Any, Literal
+
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from eebench.declare import Param, PresetDefault, Unset
 from eebench.registry import Registry
 
-IC_TYPES: Registry = Registry("ic")
+# An IC type's keyword-only parameters are a model entry's ``ic`` keys beside ``type`` (eebench.declare); gpf.py
+# and msdnet.py register there.
+IC_TYPES: Registry = Registry("ic", providers=("eebench.models.gpf", "eebench.models.msdnet"))
 
 
 class GlobalPool(nn.Module):
@@ -51,6 +56,7 @@ def set_token_pool(module: nn.Module, tokens: str) -> None:
 
 @IC_TYPES.register("linear")
 def linear_head(in_features: int, num_classes: int) -> nn.Module:
+    """Global average pool + linear layer."""
     return nn.Sequential(GlobalPool(), nn.Linear(in_features, num_classes))
 
 
@@ -60,9 +66,20 @@ MLP_ACTIVATIONS = {"relu": lambda: nn.ReLU(inplace=True), "gelu": nn.GELU}
 
 
 @IC_TYPES.register("mlp")
-def mlp_head(in_features: int, num_classes: int, hidden: list[int], activation: str = "relu",
-             pool_size: int | None = None) -> nn.Module:
-    """Pool, then a Linear + ``activation`` (relu | gelu) per ``hidden`` width, then a linear classifier. The
+def mlp_head(in_features: int, num_classes: int, *,
+             hidden: Annotated[list[Annotated[int, Param("A hidden layer's width.", ge=1)]], Param(
+                 "Hidden widths, one Linear + activation each.", min_length=1)],
+             activation: Annotated[Literal[tuple(MLP_ACTIVATIONS)], PresetDefault(), Param(
+                 "Activation after each hidden layer; when omitted, the fidelity preset's (paper: relu, ours; "
+                 "authors_code: gelu, paper B's code, whose multi-layer ViT/Swin heads apply F.gelu between "
+                 "layers, architectures/early_exits/heads.py:126, 159).")] = "relu",
+             pool_size: Annotated[int | None, Unset(), Param(
+                 "Side of the pooled map: when given, SDN's pooling to pool_size x pool_size before the hidden "
+                 "layers (an SDN IC with hidden layers); when omitted (or null), the global average pool.",
+                 ge=1)] = None) -> nn.Module:
+    """Pool (global average, or SDN's with pool_size) + hidden layers + linear.
+
+    Pool, then a Linear + ``activation`` (relu | gelu) per ``hidden`` width, then a linear classifier. The
     pool is the global average, or with ``pool_size`` SDN's mixed pooling to ``pool_size`` x ``pool_size``: then
     the first layer is an :class:`SDNHead` to the first hidden width, so the IC is SDN's with hidden layers
     (the larger IC beside an ``sdn`` reference, as paper B §4.5 adds layers to its reference IC)."""
@@ -147,6 +164,36 @@ class SDNHead(nn.Module):
 
 
 @IC_TYPES.register("sdn")
-def sdn_head(in_features: int, num_classes: int, pool_size: int = 4) -> nn.Module:
-    """SDN's internal classifier (Kaya et al., 2019) as in paper B's code; ``in_features`` = channels."""
+def sdn_head(in_features: int, num_classes: int, *, pool_size: Annotated[int, Unset(), Param(
+        "Side of the pooled map; 4 when omitted (SDN, paper B); 1 = global mixed pooling (token backbones).",
+        ge=1)] = 4) -> nn.Module:
+    """SDN's IC (Kaya et al., 2019; paper B §4.1 and its released code's pooled_head): alpha*max + (1-alpha)*avg
+    adaptive pooling to pool_size x pool_size (alpha trainable, U[0,1) init), flatten, linear layer.
+
+    As in paper B's code (:class:`SDNHead`); ``in_features`` = channels."""
     return SDNHead(in_features, num_classes, pool_size=pool_size)
+
+
+def ic_schema() -> dict[str, Any]:
+    """The config schema's ``$defs/ic`` (a model entry's ``ic``), generated from the IC types' declarations
+    (eebench.declare): ``type`` names a registered IC type, and the keys beside it are that type's own keyword-only
+    parameters, one ``if``/``then`` per type (so a key of another type is an unknown key).
+
+    The ``ic`` mapping is kept as written: it is part of a run's identity (so of which runs exist) and of the
+    captions (eebench.config.describe_model), and the fidelity preset fills keys it leaves unset. So no IC
+    parameter has a schema default, which the workflow's schema check would fill in: each is ``Unset`` (its
+    description says what omitting it means) or preset-filled."""
+    from eebench.declare import entry_description
+
+    types = IC_TYPES.names()
+    return {
+        "type": "object",
+        "description": "Internal-classifier type (registry name) and its parameters; the final classifier is linear, "
+                       "except on backbones that bring their own (msdnet).",
+        "required": ["type"],
+        "properties": {"type": {"enum": types, "description": "; ".join(
+            f"{name} = {entry_description(IC_TYPES.get(name)).rstrip('.')}" for name in types)}},
+        "allOf": [{"if": {"properties": {"type": {"const": name}}, "required": ["type"]},
+                   "then": IC_TYPES.parameters_schema(name, extra={"type": {"const": name}})}
+                  for name in types],
+    }

@@ -75,12 +75,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import torch
 from torch import Tensor, nn
 
-from eebench.models.backbones import BACKBONES, Blocks
+from eebench.declare import Param, Unset
+from eebench.models.backbones import BACKBONES, Blocks, PositiveInt
 from eebench.models.heads import IC_TYPES
 
 
@@ -246,23 +247,40 @@ def _positive_int(name: str, value: Any, minimum: int = 1) -> None:
 
 @BACKBONES.register("msdnet")
 def msdnet(
-    input_shape: tuple[int, ...],
-    num_blocks: int = 7,
-    step_mode: str = "even",
-    step: int = 2,
-    base: int = 4,
-    channels: int = 16,
-    growth_rate: int = 6,
-    growth_factor: list[int] | tuple[int, ...] = (1, 2, 4),
-    bottleneck_factor: list[int] | tuple[int, ...] = (1, 2, 4),
-    bottleneck: bool = True,
-    prune: str = "max",
-    reduction: float = 0.5,
-    granularity: str = "block",
+    input_shape: tuple[int, ...], *,
+    num_blocks: Annotated[int, Param("Blocks, one MSDNet classifier each (nBlocks).", ge=1)] = 7,
+    step_mode: Annotated[Literal["even", "lin_grow"], Param(
+        "Layers in block b > 0: step (even) or step*b + 1 (lin_grow) (stepmode).")] = "even",
+    step: Annotated[int, Param("Layer count of the blocks after the first (step).", ge=1)] = 2,
+    base: Annotated[int, Param("Layers in block 0 after the first layer (base).", ge=1)] = 4,
+    channels: Annotated[int, Param("First layer's channels at the finest scale; scale s has channels * "
+                                   "growth_factor[s] (nChannels).", ge=1)] = 16,
+    growth_rate: Annotated[int, Param("Channels a layer adds, times growth_factor[s] at scale s; must give even "
+                                      "counts for s >= 1 (growthRate).", ge=1)] = 6,
+    growth_factor: Annotated[list[PositiveInt], Param(
+        "Channel factor per scale, finest first; its length is the number of scales (grFactor).",
+        min_length=1)] = (1, 2, 4),
+    bottleneck_factor: Annotated[list[PositiveInt], Param(
+        "Per scale, the 1x1 bottleneck has at most this times the conv's output channels; same length as "
+        "growth_factor (bnFactor).", min_length=1)] = (1, 2, 4),
+    bottleneck: Annotated[bool, Param("A 1x1 bottleneck convolution before each 3x3 one (bottleneck).")] = True,
+    prune: Annotated[Literal["max", "min"], Param(
+        "max = drop the finest scale at evenly spaced layers, each followed by a transition; min = drop scales "
+        "only as the last layers need, transitions after layers floor(L/3) and floor(2L/3) (prune).")] = "max",
+    reduction: Annotated[float, Param("Transitions shrink channels to floor(reduction * channels); 0 = no "
+                                      "transitions (reduction).", ge=0, le=1)] = 0.5,
+    granularity: Annotated[Literal["block", "layer"], Param(
+        "block = one block per MSDNet block (exits 0..num_blocks-1); layer = every module (first layer, layer, "
+        "transition) its own block, 19 for the defaults with MSDNet's exits at 4, 6, 9, 11, 13, 16, 18 (a "
+        "reading of paper B E.2's positions {0..17}).")] = "block",
 ) -> MSDNetBlocks:
-    """MSDNet, CIFAR variant; the defaults are the CIFAR-100 anytime network of [torch]'s README (7 blocks),
-    the one paper B E.2 names. ``granularity`` "block": block k = MSDNet's block k (ends at exit k); "layer":
-    every module (first layer, layer, transition) its own block (see the module docstring)."""
+    """MSDNet (Huang et al., 2018), CIFAR variant (eebench.models.msdnet); block k ends at MSDNet's classifier k.
+    Defaults = the MSDNet authors' CIFAR-100 anytime network (kalviny/MSDNet-PyTorch README + args.py), paper B
+    App. E.2 "CIFAR variant of MSDNet with 7 blocks". ICs must be of type msdnet; the final classifier is
+    MSDNet's own.
+
+    ``granularity`` "block": block k = MSDNet's block k (ends at exit k); "layer": every module (first layer,
+    layer, transition) its own block (see the module docstring)."""
     for name, value in (("num_blocks", num_blocks), ("step", step), ("base", base), ("channels", channels),
                         ("growth_rate", growth_rate)):
         _positive_int(name, value)
@@ -346,6 +364,11 @@ class MSDNetClassifier(nn.Module):
 
 
 @IC_TYPES.register("msdnet")
-def msdnet_head(in_features: int, num_classes: int, hidden_channels: int = 128) -> nn.Module:
-    """MSDNet's classifier; ``in_features`` = channels of the coarsest scale (the backbone's width)."""
+def msdnet_head(in_features: int, num_classes: int, *, hidden_channels: Annotated[int, Unset(), Param(
+        "Channels of its two convolutions; 128 when omitted (MSDNet's CIFAR classifier); the final classifier "
+        "always has 128.", ge=1)] = 128) -> nn.Module:
+    """MSDNet's classifier (Huang et al., 2018): on the coarsest scale two 3x3/2 conv-BN-ReLU to hidden_channels,
+    global average pool, linear; the only IC type an msdnet backbone takes.
+
+    ``in_features`` = channels of the coarsest scale (the backbone's width)."""
     return MSDNetClassifier(in_features, num_classes, hidden_channels=hidden_channels)

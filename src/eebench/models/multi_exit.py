@@ -14,7 +14,6 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from eebench.models import gpf as _gpf  # noqa: F401  (registers the "gpf" IC type)
 from eebench.models.backbones import BACKBONES
 from eebench.models.heads import IC_TYPES, set_token_pool
 
