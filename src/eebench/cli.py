@@ -206,6 +206,16 @@ def cmd_check_config(args):
     print(f"{' '.join(args.config)}: ok")
 
 
+def cmd_schema(args):
+    from eebench.io import write_text
+    from eebench.schema import schema_text
+
+    if args.out:
+        write_text(args.out, schema_text())
+    else:
+        print(schema_text(), end="")
+
+
 def cmd_readings(args):
     from eebench.readings import render
 
@@ -374,6 +384,10 @@ def build_parser() -> argparse.ArgumentParser:
             "include: files, the schema, names, cross references, dataset roots), without Snakemake")
     p.add_argument("--config", nargs="+", required=True, metavar="FILE",
                    help="the config file; several are merged as `snakemake --configfile FILE...` merges them")
+
+    p = add("schema", cmd_schema, "the config's JSON schema as the workflow checks it: the skeleton "
+            "(workflow/schemas/config.schema.yaml) with every registered entry's part generated from its declaration")
+    p.add_argument("--out", help="write it to this file (YAML) instead of stdout, e.g. for an editor")
 
     p = add("readings", cmd_readings, "the papers' silences and the readings taken (eebench/readings.py), "
             "as the README's section or the paper's")

@@ -205,3 +205,10 @@ def test_every_default_the_skeleton_states_is_the_one_the_code_takes():
     assert SCHEMA["properties"]["fidelity"]["default"] == DEFAULT_PRESET
     for function in (budget_performance, run_budgets):
         assert inspect.signature(function).parameters["rule"].default == SCHEMA["$defs"]["budget_rule"]["default"]
+
+
+def test_the_schema_command_writes_the_composed_schema(tmp_path):
+    from eebench.cli import run
+
+    assert run(["schema", "--out", str(tmp_path / "schema.yaml")]) == 0
+    assert yaml.safe_load((tmp_path / "schema.yaml").read_text()) == SCHEMA
