@@ -21,7 +21,8 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from eebench.models import ModelSpec, build_model
 from eebench.training import TrainingConfig
-from eebench.training.loop import Placement, select_device, train_phase
+from eebench.training.loop import train_phase
+from eebench.training.placement import Placement, select_device
 from eebench.training.regimes import JOINT_PHASE
 
 BACKBONE_PARAMS = {"cnn": {"widths": [16, 32, 64, 64], "strides": [1, 2, 1, 2]}, "resnet18": {"cifar_stem": True}}

@@ -14,7 +14,7 @@ import pytest
 from eebench import acceptance, paper_numbers, targets
 from eebench.cli import main
 from eebench.config import load_config
-from eebench.metrics import budget_label
+from eebench.sweep_metrics import budget_label
 from eebench.render import TABLES
 from eebench.render.base import regime_label
 

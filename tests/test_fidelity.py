@@ -12,7 +12,7 @@ from eebench.render.spec import entry_spec
 from eebench import schema as ee_schema
 from eebench.fidelity import PRESETS, SWITCHES, differences
 from eebench.readings import READINGS
-from eebench.training.loop import SWITCH_DEFAULTS, TrainingConfig
+from eebench.training.config import SWITCH_DEFAULTS, TrainingConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 

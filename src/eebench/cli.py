@@ -116,6 +116,13 @@ def cmd_cache_logits(args):
     cache_logits(args.checkpoint, args.data, args.out)
 
 
+def cmd_import_logits(args):
+    from eebench.io import import_logits
+
+    import_logits(args.source, args.out, task=args.task, head_flops=args.head_flops,
+                  backbone_flops=args.backbone_flops, head_blocks=args.head_blocks, meta=args.meta)
+
+
 def cmd_sweep(args):
     from eebench.exits.sweep import run_sweep
 
@@ -303,6 +310,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--threads", type=int, default=0)
 
+    p = add("import-logits", cmd_import_logits, "a logit cache from a plain .npz or .pt of per-head logits, labels "
+            "and per-head FLOPs (a network this package did not train; README, 'The logit cache')")
+    p.add_argument("--source", required=True, metavar="FILE",
+                   help="a .npz or torch .pt holding val_logits, test_logits [H, N, C], val_labels, test_labels and "
+                        "head_flops [H] (optional: backbone_flops, task, head_blocks, meta), or a logit cache")
+    p.add_argument("--task", default=None, help="a registered task, where the file has none (default single_label)")
+    p.add_argument("--head-flops", type=float, nargs="+", default=None, metavar="FLOPS",
+                   help="the cost per sample of exiting at each head, where the file has none")
+    p.add_argument("--backbone-flops", type=float, default=None, metavar="FLOPS",
+                   help="the 100%% budget: the network without early exits (default: the last head's FLOPs)")
+    p.add_argument("--head-blocks", type=int, nargs="+", default=None, metavar="BLOCK",
+                   help="each head's 0-based block, where the file has none (optional)")
+    p.add_argument("--meta", type=_json, default=None,
+                   help='JSON names carried into every CSV, merged over the file\'s, e.g. {"model": "mine"}')
+    p.add_argument("--out", required=True, help="the logit cache (.npz)")
+
     p = add("sweep", cmd_sweep, "sweep an exit criterion's thresholds over a logit cache")
     p.add_argument("--logits", required=True)
     p.add_argument("--criterion", required=True, help="a registered exit criterion")
@@ -316,7 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sweep", required=True)
     p.add_argument("--budgets", type=float, nargs="+", required=True)
     p.add_argument("--rule", choices=("best", "last", "val"), default="best",
-                   help="how a budget picks its operating point (eebench.metrics.BUDGET_RULE_DESCRIPTIONS)")
+                   help="how a budget picks its operating point (eebench.sweep_metrics.BUDGET_RULE_DESCRIPTIONS)")
     p.add_argument("--out", required=True)
 
     p = add("bee", cmd_bee, "benefit B_EE of early exits over static heads (paper A)")

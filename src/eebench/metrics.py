@@ -21,12 +21,6 @@ from eebench.sweep_metrics import (
 )
 from eebench.tasks import all_metrics, task_parameter_names
 
-# Re-exported (as are BUDGET_RULES, NEAREST_TO_HEAD, bee and budget_performance above) for the importers written
-# before the frame metrics moved to eebench.sweep_metrics (issue 25); new code imports them from there.
-from eebench.sweep_metrics import (  # noqa: F401
-    BUDGET_RULE_DESCRIPTIONS, BUDGET_TOLERANCE, achievable_curve, budget_label, operating_point, speedup_area,
-)
-
 
 def _read_sweep(sweep_path: str | Path) -> tuple[pd.DataFrame, dict[str, object]]:
     """A sweep CSV (checked: :func:`eebench.exits.sweep.read_sweep`), and its identity columns (meta keys and

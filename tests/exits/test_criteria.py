@@ -411,7 +411,7 @@ def test_hybrid_never_yields_a_point_it_forbids_and_b_ee_does_not_credit_one():
     always. Before that rule the sweep's first row, threshold -inf, put everyone at head 1, and E_closest(head 1)
     took it. Hand-built: sample 0 keeps its ranking, sample 1's flips at head 2 and then holds."""
     from eebench.exits.sweep import sweep
-    from eebench.metrics import bee
+    from eebench.sweep_metrics import bee
 
     confident, flipped = [5.0, 0.0, -5.0], [5.0, -5.0, 0.0]  # tau(confident, flipped) = 1/3 < 0.9
     logits = np.array([[confident, confident], [confident, flipped], [confident, flipped], [confident, flipped]])

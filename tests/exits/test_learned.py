@@ -105,7 +105,7 @@ def test_learned_exit_operating_point_is_the_sweep_row_threshold_half_selects():
     sweep row whose threshold is >= 0.5 (row k holds every t in (thr[k-1], thr[k]]), not the last row <= 0.5;
     checked against exit heads assigned by hand."""
     from eebench.exits.sweep import exit_heads, sweep
-    from eebench.metrics import operating_point
+    from eebench.sweep_metrics import operating_point
 
     # Scores chosen so that no score is exactly 0.5: the rows around 0.5 are thresholds 0.45 and 0.6.
     scores = np.array([[0.2, 0.6, 0.45, 0.9],

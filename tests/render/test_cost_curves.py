@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from matplotlib.image import imread
 
-from eebench.metrics import BUDGET_RULES, budget_performance
+from eebench.sweep_metrics import BUDGET_RULES, budget_performance
 from eebench.render import FIGURES, render_figure
 
 INF = np.inf

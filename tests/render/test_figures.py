@@ -149,7 +149,7 @@ def test_a_line_may_name_its_own_criterion() -> None:
 
 
 def test_speedup_curves_report_each_criterions_area_per_seed() -> None:
-    from eebench.metrics import speedup_area
+    from eebench.sweep_metrics import speedup_area
 
     def rows(criterion, seed, accuracy):
         return pd.DataFrame({"model": "m", "regime": "joint", "criterion": criterion, "seed": seed, "split": "test",
@@ -175,7 +175,7 @@ def test_the_area_credits_only_what_a_criterion_delivers() -> None:
     is bought with performance, so the area is 0, not the trapezoid's 0.9 / 2 * 49; a dense criterion that
     keeps 0.6 up to speed-up 10 gets 0.6 * 9. An envelope point slower but worse than a faster one is
     dominated (the step holds the faster, better value)."""
-    from eebench.metrics import achievable_curve, speedup_area
+    from eebench.sweep_metrics import achievable_curve, speedup_area
 
     def sweep_rows(flops, f1):
         return pd.DataFrame({"split": "test", "flops_fraction": flops, "f1": f1})

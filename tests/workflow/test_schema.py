@@ -81,7 +81,7 @@ def test_shipped_configs_validate(path, tmp_path, monkeypatch):
 
 
 def test_schema_lists_every_budget_rule_of_the_metrics_module():
-    from eebench.metrics import BUDGET_RULES
+    from eebench.sweep_metrics import BUDGET_RULES
 
     assert SCHEMA["$defs"]["budget_rule"]["enum"] == list(BUDGET_RULES)
 

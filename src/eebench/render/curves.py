@@ -14,7 +14,7 @@ from pydantic import ConfigDict, Field
 from typing_extensions import NotRequired, TypedDict
 
 from eebench.declare import Param, Ref
-from eebench.metrics import BUDGET_TOLERANCE, NEAREST_TO_HEAD, achievable_curve, budget_performance, speedup_area
+from eebench.sweep_metrics import BUDGET_TOLERANCE, NEAREST_TO_HEAD, achievable_curve, budget_performance, speedup_area
 from eebench.render.base import RunKey, kind, reads, regime_label
 from eebench.render.figures import METRIC_TITLES, axis_label
 from eebench.render.keys import Criterion, CriterionName, Metric, MetricName, Model, Name, Regime, Regimes, Rule, Title
@@ -289,7 +289,7 @@ def cost_curves(
     """Paper B Fig. 1 and Figs 7-17: test performance against % of the backbone's FLOPs, one curve per regime (or
     model and regime), mean over seeds with a std band.
 
-    A seed's curve is :func:`eebench.metrics.budget_performance` under ``rule`` at every budget of a grid
+    A seed's curve is :func:`eebench.sweep_metrics.budget_performance` under ``rule`` at every budget of a grid
     (``grid_points`` budgets from the cheapest to the most expensive operating point of the split the rule
     selects on, plus ``budgets``), so at the dashed budget marks it equals the budget tables. x is the budget,
     not the chosen point's cost (under rule ``val`` the test cost can exceed it). The line is the mean over
@@ -380,8 +380,8 @@ def speedup_curves(
     curve's area (the CSV): the larger, the more effective the criterion.
 
     Paper A §3's evaluation framework: test performance against the speed-up (backbone FLOPs / average
-    FLOPs), one curve per criterion (its achievable envelope, ``eebench.metrics.achievable_curve``, mean over
-    seeds on a common speed-up grid), and each curve's area (``eebench.metrics.speedup_area``, per seed, then mean ± std): "the larger the area, the
+    FLOPs), one curve per criterion (its achievable envelope, ``eebench.sweep_metrics.achievable_curve``, mean over
+    seeds on a common speed-up grid), and each curve's area (``eebench.sweep_metrics.speedup_area``, per seed, then mean ± std): "the larger the area, the
     more effective the strategy".
 
     A criterion in ``points`` (name -> threshold) is one operating point, drawn as a marker beside the curves

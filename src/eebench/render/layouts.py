@@ -31,7 +31,7 @@ import pandas as pd
 
 from eebench.acceptance import COMPARISON_COLUMNS, Comparison, caption_sentences, cell_text
 from eebench.latex import latex_escape
-from eebench.metrics import BUDGET_RULE_DESCRIPTIONS
+from eebench.sweep_metrics import BUDGET_RULE_DESCRIPTIONS
 from eebench.render.base import RunKey
 from eebench.tasks import LOWER_IS_BETTER, display_scale
 

@@ -39,11 +39,6 @@ from eebench.training.resume import ResumeFile, set_rng_state
 from eebench.training.scaling import GradientEquilibrium
 from eebench.training.stopping import Stopping
 
-# Re-exported for the importers written before the settings and the placement moved to their own modules (issue
-# 25); new code imports them from eebench.training.config and eebench.training.placement.
-from eebench.training.config import SWITCH_DEFAULTS  # noqa: F401
-from eebench.training.placement import select_device  # noqa: F401
-
 log = logging.getLogger(__name__)
 
 
