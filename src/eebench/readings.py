@@ -763,7 +763,7 @@ READINGS: tuple[Reading, ...] = (
     Reading(
         "Qualitative claims made testable",
         "paper A §4.2-4.4 (Figs 3, 6); paper B §3-4.7 (Figs 2-5, Tables 5-6)",
-        "(`eebench.claims`, checked on the tables' and figures' numbers): \"predominantly positive\" B_EE = "
+        "(`eebench.claim_checks`, checked on the tables' and figures' numbers): \"predominantly positive\" B_EE = "
         "positive mean F1 B_EE at more than half of the heads; \"significantly\" = one-sided Mann-Whitney U "
         "p ≤ 0.05 (the B_EE figure's `p_below_first`); \"rare\" same-layer exits = at most 10% of the shown "
         "examples have two present classes exiting at the same head; \"the last IC dominates the most in the "

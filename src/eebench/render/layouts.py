@@ -192,7 +192,7 @@ def render_layout(
     paper_match: Mapping[str, Any] | None = None,
 ) -> tuple[str, pd.DataFrame]:
     """Fill ``layout`` from the budget frame: (LaTeX table, numbers with one row per cell). Given
-    ``paper_comparison`` (eebench.acceptance.comparison_spec: the config's scale and the transcribed tables the
+    ``paper_comparison`` (eebench.render.spec.comparison_spec: the config's scale and the transcribed tables the
     entry regenerates) and the entry's ``paper_match``, each cell is compared with the paper's value
     (eebench.acceptance)."""
     if rule not in RULE_SENTENCES:

@@ -7,7 +7,7 @@ whose items include it (:data:`SECTIONS`, in each paper's own order), then its i
 that regenerates nothing of the papers goes where its kind says (eebench.render.base.Kind.body): after both papers
 ("Beyond the papers"), or in the claims' section, which closes the body. Every caption names what the entry
 regenerates and the setting it was run in (datasets, backbones and the config's ``scale``): tables carry it in
-their own caption (``eebench.config.render_spec``), figures get it here.
+their own caption (``eebench.render.spec.entry_spec``), figures get it here.
 """
 from __future__ import annotations
 
@@ -150,7 +150,7 @@ CLAIMS = ("The papers' claims, checked",
           "Each row is a sentence of one of the two papers, the table or figure of this document whose numbers "
           "test it, those numbers (mean~$\\pm$ std over seeds where the entry has several seeds) and the verdict. "
           "Where a sentence is qualitative (``rare'', ``dominates'', ``the same basin''), the reading that makes "
-          "it testable is stated in \\texttt{eebench/claims.py}. Nothing in the default setting is tuned to "
+          "it testable is stated in \\texttt{eebench/claim_checks.py}. Nothing in the default setting is tuned to "
           "make a claim hold.")
 # The sections after both papers ((title, introduction), label) by the name a kind's ``body`` gives
 # (eebench.render.base.BODY_SECTIONS), in the body's order.
