@@ -39,7 +39,8 @@ from eebench.cli import main
 from eebench.data import load_split, prepare_dataset, read_info
 from eebench.exits.sweep import load_cache, run_sweep
 from eebench.io import (
-    LOGIT_CACHE, MODEL_CHECKPOINT, PREPARED_DATASET, SWEEP_CSV, OutputError, ResultFileError, ResultKeyError,
+    LOGIT_CACHE, MODEL_CHECKPOINT, PLAIN_LOGITS, PREPARED_DATASET, SWEEP_CSV, OutputError, ResultFileError,
+    ResultKeyError,
     read_checkpoint, read_csv, read_npz, save_npz, save_torch, write_csv, write_text,
 )
 from eebench.models import ModelSpec, backbone_state, build_model
@@ -277,6 +278,10 @@ METRICS = Reads("metrics", "logits/seed0.npz", good=lambda p, i: save_npz(p, **c
                 argv=lambda p, i: ("metrics", "--logits", p, "--plan", json.dumps(PLAN), "--out", i.tmp / "metrics"))
 BEE_STATIC = Reads("bee-static", "static/block0.npz", good=static_cache(0),
                    argv=lambda p, i: ("bee", "--sweep", i.sweep, "--static", p, *i.statics[1:], "--out", i.out))
+# A network this package did not train: a plain file of per-head outputs, or a cache, made a cache (what the
+# workflow's import job runs on each cache a config's `caches:` names).
+IMPORT_LOGITS = Reads("import-logits", "mine/outputs.npz", good=lambda p, i: save_npz(p, **cache_arrays()),
+                      argv=lambda p, i: ("import-logits", "--source", p, "--meta", '{"model": "mine"}', "--out", i.out))
 # Commands: a sweep CSV
 BUDGETS = Reads("budgets", "run/sweeps/confidence.csv", good=copy_of(lambda i: i.sweep),
                 argv=lambda p, i: ("budgets", "--sweep", p, "--budgets", 0.5, 1.0, "--rule", "val", "--out", i.out))
@@ -291,7 +296,7 @@ def sweep_of_a_run(path, inputs):
 
 COST_CURVES = Reads("render-figure-cost_curves", "run/sweeps/confidence.csv", good=sweep_of_a_run,
                     argv=lambda p, i: ("render-figure", "--kind", "cost_curves", "--spec",
-                                       '{"model": "cnn", "regimes": ["joint"], "rule": "best", "grid_points": 5}', "--inputs", p, "--out",
+                                       '{"model": "cnn", "regimes": ["joint"], "criterion": "confidence", "rule": "best", "grid_points": 5}', "--inputs", p, "--out",
                                        i.tmp / "figure.pdf"))
 BEE_RUN = Reads("bee-run", "run/sweeps/confidence.csv", good=copy_of(lambda i: i.sweep),
                 argv=lambda p, i: ("bee-run", "--metrics", i.tmp / "run", "--criteria", "confidence", "--static",
@@ -415,6 +420,30 @@ def config(maker):
 
 CHECK_CONFIG = Reads("check-config", "config.yaml", good=config(edited(lambda c: None)),
                      argv=lambda p, i: ("check-config", "--config", p.relative_to(i.tmp)))
+
+
+def own_caches(change=lambda config: None):
+    """A config maker: BASE with ``mine``, a network evaluated from its own caches (2 heads, seed 0, and a static
+    cache per head, written beside the config), shown by a budgets table ``m``; then ``change(config)``."""
+
+    def make(directory: Path) -> Path:
+        save_npz(directory / "mine0.npz", **cache_arrays())
+        for block in range(2):
+            save_npz(directory / f"static{block}.npz", **cache_arrays(heads=1, block=block))
+
+        def add(config):
+            config["models"]["mine"] = {"caches": {"seeds": {0: "mine0.npz"}, "static": ["static0.npz", "static1.npz"]}}
+            config["tables"]["m"] = {"kind": "budgets", "model": "mine", "criterion": "confidence",
+                                     "regimes": ["joint"]}
+            change(config)
+
+        return edited(add)(directory)
+
+    return make
+
+
+def caches_of(config):
+    return config["models"]["mine"]["caches"]
 
 
 def config_rows(defects: Sequence[tuple]) -> list[Bad]:
@@ -575,7 +604,8 @@ TRAIN_RESTART = Reads("train-restart", "resume/run.pt", good=lock_of_an_ended_ru
                       argv=lambda p, i: train_argv(i.prepared, "--regime", "joint", "--resume", p, "--restart",
                                                    "--out", i.out))
 
-COMMANDS = [SWEEP, METRICS, BEE_STATIC, BUDGETS, BEE, BEE_RUN, COST_CURVES, CACHE_LOGITS, ANALYZE, ANALYZE_DATA, LANDSCAPE_DATA,
+COMMANDS = [SWEEP, METRICS, BEE_STATIC, IMPORT_LOGITS,
+            BUDGETS, BEE, BEE_RUN, COST_CURVES, CACHE_LOGITS, ANALYZE, ANALYZE_DATA, LANDSCAPE_DATA,
             CONNECT_MODES_DATA, TRAIN_INIT, CACHE_LOGITS_DATA,
             CACHE_LOGITS_DATA_OLD, TRAIN_DATA, TRAIN_INIT_DATA, CHECK_CONFIG, PREPARE_DATA_CIFAR, READINGS,
             TRAIN_RESUME, TRAIN_RESTART]
@@ -693,6 +723,13 @@ BAD_CACHES = [  # the 2-head cache, 6 samples, 3 classes, with one thing wrong
      "its test_logits hold NaN (first at head 2, sample 3)"),
     ("inf-logit", cache_with(val_logits=at((0, 5, 2), -np.inf)), "its val_logits hold inf (first at head 1, sample 5)"),
     ("head-counts-differ", cache_with(head_flops=np.array([1.0, 2.0, 3.0])), "inconsistent val shapes"),
+    ("labels-of-another-length", cache_with(test_labels=lambda a: a[:5]),
+     "inconsistent test shapes: logits (2, 6, 3), labels (5,), head_flops (2,); a cache holds logits [heads, "
+     "samples, classes], labels [samples] (class indices), head_flops [heads]"),
+    ("logits-without-a-head-axis", cache_with(val_logits=lambda a: a[0]),
+     "inconsistent val shapes: logits (6, 3), labels (6,), head_flops (2,)"),
+    ("head-blocks-of-another-length", cache_with(head_blocks=np.array([0, 1, 2])),
+     "its head_blocks [0, 1, 2] are not 2 increasing block indices (0-based), one per head"),
     ("meta-not-json", cache_with(meta=np.array("{oops")), "its 'meta' is not JSON"),
     ("task-unregistered", cache_with(task=np.array("ranking")), "its task 'ranking' is not registered"),
 ]
@@ -741,8 +778,46 @@ OTHER_DATA = [  # a prepared dataset other than the checkpoint's training data
     ("other-split-seed", prepared_as("digits", {"split_seed": 1}),
      "same dataset, classes and shapes, other arrays (SHA-256"),
 ]
+def plain_outputs(**changes):
+    """A row's ``make``: the 2-head cache's arrays as a plain .npz for import-logits, with ``changes`` (a key's
+    new value, None to leave it out)."""
+    def make(path, inputs):
+        arrays = {**cache_arrays(), **changes}
+        arrays = {key: value for key, value in arrays.items() if value is not None}
+        save_npz(path, **arrays)
+    return make
+
+
+def plain_pt(**changes):
+    """A row's ``make``: the 2-head cache's arrays as a torch .pt of per-head tensor lists (what a multi-exit
+    forward returns), with ``changes``."""
+    def make(path, inputs):
+        arrays = cache_arrays()
+        saved = {key: [torch.from_numpy(head) for head in arrays[key]] for key in ("val_logits", "test_logits")}
+        saved |= {key: torch.from_numpy(arrays[key]) for key in ("val_labels", "test_labels", "head_flops")}
+        save_torch(path, {**saved, **changes})
+    return make
+
+
+BAD_PLAIN_OUTPUTS = [  # import-logits reads a plain file: what it cannot take from one
+    ("truncated", lambda p, i: cut_in_half(write_cache(p)), "truncated"),
+    ("lfs-pointer", text_file, "text ('version https://git-lfs"),
+    ("meta-not-json", plain_outputs(meta=np.array("{oops")), "its 'meta' is not JSON"),
+    ("lacks-head-flops", plain_outputs(head_flops=None),
+     "lacks key(s) head_flops (it has: backbone_flops, meta, task, test_labels, test_logits, val_labels, val_logits); "
+     "give the cost of exiting at each head (--head-flops)"),
+    ("lacks-test-labels", plain_outputs(test_labels=None), "lacks key(s) test_labels"),
+    ("pt-heads-of-different-sample-counts",
+     plain_pt(test_logits=[torch.zeros(6, 3), torch.zeros(5, 3)]),
+     "its 'test_logits' is a list of per-head arrays of different shapes [(6, 3), (5, 3)]"),
+    ("pt-python-object", lambda p, i: torch.save({**cache_arrays(), "extra": Payload()}, p), "weights_only"),
+]
 BAD_CONTENTS = [
     *rows([SWEEP, METRICS, BEE_STATIC], LOGIT_CACHE, BAD_CACHES),
+    # import-logits refuses what every reader refuses (eebench.logit_cache.check_cache), naming its source; a meta that is
+    # not JSON is the plain file's defect
+    *rows([IMPORT_LOGITS], LOGIT_CACHE, [row for row in BAD_CACHES if row[0] != "meta-not-json"]),
+    *rows([IMPORT_LOGITS], PLAIN_LOGITS, BAD_PLAIN_OUTPUTS),
     *rows([BUDGETS, BEE, BEE_RUN, COST_CURVES], SWEEP_CSV, BAD_SWEEPS),
     *rows([CACHE_LOGITS, ANALYZE], MODEL_CHECKPOINT, BAD_WEIGHTS),
     *rows([CACHE_LOGITS], MODEL_CHECKPOINT, [
@@ -822,6 +897,33 @@ BAD_CONFIGS = config_rows([
     ("included_file_yaml_error", suite(text("seeds: [0\n", name="part.yaml")),
      "part.yaml, line 2, column 1: not valid YAML"),
     ("included_file_empty", suite(text("", name="part.yaml")), "part.yaml is empty"),
+    # A network evaluated from its own caches (README, "Evaluate your own model")
+    ("own_cache_missing", own_caches(lambda c: caches_of(c)["seeds"].update({0: "nowhere.npz"})),
+     "models.mine.caches.seeds.0: nowhere.npz does not exist"),
+    ("own_cache_not_a_cache", own_caches(lambda c: caches_of(c)["seeds"].update({0: "config.yaml"})),
+     "models.mine.caches.seeds.0: config.yaml: text ('seeds:"),
+    ("own_static_cache_of_two_heads", own_caches(lambda c: caches_of(c).update(static=["static0.npz", "mine0.npz"])),
+     "models.mine.caches.static (seed 0, head 2): mine0.npz holds 2 heads; a static model's cache holds one"),
+    ("own_static_caches_one_short", own_caches(lambda c: caches_of(c).update(static=["static0.npz"])),
+     "models.mine.caches.static: 1 static caches (seed 0) for a network of 2 heads"),
+    ("own_caches_misspelt_key", own_caches(lambda c: caches_of(c).update(seed={0: "mine0.npz"})),
+     "models.mine.caches.seed: unknown key; did you mean 'seeds'?"),
+    ("own_caches_with_a_dataset_entry", own_caches(lambda c: c["models"]["mine"].update(dataset="digits")),
+     "models.mine: an entry evaluated from its own caches (caches:) takes no 'dataset'"),
+    ("base_is_own_caches", own_caches(lambda c: c["models"].update(cnn2={"base": "mine"})),
+     "models.cnn2.base: 'mine' is evaluated from its own caches (caches:); a trained setting cannot start from it"),
+    ("own_caches_lack_a_seed", own_caches(lambda c: c.update(seeds=[0, 1])),
+     "tables.m: model 'mine' has no cache for seed 1 (models.mine.caches.seeds: 0)"),
+    ("own_caches_of_another_regime", own_caches(lambda c: c["tables"]["m"].update(regimes=["joint", "mixed"])),
+     "tables.m: model 'mine' has caches of regime 'joint' only (models.mine.caches.regime), not 'mixed'"),
+    ("own_caches_hold_no_checkpoint",
+     own_caches(lambda c: c["tables"].update(tt={"kind": "training_time", "model": "mine", "regimes": ["joint"]})),
+     "tables.tt: model 'mine' is evaluated from its own caches (caches:), which hold no checkpoint or training "
+     "record; a training_time table reads models"),
+    ("own_caches_b_ee_without_static",
+     own_caches(lambda c: (caches_of(c).pop("static"), c.update(figures={"f": {
+         "kind": "bee", "models": ["mine"], "regime": "joint", "criterion": "confidence"}}))),
+     "figures.f: model 'mine' has no static caches for seed 0 (models.mine.caches.static)"),
 ])
 
 # Prepared datasets and I/O (issue 24, points 4-6). Pickles in place of a CIFAR batch: none may run anything (the
@@ -1017,7 +1119,7 @@ def test_a_bad_input_is_one_line_naming_it(case, inputs, tmp_path, capsys, monke
 
 
 # The number of bad inputs tried: the table only grows (lower this only with a row that was a duplicate).
-BAD_INPUTS_COUNT = 258
+BAD_INPUTS_COUNT = 304
 
 
 def test_the_table_tries_every_check_under_every_command_that_reads_it():
@@ -1026,7 +1128,7 @@ def test_the_table_tries_every_check_under_every_command_that_reads_it():
     assert len(TABLE) >= BAD_INPUTS_COUNT, len(TABLE)
     by_reader = {reads.name: sum(case.reads is reads for case in TABLE) for reads in [*COMMANDS, *WRITERS,
                                                                                       PREPARE_CIFAR]}
-    assert all(by_reader[reads.name] >= len(BAD_CACHES) for reads in (SWEEP, METRICS, BEE_STATIC))
+    assert all(by_reader[reads.name] >= len(BAD_CACHES) for reads in (SWEEP, METRICS, BEE_STATIC, IMPORT_LOGITS))
     assert all(by_reader[reads.name] >= len(BAD_SWEEPS) for reads in (BUDGETS, BEE, BEE_RUN))
     assert all(by_reader[reads.name] >= len(BAD_PICKLES) for reads in (PREPARE_CIFAR, PREPARE_DATA_CIFAR))
     assert all(by_reader[reads.name] >= len(WRITE_FAILURES) for reads in WRITERS)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from eebench import config as ee
 from eebench.config import load_config
+from eebench.config_checks import check_config
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -118,41 +119,41 @@ def test_static_settings_truncate_and_the_last_block_is_the_plain_backbone():
 def test_a_static_baseline_must_have_the_same_data_and_heads(baseline, message):
     config = make_config()
     config["models"]["cnn_mlp"]["static_baseline"] = "cnn"
-    ee.check_config(config)  # a fitting one passes
+    check_config(config)  # a fitting one passes
     assert ee.static_baseline(config, "cnn_mlp") == "cnn" and ee.static_baseline(config, "cnn") == "cnn"
     config["models"]["cnn_lr"]["static_baseline"] = baseline
     with pytest.raises(ee.ConfigError, match=message):
-        ee.check_config(config)
+        check_config(config)
 
 
 def test_check_config_validates_resolved_entries_against_the_schema():
     config = make_config()
     config["models"]["cnn_wide"]["params"] = {"widths": [16, 16, 16, 16], "depth": 3}
     with pytest.raises(ee.ConfigError, match=r"models\.cnn_wide\.params: Additional properties .*'depth'"):
-        ee.check_config(config)
+        check_config(config)
     config = make_config()
     config["models"]["cnn_lr"]["training"] = {"lr": -1}
     with pytest.raises(ee.ConfigError, match=r"models\.cnn_lr\.training\.lr: -1 is less than or equal"):
-        ee.check_config(config)
+        check_config(config)
     config = make_config()
     config["models"]["cnn_b"]["dataset"] = "mnist"
     with pytest.raises(ee.ConfigError, match=r"models\.cnn_b\.dataset: 'mnist' is not configured"):
-        ee.check_config(config)
+        check_config(config)
 
 
 def test_dataset_entries_pick_a_loader_and_are_checked_against_its_parameters():
     config = make_config()
     assert ee.dataset_loader(config, "digits_b") == "digits" and ee.dataset_loader(config, "digits") == "digits"
     assert ee.dataset_params(config, "digits_b") == {"split_seed": 1}
-    ee.check_config(config)
+    check_config(config)
     bad = copy.deepcopy(config)
     bad["datasets"]["digits_b"]["root"] = "/data"
     with pytest.raises(ee.ConfigError, match=r"datasets\.digits_b: Additional properties .*'root'"):
-        ee.check_config(bad)
+        check_config(bad)
     bad = copy.deepcopy(config)
     bad["datasets"]["mnist"] = {"split_seed": 0}
     with pytest.raises(ee.ConfigError, match=r"datasets\.mnist: unknown dataset 'mnist'"):
-        ee.check_config(bad)
+        check_config(bad)
 
 
 def test_two_entries_of_one_loader_are_two_datasets_with_their_own_runs():
@@ -171,23 +172,23 @@ def test_loss_scaling_variants_share_phase1_and_static_heads_but_not_their_own_r
     assert ee.static_owner(config, "cnn_ge", 1) == "cnn"
     config["models"]["cnn_ge"]["training"]["loss_scaling"] = {"type": "sdn", "ramp_epochs": 0}
     with pytest.raises(ee.ConfigError, match=r"models\.cnn_ge\.training\.loss_scaling"):
-        ee.check_config(config)
+        check_config(config)
 
 
 def test_a_gpf_model_cannot_feed_b_ee():
     config = load_config(REPO / "config.yaml")
     config["figures"]["bee"]["lines"].append({"label": "GPF", "models": ["cnn_gpf"]})
     with pytest.raises(ee.ConfigError, match=r"figures\.bee: model 'cnn_gpf' has gpf ICs.*no B_EE"):
-        ee.check_config(config)
+        check_config(config)
 
 
 def test_a_missing_tokenizer_directory_is_named_at_dag_build(tmp_path):
     config = make_config()
     config["datasets"]["stsb"] = {"root": str(tmp_path), "model_dir": str(tmp_path / "bert-base"), "split_seed": 0}
     with pytest.raises(ee.ConfigError, match=r"datasets\.stsb\.model_dir: directory .*bert-base does not exist"):
-        ee.check_config(config)
+        check_config(config)
     (tmp_path / "bert-base").mkdir()
-    ee.check_config(config)
+    check_config(config)
 
 
 def test_missing_pretrained_weights_and_model_dirs_are_named_at_dag_build(tmp_path):
@@ -196,19 +197,19 @@ def test_missing_pretrained_weights_and_model_dirs_are_named_at_dag_build(tmp_pa
         "patch_size": 4, "hidden_dim": 8, "mlp_dim": 8, "num_layers": 2, "num_heads": 2,
         "weights": str(tmp_path / "vit_b_16.pth")}}
     with pytest.raises(ee.ConfigError, match=r"models\.vit_b\.params\.weights: .*vit_b_16\.pth does not exist"):
-        ee.check_config(config)
+        check_config(config)
     config["models"]["vit_b"]["params"].pop("weights")
     config["models"]["bert"] = {"dataset": "digits", "backbone": "bert", "params": {"model_dir": str(tmp_path)}}
     config["models"]["bert"]["params"]["model_dir"] = str(tmp_path / "bert-base")
     with pytest.raises(ee.ConfigError, match=r"models\.bert\.params\.model_dir: .*bert-base does not exist"):
-        ee.check_config(config)
+        check_config(config)
 
 
 def test_an_msdnet_with_other_ics_fails_at_dag_build():
     config = make_config()
     config["models"]["msd"] = {"dataset": "digits", "backbone": "msdnet", "params": {}, "ic": {"type": "linear"}}
     with pytest.raises(ee.ConfigError, match=r"models\.msd: backbone 'msdnet' takes only ICs of its own type"):
-        ee.check_config(config)
+        check_config(config)
 
 
 def test_a_suite_merges_files_each_as_it_was_alone(tmp_path, monkeypatch):
@@ -261,13 +262,13 @@ def test_a_criterion_must_apply_to_the_datasets_task(tmp_path):
     }
     with pytest.raises(ee.ConfigError, match="tables.t: criterion 'confidence' does not apply to dataset 'stsb', "
                                              "a regression task; criteria for regression: regression_patience"):
-        ee.check_config(config)
+        check_config(config)
     config["tables"]["t"]["criterion"] = "regression_patience"
-    ee.check_config(config)
+    check_config(config)
     config["tables"]["t"]["metric"] = "accuracy"
     with pytest.raises(ee.ConfigError, match="tables.t: metric 'accuracy' of model 's', a regression model; its "
                                              "metrics: mse"):
-        ee.check_config(config)
+        check_config(config)
 
 
 def _digits_config(**extra):
@@ -291,7 +292,7 @@ def test_named_criteria_are_checked_when_the_config_is_loaded(criteria, criterio
     config = _digits_config(criteria=criteria)
     config["tables"]["t"]["criterion"] = criterion
     with pytest.raises(ee.ConfigError, match=match):
-        ee.check_config(config)
+        check_config(config)
 
 
 def test_a_named_criterion_stands_for_its_registered_criterion_and_parameters():
@@ -299,7 +300,7 @@ def test_a_named_criterion_stands_for_its_registered_criterion_and_parameters():
                                       "kendall_09": {"criterion": "rank_patience", "agreement": "kendall",
                                                      "tolerance": 0.9}})
     config["tables"]["t"]["criterion"] = "kendall_09"
-    ee.check_config(config)
+    check_config(config)
     assert ee.criterion_setting(config, "kendall_09") == ("rank_patience", {"agreement": "kendall", "tolerance": 0.9})
     assert ee.criterion_setting(config, "pbee") == ("patience", {})
     assert ee.criterion_setting(config, "entropy") == ("entropy", {})
@@ -312,25 +313,25 @@ def test_a_model_may_train_softmax_heads_on_multi_label_data_and_criteria_set_th
                             criteria={"entropy_t03": {"criterion": "entropy", "positive_threshold": 0.3}})
     config["models"]["soft"] = {"base": "cnn", "dataset": "composite", "task": "multi_label_softmax"}
     config["tables"]["t"].update(model="soft", criterion="entropy_t03")
-    ee.check_config(config)
+    check_config(config)
     assert ee.network_settings(ee.model_entry(config, "soft"))["task"] == "multi_label_softmax"
     assert "task" not in ee.network_settings(ee.model_entry(config, "cnn"))
     assert ee.model_task(config, ee.model_entry(config, "cnn")) == "single_label"
 
     config["criteria"]["entropy_t03"]["positive_threshold"] = 3
     with pytest.raises(ee.ConfigError, match="criteria.entropy_t03: task 'multi_label_softmax': positive_threshold"):
-        ee.check_config(config)
+        check_config(config)
     config["criteria"]["entropy_t03"]["positive_threshold"] = 0.3
     config["models"]["soft"]["dataset"] = "digits"
     with pytest.raises(ee.ConfigError, match="models.soft.task: 'multi_label_softmax' cannot learn dataset 'digits''s "
                                              "labels \\(a single_label task\\); choose one of: single_label"):
-        ee.check_config(config)
+        check_config(config)
 
 
 def test_a_learned_exit_setting_is_checked_too():
     config = _digits_config(criteria={"learned": {"criterion": "learned_exit", "loss": "bce", "alpha": 0.3}})
     config["tables"]["t"]["criterion"] = "learned"
-    ee.check_config(config)
+    check_config(config)
     config["criteria"]["learned"]["loss"] = "huber"
     with pytest.raises(ee.ConfigError, match="criteria.learned: exit criterion 'learned_exit': loss must be one of"):
-        ee.check_config(config)
+        check_config(config)

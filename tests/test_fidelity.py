@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from eebench import config as ee
+from eebench.config_checks import check_config
 from eebench.render.spec import entry_spec
 from eebench import schema as ee_schema
 from eebench.fidelity import PRESETS, SWITCHES, differences
@@ -118,8 +119,8 @@ def test_gpf_under_the_authors_weights_with_another_scaling_fails_before_any_job
     """The authors' GPF weights replace constant or increasing scaling; with another one (set explicitly, the
     preset filling gpf_loss_weights) the config check names the key, not a training job."""
     config["fidelity"] = "authors_code"
-    ee.check_config(config)  # cnn_gpf: increasing, which the authors' weights stand in for
+    check_config(config)  # cnn_gpf: increasing, which the authors' weights stand in for
     config["models"]["cnn_gpf"]["training"]["loss_scaling"] = "decreasing"
     with pytest.raises(ee.ConfigError, match="models.cnn_gpf.training.loss_scaling: gpf_loss_weights 'authors'.*"
                                              "'decreasing'"):
-        ee.check_config(config)
+        check_config(config)

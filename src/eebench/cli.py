@@ -117,7 +117,7 @@ def cmd_cache_logits(args):
 
 
 def cmd_import_logits(args):
-    from eebench.io import import_logits
+    from eebench.logit_cache import import_logits
 
     import_logits(args.source, args.out, task=args.task, head_flops=args.head_flops,
                   backbone_flops=args.backbone_flops, head_blocks=args.head_blocks, meta=args.meta)
@@ -221,6 +221,14 @@ def cmd_schema(args):
         write_text(args.out, schema_text())
     else:
         print(schema_text(), end="")
+
+
+def cmd_plan(args):
+    from eebench.plan import plan
+
+    chosen = {"gpu": args.gpu, "utilisation": args.utilisation}  # unset: the plan's defaults
+    planned = plan(*args.config, **{key: value for key, value in chosen.items() if value is not None})
+    sys.stdout.write(planned.to_json() + "\n" if args.format == "json" else planned.to_text())
 
 
 def cmd_readings(args):
@@ -411,6 +419,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("schema", cmd_schema, "the config's JSON schema as the workflow checks it: the skeleton "
             "(workflow/schemas/config.schema.yaml) with every registered entry's part generated from its declaration")
     p.add_argument("--out", help="write it to this file (YAML) instead of stdout, e.g. for an editor")
+
+    p = add("plan", cmd_plan, "what a config costs before it runs: per rule and in total its jobs, GPU-hours and "
+            "CPU-hours, estimated from FLOPs (eebench/plan.py); needs no data")
+    p.add_argument("--config", nargs="+", required=True, metavar="FILE",
+                   help="the config file; several are merged as `snakemake --configfile FILE...` merges them")
+    p.add_argument("--gpu", help="GPU kind whose peak the estimate assumes (eebench.cost_model.DEVICE_KINDS; default h100)")
+    p.add_argument("--utilisation", type=float, help="share of that peak a job sustains (default 0.2)")
+    p.add_argument("--format", choices=("text", "json"), default="text")
 
     p = add("readings", cmd_readings, "the papers' silences and the readings taken (eebench/readings.py), "
             "as the README's section or the paper's")

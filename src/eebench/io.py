@@ -162,7 +162,11 @@ def save_torch(path: str | os.PathLike, obj: Any) -> None:
 
 # What each result file is, as ``expected`` texts: one wording per kind of file, wherever it is read.
 PREPARED_DATASET = "a prepared dataset written by `eebench prepare-data`"
-LOGIT_CACHE = "a logit cache written by `eebench train --logits` or `eebench cache-logits`"
+LOGIT_CACHE = ("a logit cache written by `eebench train --logits`, `eebench cache-logits`, `eebench import-logits` "
+               "or eebench.logit_cache.write_cache")
+# What `eebench import-logits` reads: a plain file of per-head arrays (README, "The logit cache").
+PLAIN_LOGITS = ("per-head logits, labels and FLOPs for `eebench import-logits`: a .npz or torch .pt holding "
+                "val_logits, test_logits [H, N, C], val_labels, test_labels and head_flops [H]")
 MODEL_CHECKPOINT = "a model checkpoint written by `eebench train`"
 SWEEP_CSV = "a sweep CSV written by `eebench sweep`"
 BUDGETS_CSV = "a budget table written by `eebench budgets`"
@@ -313,6 +317,32 @@ def read_npz(path: str | os.PathLike, expected: str, keys: Sequence[str] = ()) -
     return FileArrays(arrays, path, expected)
 
 
+def file_kind(path: str | os.PathLike, expected: str) -> str:
+    """What the file at ``path`` is, by its first bytes, as a noun phrase: "a .npz archive", "a torch checkpoint",
+    "text ('...')", "an empty file"... (a reader picks how to read it). FileNotFoundError or ResultFileError naming
+    ``path`` and ``expected`` where it cannot be opened."""
+    with _opened(path, expected) as (handle, head):
+        return _looks_like(head, handle)
+
+
+def read_npz_members(path: str | os.PathLike, expected: str, keys: Sequence[str],
+                     read: Sequence[str]) -> dict[str, np.ndarray]:
+    """The members ``read`` of the .npz at ``path``, which must hold ``keys``; no other member is decompressed
+    (a check of a large file's small parts). Raises FileNotFoundError or ResultFileError naming ``path``."""
+    with _opened(path, expected) as (handle, head):
+        kind = _looks_like(head, handle)
+        if kind != "a .npz archive":
+            raise ResultFileError(path, _not(kind, "a .npz archive"), expected)
+        try:
+            with np.load(handle, allow_pickle=False) as npz:
+                _require(path, "key", keys, sorted(npz.files), expected)
+                return {key: npz[key] for key in read}
+        except ResultFileError:
+            raise
+        except (ValueError, zipfile.BadZipFile, EOFError, zlib.error, OSError, KeyError) as error:
+            raise ResultFileError(path, f"truncated or corrupt .npz archive: {_first_line(error)}", expected) from None
+
+
 def read_checkpoint(
     path: str | os.PathLike, expected: str, keys: Sequence[str] = (), allowed_globals: Sequence[Any] = ()
 ) -> dict[str, Any]:
@@ -416,3 +446,4 @@ def load_state_dict(model, state: Any, path: str | os.PathLike, expected: str,
     if problem:
         raise ResultFileError(path, f"its weights do not fit the model: {problem}", expected)
     model.load_state_dict(state, strict=keys is None)
+

@@ -79,6 +79,13 @@ def model_rules() -> list[str]:
     return list(_schema()["$defs"]["model"]["properties"]["resources"]["properties"])
 
 
+def require_registered(kind: str, name: Any, key: str) -> None:
+    """A ConfigError naming ``key`` unless ``name`` is registered in the registry of ``kind``."""
+    registry = registries()[kind]
+    if name not in registry:
+        raise ConfigError(f"{key}: unknown {kind} {name!r}; choose one of: {', '.join(registry.names())}")
+
+
 def registries() -> dict[str, Any]:
     """Every registry a config refers to, by the kind of name it holds."""
     from eebench.data import DATASETS

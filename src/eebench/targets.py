@@ -8,6 +8,11 @@ figures read of it, :func:`metrics_plan`) are one job's directory, results/metri
 (sweeps/<criterion>.csv, budgets/<criterion>/<rule>/<budgets>.csv); its B_EE tables, where an entry reads them
 (:func:`bee_plan`), another job's, results/bee/<model>/<regime>/seed<seed>/ (<criterion>.csv), the only one that
 needs the static heads; laid out as eebench.metrics says.
+
+A model evaluated from its own caches (``caches:``, eebench.config.is_external) trains nothing: each of its caches
+is imported (checked, and named by the config's model, regime and seed) to the path a trained run's cache has,
+results/logits/<model>/<regime>/seed<seed>.npz, and its static caches to results/logits/<model>/static/head<h>/
+seed<seed>.npz (:func:`external_source`); every rule downstream reads them as it reads a trained run's.
 """
 from __future__ import annotations
 
@@ -18,6 +23,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from eebench import config as ee
+from eebench.config_checks import check_config
+from eebench.external_models import external_static, is_external
 from eebench.schema import validate_schema
 from eebench.metrics import bee_file, budgets_file, sweep_file
 from eebench.render import iter_render_entries, render_runs, renderer
@@ -59,7 +66,7 @@ def prepare_config(config: dict[str, Any]) -> None:
         config.clear()
         config.update(expanded)
     validate_schema(config)
-    ee.check_config(config)
+    check_config(config)
     check_paper_matches(config)  # each table's cells against the paper's values it is compared with
 
 
@@ -159,8 +166,8 @@ def resource(config: dict[str, Any], rule: str, key: str, model: str | None = No
 
 def trained_model_path(config: dict[str, Any], model: str, regime: str, seed: int | str) -> str:
     """Where the ``regime`` run of ``model`` is: its own path, or for the ``backbone`` regime (phase 1) the
-    path of the first setting it shares that run with."""
-    if regime == BACKBONE_REGIME:
+    path of the first setting it shares that run with (a model evaluated from its caches shares none)."""
+    if regime == BACKBONE_REGIME and not is_external(ee.resolved_read_only(config)[model]):
         return model_path(ee.phase1_owner(config, model), regime, seed)
     return model_path(model, regime, seed)
 
@@ -194,6 +201,17 @@ def static_head_paths(config: dict[str, Any], model: str, seed: int | str) -> li
     return [*paths, trained_model_path(config, model, BACKBONE_REGIME, seed)]
 
 
+def static_logits_paths(config: dict[str, Any], model: str, seed: int | str) -> list[str]:
+    """The logit caches of ``model``'s static baseline of every head, in head order (what B_EE reads): the
+    trained static models' (:func:`static_head_paths`), or a model evaluated from its caches its imported static
+    caches."""
+    entry = ee.model_entry(config, model)
+    if is_external(entry):
+        heads = len(external_static(entry, seed) or [])
+        return [static_import_path(model, head, seed) for head in range(1, heads + 1)]
+    return [logits_path(path) for path in static_head_paths(config, model, seed)]
+
+
 def static_settings(config: dict[str, Any], model: str, block: int) -> dict[str, Any]:
     entry = ee.model_entry(config, model)
     return ee.static_settings(ee.network_settings(entry), int(block), ee.head_blocks(entry)[-1])
@@ -203,6 +221,48 @@ def run_meta(config: dict[str, Any], model: str) -> dict[str, Any]:
     """Names a run carries into its logit cache and every CSV made from it."""
     entry = ee.model_entry(config, model)
     return {"model": model, "dataset": entry["dataset"]}
+
+
+# Models evaluated from their own caches ------------------------------------------------------------------------
+
+
+def external_models(config: dict[str, Any], external: bool = True) -> list[str]:
+    """The model entries evaluated from their own caches (``caches:``), or with ``external`` False those this
+    workflow trains, in config order."""
+    return [name for name, entry in ee.resolved_read_only(config).items() if is_external(entry) == external]
+
+
+def static_import_path(model: str, head: int | str, seed: int | str) -> str:
+    """Where the static cache of head ``head`` (1-based) of a model evaluated from its caches is imported to."""
+    return f"results/logits/{model}/static/head{head}/seed{seed}.npz"
+
+
+def external_source(config: dict[str, Any], model: str, seed: int | str, head: int | str | None = None) -> str:
+    """The file a model evaluated from its caches names for its run of ``seed``, or with ``head`` (1-based) for
+    that head's static cache: what the ``import_logits`` job reads."""
+    entry = ee.model_entry(config, model)
+    if head is None:
+        if str(seed) not in entry["caches"]["seeds"]:
+            raise ValueError(f"models.{model}.caches.seeds: no cache of seed {seed} (seeds: "
+                             f"{', '.join(entry['caches']['seeds'])})")
+        return entry["caches"]["seeds"][str(seed)]
+    static = external_static(entry, seed) or []
+    if not 1 <= int(head) <= len(static):
+        raise ValueError(f"models.{model}.caches.static: no static cache of head {head} for seed {seed} "
+                         f"({len(static)} given)")
+    return static[int(head) - 1]
+
+
+def external_meta(config: dict[str, Any], model: str, regime: str, seed: int | str,
+                  head: int | str | None = None) -> dict[str, Any]:
+    """Names an imported cache carries (merged over its own meta) as a trained run's cache has them: the config's
+    model name, the dataset and backbone it is shown with, the regime and seed (a static cache: regime "static"
+    and its head), so that its sweeps, budget tables and B_EE read as a trained run's."""
+    entry = ee.model_entry(config, model)
+    meta = {"model": model, "dataset": entry["dataset"], "backbone": entry["backbone"]}
+    if head is None:
+        return {**meta, "regime": regime, "seed": int(seed)}
+    return {**meta, "regime": "static", "head": int(head), "seed": int(seed)}
 
 
 # Metrics and rendering -------------------------------------------------------------------------------------
@@ -314,9 +374,9 @@ def metrics_inputs(config: dict[str, Any], model: str, regime: str, seed: int | 
 
 def bee_inputs(config: dict[str, Any], model: str, regime: str, seed: int | str) -> dict[str, Any]:
     """A run's B_EE job reads the run's metric directory (its sweeps) and the static model of every head
-    (:func:`static_head_paths`, in head order)."""
+    (:func:`static_logits_paths`, in head order)."""
     return {"metrics": metrics_dir(model, regime, seed),
-            "static": [logits_path(path) for path in static_head_paths(config, model, seed)],
+            "static": static_logits_paths(config, model, seed),
             "code": code_files("metrics", "sweep_metrics")}
 
 
@@ -363,12 +423,14 @@ def render_inputs(config: dict[str, Any], section: str, name: str) -> list[str]:
 def trained_runs(config: dict[str, Any], section: str, name: str) -> list[str]:
     """The trained checkpoints behind the numbers of table or figure ``name``: every run and seed it reads (both
     models of a mode-connectivity pair), and for an entry reading B_EE the static heads too; none for a claims
-    table (it reads other entries' numbers)."""
+    table (it reads other entries' numbers), nor for a model evaluated from its own caches."""
     stage, runs, seeds = _entry_runs(config, section, name)
     paths: list[str] = []
     if stage == "rendered":
         return paths
     for run in runs:
+        if is_external(ee.resolved_read_only(config)[run.model]):  # trained elsewhere: no checkpoint or record
+            continue
         for seed in seeds:
             paths.append(trained_model_path(config, run.model, run.regime, seed))
             if stage == "mode_connectivity":

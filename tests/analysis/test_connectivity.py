@@ -231,7 +231,8 @@ def test_head_logits_are_eval_mode_outputs_in_batches():
 def test_a_mode_connectivity_figure_on_a_network_without_a_spec_fails_at_dag_build():
     from pathlib import Path
 
-    from eebench.config import ConfigError, check_config, load_config
+    from eebench.config import ConfigError, load_config
+    from eebench.config_checks import check_config
 
     config = load_config(Path(__file__).resolve().parents[2] / "config.yaml")
     config["models"]["r18"] = {"dataset": "digits", "backbone": "resnet18", "params": {"cifar_stem": True}}

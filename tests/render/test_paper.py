@@ -7,6 +7,7 @@ import pytest
 import yaml
 
 from eebench import config as ee
+from eebench.config_checks import check_config
 from eebench.cli import main
 from eebench.render.spec import body_spec, entry_spec
 from eebench.render.paper import (SECTIONS, Reference, parse_reference, provenance, render_body,
@@ -140,7 +141,7 @@ def test_a_reference_in_no_section_fails_the_config_check_naming_the_key():
     config = default_config()
     config["tables"]["regimes"]["regenerates"] = "B Table 21"
     with pytest.raises(ee.ConfigError, match=r"tables\.regimes\.regenerates: .*paper B Table 21"):
-        ee.check_config(config)
+        check_config(config)
 
 
 def test_the_command_writes_the_body_of_a_config_file(tmp_path):

@@ -6,7 +6,8 @@ import jsonschema
 import pytest
 import yaml
 
-from eebench.config import ConfigError, check_config, expand_includes, load_config, registries
+from eebench.config import ConfigError, expand_includes, load_config, registries
+from eebench.config_checks import check_config
 from eebench.schema import SCHEMA_PATH, generated_definitions, schema
 from tests.fixtures import with_fixtures, write_bert_base_config
 

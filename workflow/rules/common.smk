@@ -21,7 +21,7 @@ def _one_of(names):
 
 
 wildcard_constraints:
-    dataset=_one_of(config["datasets"]),
+    dataset=_one_of(config.get("datasets", {})),
     model=_one_of(config["models"]),
     regime=_one_of(ee.registries()["regime"].names()),
     analysis=_one_of(ee.registries()["analysis"].names()),
@@ -31,8 +31,16 @@ wildcard_constraints:
     block=r"\d+",
 
 
+# Which model entries the training rules train and which the import rules import (models evaluated from their own
+# caches, `caches:`): both write results/logits/{model}/..., so each rule takes its own models only.
+TRAINED_MODELS = _one_of(targets.external_models(config, external=False))
+EXTERNAL_MODELS = _one_of(targets.external_models(config))
+
+
 localrules:
     prepare_dataset,
+    import_logits,
+    import_static_logits,
     compute_metrics,
     compute_bee,
     analyze_layers,
@@ -80,6 +88,17 @@ def get_training_json(wildcards):
 
 def get_meta_json(wildcards):
     return targets.shell_json(targets.run_meta(config, wildcards.model))
+
+
+def get_external_source(wildcards):
+    """The cache a model evaluated from its own caches names for this run (or static head)."""
+    return targets.external_source(config, wildcards.model, wildcards.seed, wildcards.get("head"))
+
+
+def get_external_meta(wildcards):
+    return targets.shell_json(
+        targets.external_meta(config, wildcards.model, wildcards.get("regime"), wildcards.seed, wildcards.get("head"))
+    )
 
 
 def get_model_data(wildcards):

@@ -1,4 +1,6 @@
 rule train_model:
+    wildcard_constraints:
+        model=TRAINED_MODELS,
     input:
         unpack(get_train_inputs),
     output:
@@ -34,6 +36,8 @@ rule train_model:
 
 
 rule train_static_head:
+    wildcard_constraints:
+        model=TRAINED_MODELS,
     input:
         data=get_model_data,
     output:
@@ -62,3 +66,43 @@ rule train_static_head:
         "--training {params.training} --meta {params.meta} --block {wildcards.block} --seed {wildcards.seed} "
         "--threads {threads} --nproc {params.nproc} --resume {params.resume} --out {output.model} "
         "--logits {output.logits} > {log} 2>&1"
+
+
+# A model evaluated from its own caches (`models.<name>.caches`) trains nothing: each cache it names is checked as
+# every reader checks a cache (eebench.logit_cache.check_cache) and copied to where a trained run's cache is, its
+# meta naming the config's model, regime and seed, so that everything downstream reads it as a trained run's. The
+# source is the input: a newer cache there reruns what reads it.
+rule import_logits:
+    wildcard_constraints:
+        model=EXTERNAL_MODELS,
+    input:
+        source=get_external_source,
+    output:
+        "results/logits/{model}/{regime}/seed{seed}.npz",
+    log:
+        "results/logs/import_logits/{model}/{regime}/seed{seed}.log",
+    params:
+        meta=get_external_meta,
+    conda:
+        ENV
+    shell:
+        "eebench import-logits --source {input.source} --meta {params.meta} --out {output} > {log} 2>&1"
+
+
+# Its static caches (one single-head model per head, paper A's baseline), for B_EE.
+rule import_static_logits:
+    wildcard_constraints:
+        model=EXTERNAL_MODELS,
+        head=r"\d+",
+    input:
+        source=get_external_source,
+    output:
+        "results/logits/{model}/static/head{head}/seed{seed}.npz",
+    log:
+        "results/logs/import_static_logits/{model}/head{head}/seed{seed}.log",
+    params:
+        meta=get_external_meta,
+    conda:
+        ENV
+    shell:
+        "eebench import-logits --source {input.source} --meta {params.meta} --out {output} > {log} 2>&1"

@@ -22,118 +22,15 @@ import numpy as np
 import pandas as pd
 
 from eebench.exits.criteria import CRITERIA
-from eebench.io import LOGIT_CACHE, SWEEP_CSV, ResultFileError, read_csv, read_npz, write_csv
+from eebench.io import SWEEP_CSV, ResultFileError, read_csv, write_csv
+# A sweep covers the logit cache's splits (eebench.logit_cache: its format, reader, writer and checks).
+from eebench.logit_cache import CACHE_SPLITS as SPLITS, load_cache
 from eebench.tasks import TASKS, all_metrics, task_parameter_names
 
 SWEEP_COLUMNS: tuple[str, ...] = ("threshold", "avg_exit_head", "flops_fraction")
-SPLITS: tuple[str, ...] = ("val", "test")
 CRITERION_PARAMS = "criterion_params"  # the sweep CSV's column of its criterion's parameters (JSON)
 # The sweep CSV's column of a criterion's own operating threshold (the learned exit's 0.5), where it has one.
 OPERATING_THRESHOLD = "operating_threshold"
-CACHE_KEYS: tuple[str, ...] = (
-    "val_logits", "test_logits", "val_labels", "test_labels", "head_flops", "backbone_flops", "task", "meta",
-)
-
-
-def load_cache(path: str | Path) -> dict[str, Any]:
-    """Read a logit cache (.npz) into plain numpy arrays; ``meta`` becomes a dict, ``task`` the registered
-    :class:`~eebench.tasks.Task` and ``backbone_flops`` a float. Extra keys are passed through. Raises
-    ResultFileError (a ValueError) naming the file on a truncated or foreign file, a missing key, an unknown
-    task, and arrays that do not fit together (:func:`check_cache`): every command reading a cache gets these
-    checks."""
-    cache: dict[str, Any] = dict(read_npz(path, LOGIT_CACHE, keys=CACHE_KEYS))
-    try:
-        cache["meta"] = json.loads(str(cache["meta"]))
-    except json.JSONDecodeError as error:
-        raise ResultFileError(path, f"its 'meta' is not JSON ({error})", LOGIT_CACHE) from None
-    if str(cache["task"]) not in TASKS:
-        raise ResultFileError(path, f"its task {str(cache['task'])!r} is not registered (registered: "
-                                    f"{', '.join(TASKS.names())})", LOGIT_CACHE)
-    cache["task"] = TASKS.get(str(cache["task"]))
-    try:
-        cache["backbone_flops"] = float(cache["backbone_flops"])
-        cache["head_flops"] = np.asarray(cache["head_flops"], dtype=np.float64)
-    except (TypeError, ValueError) as error:
-        raise ResultFileError(path, f"its FLOPs are not numbers ({error})", LOGIT_CACHE) from None
-    check_cache(cache, path)
-    return cache
-
-
-def check_cache(cache: Mapping[str, Any], path: str | Path) -> None:
-    """Refuse a logit cache whose arrays are well-formed but inconsistent, with ResultFileError naming ``path``
-    and the first problem: shapes that disagree (heads, samples or classes of logits, labels and head_flops),
-    val and test logits with different class counts, FLOPs that are not finite and positive or head FLOPs not
-    strictly increasing (a deeper head costs more), NaN or inf logits, and labels the task cannot have (class
-    indices outside [0, C), multi-hot labels other than 0 and 1, non-finite regression targets)."""
-    task, head_flops = cache["task"], cache["head_flops"]
-
-    def refuse(problem: str) -> ResultFileError:
-        return ResultFileError(path, problem, LOGIT_CACHE)
-
-    for split in SPLITS:
-        logits, labels = cache[f"{split}_logits"], cache[f"{split}_labels"]
-        try:
-            expected_labels = task.label_shape(logits.shape) if logits.ndim == 3 else None
-        except ValueError as error:  # a regression cache with several outputs
-            raise refuse(f"its {split} logits do not fit its task {task.name!r}: {error}") from None
-        if logits.ndim != 3 or labels.shape != expected_labels or head_flops.shape != logits.shape[:1]:
-            raise refuse(f"inconsistent {split} shapes: logits {logits.shape}, labels {labels.shape}, "
-                   f"head_flops {head_flops.shape}")
-    classes = {split: cache[f"{split}_logits"].shape[2] for split in SPLITS}
-    if len(set(classes.values())) > 1:
-        raise refuse(f"its val logits have {classes['val']} classes, its test logits {classes['test']}")
-    flops = np.append(head_flops, cache["backbone_flops"])
-    if not (np.isfinite(flops).all() and (flops > 0).all()):
-        raise refuse(f"its FLOPs must be finite and positive: head_flops {head_flops.tolist()}, backbone_flops "
-               f"{cache['backbone_flops']}")
-    if (np.diff(head_flops) <= 0).any():
-        raise refuse(f"its head_flops {head_flops.tolist()} are not strictly increasing (a deeper head costs more)")
-    for split in SPLITS:
-        logits, labels = cache[f"{split}_logits"], cache[f"{split}_labels"]
-        if not np.issubdtype(logits.dtype, np.number) or np.iscomplexobj(logits):
-            raise refuse(f"its {split}_logits are {logits.dtype}, not real numbers")
-        # One pass without a mask the size of the logits; the mask only to say where (or an overflowing sum).
-        if not np.isfinite(logits.sum(dtype=np.float64)):
-            bad = ~np.isfinite(logits)
-            if bad.any():
-                head, sample, _ = np.argwhere(bad)[0]
-                raise refuse(f"its {split}_logits hold {_non_finite(logits[bad])} (first at head {head + 1}, "
-                       f"sample {sample})")
-        problem = _label_problem(labels, task, logits.shape[2])
-        if problem:
-            raise refuse(f"its {split}_labels {problem}")
-
-
-def _non_finite(values: np.ndarray) -> str:
-    kinds = [name for name, found in (("NaN", np.isnan(values).any()), ("inf", np.isinf(values).any())) if found]
-    return " and ".join(kinds)
-
-
-def _label_problem(labels: np.ndarray, task: Any, n_classes: int) -> str | None:
-    """What is wrong with a split's labels for ``task`` (logits with ``n_classes`` outputs), or None."""
-    if labels.dtype == bool:
-        labels = labels.astype(np.uint8)
-    if not np.issubdtype(labels.dtype, np.number) or np.iscomplexobj(labels):
-        return f"are {labels.dtype}, not numbers"
-    if labels.size == 0:
-        return None
-    if not np.isfinite(labels).all():
-        return f"hold {_non_finite(labels[~np.isfinite(labels)])}"
-    if task.labels == "class":
-        outside = (labels < 0) | (labels >= n_classes) | (labels != np.floor(labels))
-        if outside.any():
-            first = int(np.flatnonzero(outside)[0])
-            return (f"hold {labels[first].item()!r} (sample {first}), not a class index in [0, {n_classes}); "
-                    f"labels range over [{labels.min().item()!r}, {labels.max().item()!r}]")
-    elif task.labels == "multi_hot":
-        other = (labels != 0) & (labels != 1)
-        if other.any():
-            sample, label = np.argwhere(other)[0]
-            return (f"hold {labels[sample, label].item()!r} (sample {sample}, label {label}); multi-hot labels "
-                    f"are 0 or 1")
-    return None
-
-
 def sweep(
     scores: np.ndarray,
     performance: Mapping[str, np.ndarray],

@@ -11,6 +11,7 @@ from typing import Any, Mapping
 from eebench import config as ee
 from eebench import paper_numbers
 from eebench.acceptance import Comparison, paper_labels, transcribed_tables
+from eebench.external_models import is_external
 from eebench.sweep_metrics import budget_label
 from eebench.render import TABLES, iter_render_entries, render_runs, renderer
 from eebench.render.base import entry_caption
@@ -55,12 +56,13 @@ def table_label(config: dict[str, Any], name: str) -> str:
 
 def setting_of(config: dict[str, Any], section: str, name: str) -> str:
     """Where a table or figure was run, for its caption: the datasets and backbones of the models it shows, the
-    config's ``scale`` and the fidelity presets of those models."""
+    config's ``scale`` and the fidelity presets of those models (of those it trained: a model evaluated from its
+    own caches was trained under no preset)."""
     models = ee.resolved_read_only(config)  # read only
     shown = [models[model] for model in dict.fromkeys(run.model for run in render_runs(config, section, name))]
     return setting(list(dict.fromkeys(entry["dataset"] for entry in shown)),
                    list(dict.fromkeys(entry["backbone"] for entry in shown)), config.get("scale", "miniature"),
-                   list(dict.fromkeys(entry["fidelity"] for entry in shown)))
+                   list(dict.fromkeys(entry["fidelity"] for entry in shown if not is_external(entry))))
 
 
 def body_spec(config: dict[str, Any]) -> dict[str, Any]:
