@@ -3,7 +3,6 @@ step as a subcommand and every Snakemake rule calls one of them."""
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -15,9 +14,10 @@ import torch
 from eebench.data import load_split, read_info
 from eebench.data.core import inputs_fingerprint, load_augmented_validation
 from eebench.io import (
-    MODEL_CHECKPOINT, PREPARED_DATASET, ResultFileError, load_state_dict, read_checkpoint, read_npz, save_npz,
+    MODEL_CHECKPOINT, PREPARED_DATASET, ResultFileError, load_state_dict, read_checkpoint, read_npz,
     save_torch,
 )
+from eebench.logit_cache import write_cache
 from eebench.models import ModelSpec, backbone_state, build_model, head_blocks, head_costs
 from eebench.training import (
     BACKBONE_PHASE, REGIMES, ResumeFile, TrainingConfig, predict, process_world, select_device, train_phases,
@@ -280,9 +280,6 @@ def _write_cache(model: torch.nn.Module, costs: dict[str, Any], data: str, out: 
     for split in ("val", "test"):
         dataset, _ = load_split(data, split)
         arrays[f"{split}_logits"], arrays[f"{split}_labels"] = predict(model, dataset, batch_size, device)
-    save_npz(
-        out, **arrays, head_flops=np.asarray(costs["head_flops"], dtype=np.float64),
-        backbone_flops=np.float64(costs["backbone_flops"]), task=np.array(task),
-        head_blocks=np.asarray(model.head_blocks), meta=np.array(json.dumps(meta)),
-        test_inputs=np.array(inputs_fingerprint(data, "test")),
-    )
+    # The writer checks what every reader checks (eebench.logit_cache), so a run cannot write a cache it would refuse.
+    write_cache(out, **arrays, head_flops=costs["head_flops"], backbone_flops=costs["backbone_flops"], task=task,
+                head_blocks=model.head_blocks, meta=meta, test_inputs=inputs_fingerprint(data, "test"))
