@@ -11,12 +11,13 @@ the frame of numbers).
 """
 from __future__ import annotations
 
+import importlib
 import inspect
 import typing
 from dataclasses import dataclass
 from typing import Any, Callable
 
-__all__ = ["Param", "Ref", "PresetDefault", "Unset", "parameters_schema", "declared_parameters", "entry_description"]
+__all__ = ["Param", "Ref", "ItemRef", "Registered", "PresetDefault", "Unset", "item_refs", "parameters_schema", "declared_parameters", "entry_description"]
 
 
 def Param(description: str, **constraints: Any):
@@ -44,6 +45,46 @@ class PresetDefault:
 class Unset:
     """Marks a parameter whose Python default stands for the key left out (the shared definition's default, or a
     value the workflow fills, applies): the schema states no default, so validation fills nothing in."""
+
+
+_ITEM_REF = "x-config-ref"  # the placeholder pydantic writes for an ItemRef, made a $ref by item_refs
+
+
+@dataclass(frozen=True)
+class ItemRef:
+    """A value inside a list or a mapping that takes the config schema's ``#/$defs/<definition>``."""
+
+    definition: str
+
+    def __get_pydantic_json_schema__(self, core_schema: Any, handler: Any) -> dict[str, Any]:
+        schema = {key: value for key, value in handler(core_schema).items() if key != "type"}
+        return {**schema, _ITEM_REF: self.definition}
+
+
+@dataclass(frozen=True)
+class Registered:
+    """A name registered in ``module``'s registry ``attribute`` (e.g. a claim): the schema's enum is the
+    registry's names, read when the schema is generated (so this module imports no registry's providers)."""
+
+    module: str
+    attribute: str
+
+    def __get_pydantic_json_schema__(self, core_schema: Any, handler: Any) -> dict[str, Any]:
+        schema = {key: value for key, value in handler(core_schema).items() if key != "type"}
+        return {**schema, "enum": getattr(importlib.import_module(self.module), self.attribute).names()}
+
+
+def item_refs(schema: Any) -> Any:
+    """A generated schema with each :class:`ItemRef` placeholder made the ``$ref`` it stands for."""
+    if isinstance(schema, list):
+        return [item_refs(value) for value in schema]
+    if not isinstance(schema, dict):
+        return schema
+    schema = {key: item_refs(value) for key, value in schema.items()}
+    if _ITEM_REF in schema:
+        schema["$ref"] = f"#/$defs/{schema.pop(_ITEM_REF)}"
+        schema.pop("type", None)  # pydantic's type of the annotated value (str): the definition says it
+    return schema
 
 
 def declared_parameters(function: Callable) -> dict[str, inspect.Parameter]:
@@ -116,7 +157,7 @@ def _type_schema(annotation: Any) -> dict[str, Any]:
 
     schema = TypeAdapter(annotation).json_schema()
     definitions = schema.pop("$defs", {})
-    return _clean(_inline(schema, definitions))
+    return item_refs(_clean(_inline(schema, definitions)))
 
 
 def _inline(schema: Any, definitions: dict[str, Any]) -> Any:

@@ -15,10 +15,10 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from pydantic import Field
 
-from eebench.declare import Param
+from eebench.declare import Param, Registered
 from eebench.render.base import RunKey, kind, reads, regime_label, regime_pair_runs, regime_runs
 from eebench.render.figures import axis_label
-from eebench.render.keys import Criterion, Metric, Model, Name, Regime, RegimeName, Regimes, Registered, Title
+from eebench.render.keys import Criterion, Metric, Model, Name, Regime, RegimeName, Regimes, Title
 from eebench.tasks import display_scale
 
 

@@ -17,45 +17,17 @@ parameter only).
 from __future__ import annotations
 
 import copy
-import importlib
 from dataclasses import dataclass
 from typing import Annotated, Any, Callable
 
 from pydantic import ConfigDict, Field
 from typing_extensions import TypedDict
 
-from eebench.declare import Param, Ref, declared_parameters, parameters_schema
+from eebench.declare import ItemRef, Param, Ref, declared_parameters, parameters_schema
 from eebench.render.base import FIGURES, TABLES, Kind
 
-__all__ = ["ItemRef", "Registered", "TableKeys", "TableBase", "FigureKeys", "schema_defs", "table_schema",
+__all__ = ["TableKeys", "TableBase", "FigureKeys", "schema_defs", "table_schema",
            "figure_schema"]
-
-_ITEM_REF = "x-config-ref"  # the placeholder pydantic writes for an ItemRef, made a $ref by _resolved
-
-
-@dataclass(frozen=True)
-class ItemRef:
-    """A value inside a list or a mapping that takes the config schema's ``#/$defs/<definition>``."""
-
-    definition: str
-
-    def __get_pydantic_json_schema__(self, core_schema: Any, handler: Any) -> dict[str, Any]:
-        schema = {key: value for key, value in handler(core_schema).items() if key != "type"}
-        return {**schema, _ITEM_REF: self.definition}
-
-
-@dataclass(frozen=True)
-class Registered:
-    """A name registered in ``module``'s registry ``attribute`` (e.g. a claim): the schema's enum is the
-    registry's names, read when the schema is generated (so this module imports no registry's providers)."""
-
-    module: str
-    attribute: str
-
-    def __get_pydantic_json_schema__(self, core_schema: Any, handler: Any) -> dict[str, Any]:
-        schema = {key: value for key, value in handler(core_schema).items() if key != "type"}
-        return {**schema, "enum": getattr(importlib.import_module(self.module), self.attribute).names()}
-
 
 # Values the kinds share, each the config schema's definition: inside a list or a mapping (an ItemRef) ...
 Name = Annotated[str, ItemRef("name")]
@@ -141,7 +113,7 @@ ONE_SEED = "The one seed whose runs are shown (Kind.one_seed: the figure draws o
 def _resolved(schema: dict[str, Any], declared: Callable) -> dict[str, Any]:
     """A generated object schema as the config takes it: :class:`ItemRef` placeholders as ``$ref``, and a
     parameter whose default is None without default and without null (the config leaves the key out)."""
-    schema = _item_refs(copy.deepcopy(schema))
+    schema = copy.deepcopy(schema)
     absent = [name for name, parameter in declared_parameters(declared).items() if parameter.default is None]
     for name in absent:
         prop = schema["properties"][name]
@@ -155,18 +127,6 @@ def _resolved(schema: dict[str, Any], declared: Callable) -> dict[str, Any]:
             prop["anyOf"] = [option for option in prop["anyOf"] if option != {"type": "null"}]
             if len(prop["anyOf"]) == 1:
                 prop.update(prop.pop("anyOf")[0])
-    return schema
-
-
-def _item_refs(schema: Any) -> Any:
-    if isinstance(schema, list):
-        return [_item_refs(value) for value in schema]
-    if not isinstance(schema, dict):
-        return schema
-    schema = {key: _item_refs(value) for key, value in schema.items()}
-    if _ITEM_REF in schema:
-        schema["$ref"] = f"#/$defs/{schema.pop(_ITEM_REF)}"
-        schema.pop("type", None)  # pydantic's type of the annotated value (str): the definition says it
     return schema
 
 

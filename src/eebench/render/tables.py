@@ -16,12 +16,12 @@ import pandas as pd
 from pydantic import ConfigDict
 from typing_extensions import TypedDict
 
-from eebench.declare import Param
+from eebench.declare import Param, Registered
 from eebench.io import BUDGETS_CSV, MODEL_CHECKPOINT, RENDERED_CSV, read_checkpoint, read_csv, write_csv, write_text
 from eebench.latex import latex_escape
 from eebench.render.base import TABLES, kind, no_runs, reads, regime_label, regime_runs
 from eebench.render.budget_tables import table_layout
-from eebench.render.keys import Model, Name, Regimes, Registered
+from eebench.render.keys import Model, Name, Regimes
 from eebench.render.layouts import EN_DASH, RUN_COLUMNS, budget_header, fit_to_line_width, seed_stats
 
 # budget_header and table_layout: where eebench.render.spec imports them from.
