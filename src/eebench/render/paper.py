@@ -150,7 +150,7 @@ CLAIMS = ("The papers' claims, checked",
           "Each row is a sentence of one of the two papers, the table or figure of this document whose numbers "
           "test it, those numbers (mean~$\\pm$ std over seeds where the entry has several seeds) and the verdict. "
           "Where a sentence is qualitative (``rare'', ``dominates'', ``the same basin''), the reading that makes "
-          "it testable is stated in \\texttt{eebench/claim_checks.py}. Nothing in the default setting is tuned to "
+          "it testable is stated in \\texttt{eebench/claim\\_checks.py}. Nothing in the default setting is tuned to "
           "make a claim hold.")
 # The sections after both papers ((title, introduction), label) by the name a kind's ``body`` gives
 # (eebench.render.base.BODY_SECTIONS), in the body's order.
