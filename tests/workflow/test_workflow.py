@@ -123,12 +123,11 @@ def test_variants_share_phase1_and_identical_static_heads_in_the_plan(default_dr
 def test_each_run_has_one_metrics_job_and_one_bee_job_where_b_ee_of_it_is_read(default_dry_run):
     """Issue 22: one metrics process per run (model, regime, seed), not one per sweep and budget table; and one
     B_EE process per run whose B_EE some figure reads, not one per criterion."""
-    from snakemake.utils import validate
-
     from eebench.metrics import bee_file
+    from eebench.schema import validate_schema
 
     config = load_config(REPO / "config.yaml")
-    validate(config, str(REPO / "workflow/schemas/config.schema.yaml"))  # the schema's defaults, as the Snakefile's
+    validate_schema(config)  # the schema's defaults, as the Snakefile's
     counts = job_counts(default_dry_run)
     assert not {"sweep_exits", "compute_budgets"} & set(counts)
     dependencies = {directory for section in ("tables", "figures") for name in config[section]
