@@ -182,7 +182,7 @@ def dataset_size(config: dict[str, Any], dataset: str) -> DatasetSize:
     loader = ee.dataset_loader(config, dataset)
     if loader not in DATASET_SIZES:
         raise ValueError(f"no sample counts known for loader {loader!r} (datasets.{dataset}); add its "
-                         f"splits to eebench.plan.DATASET_SIZES")
+                         f"splits to eebench.cost_model.DATASET_SIZES")
     defaults = {key: p.default for key, p in parameters(loader).items() if p.default is not p.empty}
     return DATASET_SIZES[loader]({**defaults, **ee.dataset_params(config, dataset)})
 

@@ -351,7 +351,7 @@ class Plan:
             "part it back-propagates through (~3 x forward); 'max': each phase at max_epochs (early stopping usually "
             f"ends it sooner); 'paper': at the epochs the papers report where known ({reported}), else max_epochs.",
             "CPU-h: wall time x the threads a job holds; sweeps, metrics, rendering and data preparation at "
-            "eebench.plan.LOCAL_SECONDS.",
+            "eebench.cost_model.LOCAL_SECONDS.",
         ]
         if self.absent:
             notes.append(f"Not on disk, planned without them: {', '.join(self.absent)}.")
