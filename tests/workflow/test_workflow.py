@@ -11,7 +11,7 @@ import yaml
 from eebench import config as ee
 from eebench import targets
 from eebench.config import load_config
-from eebench.render.paper import PAPERS
+from eebench.render.paper import BEYOND, PAPERS
 from eebench.tasks import per_sample_performance
 from eebench.io import read_checkpoint
 
@@ -541,4 +541,7 @@ def test_report_of_the_default_run_shows_every_table_and_figure(default_run):
     html = (default_run / "report.html").read_text()
     for name in config["figures"]:
         assert f"{name} (figure kind {config['figures'][name]['kind']})" in html
-    assert sorted(items) == sorted(paper.short for paper in PAPERS.values())
+    # Both papers, and the default's presets table, which regenerates neither (its kind says so).
+    assert sorted(items) == sorted([*(paper.short for paper in PAPERS.values()), BEYOND[0]])
+    assert set(items[BEYOND[0]]) == {"Tables"} and "fidelity_presets.csv" in {
+        Path(item).name for item in items[BEYOND[0]]["Tables"]}
