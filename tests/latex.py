@@ -97,7 +97,6 @@ def fake_paper_inputs(workdir: Path, config: dict) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from eebench import config as ee
     from eebench import readings, targets
     from eebench.render.paper import render_body
     from eebench.render.spec import body_spec, table_label

@@ -7,11 +7,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import yaml
 
 from eebench import latex, readings
+from eebench.readings import READINGS, latex_markup
 from eebench.schema import schema
-from eebench.readings import READINGS, Reading, latex_markup
 
 ROOT = Path(__file__).resolve().parents[1]
 START, END = "<!-- readings:start", "<!-- readings:end -->"

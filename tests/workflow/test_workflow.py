@@ -8,7 +8,6 @@ import pandas as pd
 import pytest
 import yaml
 
-from eebench import config as ee
 from eebench import targets
 from eebench.config import load_config
 from eebench.render.paper import BEYOND, PAPERS
