@@ -1,10 +1,11 @@
 """The experiment a config describes: named datasets, named model settings (variants), tables and figures.
 
-The JSON schema (workflow/schemas/config.schema.yaml) checks the shape of the raw config. This module does
-what a schema cannot: it resolves ``base:`` inheritance between model entries, checks names against the
-registries and cross references between sections, validates each resolved entry against the part of the
-schema that applies to it (a backbone's parameters, a loader's parameters), and decides which runs two model
-settings share. Every error names the offending key.
+The JSON schema (eebench.schema: the skeleton workflow/schemas/config.schema.yaml with the parts generated from
+the registries' declarations) checks the shape of the raw config. This module reads a config, merges a suite's
+files, resolves ``base:`` inheritance between model entries and decides which runs two model settings share;
+eebench.config_checks checks what a schema cannot (names against the registries, cross references between
+sections, each resolved entry against the part of the schema that applies to it). Every error names the
+offending key.
 
 Sharing (the identity of a run is its settings, not its name):
 - the phase-1 (``backbone`` regime) run depends on the dataset, the backbone and its parameters and the
@@ -97,7 +98,6 @@ def dataset_params(config: dict[str, Any], dataset: str) -> dict[str, Any]:
 # Suites ----------------------------------------------------------------------------------------------------
 
 DEFAULT_BUDGETS = [0.25, 0.5, 0.75, 1.0]  # the schema's default of the top-level `budgets`
-# Rules whose jobs carry a model setting, so a model entry may set their resources (models.<name>.resources).
 
 
 def expand_includes(config: dict[str, Any], check_file: Callable[[dict[str, Any], str], None] | None = None

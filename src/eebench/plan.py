@@ -402,8 +402,8 @@ BERT_BASE = {"model_type": "bert", "vocab_size": 30522, "hidden_size": 768, "num
 
 
 class _stand_ins:
-    """A context giving ``stand_in(config)``: each absent path that eebench.config.check_config requires on disk
-    (datasets.*.root and .model_dir, models.*.params.weights and .model_dir) replaced, in place, by a stand-in in
+    """A context giving ``stand_in(config)``: each absent path that eebench.config_checks.check_config requires on
+    disk (datasets.*.root and .model_dir, models.*.params.weights and .model_dir) replaced, in place, by a stand-in in
     a temporary directory: one per distinct path, so that settings naming different paths stay different runs.
     Returns the paths replaced, each once."""
 

@@ -33,8 +33,6 @@ from eebench.render.spec import check_paper_matches
 from eebench.render.spec import entry_spec
 from eebench.training import REGIMES
 
-# The rules that train or load a model's runs: a model entry may set their resources (models.<name>.resources).
-MODEL_RULES = ("train_model", "train_static_head", "connect_modes", "map_loss_landscape")
 BACKBONE_REGIME = "backbone"
 READINGS_TEX = "paper/readings.tex"  # the paper's "Deviations and readings" section (eebench.readings)
 BODY_TEX = "paper/body.tex"  # the paper's tables and figures in the papers' order (eebench.render.paper)

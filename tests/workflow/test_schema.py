@@ -165,10 +165,17 @@ def test_the_analysis_section_lists_every_analysis_with_exactly_its_parameters()
 
 
 def test_rules_a_model_entry_may_set_resources_for_are_in_both_resources_sections():
-    from eebench.targets import MODEL_RULES
+    """The rules whose resources the workflow reads per model setting (get_resource in workflow/rules/*.smk) are
+    the ones a model entry may set, and the top-level resources name them too."""
+    import re
 
-    assert sorted(SCHEMA["$defs"]["model"]["properties"]["resources"]["properties"]) == sorted(MODEL_RULES)
-    assert set(MODEL_RULES) <= set(SCHEMA["properties"]["resources"]["properties"])
+    from eebench.schema import model_rules
+
+    smk = "".join(path.read_text() for path in (REPO / "workflow" / "rules").glob("*.smk"))
+    ruled = set(re.findall(r'get_(?:resource|nproc)\("(\w+)"', smk))
+    assert sorted(SCHEMA["$defs"]["model"]["properties"]["resources"]["properties"]) == sorted(model_rules())
+    assert sorted(model_rules()) == sorted(ruled)
+    assert set(model_rules()) <= set(SCHEMA["properties"]["resources"]["properties"])
 
 
 @pytest.mark.parametrize(

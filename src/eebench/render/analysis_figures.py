@@ -352,7 +352,7 @@ def mode_connectivity_figure(
 
 
 def _require_permutation_spec(entry: Mapping[str, Any]) -> None:
-    """Checked at DAG build (eebench.config.check_config): weight matching needs the network's permutation spec."""
+    """Checked at DAG build (eebench.config_checks.check_config): weight matching needs the network's permutation spec."""
     from eebench.analysis.permutation import require_permutation_spec
 
     require_permutation_spec(entry)
